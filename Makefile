@@ -1,0 +1,54 @@
+# Reprise: `make run` serves the demo with a worker; `make test` runs the whole suite.
+SHELL := /bin/bash
+HOST ?= 127.0.0.1
+PORT ?= 8000
+VENV := .venv
+PY := $(VENV)/bin/python
+# pyenv reads .python-version (3.13); elsewhere any python3 >= 3.12 will do.
+PYTHON ?= $(shell pyenv which python3 2>/dev/null || command -v python3.13 || command -v python3.12 || command -v python3)
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test test-fast soak bench check-python install chromium clean worker
+
+check-python:
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 12) else "Reprise needs Python 3.12 or newer; found %d.%d at $(PYTHON). Install 3.13 (pyenv install 3.13) or set PYTHON=/path/to/python3.13." % v[:2])'
+
+$(VENV)/.installed: pyproject.toml | check-python
+	@test -x $(PY) && $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	$(PY) -m pip check
+	@touch $@
+
+install: $(VENV)/.installed
+
+chromium:
+	@test -x $(CHROMIUM) || { echo "Installing Debian's Chromium for the browser tests..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| { echo "Could not install chromium: run 'apt-get install -y chromium' as root."; exit 1; }; }
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Serving http://$(HOST):$(PORT)/ with one Celery worker (Ctrl-C stops both)."
+	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
+		$(PY) -m celery -A config worker --beat --loglevel=INFO --concurrency=2 & \
+		$(PY) manage.py runserver --noreload $(HOST):$(PORT) & \
+		wait -n
+
+worker: install
+	$(PY) -m celery -A config worker --beat --loglevel=INFO
+
+test: install chromium
+	$(PY) manage.py check --fail-level WARNING
+	$(PY) manage.py makemigrations --check --dry-run >/dev/null || { echo "Models changed without a migration."; exit 1; }
+	REPRISE_VAR_DIR=$(CURDIR)/var/test $(PY) -m pytest -q $(PYTEST_ARGS)
+
+soak: install
+	REPRISE_VAR_DIR=$(CURDIR)/var/soak $(PY) -m tests.reliability.soak
+
+bench: install
+	REPRISE_VAR_DIR=$(CURDIR)/var/bench $(PY) -m bench
+
+clean:
+	rm -rf var/test var/soak var/bench

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from mappings import api as mappings_api
+from replay import api as replay_api
+from runs import views as runs_views
+
+api_v1 = [
+    path("<slug:slug>/runs/<str:run_id>/replays", replay_api.submit),
+    path("<slug:slug>/runs/<str:run_id>/replay-plan", replay_api.replay_plan),
+    path("<slug:slug>/policy", replay_api.policy),
+    path("<slug:slug>/mappings", mappings_api.mappings),
+    path("", include("runs.api_urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("login/", runs_views.ThrottledLoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", include(api_v1)),
+    path("", runs_views.home, name="home"),
+    path("<slug:slug>/", include("mappings.urls")),
+    path("<slug:slug>/", include("replay.urls")),
+    path("<slug:slug>/", include("runs.urls")),
+]

@@ -1,0 +1,39 @@
+from django.contrib import admin
+
+from .models import NodeMapping, NodeMappingPair
+
+
+class NodeMappingPairInline(admin.TabularInline):
+    model = NodeMappingPair
+    extra = 0
+    fields = ["source_node_id", "target_node_id"]
+
+    def _superuser(self, request):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request, obj=None):
+        return self._superuser(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._superuser(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._superuser(request)
+
+
+@admin.register(NodeMapping)
+class NodeMappingAdmin(admin.ModelAdmin):
+    list_display = ["id", "workspace", "version_pair", "visibility", "owner", "pair_count", "updated_at"]
+    list_filter = ["workspace", "visibility", "source_version", "target_version"]
+    search_fields = ["pairs__source_node_id", "pairs__target_node_id", "owner__username"]
+    list_select_related = ["workspace", "owner", "source_version__workflow", "target_version"]
+    inlines = [NodeMappingPairInline]
+
+    @admin.display(description="Version pair")
+    def version_pair(self, obj):
+        return f"{obj.source_version.workflow.name}: v{obj.source_version.number} → v{obj.target_version.number}"
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return ["pair_count", "created_at", "updated_at"]
+        return [f.name for f in self.model._meta.fields]

@@ -1,0 +1,90 @@
+"""Saved node mappings: lookup (the operator's own first, then the shared one) and save."""
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from runs.errors import BadRequest, Rejected
+from runs.models import Node, Run, WorkflowVersion
+
+from .detection import renamed_nodes
+from .models import NodeMapping, NodeMappingPair
+
+
+def too_many_pairs_message() -> str:
+    return f"A saved mapping holds up to {settings.MAPPING_MAX_PAIRS} node pairs"
+
+
+def ran_node_ids(run: Run) -> list[str]:
+    return list(run.steps.order_by("position").values_list("node_id", flat=True))
+
+
+def target_node_ids(version: WorkflowVersion) -> list[str]:
+    return list(Node.objects.filter(version=version).order_by("position").values_list("node_id", flat=True))
+
+
+def renamed_nodes_of(run: Run, target: WorkflowVersion) -> list[str]:
+    if run.version_id == target.pk:
+        return []
+    return renamed_nodes(ran_node_ids(run), set(target_node_ids(target)))
+
+
+def find_saved_mapping(*, user, source_version_id: int, target_version_id: int) -> NodeMapping | None:
+    """The operator's own mapping for the pair first, then the workspace's shared one."""
+    found = {
+        m.visibility: m
+        for m in NodeMapping.objects.select_related("owner").filter(
+            Q(visibility=NodeMapping.Visibility.WORKSPACE) | Q(visibility=NodeMapping.Visibility.OPERATOR, owner=user),
+            source_version_id=source_version_id,
+            target_version_id=target_version_id,
+        )
+    }
+    return found.get(NodeMapping.Visibility.OPERATOR) or found.get(NodeMapping.Visibility.WORKSPACE)
+
+
+def validate_pairs(pairs, *, renamed: list[str], target_ids: set[str], field: str = "node_mapping") -> dict[str, str]:
+    """Each key a renamed node (once), each value a node of the target version; nothing else."""
+    if not isinstance(pairs, dict):
+        raise BadRequest(f"{field} must be an object of {{renamed node id: target node id}}.", field=field)
+    if len(pairs) > settings.MAPPING_MAX_PAIRS:
+        raise BadRequest(too_many_pairs_message() + f"; this one has {len(pairs)}.", field=field)
+    renamed_set = set(renamed)
+    for source, target in pairs.items():
+        if not isinstance(target, str):
+            raise BadRequest(f"{field}[{source!r}] must be a node id string.", field=field)
+        if source not in renamed_set:
+            raise Rejected(422, f"{field}: {source!r} is not a renamed node of this replay.", code="not_renamed", field=field)
+        if target not in target_ids:
+            raise Rejected(
+                422, f"{field}[{source!r}]: {target!r} is not a node of the target version.", code="unknown_target", field=field
+            )
+    return dict(pairs)
+
+
+def save_mapping(*, user, workspace, source_version: WorkflowVersion, target_version: WorkflowVersion, visibility, pairs: dict[str, str]) -> NodeMapping:
+    """Create or update the caller's mapping for the pair in a constant number of queries."""
+    if visibility not in NodeMapping.Visibility.values:
+        raise BadRequest("visibility must be 'operator' or 'workspace'.", field="visibility")
+    if len(pairs) > settings.MAPPING_MAX_PAIRS:
+        raise BadRequest(too_many_pairs_message() + f"; this one has {len(pairs)}.", field="pairs")
+    now = timezone.now()
+    lookup = {"source_version": source_version, "target_version": target_version, "visibility": visibility}
+    if visibility == NodeMapping.Visibility.OPERATOR:
+        lookup["owner"] = user
+    with transaction.atomic():
+        mapping = NodeMapping.objects.select_for_update().filter(**lookup).first()
+        if mapping is None:
+            mapping = NodeMapping.objects.create(
+                workspace=workspace, owner=user, pair_count=len(pairs), created_at=now, updated_at=now, **{
+                    k: v for k, v in lookup.items() if k != "owner"
+                },
+            )
+        else:
+            NodeMapping.objects.filter(pk=mapping.pk).update(pair_count=len(pairs), updated_at=now)
+            mapping.pairs.all().delete()
+        NodeMappingPair.objects.bulk_create(
+            [NodeMappingPair(mapping=mapping, source_node_id=s, target_node_id=t) for s, t in pairs.items()],
+            batch_size=1000,
+        )
+    return mapping

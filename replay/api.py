@@ -1,0 +1,60 @@
+from django.http import JsonResponse
+
+from runs.access import get_run_for_member
+from runs.api_support import api_view, json_body
+from runs.errors import BadRequest
+
+from .services import mutation_plan, plan_mapping, resolve_target_version, submit_replay
+
+
+@api_view(("POST",))
+def submit(request, membership, run_id):
+    run = get_run_for_member(membership, run_id)
+    data = json_body(request)
+    result = submit_replay(
+        user=request.user, run=run, request=data, idempotency_key=request.headers.get("Idempotency-Key", "")
+    )
+    new = result.run
+    return JsonResponse(
+        {"run_id": new.run_id, "status": new.status, "replay_of": new.replay_of_id, "replay_depth": new.replay_depth,
+         "version": new.version_number, "mode": new.mode},
+        status=201 if result.created else 200,
+    )
+
+
+@api_view(("GET",))
+def replay_plan(request, membership, run_id):
+    run = get_run_for_member(membership, run_id)
+    if run.version_id is None:
+        raise BadRequest("This run's workflow version was deleted: it has no replay plan.")
+    raw = request.GET.get("target_version", "")
+    if raw and not raw.isdigit():
+        raise BadRequest("target_version must be a workflow version number.", field="target_version")
+    target = resolve_target_version(run, int(raw) if raw else None)
+    mapping = plan_mapping(user=request.user, run=run, target=target)
+    mutations = mutation_plan(workspace=membership.workspace, target=target)
+    saved = mapping.saved
+    return JsonResponse({
+        "source_version": run.version_number,
+        "target_version": target.number,
+        "renamed_nodes": mapping.renamed,
+        "target_nodes": mapping.target_ids,
+        "saved_mapping": {
+            "visibility": saved.visibility, "owner": saved.owner.username, "pairs": saved.pairs_dict(),
+            "covers_all": not mapping.unmapped,
+        } if saved else None,
+        "mutations": mutations.mutations,
+        "invoking_nodes": [n["node_id"] for n in mutations.invoking_nodes],
+        "invoking_reasons": mutations.invoking_nodes,
+    })
+
+
+@api_view(("GET", "PUT"), role="admin")
+def policy(request, membership):
+    workspace = membership.workspace
+    if request.method == "PUT":
+        data = json_body(request)
+        from .policy import update_policy
+
+        update_policy(workspace=workspace, data=data)
+    return JsonResponse(workspace.policy_dict())

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("ai/runs/<str:run_id>/replay", views.dialog, name="replay-dialog"),
+    path("ai/runs/<str:run_id>/replay/mapping", views.mapping_section, name="replay-mapping-section"),
+]

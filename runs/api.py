@@ -1,0 +1,96 @@
+"""JSON API for prompts, workflows, versions, triggers and the run lifecycle."""
+
+from django.http import HttpResponse, JsonResponse
+
+from . import services
+from .access import get_artifact_for_member, get_run_for_member, get_version_for_member, get_workflow_for_member
+from .api_support import api_view, created, json_body
+from .serializers import run_dict, run_with_steps
+
+
+@api_view(("POST",), role="operator")
+def create_prompt(request, membership):
+    data = json_body(request)
+    revision = services.create_prompt(
+        workspace=membership.workspace, name=data.get("name"), content=data.get("content"),
+        content_hash=data.get("content_hash"),
+    )
+    return created({"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash})
+
+
+@api_view(("POST",), role="operator")
+def create_prompt_revision(request, membership, artifact_id):
+    artifact = get_artifact_for_member(membership, artifact_id)
+    data = json_body(request)
+    revision = services.add_prompt_revision(
+        artifact=artifact, content=data.get("content"), content_hash=data.get("content_hash")
+    )
+    return created({"artifact_id": artifact.artifact_id, "content_hash": revision.content_hash})
+
+
+@api_view(("POST",), role="operator")
+def create_workflow(request, membership):
+    data = json_body(request)
+    version = services.create_workflow(workspace=membership.workspace, name=data.get("name"), nodes=data.get("nodes"))
+    return created({"workflow_id": version.workflow.workflow_id, "version": version.number})
+
+
+@api_view(("POST",), role="operator")
+def create_version(request, membership, workflow_id):
+    workflow = get_workflow_for_member(membership, workflow_id)
+    data = json_body(request)
+    version = services.add_version(workflow=workflow, nodes=data.get("nodes"))
+    return created({"workflow_id": workflow.workflow_id, "version": version.number})
+
+
+@api_view(("DELETE",), role="operator")
+def delete_version(request, membership, workflow_id, number):
+    version = get_version_for_member(membership, workflow_id, number)
+    services.delete_version(version=version)
+    return HttpResponse(status=204)
+
+
+def _pause_view(paused: bool):
+    @api_view(("POST",), role="operator")
+    def view(request, membership, workflow_id):
+        workflow = get_workflow_for_member(membership, workflow_id)
+        data = json_body(request)
+        workflow = services.set_workflow_paused(workflow=workflow, paused=paused, reason=data.get("reason", ""))
+        return JsonResponse(
+            {"workflow_id": workflow.workflow_id, "paused": workflow.paused, "reason": workflow.paused_reason}
+        )
+
+    return view
+
+
+pause_workflow = _pause_view(True)
+unpause_workflow = _pause_view(False)
+
+
+@api_view(("POST",), role="operator")
+def trigger_run(request, membership, workflow_id):
+    workflow = get_workflow_for_member(membership, workflow_id)
+    data = json_body(request)
+    run = services.trigger_run(workflow=workflow, payload=data.get("payload", {}))
+    return created({"run_id": run.run_id, "status": run.status, "version": run.version_number})
+
+
+@api_view(("GET",))
+def run_detail(request, membership, run_id):
+    get_run_for_member(membership, run_id)
+    return JsonResponse(run_dict(run_with_steps(run_id)))
+
+
+def _lifecycle_view(action):
+    @api_view(("POST",), role="operator")
+    def view(request, membership, run_id):
+        run = get_run_for_member(membership, run_id)
+        action(run=run)
+        return JsonResponse(run_dict(run_with_steps(run_id)))
+
+    return view
+
+
+pause_run = _lifecycle_view(services.pause_run)
+resume_run = _lifecycle_view(services.resume_run)
+cancel_run = _lifecycle_view(services.cancel_run)

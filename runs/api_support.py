@@ -1,0 +1,104 @@
+"""The JSON API's plumbing: bearer tokens, JSON bodies, and the one place errors become responses."""
+
+import functools
+import json
+import logging
+from datetime import timedelta
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from .access import get_membership
+from .errors import BadRequest, Forbidden, Rejected
+from .models import ApiToken
+
+log = logging.getLogger(__name__)
+
+
+class Unauthorized(Rejected):
+    code = "unauthorized"
+
+    def __init__(self, message: str):
+        super().__init__(401, message)
+
+
+def error_response(exc: Rejected) -> JsonResponse:
+    return JsonResponse(exc.as_dict(), status=exc.status)
+
+
+def authenticate(request):
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authentication required: send Authorization: Bearer <token>.")
+    row = (
+        ApiToken.objects.select_related("user")
+        .filter(token_hash=ApiToken.hash(token.strip()), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if row is None:
+        raise Unauthorized("This API token is unknown or revoked.")
+    now = timezone.now()
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    return row.user
+
+
+def json_body(request) -> dict:
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise Rejected(413, "Request body too large.", code="too_large") from None
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Malformed JSON body.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The JSON body must be an object.")
+    return data
+
+
+def api_view(methods: tuple[str, ...], *, role: str = "viewer"):
+    """Authenticate, resolve the workspace membership, check the role, and translate errors.
+
+    role is the least role needed for the write methods; safe methods need membership only.
+    """
+
+    def decorator(view):
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(request, slug, *args, **kwargs):
+            if request.method not in methods:
+                response = JsonResponse(
+                    {"error": {"code": "method_not_allowed", "message": f"Use {' or '.join(methods)}."}}, status=405
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                user = authenticate(request)
+                membership = get_membership(user, slug)
+                if request.method not in ("GET", "HEAD"):
+                    if role == "operator" and not membership.can_operate:
+                        raise Forbidden("Viewers cannot change anything in this workspace; ask for the operator role.")
+                    if role == "admin" and not membership.is_admin:
+                        raise Forbidden("Only workspace admins can change this.")
+                request.user = user
+                return view(request, membership, *args, **kwargs)
+            except Rejected as exc:
+                return error_response(exc)
+
+        return wrapper
+
+    return decorator
+
+
+def created(data: dict) -> JsonResponse:
+    return JsonResponse(data, status=201)
+
+
+def iso(dt):
+    return dt.isoformat() if dt else None

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("<slug:slug>/prompts", api.create_prompt),
+    path("<slug:slug>/prompts/<str:artifact_id>/revisions", api.create_prompt_revision),
+    path("<slug:slug>/workflows", api.create_workflow),
+    path("<slug:slug>/workflows/<str:workflow_id>/versions", api.create_version),
+    path("<slug:slug>/workflows/<str:workflow_id>/versions/<int:number>", api.delete_version),
+    path("<slug:slug>/workflows/<str:workflow_id>/pause", api.pause_workflow),
+    path("<slug:slug>/workflows/<str:workflow_id>/unpause", api.unpause_workflow),
+    path("<slug:slug>/workflows/<str:workflow_id>/runs", api.trigger_run),
+    path("<slug:slug>/runs/<str:run_id>", api.run_detail),
+    path("<slug:slug>/runs/<str:run_id>/pause", api.pause_run),
+    path("<slug:slug>/runs/<str:run_id>/resume", api.resume_run),
+    path("<slug:slug>/runs/<str:run_id>/cancel", api.cancel_run),
+]

@@ -1,0 +1,283 @@
+"""Executes one run: its version's nodes in dependency order, each step committed as it happens.
+
+Ownership of a running run is a *lease* (a random token on the row). Every write that moves
+the run is a compare-and-swap on that lease, so pause, cancel, resume, a redelivered task and
+the stale-run sweep can race without two executors ever working one run.
+"""
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.db.models import Q
+from django.utils import timezone
+
+from runs.graph import execution_order
+from runs.models import Node, PromptRevision, Run, Step, ToolCall
+
+from .providers import ProviderError, complete
+from .templating import TemplateError, render_text, render_value
+from .tools import TOOLS, ToolContext, ToolError
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "interrupted; not retried to avoid a duplicate side effect"
+DRY_RUN_PLACEHOLDER = {"dry_run": True}
+
+
+class StepFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class PlannedNode:
+    node_id: str
+    type: str
+    config: dict
+    allow_mutations: bool | None
+
+
+@lru_cache(maxsize=256)
+def version_plan(version_id: int) -> tuple[PlannedNode, ...]:
+    """A version's nodes in execution order. Versions are immutable, so this is cached per process."""
+    nodes = list(Node.objects.filter(version_id=version_id).order_by("position"))
+    order = execution_order([(n.node_id, n.after) for n in nodes])
+    by_id = {n.node_id: n for n in nodes}
+    return tuple(
+        PlannedNode(n.node_id, n.type, n.config, n.replay_allow_mutations) for n in (by_id[i] for i in order)
+    )
+
+
+def _claim(run_id: str, lease: str) -> bool:
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.RUN_STALE_AFTER)
+    claimable = Q(status=Run.Status.PENDING, lease="") | Q(
+        status__in=(Run.Status.PENDING, Run.Status.RUNNING), heartbeat_at__lt=stale
+    )
+    claimed = Run.objects.filter(claimable, pk=run_id).update(status=Run.Status.RUNNING, lease=lease, heartbeat_at=now)
+    if claimed:
+        Run.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
+    return bool(claimed)
+
+
+def _hold(run_id: str, lease: str) -> bool:
+    """At a step boundary: keep going, or let go because the run was paused, cancelled or taken over."""
+    now = timezone.now()
+    held = Q(pk=run_id, lease=lease)
+    if Run.objects.filter(held, status__in=(Run.Status.RUNNING, Run.Status.PENDING)).update(
+        status=Run.Status.RUNNING, heartbeat_at=now
+    ):
+        return True
+    if Run.objects.filter(held).exclude(status=Run.Status.PENDING).update(lease=""):
+        return False
+    # A resume made it pending again between the two writes: keep it.
+    return bool(Run.objects.filter(held, status=Run.Status.PENDING).update(status=Run.Status.RUNNING, heartbeat_at=now))
+
+
+def _fail_run(run_id: str, lease: str, message: str) -> None:
+    Run.objects.filter(pk=run_id, lease=lease).update(
+        status=Run.Status.FAILED, error=message, finished_at=timezone.now(), lease=""
+    )
+
+
+class RunExecutor:
+    def __init__(self, run: Run, lease: str):
+        self.run = run
+        self.lease = lease
+        self.workspace = run.workspace
+        self.overrides = run.overrides or {}
+        reverse = {new: old for old, new in (run.node_mapping or {}).items()}
+        self.original_node_of = reverse
+        self.context = {"trigger": run.trigger_payload or {}, "nodes": {}}
+        self.simulated = run.simulated
+
+    def prompt_contents(self, plan) -> dict[tuple[str, str], str]:
+        wanted = {(n.config["prompt"]["artifact_id"], self.prompt_hash_for(n)) for n in plan if n.type == "llm"}
+        if not wanted:
+            return {}
+        rows = PromptRevision.objects.filter(
+            artifact__workspace_id=self.run.workspace_id,
+            artifact__artifact_id__in={a for a, _ in wanted},
+            content_hash__in={h for _, h in wanted},
+        ).values_list("artifact__artifact_id", "content_hash", "content")
+        return {(a, h): c for a, h, c in rows}
+
+    def prompt_hash_for(self, node: PlannedNode) -> str:
+        prompt = node.config["prompt"]
+        override = self.overrides.get("prompt")
+        if override and override.get("artifact_id") == prompt["artifact_id"]:
+            return override["content_hash"]
+        return prompt["content_hash"]
+
+    def model_for(self, node: PlannedNode) -> str:
+        override = self.overrides.get("model")
+        return override["model_ref"] if override else node.config["model"]
+
+    def recorded_results(self, plan) -> dict[str, object]:
+        """The original run's tool results by node id: what a dry-run call returns."""
+        if not (self.run.is_replay and self.run.replay_of_id):
+            return {}
+        mutating = [
+            self.original_node_of.get(n.node_id, n.node_id)
+            for n in plan
+            if n.type == "tool" and TOOLS[n.config["tool"]].mutating
+        ]
+        if not mutating:
+            return {}
+        rows = ToolCall.objects.filter(step__run_id=self.run.replay_of_id, step__node_id__in=mutating).values_list(
+            "step__node_id", "result"
+        )
+        return dict(rows)
+
+    def will_dry_run(self, node: PlannedNode) -> bool:
+        if not self.run.is_replay or node.type != "tool" or not TOOLS[node.config["tool"]].mutating:
+            return False
+        allow = node.allow_mutations if node.allow_mutations is not None else self.workspace.replay_allow_mutations
+        return not allow
+
+    def execute(self) -> None:
+        run = self.run
+        if run.version_id is None:
+            _fail_run(run.pk, self.lease, "The workflow version of this run was deleted before it could execute.")
+            return
+        plan = version_plan(run.version_id)
+        done = {s.node_id: s for s in Step.objects.filter(run=run)}
+        for node_id, step in done.items():
+            if step.status == Step.Status.COMPLETED:
+                self.context["nodes"][node_id] = {"output": _parse_output(step)}
+        prompts = self.prompt_contents(plan)
+        recorded = self.recorded_results(plan)
+
+        for position, node in enumerate(plan):
+            existing = done.get(node.node_id)
+            if existing is not None and existing.status == Step.Status.COMPLETED:
+                continue
+            if not _hold(run.pk, self.lease):
+                return
+            if existing is not None and existing.status == Step.Status.FAILED:
+                _fail_run(run.pk, self.lease, f"Node {node.node_id} failed: {existing.error}")
+                return
+            if existing is not None and self.invokes_mutation(node):
+                # Started before a crash, never recorded as finished: the side effect may have happened.
+                Step.objects.filter(pk=existing.pk).update(
+                    status=Step.Status.FAILED, error=INTERRUPTED, finished_at=timezone.now()
+                )
+                _fail_run(run.pk, self.lease, f"Node {node.node_id} failed: {INTERRUPTED}")
+                return
+            if not self.run_step(node, position, existing, prompts, recorded):
+                return
+
+        while True:
+            if Run.objects.filter(pk=run.pk, lease=self.lease, status=Run.Status.RUNNING).update(
+                status=Run.Status.COMPLETED, finished_at=timezone.now(), lease=""
+            ):
+                return
+            if not _hold(run.pk, self.lease):  # paused or cancelled after the last step
+                return
+
+    def invokes_mutation(self, node: PlannedNode) -> bool:
+        return node.type == "tool" and TOOLS[node.config["tool"]].mutating and not self.will_dry_run(node)
+
+    def run_step(self, node: PlannedNode, position: int, existing: Step | None, prompts, recorded) -> bool:
+        mapped_from = self.original_node_of.get(node.node_id, "")
+        if existing is None:
+            try:
+                step = Step.objects.create(
+                    run_id=self.run.pk, node_id=node.node_id, type=node.type, position=position,
+                    status=Step.Status.RUNNING, mapped_from=mapped_from,
+                )
+            except IntegrityError:
+                return False  # another executor recorded it: it owns the run now
+        else:
+            step = existing
+            step.started_at = timezone.now()
+            Step.objects.filter(pk=step.pk).update(started_at=step.started_at)
+
+        fields: dict = {}
+        try:
+            if node.type == "llm":
+                fields = self.call_llm(node, prompts)
+                output = fields.pop("output_value")
+            else:
+                fields, output = self.call_tool(node, step, recorded)
+        except (StepFailed, TemplateError, ProviderError, ToolError) as exc:
+            message = str(exc)
+            Step.objects.filter(pk=step.pk).update(
+                status=Step.Status.FAILED, error=message, finished_at=timezone.now(), **fields
+            )
+            _fail_run(self.run.pk, self.lease, f"Node {node.node_id} failed: {message}")
+            return False
+        Step.objects.filter(pk=step.pk).update(status=Step.Status.COMPLETED, finished_at=timezone.now(), **fields)
+        self.context["nodes"][node.node_id] = {"output": output}
+        return True
+
+    def call_llm(self, node: PlannedNode, prompts) -> dict:
+        prompt_hash = self.prompt_hash_for(node)
+        model_ref = self.model_for(node)
+        template = prompts.get((node.config["prompt"]["artifact_id"], prompt_hash))
+        if template is None:
+            raise StepFailed(f"prompt revision {prompt_hash} of {node.config['prompt']['artifact_id']} not found")
+        prompt = render_text(template, self.context)
+        completion = complete(model_ref, prompt)
+        if completion.simulated and not self.simulated:
+            self.simulated = True
+            Run.objects.filter(pk=self.run.pk).update(simulated=True)
+        return {
+            "input": {"prompt": prompt},
+            "output": completion.text,
+            "output_value": completion.text,
+            "model_ref": model_ref,
+            "prompt_hash": prompt_hash,
+            "simulated": completion.simulated,
+        }
+
+    def call_tool(self, node: PlannedNode, step: Step, recorded) -> tuple[dict, object]:
+        tool = TOOLS[node.config["tool"]]
+        arguments = render_value(node.config.get("args", {}), self.context)
+        dry_run = self.will_dry_run(node)
+        if dry_run:
+            original = self.original_node_of.get(node.node_id, node.node_id)
+            result = recorded.get(original) or DRY_RUN_PLACEHOLDER
+        else:
+            ctx = ToolContext(run_id=self.run.pk, workspace_id=self.run.workspace_id, node_id=node.node_id)
+            try:
+                result = tool.call(arguments, ctx)
+            except ToolError:
+                raise
+            except Exception as exc:  # a tool's own bug fails its step, not the worker
+                raise ToolError(f"{tool.name} raised {type(exc).__name__}: {exc}") from None
+        ToolCall.objects.create(
+            step_id=step.pk, tool=tool.name, mutating=tool.mutating, dry_run=dry_run, arguments=arguments, result=result
+        )
+        return {"input": {"arguments": arguments}, "output": json.dumps(result, sort_keys=True)}, result
+
+
+def _parse_output(step: Step):
+    if step.type == "tool":
+        try:
+            return json.loads(step.output)
+        except ValueError:
+            return step.output
+    return step.output
+
+
+def execute(run_id: str) -> None:
+    """Entry point of the Celery task: claims the run, executes what is still missing."""
+    lease = uuid.uuid4().hex
+    if not _claim(run_id, lease):
+        return
+    run = Run.objects.select_related("workspace").get(pk=run_id)
+    try:
+        RunExecutor(run, lease).execute()
+    except Exception as exc:
+        from django.db import DatabaseError
+
+        if isinstance(exc, DatabaseError):
+            raise  # the database is gone: the stale-run sweep picks the run up again
+        log.exception("run %s failed unexpectedly", run_id)
+        _fail_run(run_id, lease, f"Internal error: {type(exc).__name__}: {exc}")

@@ -1,0 +1,101 @@
+"""The tool registry. Each tool declares whether it mutates the outside world."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+import httpx
+from django.conf import settings
+
+
+class ToolError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    run_id: str
+    workspace_id: int
+    node_id: str
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    mutating: bool
+    call: Callable[[dict, ToolContext], dict]
+
+
+def _arg(args: dict, name: str, kind=str):
+    if name not in args:
+        raise ToolError(f"missing argument '{name}'")
+    value = args[name]
+    if kind is not None and not isinstance(value, kind):
+        raise ToolError(f"argument '{name}' must be a {kind.__name__}")
+    return value
+
+
+def records_lookup(args, ctx):
+    from runs.models import Record
+
+    kind, key = _arg(args, "kind"), str(_arg(args, "key", None))
+    record = Record.objects.filter(workspace_id=ctx.workspace_id, kind=kind, key=key).first()
+    return {"found": record is not None, "data": record.data if record else None}
+
+
+def records_create(args, ctx):
+    from runs.models import Record
+
+    kind, data = _arg(args, "kind"), _arg(args, "data", dict)
+    key = str(data.get("key") or uuid.uuid4().hex[:12])
+    # One record per (run, node): a redelivered task finds the row instead of writing a second.
+    record, _ = Record.objects.get_or_create(
+        run_id=ctx.run_id, node_id=ctx.node_id,
+        defaults={"workspace_id": ctx.workspace_id, "kind": kind, "key": key, "data": data},
+    )
+    return {"created": True, "kind": record.kind, "key": record.key}
+
+
+def messages_send(args, ctx):
+    from runs.models import OutboxMessage
+
+    to, body = _arg(args, "to"), _arg(args, "body", None)
+    message, _ = OutboxMessage.objects.get_or_create(
+        run_id=ctx.run_id, node_id=ctx.node_id,
+        defaults={"workspace_id": ctx.workspace_id, "to": to, "body": body if isinstance(body, str) else str(body)},
+    )
+    return {"sent": True, "message_id": message.pk, "to": to}
+
+
+def _http_result(response: httpx.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text[:10000]
+    return {"status": response.status_code, "body": body}
+
+
+def http_get(args, ctx):
+    try:
+        return _http_result(httpx.get(_arg(args, "url"), timeout=settings.HTTP_TOOL_TIMEOUT))
+    except httpx.HTTPError as exc:
+        raise ToolError(f"http.get failed: {exc}") from None
+
+
+def http_post(args, ctx):
+    try:
+        return _http_result(httpx.post(_arg(args, "url"), json=args.get("json"), timeout=settings.HTTP_TOOL_TIMEOUT))
+    except httpx.HTTPError as exc:
+        raise ToolError(f"http.post failed: {exc}") from None
+
+
+TOOLS: dict[str, Tool] = {
+    tool.name: tool
+    for tool in (
+        Tool("records.lookup", False, records_lookup),
+        Tool("records.create", True, records_create),
+        Tool("messages.send", True, messages_send),
+        Tool("http.get", False, http_get),
+        Tool("http.post", True, http_post),
+    )
+}

@@ -1,0 +1,46 @@
+class Rejected(Exception):
+    """A request a service refuses: carries the HTTP status and the exact message shown."""
+
+    code = "rejected"
+
+    def __init__(self, status: int, message: str, *, code: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+    def as_dict(self) -> dict:
+        error = {"code": self.code, "message": self.message}
+        if self.field:
+            error["field"] = self.field
+        return {"error": error}
+
+
+class BadRequest(Rejected):
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(400, message, field=field)
+
+
+class NotFound(Rejected):
+    code = "not_found"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(404, message, field=field)
+
+
+class Forbidden(Rejected):
+    code = "forbidden"
+
+    def __init__(self, message: str):
+        super().__init__(403, message)
+
+
+class Conflict(Rejected):
+    code = "conflict"
+
+    def __init__(self, message: str):
+        super().__init__(409, message)

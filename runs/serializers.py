@@ -1,0 +1,60 @@
+from django.db.models import Prefetch
+
+from .api_support import iso
+from .models import Run, Step, ToolCall
+
+
+def run_with_steps(run_id: str) -> Run:
+    return (
+        Run.objects.select_related("workspace", "workflow")
+        .prefetch_related(Prefetch("steps", queryset=Step.objects.order_by("position").prefetch_related(
+            Prefetch("tool_calls", queryset=ToolCall.objects.order_by("id"))
+        )))
+        .get(pk=run_id)
+    )
+
+
+def step_dict(step: Step) -> dict:
+    return {
+        "node_id": step.node_id,
+        "type": step.type,
+        "status": step.status,
+        "input": step.input,
+        "output": step.output,
+        "model_ref": step.model_ref or None,
+        "prompt_hash": step.prompt_hash or None,
+        "simulated": step.simulated,
+        "mapped_from": step.mapped_from or None,
+        "started_at": iso(step.started_at),
+        "finished_at": iso(step.finished_at),
+        "error": step.error or None,
+        "tool_calls": [
+            {"tool": c.tool, "mutating": c.mutating, "dry_run": c.dry_run, "arguments": c.arguments, "result": c.result}
+            for c in step.tool_calls.all()
+        ],
+    }
+
+
+def run_dict(run: Run, *, steps: bool = True) -> dict:
+    data = {
+        "run_id": run.run_id,
+        "workspace": run.workspace.slug,
+        "workflow_id": run.workflow.workflow_id,
+        "version": run.version_number if run.version_id else None,
+        "version_number": run.version_number,
+        "status": run.status,
+        "trigger_payload": run.trigger_payload,
+        "replay_of": run.replay_of_id,
+        "replay_depth": run.replay_depth,
+        "mode": run.mode or None,
+        "overrides": run.overrides,
+        "node_mapping": run.node_mapping,
+        "simulated": run.simulated,
+        "created_at": iso(run.created_at),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "error": run.error or None,
+    }
+    if steps:
+        data["steps"] = [step_dict(s) for s in run.steps.all()]
+    return data

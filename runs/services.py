@@ -1,0 +1,183 @@
+"""Services that change what exists: prompts, workflows, versions, runs and their lifecycle."""
+
+import logging
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .errors import BadRequest, Conflict, NotFound
+from .graph import build_nodes, parse_nodes
+from .models import (
+    CONTENT_HASH_RE,
+    Node,
+    PromptArtifact,
+    PromptRevision,
+    Run,
+    Workflow,
+    WorkflowVersion,
+    Workspace,
+    content_hash_of,
+)
+
+log = logging.getLogger(__name__)
+MAX_PROMPT_CHARS = 100_000
+
+
+def _text(value, field: str, *, max_len: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest(f"{field} is required and must be a non-empty string.", field=field)
+    if len(value) > max_len:
+        raise BadRequest(f"{field} is at most {max_len} characters.", field=field)
+    return value
+
+
+@transaction.atomic
+def create_prompt(*, workspace: Workspace, name, content, content_hash=None) -> PromptRevision:
+    name = _text(name, "name", max_len=200)
+    content = _text(content, "content", max_len=MAX_PROMPT_CHARS)
+    artifact = PromptArtifact.objects.create(workspace=workspace, name=name)
+    return add_prompt_revision(artifact=artifact, content=content, content_hash=content_hash)
+
+
+def add_prompt_revision(*, artifact: PromptArtifact, content, content_hash=None) -> PromptRevision:
+    content = _text(content, "content", max_len=MAX_PROMPT_CHARS)
+    actual = content_hash_of(content)
+    if content_hash is not None:
+        if not isinstance(content_hash, str) or not re.match(CONTENT_HASH_RE, content_hash):
+            raise BadRequest("content_hash is malformed: expected sha256: followed by 64 hex digits.", field="content_hash")
+        if content_hash != actual:
+            raise BadRequest(f"content_hash does not match the content (its SHA-256 is {actual}).", field="content_hash")
+    revision, _ = PromptRevision.objects.get_or_create(artifact=artifact, content_hash=actual, defaults={"content": content})
+    return revision
+
+
+@transaction.atomic
+def create_workflow(*, workspace: Workspace, name, nodes) -> WorkflowVersion:
+    name = _text(name, "name", max_len=200)
+    specs = parse_nodes(workspace, nodes)
+    workflow = Workflow.objects.create(workspace=workspace, name=name)
+    version = WorkflowVersion.objects.create(workflow=workflow, number=1)
+    Node.objects.bulk_create(build_nodes(version, specs))
+    return version
+
+
+def add_version(*, workflow: Workflow, nodes) -> WorkflowVersion:
+    specs = parse_nodes(workflow.workspace, nodes)
+    with transaction.atomic():
+        # Lock the workflow so two concurrent creates do not pick the same number.
+        Workflow.objects.select_for_update().filter(pk=workflow.pk).first()
+        last = workflow.versions.order_by("-number").values_list("number", flat=True).first() or 0
+        version = WorkflowVersion.objects.create(workflow=workflow, number=last + 1)
+        Node.objects.bulk_create(build_nodes(version, specs))
+    return version
+
+
+def delete_version(*, version: WorkflowVersion) -> None:
+    """Runs of the version survive with a null version (their version_number stays)."""
+    version.delete()
+
+
+def set_workflow_paused(*, workflow: Workflow, paused: bool, reason="") -> Workflow:
+    if reason is None:
+        reason = ""
+    if not isinstance(reason, str) or len(reason) > 500:
+        raise BadRequest("reason must be a string of at most 500 characters.", field="reason")
+    if paused and not reason.strip():
+        reason = "Paused for safety."
+    Workflow.objects.filter(pk=workflow.pk).update(paused=paused, paused_reason=reason if paused else "")
+    workflow.refresh_from_db()
+    return workflow
+
+
+def trigger_run(*, workflow: Workflow, payload, version: WorkflowVersion | None = None) -> Run:
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise BadRequest("payload must be a JSON object.", field="payload")
+    with transaction.atomic():
+        if version is None:
+            version = workflow.versions.order_by("-number").first()
+            if version is None:
+                raise Conflict("This workflow has no version to run.")
+        run = Run.objects.create(
+            workspace_id=workflow.workspace_id, workflow=workflow, version=version, version_number=version.number,
+            trigger_payload=payload, steps_total=version.nodes.count(),
+        )
+        dispatch_on_commit(run.pk)
+    return run
+
+
+def dispatch_on_commit(run_id: str) -> None:
+    transaction.on_commit(lambda: send_to_worker(run_id))
+
+
+def send_to_worker(run_id: str) -> bool:
+    """Publish the task. A broker outage leaves the run pending for the sweep, never fails the request."""
+    from .tasks import execute_run
+
+    try:
+        execute_run.apply_async(args=[run_id], retry=False)
+        return True
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        log.warning("could not dispatch %s (broker down?): %s; the sweep will retry", run_id, exc)
+        return False
+
+
+# Lifecycle. Each transition is a compare-and-swap on the status it starts from.
+
+def _transition_error(run: Run, action: str, allowed: str) -> Conflict:
+    run.refresh_from_db(fields=["status"])
+    return Conflict(f"Cannot {action} a {run.status} run: only a {allowed} run can be {action}d.".replace("canceld", "cancelled"))
+
+
+def pause_run(*, run: Run) -> Run:
+    if not Run.objects.filter(pk=run.pk, status__in=(Run.Status.PENDING, Run.Status.RUNNING)).update(
+        status=Run.Status.PAUSED
+    ):
+        raise _transition_error(run, "pause", "pending or running")
+    run.refresh_from_db()
+    return run
+
+
+def resume_run(*, run: Run) -> Run:
+    with transaction.atomic():
+        if not Run.objects.filter(pk=run.pk, status=Run.Status.PAUSED).update(status=Run.Status.PENDING):
+            raise _transition_error(run, "resume", "paused")
+        dispatch_on_commit(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def cancel_run(*, run: Run) -> Run:
+    if not Run.objects.filter(pk=run.pk, status__in=Run.IN_FLIGHT_STATUSES).update(
+        status=Run.Status.CANCELLED, finished_at=timezone.now()
+    ):
+        raise _transition_error(run, "cancel", "pending, running or paused")
+    run.refresh_from_db()
+    return run
+
+
+def sweep_stale_runs(limit: int = 500) -> int:
+    """Re-dispatch runs nobody is executing: pending too long, or running with a stale heartbeat."""
+    now = timezone.now()
+    pending_before = now - timedelta(seconds=settings.RUN_PENDING_REDISPATCH_AFTER)
+    stale_before = now - timedelta(seconds=settings.RUN_STALE_AFTER)
+    ids = list(
+        Run.objects.annotate(last_dispatch=Coalesce("dispatched_at", "created_at"))
+        .filter(
+            Q(status=Run.Status.PENDING, last_dispatch__lt=pending_before)
+            | Q(status=Run.Status.RUNNING, heartbeat_at__lt=stale_before, last_dispatch__lt=stale_before)
+        )
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    Run.objects.filter(pk__in=ids).update(dispatched_at=now)
+    sent = sum(send_to_worker(run_id) for run_id in ids)
+    log.info("sweep re-dispatched %d of %d stale runs", sent, len(ids))
+    return len(ids)

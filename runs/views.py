@@ -1,0 +1,152 @@
+from django.conf import settings
+from django.contrib.auth.views import LoginView
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.shortcuts import redirect, render
+from django_htmx.http import HttpResponseStopPolling
+from django_ratelimit.core import is_ratelimited
+
+from . import services
+from .access import get_run_for_member, workspaces_of
+from .models import Run, Step, Workflow
+from .presenters import STEPS_PAGE, pretty_json, waterfall
+from .web import workspace_view
+
+RUNS_PAGE = 50
+
+
+def home(request):
+    if not request.user.is_authenticated:
+        return redirect("login")
+    workspaces = workspaces_of(request.user)
+    if len(workspaces) >= 1:
+        return redirect("runs-list", slug=workspaces[0].slug)
+    return render(request, "no_workspace.html")
+
+
+class ThrottledLoginView(LoginView):
+    """Login, throttled per client address so passwords cannot be guessed at speed."""
+
+    def post(self, request, *args, **kwargs):
+        if is_ratelimited(request, group="login", key="ip", rate=settings.LOGIN_RATE, increment=True):
+            form = self.get_form()
+            form.add_error(None, "Too many login attempts. Wait a minute and try again.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+
+def _filtered_runs(request, workspace):
+    runs = Run.objects.filter(workspace=workspace).select_related("workflow").order_by("-created_at")
+    status = request.GET.get("status", "")
+    workflow_id = request.GET.get("workflow", "")
+    if status in Run.Status.values:
+        runs = runs.filter(status=status)
+    else:
+        status = ""
+    if workflow_id:
+        runs = runs.filter(workflow__workflow_id=workflow_id)
+    return runs, {"status": status, "workflow": workflow_id}
+
+
+@workspace_view()
+def runs_list(request, membership):
+    workspace = membership.workspace
+    runs, filters = _filtered_runs(request, workspace)
+    page = Paginator(runs, RUNS_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "workspace": workspace, "membership": membership, "page": page, "filters": filters,
+        "statuses": Run.Status.choices, "workflows": Workflow.objects.filter(workspace=workspace).order_by("name"),
+        "section": "runs",
+    }
+    template = "runs/runs_list.html#rows" if request.htmx and request.htmx.target == "runs-table" else "runs/runs_list.html"
+    return render(request, template, context)
+
+
+def _steps_page(run, after: int = -1):
+    return list(
+        Step.objects.filter(run=run, position__gt=after).order_by("position").prefetch_related("tool_calls")[:STEPS_PAGE + 1]
+    )
+
+
+@workspace_view()
+def trace(request, membership, run_id):
+    run = get_run_for_member(membership, run_id)
+    steps = _steps_page(run)
+    more = len(steps) > STEPS_PAGE
+    steps = steps[:STEPS_PAGE]
+    context = {
+        "workspace": membership.workspace, "membership": membership, "run": run,
+        "rows": waterfall(run, steps), "more_after": steps[-1].position if more else None,
+        "section": "runs",
+    }
+    if request.htmx and request.GET.get("fragment") == "live":
+        response = render(request, "runs/trace.html#live", context)
+        return HttpResponseStopPolling(response.content) if run.is_finished else response
+    context["payload_json"] = pretty_json(run.trigger_payload)
+    context["replays"] = list(run.replays.order_by("-created_at").only("run_id", "status", "mode", "created_at")[:50])
+    return render(request, "runs/trace.html", context)
+
+
+@workspace_view()
+def trace_more_steps(request, membership, run_id):
+    run = get_run_for_member(membership, run_id)
+    after = request.GET.get("after", "")
+    steps = _steps_page(run, int(after) if after.isdigit() else -1)
+    more = len(steps) > STEPS_PAGE
+    steps = steps[:STEPS_PAGE]
+    context = {"run": run, "workspace": membership.workspace, "rows": waterfall(run, steps),
+               "more_after": steps[-1].position if more else None}
+    return render(request, "runs/trace.html#step-rows", context)
+
+
+def _monitoring_runs(workspace):
+    return (
+        Run.objects.filter(workspace=workspace).select_related("workflow").order_by("-created_at")
+        .annotate(steps_done=Count("steps", filter=Q(steps__status=Step.Status.COMPLETED)))
+    )
+
+
+@workspace_view()
+def monitoring_list(request, membership):
+    workspace = membership.workspace
+    runs = _monitoring_runs(workspace)
+    status = request.GET.get("status", "")
+    if status in Run.Status.values:
+        runs = runs.filter(status=status)
+    page = Paginator(runs, RUNS_PAGE).get_page(request.GET.get("page"))
+    return render(request, "runs/monitoring_list.html", {
+        "workspace": workspace, "membership": membership, "page": page, "section": "monitoring",
+        "statuses": Run.Status.choices, "filters": {"status": status},
+    })
+
+
+def _monitoring_detail_context(membership, run_id):
+    get_run_for_member(membership, run_id)
+    run = _monitoring_runs(membership.workspace).get(pk=run_id)
+    return {"workspace": membership.workspace, "membership": membership, "run": run, "section": "monitoring"}
+
+
+@workspace_view()
+def monitoring_detail(request, membership, run_id):
+    context = _monitoring_detail_context(membership, run_id)
+    if request.htmx and request.GET.get("fragment") == "status":
+        response = render(request, "runs/monitoring_detail.html#status", context)
+        return HttpResponseStopPolling(response.content) if context["run"].is_finished else response
+    return render(request, "runs/monitoring_detail.html", context)
+
+
+LIFECYCLE = {"pause": services.pause_run, "resume": services.resume_run, "cancel": services.cancel_run}
+DONE = {"pause": "Run paused.", "resume": "Run resumed.", "cancel": "Run cancelled."}
+
+
+@workspace_view(methods=("POST",), role="operator")
+def monitoring_action(request, membership, run_id, action):
+    run = get_run_for_member(membership, run_id)
+    if action not in LIFECYCLE:
+        return render(request, "_error_fragment.html", {"status": 404, "message": "Unknown action."}, status=404)
+    LIFECYCLE[action](run=run)
+    context = _monitoring_detail_context(membership, run_id)
+    context["notice"] = DONE[action]
+    if request.htmx:
+        return render(request, "runs/monitoring_detail.html#status", context)
+    return redirect("monitoring-detail", slug=membership.workspace.slug, run_id=run_id)

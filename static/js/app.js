@@ -1,0 +1,174 @@
+// Reprise page behaviour. No inline scripts anywhere: the CSP forbids them.
+(function () {
+  "use strict";
+
+  function isTyping(el) {
+    if (!el) return false;
+    var tag = el.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+  }
+
+  function anyDialogOpen() {
+    return document.querySelector("dialog[open]") !== null;
+  }
+
+  // Toasts: server events arrive as HX-Trigger headers.
+  function toast(title, body, kind) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var el = document.createElement("div");
+    el.className = "toast toast-" + (kind || "success");
+    el.setAttribute("role", kind === "error" ? "alert" : "status");
+    var strong = document.createElement("strong");
+    strong.textContent = title;
+    el.appendChild(strong);
+    if (body) el.appendChild(body);
+    box.appendChild(el);
+    setTimeout(function () { el.classList.add("toast-leaving"); }, 7000);
+    setTimeout(function () { el.remove(); }, 7600);
+  }
+
+  document.body.addEventListener("replaySubmitted", function (event) {
+    var detail = event.detail || {};
+    var p = document.createElement("p");
+    p.append("New run: ");
+    var a = document.createElement("a");
+    a.href = detail.url;
+    a.className = "mono";
+    a.textContent = detail.run_id;
+    p.appendChild(a);
+    toast("Replay submitted", p, "success");
+    var modal = document.getElementById("modal");
+    if (modal && modal.open) modal.close();
+  });
+
+  document.body.addEventListener("replayFailed", function (event) {
+    var p = document.createElement("p");
+    p.textContent = (event.detail && event.detail.message) || "";
+    toast("Replay submission failed", p, "error");
+  });
+
+  document.body.addEventListener("mappingSaved", function () {
+    var modal = document.getElementById("mapping-modal");
+    if (modal && modal.open) modal.close();
+  });
+
+  // Dialogs: htmx swaps content into an empty <dialog>; we open it natively (focus trap, Escape).
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.tagName === "DIALOG" && !target.open) {
+      target.showModal();
+      var first = target.querySelector("input:not([type=hidden]):not([disabled]), select, button");
+      if (first) first.focus();
+    }
+  });
+  document.body.addEventListener("htmx:load", function (event) {
+    refreshReplayForm(event.detail.elt);
+    refreshMappingForm(event.detail.elt);
+  });
+  document.querySelectorAll("dialog").forEach(function (d) {
+    d.addEventListener("close", function () { d.replaceChildren(); });
+  });
+
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest(".js-close-dialog");
+    if (close) {
+      var dialog = close.closest("dialog");
+      if (dialog) dialog.close();
+    }
+  });
+
+  // The r shortcut belongs to the Replay button; ignored while typing or when a dialog is open.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "r" || event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+    if (isTyping(document.activeElement) || anyDialogOpen()) return;
+    var button = document.getElementById("replay-button");
+    if (!button || button.disabled) return;
+    event.preventDefault();
+    button.click();
+  });
+
+  // Replay form: show the chosen mode's fields; Submit replay only when they are all filled.
+  function refreshReplayForm(root) {
+    var form = (root && root.closest && root.closest("#replay-form")) || document.getElementById("replay-form");
+    if (!form) return;
+    var checked = form.querySelector("input[name=mode]:checked");
+    var mode = checked ? checked.value : "as_is";
+    var ready = true;
+    form.querySelectorAll(".mode-fields").forEach(function (box) {
+      var active = box.dataset.mode === mode;
+      box.hidden = !active;
+      box.querySelectorAll("input").forEach(function (input) {
+        input.disabled = !active;
+        if (active && input.value.trim() === "") ready = false;
+      });
+    });
+    var mapping = form.querySelector("#mapping-section");
+    if (mapping && parseInt(mapping.dataset.unmapped || "0", 10) > 0) ready = false;
+    var submit = form.querySelector("#submit-replay");
+    if (submit && !form.classList.contains("htmx-request")) submit.disabled = !ready;
+  }
+  document.addEventListener("input", function (e) { if (e.target.closest("#replay-form")) refreshReplayForm(e.target); });
+  document.addEventListener("change", function (e) { if (e.target.closest("#replay-form")) refreshReplayForm(e.target); });
+  document.body.addEventListener("htmx:afterSettle", function () { refreshReplayForm(null); refreshMappingForm(null); });
+
+  // Mapping dialog: options are filled from one JSON list when a select is first used,
+  // so hundreds of renamed nodes do not mean hundreds of thousands of <option>s in the HTML.
+  function targets() {
+    var data = document.getElementById("mapping-targets");
+    return data ? JSON.parse(data.textContent) : [];
+  }
+  function chosenElsewhere(select) {
+    var chosen = {};
+    document.querySelectorAll("#mapping-form .js-mapping-select").forEach(function (other) {
+      if (other !== select && other.value) chosen[other.value] = true;
+    });
+    return chosen;
+  }
+  function fillOptions(select) {
+    var current = select.value;
+    var taken = chosenElsewhere(select);
+    var frag = document.createDocumentFragment();
+    var pick = document.createElement("option");
+    pick.value = "";
+    pick.textContent = "Pick target";
+    frag.appendChild(pick);
+    targets().forEach(function (id) {
+      var opt = document.createElement("option");
+      opt.value = id;
+      opt.textContent = taken[id] ? id + " (already chosen)" : id;
+      if (taken[id]) opt.className = "taken";
+      if (id === current) opt.selected = true;
+      frag.appendChild(opt);
+    });
+    select.replaceChildren(frag);
+  }
+  document.addEventListener("focusin", function (e) {
+    if (e.target.classList && e.target.classList.contains("js-mapping-select")) fillOptions(e.target);
+  });
+  document.addEventListener("mousedown", function (e) {
+    if (e.target.classList && e.target.classList.contains("js-mapping-select")) fillOptions(e.target);
+  });
+  function refreshMappingForm() {
+    var form = document.getElementById("mapping-form");
+    if (!form) return;
+    var selects = form.querySelectorAll(".js-mapping-select");
+    var done = Array.prototype.every.call(selects, function (s) { return s.value !== ""; });
+    var save = form.querySelector("#save-mapping");
+    if (save && !form.classList.contains("htmx-request")) save.disabled = !done || selects.length === 0;
+  }
+  document.addEventListener("change", function (e) { if (e.target.closest("#mapping-form")) refreshMappingForm(); });
+  document.addEventListener("input", function (e) {
+    if (!e.target.classList || !e.target.classList.contains("js-mapping-filter")) return;
+    var needle = e.target.value.trim().toLowerCase();
+    document.querySelectorAll("#mapping-form .mapping-row").forEach(function (row) {
+      row.hidden = needle !== "" && row.dataset.node.toLowerCase().indexOf(needle) === -1;
+    });
+  });
+
+  // Small conveniences that would otherwise need inline handlers.
+  document.addEventListener("change", function (e) {
+    if (e.target.classList.contains("js-workspace-switcher")) window.location = e.target.value;
+    if (e.target.classList.contains("js-autosubmit")) e.target.form.submit();
+  });
+})();

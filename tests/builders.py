@@ -1,0 +1,59 @@
+"""Workflows and runs built through the real services, so tests exercise what production does."""
+
+from runs import services
+from runs.engine.executor import execute
+from runs.models import Run
+
+from .factories import PromptRevisionFactory
+
+
+def llm(node_id, revision, after=(), model="anthropic:claude-opus-4-7"):
+    return {"id": node_id, "type": "llm", "model": model, "after": list(after),
+            "prompt": {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash}}
+
+
+def tool(node_id, name, args, after=(), allow=None):
+    node = {"id": node_id, "type": "tool", "tool": name, "args": args, "after": list(after)}
+    if allow is not None:
+        node["policies"] = {"replay": {"allowMutations": allow}}
+    return node
+
+
+def support_workflow(workspace, *, allow_send=None):
+    """draft (llm) → notify (messages.send): the smallest workflow with a side effect."""
+    revision = PromptRevisionFactory(artifact__workspace=workspace, content="Reply to {{ trigger.name }}")
+    version = services.create_workflow(workspace=workspace, name="Support", nodes=[
+        llm("draft", revision),
+        tool("notify", "messages.send", {"to": "{{ trigger.email }}", "body": "{{ nodes.draft.output }}"},
+             after=["draft"], allow=allow_send),
+    ])
+    return version, revision
+
+
+def chain_workflow(workspace, length=10):
+    revision = PromptRevisionFactory(artifact__workspace=workspace, content="Step input: {{ trigger.name }}")
+    nodes = [llm("n0", revision)] + [llm(f"n{i}", revision, after=[f"n{i-1}"]) for i in range(1, length)]
+    return services.create_workflow(workspace=workspace, name=f"Chain {length}", nodes=nodes), revision
+
+
+PAYLOAD = {"name": "Dana", "email": "dana@example.com"}
+
+
+def finished_run(version, payload=None, **fields) -> Run:
+    """A run executed in-process (no worker), for tests about what happens after."""
+    run = Run.objects.create(
+        workspace_id=version.workflow.workspace_id, workflow=version.workflow, version=version,
+        version_number=version.number, trigger_payload=payload if payload is not None else PAYLOAD,
+        steps_total=version.nodes.count(), **fields,
+    )
+    execute(run.run_id)
+    run.refresh_from_db()
+    return run
+
+
+def run_in_status(version, status, **fields) -> Run:
+    return Run.objects.create(
+        workspace_id=version.workflow.workspace_id, workflow=version.workflow, version=version,
+        version_number=version.number, trigger_payload=PAYLOAD, steps_total=version.nodes.count(),
+        status=status, **fields,
+    )

@@ -1,0 +1,54 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from runs.models import Account, Membership, PromptArtifact, PromptRevision, Workspace
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("pw")
+
+
+class AccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Account
+
+    name = factory.Sequence(lambda n: f"Account {n}")
+
+
+class WorkspaceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Workspace
+
+    account = factory.SubFactory(AccountFactory)
+    slug = factory.Sequence(lambda n: f"ws{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.title())
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    workspace = factory.SubFactory(WorkspaceFactory)
+    role = "operator"
+
+
+class PromptArtifactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PromptArtifact
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    name = factory.Sequence(lambda n: f"Prompt {n}")
+
+
+class PromptRevisionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PromptRevision
+
+    artifact = factory.SubFactory(PromptArtifactFactory)
+    content = factory.Sequence(lambda n: f"Answer {{{{ trigger.question }}}} (revision {n})")
