@@ -88,3 +88,18 @@ def operator_client(operator):
     client = Client()
     client.force_login(operator)
     return client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_broker():
+    from .worker import purge_broker
+
+    purge_broker()
+
+
+@pytest.fixture
+def local_server():
+    from .http_server import LocalServer
+
+    with LocalServer() as server:
+        yield server

@@ -56,8 +56,9 @@ def version_plan(version_id: int) -> tuple[PlannedNode, ...]:
 def _claim(run_id: str, lease: str) -> bool:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.RUN_STALE_AFTER)
-    claimable = Q(status=Run.Status.PENDING, lease="") | Q(
-        status__in=(Run.Status.PENDING, Run.Status.RUNNING), heartbeat_at__lt=stale
+    in_flight = Q(status__in=(Run.Status.PENDING, Run.Status.RUNNING))
+    claimable = Q(status=Run.Status.PENDING, lease="") | (
+        in_flight & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
     )
     claimed = Run.objects.filter(claimable, pk=run_id).update(status=Run.Status.RUNNING, lease=lease, heartbeat_at=now)
     if claimed:

@@ -1,0 +1,88 @@
+"""A local HTTP server for tests: speaks the Messages and Chat Completions APIs and serves slow endpoints.
+
+Scripted per test: `server.script("/v1/messages", [(429, {...}), (200, {...})])` answers in order.
+"""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+
+class LocalServer:
+    def __init__(self):
+        self.scripts: dict[str, list] = {}
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        handler = self._handler()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def script(self, path: str, answers: list) -> None:
+        """answers: (status, body) or (status, body, delay_seconds) or (status, body, delay, headers)."""
+        with self.lock:
+            self.scripts[path] = list(answers)
+
+    def _next(self, path):
+        with self.lock:
+            answers = self.scripts.get(path)
+            if answers:
+                return answers.pop(0) if len(answers) > 1 else answers[0]
+        return None
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                parsed = urlparse(self.path)
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with server.lock:
+                    server.requests.append({"method": self.command, "path": parsed.path, "headers": dict(self.headers),
+                                            "body": body.decode() if body else ""})
+                if parsed.path == "/slow":
+                    time.sleep(float(parse_qs(parsed.query).get("s", ["0.3"])[0]))
+                    return self._send(200, {"ok": True, "slept": True})
+                answer = server._next(parsed.path)
+                if answer is None:
+                    return self._send(404, {"error": "no script for " + parsed.path})
+                status, payload, *rest = answer
+                delay = rest[0] if rest else 0
+                headers = rest[1] if len(rest) > 1 else {}
+                if delay:
+                    time.sleep(delay)
+                self._send(status, payload, headers)
+
+            def _send(self, status, payload, headers=None):
+                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    for k, v in (headers or {}).items():
+                        self.send_header(k, v)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            do_GET = do_POST = _answer
+
+        return Handler
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
