@@ -1,0 +1,205 @@
+"""The JSON API through the Django test client with bearer tokens."""
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from runs.models import PromptArtifact, Run, Workflow, WorkflowVersion
+
+from .builders import finished_run, llm, run_in_status, support_workflow
+from .factories import PromptRevisionFactory
+
+
+def post(client, url, body=None, **headers):
+    return client.post(url, data=json.dumps(body if body is not None else {}), content_type="application/json", **headers)
+
+
+def put(client, url, body):
+    return client.put(url, data=json.dumps(body), content_type="application/json")
+
+
+def test_create_prompt_and_revision(api, acme):
+    response = post(api, "/api/v1/acme/prompts", {"name": "Greeting", "content": "Hi {{ trigger.name }}"})
+    assert response.status_code == 201
+    data = response.json()
+    assert data["artifact_id"].startswith("prompt_") and data["content_hash"].startswith("sha256:")
+    revision = post(api, f"/api/v1/acme/prompts/{data['artifact_id']}/revisions", {"content": "Hello"})
+    assert revision.status_code == 201 and revision.json()["content_hash"] != data["content_hash"]
+
+
+def test_create_workflow_version_and_trigger(api, acme, django_capture_on_commit_callbacks):
+    revision = PromptRevisionFactory(artifact__workspace=acme)
+    response = post(api, "/api/v1/acme/workflows", {"name": "W", "nodes": [llm("a", revision)]})
+    assert response.status_code == 201 and response.json()["version"] == 1
+    workflow_id = response.json()["workflow_id"]
+    v2 = post(api, f"/api/v1/acme/workflows/{workflow_id}/versions", {"nodes": [llm("b", revision)]})
+    assert v2.status_code == 201 and v2.json()["version"] == 2
+    with django_capture_on_commit_callbacks() as callbacks:
+        run = post(api, f"/api/v1/acme/workflows/{workflow_id}/runs", {"payload": {"question": "?"}})
+    assert run.status_code == 201 and Run.objects.get(pk=run.json()["run_id"]).version_number == 2
+    assert len(callbacks) == 1
+
+
+def test_bad_workflow_is_rejected_naming_the_field_and_saves_nothing(api, acme):
+    response = post(api, "/api/v1/acme/workflows", {"name": "W", "nodes": [{"id": "a", "type": "tool", "tool": "nope"}]})
+    assert response.status_code == 404 and response.json()["error"]["field"] == "nodes[0].tool"
+    assert not Workflow.objects.exists()
+
+
+def test_delete_version_keeps_runs(api, acme):
+    version, _ = support_workflow(acme)
+    run = finished_run(version)
+    response = api.delete(f"/api/v1/acme/workflows/{version.workflow.workflow_id}/versions/1")
+    assert response.status_code == 204 and not WorkflowVersion.objects.exists()
+    data = api.get(f"/api/v1/acme/runs/{run.run_id}").json()
+    assert data["version"] is None and data["status"] == "completed"
+
+
+def test_pause_and_unpause_workflow(api, acme):
+    version, _ = support_workflow(acme)
+    url = f"/api/v1/acme/workflows/{version.workflow.workflow_id}"
+    assert post(api, url + "/pause", {"reason": "incident"}).json() == {
+        "workflow_id": version.workflow.workflow_id, "paused": True, "reason": "incident"}
+    assert post(api, url + "/unpause").json()["paused"] is False
+
+
+def test_run_detail_has_steps_and_tool_calls(api, acme):
+    version, _ = support_workflow(acme)
+    run = finished_run(version)
+    data = api.get(f"/api/v1/acme/runs/{run.run_id}").json()
+    assert data["status"] == "completed" and data["workflow_id"] == version.workflow.workflow_id
+    assert [s["node_id"] for s in data["steps"]] == ["draft", "notify"]
+    assert data["steps"][1]["tool_calls"][0] | {"result": None} == {
+        "tool": "messages.send", "mutating": True, "dry_run": False,
+        "arguments": {"to": "dana@example.com", "body": data["steps"][0]["output"]}, "result": None}
+
+
+def test_run_detail_query_count_is_bounded(api, acme, django_assert_max_num_queries):
+    version, _ = support_workflow(acme)
+    run = finished_run(version)
+    with django_assert_max_num_queries(8):
+        api.get(f"/api/v1/acme/runs/{run.run_id}")
+
+
+def test_lifecycle_endpoints(api, acme):
+    version, _ = support_workflow(acme)
+    run = run_in_status(version, "running")
+    assert post(api, f"/api/v1/acme/runs/{run.run_id}/pause").json()["status"] == "paused"
+    assert post(api, f"/api/v1/acme/runs/{run.run_id}/resume").json()["status"] == "pending"
+    assert post(api, f"/api/v1/acme/runs/{run.run_id}/cancel").json()["status"] == "cancelled"
+    conflict = post(api, f"/api/v1/acme/runs/{run.run_id}/pause")
+    assert conflict.status_code == 409 and "Cannot pause a cancelled run" in conflict.json()["error"]["message"]
+
+
+def test_unknown_run_is_404_and_foreign_run_is_403(api, acme, globex):
+    assert api.get("/api/v1/acme/runs/run_deadbeef").status_code == 404
+    foreign = finished_run(support_workflow(globex)[0])
+    assert api.get(f"/api/v1/acme/runs/{foreign.run_id}").status_code == 403
+
+
+def test_malformed_json_is_400(api, acme):
+    response = api.post("/api/v1/acme/prompts", data="{nope", content_type="application/json")
+    assert response.status_code == 400 and response.json() == {"error": {"code": "bad_request", "message": "Malformed JSON body."}}
+
+
+def test_wrong_verb_is_405(api, acme):
+    assert api.get("/api/v1/acme/prompts").status_code == 405
+
+
+def test_viewer_cannot_write(viewer_api, acme):
+    assert post(viewer_api, "/api/v1/acme/prompts", {"name": "x", "content": "y"}).status_code == 403
+    assert not PromptArtifact.objects.exists()
+
+
+def test_replay_api_201_then_200_with_idempotency_key(api, acme):
+    source = finished_run(support_workflow(acme)[0])
+    url = f"/api/v1/acme/runs/{source.run_id}/replays"
+    first = post(api, url, {"mode": "as_is"}, HTTP_IDEMPOTENCY_KEY="abc")
+    second = post(api, url, {"mode": "as_is"}, HTTP_IDEMPOTENCY_KEY="abc")
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["run_id"] == second.json()["run_id"]
+
+
+def test_replay_api_errors_carry_status_and_exact_message(api, acme):
+    version, _ = support_workflow(acme)
+    running = run_in_status(version, "running")
+    response = post(api, f"/api/v1/acme/runs/{running.run_id}/replays", {"mode": "as_is"})
+    assert response.status_code == 409
+    assert response.json()["error"]["message"] == "Cannot replay an in-flight run"
+
+
+def test_replay_of_another_workspaces_run_is_403(outsider_api, acme, globex):
+    source = finished_run(support_workflow(acme)[0])
+    response = post(outsider_api, f"/api/v1/globex/runs/{source.run_id}/replays", {"mode": "as_is"})
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == "You can only replay runs that belong to your own workspace and account."
+
+
+def test_replay_submit_query_count_is_bounded(api, acme, django_assert_max_num_queries):
+    source = finished_run(support_workflow(acme)[0])
+    with django_assert_max_num_queries(14):
+        assert post(api, f"/api/v1/acme/runs/{source.run_id}/replays", {"mode": "as_is"}).status_code == 201
+
+
+def test_replay_plan(api, acme):
+    version, _ = support_workflow(acme, allow_send=True)
+    source = finished_run(version)
+    data = api.get(f"/api/v1/acme/runs/{source.run_id}/replay-plan").json()
+    assert data == {"source_version": 1, "target_version": 1, "renamed_nodes": [], "target_nodes": [],
+                    "saved_mapping": None, "mutations": "invoke", "invoking_nodes": ["notify"],
+                    "invoking_reasons": [{"node_id": "notify", "tool": "messages.send", "reason": "node policy"}]}
+
+
+def test_policy_get_and_put_for_admins_only(admin_api, api, acme):
+    assert admin_api.get("/api/v1/acme/policy").json() == {
+        "allowed_models": None, "allowed_providers": None, "replay_allow_mutations": False}
+    response = put(admin_api, "/api/v1/acme/policy", {"allowed_providers": ["anthropic"], "replay_allow_mutations": True})
+    assert response.status_code == 200 and response.json()["allowed_providers"] == ["anthropic"]
+    assert put(api, "/api/v1/acme/policy", {"replay_allow_mutations": False}).status_code == 403
+    acme.refresh_from_db()
+    assert acme.replay_allow_mutations is True
+
+
+def test_policy_rejects_unknown_models(admin_api, acme):
+    response = put(admin_api, "/api/v1/acme/policy", {"allowed_models": ["openai:gpt-99"]})
+    assert response.status_code == 400 and "openai:gpt-99" in response.json()["error"]["message"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+replay_bodies = st.fixed_dictionaries({}, optional={
+    "mode": st.sampled_from(["as_is", "prompt", "model", "", "other"]) | json_values,
+    "prompt_artifact_id": st.sampled_from(["prompt_a1b2c3d4", "prompt_"]) | json_values,
+    "content_hash": st.just("sha256:" + "a" * 64) | json_values,
+    "model_id": st.sampled_from(["gpt-5", "claude-2-1"]) | json_values,
+    "model_ref": st.sampled_from(["openai:gpt-5", "anthropic:claude-2-1", "openai:"]) | json_values,
+    "target_version": st.integers(-2, 4) | json_values,
+    "node_mapping": st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3) | json_values,
+    "save_mapping": st.sampled_from(["operator", "workspace", "x"]) | json_values,
+})
+
+
+@pytest.mark.django_db
+@hsettings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=replay_bodies | json_values)
+def test_fuzzed_replay_requests_never_500_and_create_nothing_on_4xx(body):
+    from django.core.cache import cache
+
+    from .conftest import api_client_for
+    from .factories import MembershipFactory, UserFactory, WorkspaceFactory
+
+    cache.clear()
+    workspace = WorkspaceFactory()
+    user = MembershipFactory(user=UserFactory(), workspace=workspace).user
+    source = finished_run(support_workflow(workspace)[0])
+    before = Run.objects.count()
+    response = post(api_client_for(user), f"/api/v1/{workspace.slug}/runs/{source.run_id}/replays", body)
+    assert response.status_code < 500
+    if response.status_code >= 400:
+        assert Run.objects.count() == before and "error" in response.json()
+    else:
+        assert response.status_code == 201

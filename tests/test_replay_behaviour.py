@@ -1,0 +1,158 @@
+"""What a replay does once accepted: lineage, overrides, dry-run, idempotency, mutation plan."""
+
+import pytest
+
+from replay.services import mutation_plan, submit_replay
+from runs import services
+from runs.engine.executor import execute
+from runs.models import OutboxMessage, Run, ToolCall
+
+from .builders import finished_run, support_workflow, tool
+from .factories import PromptRevisionFactory
+
+
+def replay_and_run(user, run, request):
+    new = submit_replay(user=user, run=run, request=request).run
+    execute(new.run_id)
+    new.refresh_from_db()
+    return new
+
+
+def test_as_is_replay_reproduces_the_original_outputs_and_records_lineage(acme, operator):
+    version, _ = support_workflow(acme)
+    source = finished_run(version)
+    replay = replay_and_run(operator, source, {"mode": "as_is"})
+    assert replay.status == "completed" and replay.replay_of == source and replay.replay_depth == 1
+    assert replay.mode == "as_is" and replay.requested_by == operator and replay.trigger_payload == source.trigger_payload
+    assert replay.steps.get(node_id="draft").output == source.steps.get(node_id="draft").output
+
+
+def test_the_original_run_is_never_modified(acme, operator):
+    version, _ = support_workflow(acme)
+    source = finished_run(version)
+    before = Run.objects.filter(pk=source.pk).values().get()
+    replay_and_run(operator, source, {"mode": "as_is"})
+    assert Run.objects.filter(pk=source.pk).values().get() == before
+
+
+def test_replay_of_a_run_that_sent_a_message_dry_runs_it(acme, operator):
+    version, _ = support_workflow(acme)
+    source = finished_run(version)
+    assert OutboxMessage.objects.count() == 1
+    replay = replay_and_run(operator, source, {"mode": "as_is"})
+    assert OutboxMessage.objects.count() == 1, "no new outbox row"
+    call = ToolCall.objects.get(step__run=replay)
+    original = ToolCall.objects.get(step__run=source)
+    assert call.dry_run and call.result == original.result
+
+
+def test_node_policy_opt_in_invokes_the_mutation_exactly_once(acme, operator):
+    version, _ = support_workflow(acme, allow_send=True)
+    source = finished_run(version)
+    replay = replay_and_run(operator, source, {"mode": "as_is"})
+    assert OutboxMessage.objects.filter(run=replay).count() == 1
+    assert not ToolCall.objects.get(step__run=replay).dry_run
+
+
+def test_workspace_policy_opt_in_applies_to_nodes_without_their_own_policy(acme, operator):
+    version, _ = support_workflow(acme)
+    source = finished_run(version)
+    acme.replay_allow_mutations = True
+    acme.save()
+    replay = replay_and_run(operator, source, {"mode": "as_is"})
+    assert OutboxMessage.objects.filter(run=replay).count() == 1
+
+
+def test_node_policy_false_overrides_the_workspace_opt_in(acme, operator):
+    version, _ = support_workflow(acme, allow_send=False)
+    source = finished_run(version)
+    acme.replay_allow_mutations = True
+    acme.save()
+    replay = replay_and_run(operator, source, {"mode": "as_is"})
+    assert not OutboxMessage.objects.filter(run=replay).exists()
+
+
+def test_mutation_plan_names_the_invoking_nodes_and_why(acme):
+    version, _ = support_workflow(acme, allow_send=True)
+    plan = mutation_plan(workspace=acme, target=version)
+    assert plan.mutations == "invoke" and plan.invoking_nodes == [
+        {"node_id": "notify", "tool": "messages.send", "reason": "node policy"}]
+    version2, _ = support_workflow(acme)
+    assert mutation_plan(workspace=acme, target=version2).mutations == "dry_run"
+
+
+def test_dry_run_without_an_original_result_returns_a_placeholder(acme, operator):
+    version, _ = support_workflow(acme)
+    source = finished_run(version, payload={"name": "Dana"})  # failed at notify: no recorded result
+    replay = submit_replay(user=operator, run=source, request={"mode": "as_is"}).run
+    Run.objects.filter(pk=replay.pk).update(trigger_payload={"name": "Dana", "email": "d@example.com"})
+    execute(replay.run_id)
+    assert ToolCall.objects.get(step__run=replay).result == {"dry_run": True}
+
+
+def test_new_prompt_replay_uses_the_revision_on_every_node_of_that_artifact(acme, operator):
+    version, revision = support_workflow(acme)
+    newer = services.add_prompt_revision(artifact=revision.artifact, content="Be brief with {{ trigger.name }}")
+    source = finished_run(version)
+    replay = replay_and_run(operator, source, {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id,
+                                               "content_hash": newer.content_hash})
+    step = replay.steps.get(node_id="draft")
+    assert step.prompt_hash == newer.content_hash and step.input == {"prompt": "Be brief with Dana"}
+    assert step.output != source.steps.get(node_id="draft").output
+    assert replay.overrides == {"prompt": {"artifact_id": revision.artifact.artifact_id, "content_hash": newer.content_hash}}
+
+
+def test_new_model_replay_uses_the_model_on_every_llm_node(acme, operator):
+    version, _ = support_workflow(acme)
+    source = finished_run(version)
+    replay = replay_and_run(operator, source, {"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"})
+    assert set(replay.steps.filter(type="llm").values_list("model_ref", flat=True)) == {"openai:gpt-5"}
+    assert "[simulated openai:gpt-5" in replay.steps.get(node_id="draft").output
+
+
+def test_cross_version_replay_maps_renamed_nodes_and_dry_runs_through_the_mapping(acme, operator):
+    version, revision = support_workflow(acme)
+    source = finished_run(version)
+    draft = version.nodes.get(node_id="draft").config
+    services.add_version(workflow=version.workflow, nodes=[
+        {"id": "compose", "type": "llm", "prompt": draft["prompt"], "model": draft["model"]},
+        tool("send", "messages.send", {"to": "{{ trigger.email }}", "body": "{{ nodes.compose.output }}"}, after=["compose"]),
+    ])
+    replay = replay_and_run(operator, source, {"mode": "as_is", "target_version": 2,
+                                               "node_mapping": {"draft": "compose", "notify": "send"}})
+    assert replay.status == "completed" and replay.version_number == 2
+    assert replay.node_mapping == {"draft": "compose", "notify": "send"}
+    assert replay.steps.get(node_id="compose").mapped_from == "draft"
+    call = ToolCall.objects.get(step__run=replay)
+    assert call.dry_run and call.result == ToolCall.objects.get(step__run=source).result
+    assert OutboxMessage.objects.count() == 1
+
+
+def test_same_idempotency_key_returns_the_same_run_and_uses_no_quota(acme, operator, settings):
+    settings.REPLAY_QUOTA_RATE = "1/m"
+    version, _ = support_workflow(acme)
+    source = finished_run(version)
+    first = submit_replay(user=operator, run=source, request={"mode": "as_is"}, idempotency_key="k-1")
+    again = submit_replay(user=operator, run=source, request={"mode": "as_is"}, idempotency_key="k-1")
+    assert first.created and not again.created and first.run.pk == again.run.pk
+    assert Run.objects.filter(replay_of=source).count() == 1
+
+
+def test_replay_is_dispatched_only_after_commit(acme, operator, django_capture_on_commit_callbacks):
+    version, _ = support_workflow(acme)
+    source = finished_run(version)
+    with django_capture_on_commit_callbacks() as callbacks:
+        submit_replay(user=operator, run=source, request={"mode": "as_is"})
+    assert len(callbacks) == 1
+
+
+def test_replay_command_runs_the_same_service(acme, operator, capsys):
+    from django.core.management import CommandError, call_command
+
+    version, _ = support_workflow(acme)
+    source = finished_run(version)
+    call_command("replay", source.run_id, "--model", "gpt-5", "openai:gpt-5", "--as", "operator")
+    new_id = capsys.readouterr().out.strip()
+    assert Run.objects.get(pk=new_id).overrides["model"]["model_ref"] == "openai:gpt-5"
+    with pytest.raises(CommandError, match="403: This model is not available"):
+        call_command("replay", source.run_id, "--model", "claude-2-1", "anthropic:claude-2-1", "--as", "operator")
