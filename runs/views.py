@@ -8,6 +8,7 @@ from django_ratelimit.core import is_ratelimited
 
 from . import services
 from .access import get_run_for_member, workspaces_of
+from .errors import Rejected
 from .models import Run, Step, Workflow
 from .presenters import STEPS_PAGE, pretty_json, waterfall
 from .web import workspace_view
@@ -144,9 +145,14 @@ def monitoring_action(request, membership, run_id, action):
     run = get_run_for_member(membership, run_id)
     if action not in LIFECYCLE:
         return render(request, "_error_fragment.html", {"status": 404, "message": "Unknown action."}, status=404)
-    LIFECYCLE[action](run=run)
+    try:
+        LIFECYCLE[action](run=run)
+        notice, error, status = DONE[action], "", 200
+    except Rejected as exc:
+        notice, error, status = "", exc.message, exc.status
     context = _monitoring_detail_context(membership, run_id)
-    context["notice"] = DONE[action]
-    if request.htmx:
-        return render(request, "runs/monitoring_detail.html#status", context)
+    context.update(notice=notice, error=error)
+    if request.htmx or status != 200:
+        return render(request, "runs/monitoring_detail.html#status" if request.htmx else "runs/monitoring_detail.html",
+                      context, status=status)
     return redirect("monitoring-detail", slug=membership.workspace.slug, run_id=run_id)

@@ -1,0 +1,196 @@
+"""Pages and partials: happy path, wrong verb, other workspace, htmx variant, bounded queries."""
+
+import pytest
+from django.utils import timezone
+
+from replay.services import submit_replay
+from runs.models import Run, Step
+
+from .builders import chain_workflow, finished_run, run_in_status, support_workflow
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def source(acme):
+    return finished_run(support_workflow(acme)[0])
+
+
+def test_runs_list_shows_runs_newest_first_with_lineage(operator_client, source, operator):
+    replay = submit_replay(user=operator, run=source, request={"mode": "as_is"}).run
+    html = operator_client.get("/acme/ai/runs").content.decode()
+    assert html.index(replay.run_id) < html.index(f'href="/acme/ai/runs/{source.run_id}"')
+    assert f"replay of <a" in html
+
+
+def test_runs_list_filters_by_status(operator_client, source, acme):
+    pending = run_in_status(source.version, "pending")
+    html = operator_client.get("/acme/ai/runs?status=pending").content.decode()
+    assert pending.run_id in html and source.run_id not in html
+
+
+def test_runs_list_htmx_returns_only_the_table(operator_client, source):
+    response = operator_client.get("/acme/ai/runs?status=completed", HTTP_HX_TARGET="runs-table", **HTMX)
+    html = response.content.decode()
+    assert "<table" in html and "<html" not in html
+
+
+def test_runs_list_queries_do_not_grow_with_runs(operator_client, acme, django_assert_max_num_queries):
+    version, _ = support_workflow(acme)
+    for _ in range(30):
+        run_in_status(version, "completed")
+    with django_assert_max_num_queries(8):
+        operator_client.get("/acme/ai/runs")
+
+
+def test_trace_viewer_answers_200_at_the_exact_path(operator_client, source):
+    response = operator_client.get(f"/acme/ai/runs/{source.run_id}")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for text in ("draft", "notify", "simulated", source.steps.get(node_id="draft").prompt_hash, "anthropic:claude-opus-4-7",
+                 "Replay <kbd>r</kbd>", "Trigger payload", "dana@example.com"):
+        assert text in html
+
+
+def test_trace_viewer_of_another_workspace_is_403(client, source, outsider):
+    client.force_login(outsider)
+    assert client.get(f"/acme/ai/runs/{source.run_id}").status_code == 403
+    assert client.get(f"/globex/ai/runs/{source.run_id}").status_code == 403
+
+
+def test_trace_viewer_wrong_verb_is_405(operator_client, source):
+    assert operator_client.post(f"/acme/ai/runs/{source.run_id}").status_code == 405
+
+
+def test_trace_viewer_marks_dry_run_calls(operator_client, source, operator):
+    from runs.engine.executor import execute
+
+    replay = submit_replay(user=operator, run=source, request={"mode": "as_is"}).run
+    execute(replay.run_id)
+    assert "dry run" in operator_client.get(f"/acme/ai/runs/{replay.run_id}").content.decode()
+
+
+def test_trace_viewer_escapes_html_in_outputs(operator_client, source):
+    Step.objects.filter(run=source, node_id="draft").update(output='<script>alert(1)</script>"><img src=x onerror=alert(2)>')
+    html = operator_client.get(f"/acme/ai/runs/{source.run_id}").content.decode()
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html and "<img src=x" not in html
+
+
+def test_replay_button_is_disabled_for_an_in_flight_run_with_a_reason(operator_client, source):
+    running = run_in_status(source.version, "running")
+    html = operator_client.get(f"/acme/ai/runs/{running.run_id}").content.decode()
+    assert 'id="replay-button" class="primary" type="button" disabled' in html
+    assert "Replay is available once the run has finished" in html
+
+
+def test_live_fragment_polls_while_in_flight_and_stops_when_finished(operator_client, source):
+    running = run_in_status(source.version, "running")
+    response = operator_client.get(f"/acme/ai/runs/{running.run_id}?fragment=live", **HTMX)
+    assert response.status_code == 200 and 'hx-trigger="every 1s"' in response.content.decode()
+    finished = operator_client.get(f"/acme/ai/runs/{source.run_id}?fragment=live", **HTMX)
+    assert finished.status_code == 286 and "every 1s" not in finished.content.decode()
+
+
+def test_trace_queries_are_bounded_for_a_200_step_run(operator_client, acme, django_assert_max_num_queries):
+    version, _ = chain_workflow(acme, 200)
+    run = finished_run(version)
+    assert run.steps.count() == 200
+    with django_assert_max_num_queries(12):
+        response = operator_client.get(f"/acme/ai/runs/{run.run_id}")
+    assert response.content.decode().count('class="step step-') == 200
+
+
+def test_trace_loads_steps_beyond_the_first_page_on_demand(operator_client, acme):
+    version, _ = chain_workflow(acme, 230)
+    run = finished_run(version)
+    html = operator_client.get(f"/acme/ai/runs/{run.run_id}").content.decode()
+    assert html.count('class="step step-') == 200 and "Load more steps" in html
+    more = operator_client.get(f"/acme/ai/runs/{run.run_id}/steps?after=199", **HTMX).content.decode()
+    assert more.count('class="step step-') == 30 and "Load more" not in more
+
+
+def test_replay_dialog_has_the_product_strings(operator_client, source):
+    html = operator_client.get(f"/acme/ai/runs/{source.run_id}/replay", **HTMX).content.decode()
+    for text in ("Replay run", "Re-execute this run. Pick a replay mode below.", "Replay as-is",
+                 "Replay with new prompt", "Replay with new model", "Prompt artifact id", "Content hash",
+                 'placeholder="prompt_a1b2c3d4"', 'placeholder="sha256:9f86d081884c7d65..."', "Model id", "Model ref",
+                 'placeholder="claude-opus-4-7"', 'placeholder="anthropic:claude-opus-4-7"', "Workflow version",
+                 "Submit replay", "Mutating tool calls will dry-run. Set <code>policies.replay.allowMutations: true</code> per-node to opt in."):
+        assert text in html, text
+
+
+def test_replay_dialog_red_banner_when_a_policy_opts_in(operator_client, acme):
+    source = finished_run(support_workflow(acme, allow_send=True)[0])
+    html = operator_client.get(f"/acme/ai/runs/{source.run_id}/replay", **HTMX).content.decode()
+    assert "banner-danger" in html and "this replay WILL invoke mutating tool calls." in html
+    assert "<code>policies.replay.allowMutations: true</code>: this replay WILL invoke mutating tool calls." in html
+
+
+def test_replay_dialog_submit_success_fires_the_toast_event(operator_client, source):
+    response = operator_client.post(f"/acme/ai/runs/{source.run_id}/replay", {"mode": "as_is", "idempotency_key": "x1"}, **HTMX)
+    assert response.status_code == 201
+    new = Run.objects.get(replay_of=source)
+    assert '"replaySubmitted"' in response["HX-Trigger"] and new.run_id in response["HX-Trigger"]
+
+
+def test_replay_dialog_double_submit_creates_one_run(operator_client, source):
+    for _ in range(2):
+        operator_client.post(f"/acme/ai/runs/{source.run_id}/replay", {"mode": "as_is", "idempotency_key": "same"}, **HTMX)
+    assert Run.objects.filter(replay_of=source).count() == 1
+
+
+def test_replay_dialog_rejection_keeps_the_status_and_shows_the_message(operator_client, source):
+    running = run_in_status(source.version, "running")
+    response = operator_client.post(f"/acme/ai/runs/{running.run_id}/replay", {"mode": "as_is"}, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 409 and "Replay submission failed" in html and "Cannot replay an in-flight run" in html
+    assert '"replayFailed"' in response["HX-Trigger"]
+
+
+def test_replay_dialog_post_by_a_viewer_is_403(client, source, viewer):
+    client.force_login(viewer)
+    response = client.post(f"/acme/ai/runs/{source.run_id}/replay", {"mode": "as_is"}, **HTMX)
+    assert response.status_code == 403 and not Run.objects.filter(replay_of=source).exists()
+
+
+def test_csrf_is_enforced_on_the_replay_form(source, operator):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator)
+    assert client.post(f"/acme/ai/runs/{source.run_id}/replay", {"mode": "as_is"}).status_code == 403
+
+
+def test_monitoring_list_and_detail_have_no_replay_button(operator_client, source):
+    for url in ("/acme/monitoring/workflow-runs", f"/acme/monitoring/workflow-runs/{source.run_id}"):
+        html = operator_client.get(url).content.decode()
+        assert "replay-button" not in html and "Replay <kbd>" not in html
+
+
+def test_monitoring_shows_progress(operator_client, source):
+    html = operator_client.get(f"/acme/monitoring/workflow-runs/{source.run_id}").content.decode()
+    assert "2 / 2 steps" in html
+
+
+def test_monitoring_pause_resume_cancel_in_place(operator_client, source):
+    running = run_in_status(source.version, "running")
+    base = f"/acme/monitoring/workflow-runs/{running.run_id}"
+    assert "Run paused." in operator_client.post(base + "/pause", **HTMX).content.decode()
+    assert "Run resumed." in operator_client.post(base + "/resume", **HTMX).content.decode()
+    assert "Run cancelled." in operator_client.post(base + "/cancel", **HTMX).content.decode()
+    conflict = operator_client.post(base + "/pause", **HTMX)
+    assert conflict.status_code == 409 and "Cannot pause a cancelled run" in conflict.content.decode()
+
+
+def test_monitoring_action_by_a_viewer_is_403(client, source, viewer):
+    running = run_in_status(source.version, "running")
+    client.force_login(viewer)
+    assert client.post(f"/acme/monitoring/workflow-runs/{running.run_id}/cancel").status_code == 403
+    assert Run.objects.get(pk=running.pk).status == "running"
+
+
+def test_security_headers(operator_client, source):
+    response = operator_client.get(f"/acme/ai/runs/{source.run_id}")
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert response["X-Frame-Options"] == "DENY" and response["Referrer-Policy"] == "same-origin"
