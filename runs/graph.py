@@ -8,7 +8,7 @@ from .errors import BadRequest, NotFound
 from .models import CONTENT_HASH_RE, PROMPT_ID_RE, CatalogModel, Node, PromptRevision, Workspace
 
 NODE_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
-MAX_NODES = 5000
+MAX_NODES = 10_000  # the trace viewer and the benchmarks go to 10,000-step runs
 
 
 @dataclass

@@ -13,8 +13,9 @@ from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import IntegrityError
-from django.db.models import Q
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from runs.graph import execution_order
@@ -60,10 +61,9 @@ def _claim(run_id: str, lease: str) -> bool:
     claimable = Q(status=Run.Status.PENDING, lease="") | (
         in_flight & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
     )
-    claimed = Run.objects.filter(claimable, pk=run_id).update(status=Run.Status.RUNNING, lease=lease, heartbeat_at=now)
-    if claimed:
-        Run.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
-    return bool(claimed)
+    return bool(Run.objects.filter(claimable, pk=run_id).update(
+        status=Run.Status.RUNNING, lease=lease, heartbeat_at=now, started_at=Coalesce(F("started_at"), now)
+    ))
 
 
 def _hold(run_id: str, lease: str) -> bool:
@@ -158,12 +158,17 @@ class RunExecutor:
             existing = done.get(node.node_id)
             if existing is not None and existing.status == Step.Status.COMPLETED:
                 continue
+            if existing is None:
+                # The common path: hold the lease and record the step as running in one commit.
+                if not self.run_step(node, position, None, prompts, recorded):
+                    return
+                continue
             if not _hold(run.pk, self.lease):
                 return
-            if existing is not None and existing.status == Step.Status.FAILED:
+            if existing.status == Step.Status.FAILED:
                 _fail_run(run.pk, self.lease, f"Node {node.node_id} failed: {existing.error}")
                 return
-            if existing is not None and self.invokes_mutation(node):
+            if self.invokes_mutation(node):
                 # Started before a crash, never recorded as finished: the side effect may have happened.
                 Step.objects.filter(pk=existing.pk).update(
                     status=Step.Status.FAILED, error=INTERRUPTED, finished_at=timezone.now()
@@ -188,10 +193,13 @@ class RunExecutor:
         mapped_from = self.original_node_of.get(node.node_id, "")
         if existing is None:
             try:
-                step = Step.objects.create(
-                    run_id=self.run.pk, node_id=node.node_id, type=node.type, position=position,
-                    status=Step.Status.RUNNING, mapped_from=mapped_from,
-                )
+                with transaction.atomic():
+                    if not _hold(self.run.pk, self.lease):
+                        return False  # paused, cancelled or taken over at this step boundary
+                    step = Step.objects.create(
+                        run_id=self.run.pk, node_id=node.node_id, type=node.type, position=position,
+                        status=Step.Status.RUNNING, mapped_from=mapped_from,
+                    )
             except IntegrityError:
                 return False  # another executor recorded it: it owns the run now
         else:

@@ -97,5 +97,7 @@ def complete(model_ref: str, prompt: str) -> Completion:
     provider, _, model_id = model_ref.partition(":")
     key_of, call = PROVIDERS.get(provider, (lambda: "", None))
     if call is None or not key_of():
+        if settings.SIMULATED_LATENCY:
+            time.sleep(settings.SIMULATED_LATENCY)
         return Completion(simulate(model_ref, prompt), simulated=True)
     return Completion(call(model_id, prompt), simulated=False)
