@@ -18,7 +18,7 @@ from mappings.services import (
 from mappings.detection import renamed_nodes
 from runs.access import CROSS_BOUNDARY
 from runs.engine.tools import TOOLS
-from runs.errors import BadRequest, Rejected
+from runs.errors import BadRequest, Conflict, Rejected
 from runs.models import (
     CONTENT_HASH_RE,
     PROMPT_ID_RE,
@@ -46,6 +46,9 @@ MODES = ("as_is", "prompt", "model")
 MODE_FIELDS = {"prompt": ("prompt_artifact_id", "content_hash"), "model": ("model_id", "model_ref")}
 MODEL_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$"
 PROVIDER_RE = r"^[a-z0-9][a-z0-9_\-]{0,49}$"
+
+
+IDEMPOTENCY_KEY_RE = re.compile(r"[\x20-\x7e]*")
 
 
 def unmapped_message(count: int) -> str:
@@ -270,6 +273,23 @@ def take_quota(workspace_id: int) -> None:
         raise ReplayRejected(429, QUOTA_EXCEEDED, code="quota_exceeded")
 
 
+def _overrides_of(parsed: ReplayRequest) -> dict:
+    if parsed.mode == "prompt":
+        return {"prompt": {"artifact_id": parsed.prompt_artifact_id, "content_hash": parsed.content_hash}}
+    if parsed.mode == "model":
+        return {"model": {"model_id": parsed.model_id, "model_ref": parsed.model_ref}}
+    return {}
+
+
+def _same_request(existing: Run, parsed: ReplayRequest, source: Run) -> bool:
+    """A retry repeats the request; the same key with another mode, override or version is a mistake, not a retry."""
+    return (
+        existing.mode == parsed.mode
+        and (existing.overrides or {}) == _overrides_of(parsed)
+        and (parsed.target_version or source.version_number) == existing.version_number
+    )
+
+
 @dataclass
 class ReplayResult:
     run: Run
@@ -280,8 +300,8 @@ def submit_replay(*, user, run: Run, request, idempotency_key: str = "") -> Repl
     """Create the replay run and dispatch it on commit, or raise ReplayRejected (first failing rule answers)."""
     replay_membership(user, run)
     idempotency_key = (idempotency_key or "").strip()
-    if len(idempotency_key) > 200:
-        raise BadRequest("Idempotency-Key is at most 200 characters.", field="Idempotency-Key")
+    if len(idempotency_key) > 200 or not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
+        raise BadRequest("Idempotency-Key is at most 200 printable ASCII characters.", field="Idempotency-Key")
     with transaction.atomic():
         # Lock the source run: a concurrent pause/cancel/resume or a same-key retry waits for us.
         source = (
@@ -296,6 +316,9 @@ def submit_replay(*, user, run: Run, request, idempotency_key: str = "") -> Repl
             if existing is not None:
                 if existing.replay_of_id != source.pk:
                     raise BadRequest("This Idempotency-Key was already used for a replay of another run.", field="Idempotency-Key")
+                if not _same_request(existing, parse_request(request), source):
+                    raise Conflict("This Idempotency-Key was already used for a different replay request of this run: "
+                                   "use a new key for a new request.")
                 return ReplayResult(existing, created=False)
         check_replayable(source)
         parsed = parse_request(request)
@@ -312,11 +335,7 @@ def submit_replay(*, user, run: Run, request, idempotency_key: str = "") -> Repl
                 raise ReplayRejected(422, unmapped_message(len(mapping.unmapped)), code="unmapped_nodes", field="node_mapping")
         take_quota(source.workspace_id)
 
-        overrides = {}
-        if parsed.mode == "prompt":
-            overrides = {"prompt": {"artifact_id": parsed.prompt_artifact_id, "content_hash": parsed.content_hash}}
-        elif parsed.mode == "model":
-            overrides = {"model": {"model_id": parsed.model_id, "model_ref": parsed.model_ref}}
+        overrides = _overrides_of(parsed)
         try:
             with transaction.atomic():
                 replay = Run.objects.create(

@@ -55,11 +55,27 @@ def json_body(request) -> dict:
         return {}
     try:
         data = json.loads(raw)
+        has_nul = _has_nul(data)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("Malformed JSON body.") from None
+    except RecursionError:
+        raise BadRequest("The JSON body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise BadRequest("The JSON body must be an object.")
+    if has_nul:
+        raise BadRequest("JSON strings must not contain NUL (\\u0000) characters.")
     return data
+
+
+def _has_nul(value) -> bool:
+    """PostgreSQL stores no NUL in text or jsonb: refuse it up front instead of failing mid-write."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def api_view(methods: tuple[str, ...], *, role: str = "viewer"):

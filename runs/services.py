@@ -5,12 +5,12 @@ import re
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .errors import BadRequest, Conflict, NotFound
+from .errors import BadRequest, Conflict
 from .graph import build_nodes, parse_nodes
 from .models import (
     CONTENT_HASH_RE,
@@ -33,6 +33,8 @@ def _text(value, field: str, *, max_len: int) -> str:
         raise BadRequest(f"{field} is required and must be a non-empty string.", field=field)
     if len(value) > max_len:
         raise BadRequest(f"{field} is at most {max_len} characters.", field=field)
+    if "\x00" in value:
+        raise BadRequest(f"{field} must not contain NUL characters.", field=field)
     return value
 
 

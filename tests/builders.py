@@ -57,3 +57,12 @@ def run_in_status(version, status, **fields) -> Run:
         version_number=version.number, trigger_payload=PAYLOAD, steps_total=version.nodes.count(),
         status=status, **fields,
     )
+
+
+def renaming_version(version):
+    """Version 2 of the support workflow with both nodes renamed: draft → compose, notify → send."""
+    draft = version.nodes.get(node_id="draft").config
+    return services.add_version(workflow=version.workflow, nodes=[
+        {"id": "compose", "type": "llm", "prompt": draft["prompt"], "model": draft["model"]},
+        tool("send", "messages.send", {"to": "{{ trigger.email }}", "body": "{{ nodes.compose.output }}"}, after=["compose"]),
+    ])

@@ -5,10 +5,10 @@ import pytest
 from replay.services import mutation_plan, submit_replay
 from runs import services
 from runs.engine.executor import execute
+from runs.errors import Rejected
 from runs.models import OutboxMessage, Run, ToolCall
 
-from .builders import finished_run, support_workflow, tool
-from .factories import PromptRevisionFactory
+from .builders import finished_run, renaming_version, support_workflow
 
 
 def replay_and_run(user, run, request):
@@ -113,11 +113,7 @@ def test_new_model_replay_uses_the_model_on_every_llm_node(acme, operator):
 def test_cross_version_replay_maps_renamed_nodes_and_dry_runs_through_the_mapping(acme, operator):
     version, revision = support_workflow(acme)
     source = finished_run(version)
-    draft = version.nodes.get(node_id="draft").config
-    services.add_version(workflow=version.workflow, nodes=[
-        {"id": "compose", "type": "llm", "prompt": draft["prompt"], "model": draft["model"]},
-        tool("send", "messages.send", {"to": "{{ trigger.email }}", "body": "{{ nodes.compose.output }}"}, after=["compose"]),
-    ])
+    renaming_version(version)
     replay = replay_and_run(operator, source, {"mode": "as_is", "target_version": 2,
                                                "node_mapping": {"draft": "compose", "notify": "send"}})
     assert replay.status == "completed" and replay.version_number == 2
@@ -156,3 +152,15 @@ def test_replay_command_runs_the_same_service(acme, operator, capsys):
     assert Run.objects.get(pk=new_id).overrides["model"]["model_ref"] == "openai:gpt-5"
     with pytest.raises(CommandError, match="403: This model is not available"):
         call_command("replay", source.run_id, "--model", "claude-2-1", "anthropic:claude-2-1", "--as", "operator")
+
+
+def test_the_same_idempotency_key_with_a_different_request_is_409_and_creates_nothing(acme, operator):
+    source = finished_run(support_workflow(acme)[0])
+    submit_replay(user=operator, run=source, request={"mode": "as_is"}, idempotency_key="k-2")
+    with pytest.raises(Rejected) as info:
+        submit_replay(user=operator, run=source, idempotency_key="k-2",
+                      request={"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"})
+    assert info.value.status == 409
+    assert info.value.message == ("This Idempotency-Key was already used for a different replay request of this run: "
+                                  "use a new key for a new request.")
+    assert Run.objects.filter(replay_of=source).count() == 1

@@ -1,14 +1,13 @@
 """One test per row of the rules table: status code, exact message, and the order the rules are checked in."""
 
 import pytest
-from django.conf import settings
 
 from replay.services import submit_replay
 from runs import services
 from runs.errors import Rejected
-from runs.models import Run, WorkflowVersion
+from runs.models import Run
 
-from .builders import finished_run, llm, run_in_status, support_workflow, tool
+from .builders import finished_run, run_in_status, support_workflow, tool
 from .factories import PromptRevisionFactory
 
 
@@ -213,6 +212,14 @@ def test_quota_allows_exactly_20_per_minute_per_workspace(source, operator, glob
 def test_rejected_replays_do_not_use_quota(source, operator):
     for _ in range(25):
         reject(operator, source, {"mode": "model", "model_id": "claude-2-1", "model_ref": "anthropic:claude-2-1"})
+    assert submit_replay(user=operator, run=source, request={"mode": "as_is"}).created
+
+
+def test_quota_accepts_again_in_the_next_minute(source, operator, settings, ratelimit_clock):
+    settings.REPLAY_QUOTA_RATE = "1/m"
+    submit_replay(user=operator, run=source, request={"mode": "as_is"})
+    assert reject(operator, source) == (429, "Replay quota exceeded")
+    ratelimit_clock.advance(60)
     assert submit_replay(user=operator, run=source, request={"mode": "as_is"}).created
 
 
