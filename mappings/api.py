@@ -4,7 +4,7 @@ from django.http import JsonResponse
 from runs.access import get_workflow_for_member
 from runs.api_support import api_view, json_body
 from runs.errors import BadRequest, NotFound
-from runs.models import Run, WorkflowVersion
+from runs.models import WorkflowVersion
 
 from .detection import renamed_nodes
 from .models import NodeMapping

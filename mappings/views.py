@@ -1,3 +1,5 @@
+import json
+
 from django.shortcuts import render
 from django_htmx.http import trigger_client_event
 
@@ -28,7 +30,7 @@ def _context(request, membership, run, target, chosen=None, visibility=NodeMappi
     return {
         "workspace": membership.workspace, "run": run, "target": target,
         "renamed": [(node_id, chosen.get(node_id, "")) for node_id in renamed],
-        "target_ids": target_node_ids(target), "visibility": visibility,
+        "target_ids_json": json.dumps(target_node_ids(target)), "visibility": visibility,
         "visibilities": NodeMapping.Visibility.choices,
     }
 

@@ -140,7 +140,7 @@ def test_mapping_dialog_lists_renamed_nodes_with_pick_target(operator_client, pa
     source, _, _ = pair
     html = operator_client.get(f"/acme/ai/runs/{source.run_id}/node-mapping?target_version=2", **HTMX).content.decode()
     for text in ("Map renamed nodes.", "Pick target", "Mapping visibility", "Operator (private)", "Workspace (shared)",
-                 "Save mapping", 'name="map:draft"', '"compose"'):
+                 "Save mapping", 'name="map:draft"', "&quot;compose&quot;"):
         assert text in html, text
     assert 'value="operator" checked' in html
 

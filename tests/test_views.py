@@ -1,7 +1,6 @@
 """Pages and partials: happy path, wrong verb, other workspace, htmx variant, bounded queries."""
 
 import pytest
-from django.utils import timezone
 
 from replay.services import submit_replay
 from runs.models import Run, Step
@@ -20,7 +19,7 @@ def test_runs_list_shows_runs_newest_first_with_lineage(operator_client, source,
     replay = submit_replay(user=operator, run=source, request={"mode": "as_is"}).run
     html = operator_client.get("/acme/ai/runs").content.decode()
     assert html.index(replay.run_id) < html.index(f'href="/acme/ai/runs/{source.run_id}"')
-    assert f"replay of <a" in html
+    assert "replay of <a" in html
 
 
 def test_runs_list_filters_by_status(operator_client, source, acme):

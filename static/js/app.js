@@ -4,6 +4,8 @@
 
   function isTyping(el) {
     if (!el) return false;
+    // Escape closes a dialog before focus leaves it: a field of a closed dialog is not being typed in.
+    if (el.closest && el.closest("dialog:not([open])")) return false;
     var tag = el.tagName;
     return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
   }
@@ -58,7 +60,8 @@
     var target = event.detail.target;
     if (target && target.tagName === "DIALOG" && !target.open) {
       target.showModal();
-      var first = target.querySelector("input:not([type=hidden]):not([disabled]), select, button");
+      var first = target.querySelector("input[type=radio]:checked") ||
+        target.querySelector("input:not([type=hidden]):not([disabled]), select");
       if (first) first.focus();
     }
   });
@@ -112,11 +115,11 @@
   document.addEventListener("change", function (e) { if (e.target.closest("#replay-form")) refreshReplayForm(e.target); });
   document.body.addEventListener("htmx:afterSettle", function () { refreshReplayForm(null); refreshMappingForm(null); });
 
-  // Mapping dialog: options are filled from one JSON list when a select is first used,
+  // Mapping dialog: options are filled from one JSON list (data-targets) when a select is first used,
   // so hundreds of renamed nodes do not mean hundreds of thousands of <option>s in the HTML.
   function targets() {
-    var data = document.getElementById("mapping-targets");
-    return data ? JSON.parse(data.textContent) : [];
+    var form = document.getElementById("mapping-form");
+    return form && form.dataset.targets ? JSON.parse(form.dataset.targets) : [];
   }
   function chosenElsewhere(select) {
     var chosen = {};
@@ -149,10 +152,15 @@
   document.addEventListener("mousedown", function (e) {
     if (e.target.classList && e.target.classList.contains("js-mapping-select")) fillOptions(e.target);
   });
+  var EAGER_FILL_LIMIT = 50;
   function refreshMappingForm() {
     var form = document.getElementById("mapping-form");
     if (!form) return;
     var selects = form.querySelectorAll(".js-mapping-select");
+    if (selects.length <= EAGER_FILL_LIMIT && !form.dataset.filled) {
+      form.dataset.filled = "1";
+      selects.forEach(fillOptions);
+    }
     var done = Array.prototype.every.call(selects, function (s) { return s.value !== ""; });
     var save = form.querySelector("#save-mapping");
     if (save && !form.classList.contains("htmx-request")) save.disabled = !done || selects.length === 0;
