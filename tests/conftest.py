@@ -3,6 +3,7 @@ import os
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from playwright.sync_api import sync_playwright
 
 from runs.models import ApiToken
 
@@ -20,6 +21,29 @@ def _clear_cache():
     cache.clear()
 
 
+class RateLimitClock:
+    """django-ratelimit counts in fixed windows of wall-clock time; a test that straddled a window edge
+    would see its counter reset. Tests hold the clock still and move it on purpose."""
+
+    def __init__(self, start: float):
+        self.now = start
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def ratelimit_clock(monkeypatch):
+    import django_ratelimit.core
+
+    clock = RateLimitClock(start=1_800_000_000.0)
+    monkeypatch.setattr(django_ratelimit.core, "time", clock)  # the module's `time`, not the global one
+    return clock
+
+
 @pytest.fixture(autouse=True)
 def _fresh_version_plans():
     from runs.engine.executor import version_plan
@@ -28,7 +52,15 @@ def _fresh_version_plans():
 
 
 @pytest.fixture
-def acme(db):
+def catalog(db):
+    """The migration's catalog, restored if a transactional test's flush removed it."""
+    from runs.catalog import ensure_catalog
+
+    ensure_catalog()
+
+
+@pytest.fixture
+def acme(catalog):
     return WorkspaceFactory(slug="acme", name="Acme")
 
 
@@ -48,7 +80,7 @@ def admin_user(acme):
 
 
 @pytest.fixture
-def globex(db):
+def globex(catalog):
     return WorkspaceFactory(slug="globex", name="Globex")
 
 
@@ -103,3 +135,39 @@ def local_server():
 
     with LocalServer() as server:
         yield server
+
+
+# Browser fixtures, shared by tests/browser, tests/security and tests/reliability: one Chromium per session.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page_for(browser, live_server):
+    """A logged-in page for a user; collects script errors so a test can assert none happened."""
+    contexts = []
+
+    def make(user, width=1280, height=900):
+        client = Client()
+        client.force_login(user)
+        context = browser.new_context(viewport={"width": width, "height": height}, base_url=live_server.url)
+        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.errors = []
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.on("dialog", lambda d: (page.errors.append("alert: " + d.message), d.dismiss()))
+        contexts.append(context)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()

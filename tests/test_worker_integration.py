@@ -50,13 +50,19 @@ def test_a_failing_node_fails_the_run_on_the_worker(acme):
     assert "missing key 'trigger.missing'" in Run.objects.get(pk=run.pk).error
 
 
+def act_after_the_first_step(version, action) -> Run:
+    """Trigger a run, apply a lifecycle action once a step is done, and wait for the worker to let go of it."""
+    run = services.trigger_run(workflow=version.workflow, payload=PAYLOAD)
+    wait_for(lambda: Step.objects.filter(run=run, status="completed").exists(), message="a first step")
+    action(run=run)
+    wait_for(lambda: Run.objects.get(pk=run.pk).lease == "", message="the worker to let go")
+    return run
+
+
 def test_pause_then_resume_on_a_real_worker(acme, local_server):
     version = slow_workflow(acme, local_server.url, steps=5, seconds=0.3)
     with celery_worker():
-        run = services.trigger_run(workflow=version.workflow, payload=PAYLOAD)
-        wait_for(lambda: Step.objects.filter(run=run, status="completed").exists(), message="a first step")
-        services.pause_run(run=run)
-        wait_for(lambda: Run.objects.get(pk=run.pk).lease == "", message="the worker to let go")
+        run = act_after_the_first_step(version, services.pause_run)
         done_when_paused = Step.objects.filter(run=run).count()
         assert done_when_paused < 5 and status_of(run) == "paused"
         services.resume_run(run=run)
@@ -67,10 +73,7 @@ def test_pause_then_resume_on_a_real_worker(acme, local_server):
 def test_cancel_stops_a_running_run_between_steps(acme, local_server):
     version = slow_workflow(acme, local_server.url, steps=6, seconds=0.3)
     with celery_worker():
-        run = services.trigger_run(workflow=version.workflow, payload=PAYLOAD)
-        wait_for(lambda: Step.objects.filter(run=run, status="completed").exists(), message="a first step")
-        services.cancel_run(run=run)
-        wait_for(lambda: Run.objects.get(pk=run.pk).lease == "", message="the worker to let go")
+        run = act_after_the_first_step(version, services.cancel_run)
         steps = Step.objects.filter(run=run).count()
     assert status_of(run) == "cancelled" and steps < 6
 
