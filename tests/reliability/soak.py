@@ -1,0 +1,223 @@
+"""`make soak`: 200 replays across 10 workspaces through gunicorn (4 processes) and Celery workers on PostgreSQL,
+while the broker is stopped for 10 s, a worker is SIGKILLed mid-run and another started, and the worker's
+database connection is cut. Prints one table; exits non-zero if a replay was lost or a side effect duplicated.
+
+The broker is a Redis of its own (port 6390) so that stopping it leaves the cache (port 6379) alone.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+BROKER_PORT = int(os.environ.get("SOAK_BROKER_PORT", "6390"))
+DB_NAME = "reprise_soak"
+DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+WORKSPACES, REPLAYS = 10, 200
+SWEEP = {"RUN_STALE_AFTER": "3", "RUN_SWEEP_INTERVAL": "1", "RUN_PENDING_REDISPATCH_AFTER": "3"}
+SETTLE_TIMEOUT = 240
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def configure() -> None:
+    var = BASE_DIR / "var" / "soak"
+    var.mkdir(parents=True, exist_ok=True)
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings", "REPRISE_VAR_DIR": str(var), "DEBUG": "false",
+        "DATABASE_URL": DB_URL, "CELERY_BROKER_URL": f"redis://127.0.0.1:{BROKER_PORT}/0",
+        "REDIS_URL": "redis://127.0.0.1:6379/11", "REPLAY_QUOTA_RATE": "1000/m", "SIMULATED_LATENCY": "0.02",
+        "LOG_LEVEL": "WARNING", "SECURE_COOKIES": "false", **SWEEP,
+    })
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    import redis
+
+    redis.Redis(host="127.0.0.1", port=6379, db=11).flushdb()
+
+
+class Broker:
+    def __init__(self):
+        self.dir = BASE_DIR / "var" / "soak"
+
+    def start(self) -> None:
+        subprocess.run(["redis-server", "--port", str(BROKER_PORT), "--bind", "127.0.0.1", "--daemonize", "yes",
+                        "--save", "", "--appendonly", "no", "--dir", str(self.dir)], check=True, stdout=subprocess.DEVNULL)
+        for _ in range(50):
+            if subprocess.run(["redis-cli", "-p", str(BROKER_PORT), "ping"], capture_output=True).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise SystemExit("the soak broker did not start")
+
+    def stop(self) -> None:
+        subprocess.run(["redis-cli", "-p", str(BROKER_PORT), "shutdown", "nosave"], capture_output=True)
+
+
+def build():
+    from django.contrib.auth import get_user_model
+
+    from runs import services
+    from runs.engine.executor import execute
+    from runs.models import Account, ApiToken, Membership, Run, Workspace
+
+    sources = []
+    for i in range(WORKSPACES):
+        account = Account.objects.create(name=f"Soak {i}")
+        workspace = Workspace.objects.create(account=account, slug=f"soak{i}", name=f"Soak {i}")
+        user = get_user_model().objects.create_user(f"soak-operator-{i}")
+        Membership.objects.create(user=user, workspace=workspace, role=Membership.Role.OPERATOR)
+        _, token = ApiToken.issue(user)
+        revision = services.create_prompt(workspace=workspace, name="reply", content="Reply to {{ trigger.name }}")
+        prompt = {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash}
+        nodes = [{"id": f"think{n}", "type": "llm", "model": "anthropic:claude-opus-4-7", "prompt": prompt,
+                  "after": [f"think{n - 1}"] if n else []} for n in range(6)]
+        notify = {"id": "notify", "type": "tool", "tool": "messages.send", "after": ["think5"],
+                  "args": {"to": "{{ trigger.email }}", "body": "{{ nodes.think5.output }}"}}
+        if i == 0:  # one workspace opted in: its replays really send
+            notify["policies"] = {"replay": {"allowMutations": True}}
+        nodes.append(notify)
+        version = services.create_workflow(workspace=workspace, name="Support", nodes=nodes)
+        run = Run.objects.create(workspace=workspace, workflow=version.workflow, version=version, version_number=1,
+                                 trigger_payload={"name": "Dana", "email": "dana@example.com"}, steps_total=len(nodes))
+        execute(run.run_id)
+        sources.append((workspace.slug, run.run_id, token, i == 0))
+    return sources
+
+
+def submit_all(base: str, sources, results: list) -> None:
+    import httpx
+
+    def one(n: int):
+        slug, run_id, token, _ = sources[n % WORKSPACES]
+        with httpx.Client(base_url=base, timeout=30) as client:
+            try:
+                response = client.post(f"/api/v1/{slug}/runs/{run_id}/replays", json={"mode": "as_is"},
+                                       headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"soak-{n}"})
+                body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+                results.append((n, response.status_code, body.get("run_id")))
+            except httpx.HTTPError as exc:
+                results.append((n, f"error: {type(exc).__name__}", None))
+
+    with ThreadPoolExecutor(4) as pool:
+        for n in range(REPLAYS):
+            pool.submit(one, n)
+            time.sleep(0.12)  # about 8 per second: the stream spans every fault
+
+
+def cut_worker_db_connections() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE application_name = 'reprise-soak-worker' AND datname = %s", [DB_NAME])
+        return cursor.rowcount
+
+
+def faults(worker_env: dict, broker: Broker, workers: list) -> None:
+    from tests.worker import Worker
+
+    time.sleep(4)
+    log("fault (a): stopping the broker for 10 s")
+    broker.stop()
+    time.sleep(10)
+    broker.start()
+    log("broker back")
+    time.sleep(5)
+    log("fault (b): SIGKILL worker 1 mid-run, starting worker 2")
+    workers[0].kill()
+    workers.append(Worker(worker_env, concurrency=2, beat=True))
+    time.sleep(4)
+    log(f"fault (c): cut the worker's database connections ({cut_worker_db_connections()} cut)")
+
+
+def report(results, sources) -> int:
+    from django.db.models import Count, F, Max
+    from django.utils import timezone
+
+    from runs.models import OutboxMessage, Run
+
+    accepted = {run_id for _, status, run_id in results if status == 201}
+    refused = [status for _, status, _ in results if status != 201]
+    runs = Run.objects.filter(pk__in=accepted)
+    by_status = dict(runs.values_list("status").annotate(n=Count("pk")))
+    lost = runs.exclude(status__in=("completed", "failed", "cancelled")).count() + (len(accepted) - runs.count())
+    duplicated = OutboxMessage.objects.values("run_id", "node_id").annotate(n=Count("pk")).filter(n__gt=1).count()
+    opted_in = [run_id for slug, run_id, _, opted in sources if opted]
+    unexpected = OutboxMessage.objects.filter(run__in=runs).exclude(run__replay_of__in=opted_in).count()
+    incomplete = runs.filter(status="completed").annotate(n=Count("steps")).exclude(n=F("steps_total")).count()
+    waits = [(r.started_at or timezone.now()) - r.created_at for r in runs.only("created_at", "started_at")]
+    max_pending = max(waits).total_seconds() if waits else 0.0
+    failures = dict(runs.filter(status="failed").values_list("error").annotate(n=Count("pk")))
+    rows = [
+        ("replays submitted", REPLAYS), ("accepted (201)", len(accepted)),
+        ("refused or errored", f"{len(refused)} {sorted(set(map(str, refused)))}" if refused else 0),
+        ("completed", by_status.get("completed", 0)), ("failed", by_status.get("failed", 0)),
+        ("lost (must be 0)", lost), ("duplicated side effects (must be 0)", duplicated),
+        ("outbox writes without opt-in (must be 0)", unexpected),
+        ("completed runs missing steps (must be 0)", incomplete),
+        ("max time a run stayed pending", f"{max_pending:.1f} s"),
+        ("sweep interval / stale after", f"{SWEEP['RUN_SWEEP_INTERVAL']} s / {SWEEP['RUN_STALE_AFTER']} s"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print(f"| {'figure'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
+    for name, value in rows:
+        print(f"| {name.ljust(width)} | {value} |")
+    for error, n in failures.items():
+        print(f"failed x{n}: {error}")
+    latest = Run.objects.filter(pk__in=accepted).aggregate(Max("finished_at"))
+    log(f"last replay finished at {latest['finished_at__max']}")
+    return 1 if lost or duplicated or unexpected or incomplete else 0
+
+
+def main() -> int:
+    configure()
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from runs.models import Run
+    from tests.reliability.gunicorn import gunicorn
+    from tests.worker import Worker
+
+    broker = Broker()
+    broker.stop()
+    broker.start()
+    sources = build()
+    log(f"built {WORKSPACES} workspaces, each with a finished 7-step source run")
+    worker_env = {"DATABASE_URL": DB_URL + "?application_name=reprise-soak-worker", **SWEEP}
+    workers = [Worker(worker_env, concurrency=2, beat=True)]
+    results: list = []
+    try:
+        with gunicorn(workers=4, env={"DATABASE_URL": DB_URL}) as base:
+            log(f"submitting {REPLAYS} replays through gunicorn (4 processes) at {base}")
+            chaos = threading.Thread(target=faults, args=(worker_env, broker, workers))
+            chaos.start()
+            submit_all(base, sources, results)
+            chaos.join()
+        log("all submitted; waiting for every accepted replay to finish")
+        accepted = [run_id for _, status, run_id in results if status == 201]
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while time.monotonic() < deadline:
+            left = Run.objects.filter(pk__in=accepted).exclude(status__in=("completed", "failed", "cancelled")).count()
+            if not left:
+                break
+            time.sleep(1)
+        return report(results, sources)
+    finally:
+        for worker in workers:
+            worker.stop()
+        broker.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
