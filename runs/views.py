@@ -65,7 +65,7 @@ def runs_list(request, membership):
 
 def _steps_page(run, after: int = -1):
     return list(
-        Step.objects.filter(run=run, position__gt=after).order_by("position").prefetch_related("tool_calls")[:STEPS_PAGE + 1]
+        Step.objects.filter(run=run, position__gt=after).order_by("position")[:STEPS_PAGE + 1]
     )
 
 

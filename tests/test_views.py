@@ -75,6 +75,18 @@ def test_trace_viewer_escapes_html_in_outputs(operator_client, source):
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html and "<img src=x" not in html
 
 
+def test_trace_viewer_escapes_every_field_of_a_step_row(operator_client, source):
+    """Step rows are built in Python (runs/presenters.py), not by the template: each field is escaped there."""
+    hostile = '<b id="x">"&\''
+    step = Step.objects.get(run=source, node_id="notify")
+    Step.objects.filter(pk=step.pk).update(error=hostile, mapped_from=hostile, model_ref=hostile, prompt_hash=hostile,
+                                           input={"k": hostile})
+    step.tool_calls.update(arguments={"a": hostile}, result={"r": hostile}, tool=hostile)
+    html = operator_client.get(f"/acme/ai/runs/{source.run_id}").content.decode()
+    assert '<b id="x">' not in html
+    assert html.count("&lt;b id=") == 8  # error, was, model, prompt hash, input, tool, arguments, result
+
+
 def test_replay_button_is_disabled_for_an_in_flight_run_with_a_reason(operator_client, source):
     running = run_in_status(source.version, "running")
     html = operator_client.get(f"/acme/ai/runs/{running.run_id}").content.decode()
