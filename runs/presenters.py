@@ -65,8 +65,6 @@ def pretty_json(value) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-
-
 def e(value) -> str:
     """The same escaping as Django's escape filter (it calls html.escape), without its lazy-string wrapper."""
     return escape(str(value), quote=True)
