@@ -9,18 +9,15 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import lru_cache
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db import DatabaseError
 from django.utils import timezone
 
 from runs.graph import execution_order
 from runs.models import Node, PromptRevision, Run, Step, ToolCall
 
+from .lease import StepBoundary, StepOutcome, claim, fail_run, hold
 from .providers import ProviderError, complete
 from .templating import TemplateError, render_text, render_value
 from .tools import TOOLS, ToolContext, ToolError
@@ -54,38 +51,6 @@ def version_plan(version_id: int) -> tuple[PlannedNode, ...]:
     )
 
 
-def _claim(run_id: str, lease: str) -> bool:
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.RUN_STALE_AFTER)
-    in_flight = Q(status__in=(Run.Status.PENDING, Run.Status.RUNNING))
-    claimable = Q(status=Run.Status.PENDING, lease="") | (
-        in_flight & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
-    )
-    return bool(Run.objects.filter(claimable, pk=run_id).update(
-        status=Run.Status.RUNNING, lease=lease, heartbeat_at=now, started_at=Coalesce(F("started_at"), now)
-    ))
-
-
-def _hold(run_id: str, lease: str) -> bool:
-    """At a step boundary: keep going, or let go because the run was paused, cancelled or taken over."""
-    now = timezone.now()
-    held = Q(pk=run_id, lease=lease)
-    if Run.objects.filter(held, status__in=(Run.Status.RUNNING, Run.Status.PENDING)).update(
-        status=Run.Status.RUNNING, heartbeat_at=now
-    ):
-        return True
-    if Run.objects.filter(held).exclude(status=Run.Status.PENDING).update(lease=""):
-        return False
-    # A resume made it pending again between the two writes: keep it.
-    return bool(Run.objects.filter(held, status=Run.Status.PENDING).update(status=Run.Status.RUNNING, heartbeat_at=now))
-
-
-def _fail_run(run_id: str, lease: str, message: str) -> None:
-    Run.objects.filter(pk=run_id, lease=lease).update(
-        status=Run.Status.FAILED, error=message, finished_at=timezone.now(), lease=""
-    )
-
-
 class RunExecutor:
     def __init__(self, run: Run, lease: str):
         self.run = run
@@ -96,6 +61,7 @@ class RunExecutor:
         self.original_node_of = reverse
         self.context = {"trigger": run.trigger_payload or {}, "nodes": {}}
         self.simulated = run.simulated
+        self.boundary = StepBoundary(run.pk, lease)
 
     def prompt_contents(self, plan) -> dict[tuple[str, str], str]:
         wanted = {(n.config["prompt"]["artifact_id"], self.prompt_hash_for(n)) for n in plan if n.type == "llm"}
@@ -144,7 +110,7 @@ class RunExecutor:
     def execute(self) -> None:
         run = self.run
         if run.version_id is None:
-            _fail_run(run.pk, self.lease, "The workflow version of this run was deleted before it could execute.")
+            fail_run(run.pk, self.lease, "The workflow version of this run was deleted before it could execute.")
             return
         plan = version_plan(run.version_id)
         done = {s.node_id: s for s in Step.objects.filter(run=run)}
@@ -159,69 +125,59 @@ class RunExecutor:
             if existing is not None and existing.status == Step.Status.COMPLETED:
                 continue
             if existing is None:
-                # The common path: hold the lease and record the step as running in one commit.
+                # The common path: record the last step, hold the lease and start this one in one commit.
                 if not self.run_step(node, position, None, prompts, recorded):
                     return
                 continue
-            if not _hold(run.pk, self.lease):
+            self.boundary.flush()
+            if not hold(run.pk, self.lease):
                 return
             if existing.status == Step.Status.FAILED:
-                _fail_run(run.pk, self.lease, f"Node {node.node_id} failed: {existing.error}")
+                fail_run(run.pk, self.lease, f"Node {node.node_id} failed: {existing.error}")
                 return
             if self.invokes_mutation(node):
                 # Started before a crash, never recorded as finished: the side effect may have happened.
                 Step.objects.filter(pk=existing.pk).update(
                     status=Step.Status.FAILED, error=INTERRUPTED, finished_at=timezone.now()
                 )
-                _fail_run(run.pk, self.lease, f"Node {node.node_id} failed: {INTERRUPTED}")
+                fail_run(run.pk, self.lease, f"Node {node.node_id} failed: {INTERRUPTED}")
                 return
             if not self.run_step(node, position, existing, prompts, recorded):
                 return
 
-        while True:
-            if Run.objects.filter(pk=run.pk, lease=self.lease, status=Run.Status.RUNNING).update(
-                status=Run.Status.COMPLETED, finished_at=timezone.now(), lease=""
-            ):
-                return
-            if not _hold(run.pk, self.lease):  # paused or cancelled after the last step
+        while not self.boundary.complete():
+            if not hold(run.pk, self.lease):  # paused or cancelled after the last step
                 return
 
     def invokes_mutation(self, node: PlannedNode) -> bool:
         return node.type == "tool" and TOOLS[node.config["tool"]].mutating and not self.will_dry_run(node)
 
     def run_step(self, node: PlannedNode, position: int, existing: Step | None, prompts, recorded) -> bool:
-        mapped_from = self.original_node_of.get(node.node_id, "")
         if existing is None:
-            try:
-                with transaction.atomic():
-                    if not _hold(self.run.pk, self.lease):
-                        return False  # paused, cancelled or taken over at this step boundary
-                    step = Step.objects.create(
-                        run_id=self.run.pk, node_id=node.node_id, type=node.type, position=position,
-                        status=Step.Status.RUNNING, mapped_from=mapped_from,
-                    )
-            except IntegrityError:
-                return False  # another executor recorded it: it owns the run now
+            step_id = self.boundary.start(
+                node_id=node.node_id, type=node.type, position=position,
+                mapped_from=self.original_node_of.get(node.node_id, ""),
+            )
+            if step_id is None:
+                return False  # paused, cancelled or taken over at this step boundary
         else:
-            step = existing
-            step.started_at = timezone.now()
-            Step.objects.filter(pk=step.pk).update(started_at=step.started_at)
+            step_id = existing.pk
+            Step.objects.filter(pk=step_id).update(started_at=timezone.now())
 
         fields: dict = {}
+        tool_call = None
         try:
             if node.type == "llm":
                 fields = self.call_llm(node, prompts)
                 output = fields.pop("output_value")
             else:
-                fields, output = self.call_tool(node, step, recorded)
+                fields, tool_call, output = self.call_tool(node, recorded)
         except (StepFailed, TemplateError, ProviderError, ToolError) as exc:
             message = str(exc)
-            Step.objects.filter(pk=step.pk).update(
-                status=Step.Status.FAILED, error=message, finished_at=timezone.now(), **fields
-            )
-            _fail_run(self.run.pk, self.lease, f"Node {node.node_id} failed: {message}")
+            self.boundary.outcome = StepOutcome(step_id, Step.Status.FAILED, timezone.now(), fields, error=message)
+            self.boundary.fail(f"Node {node.node_id} failed: {message}")
             return False
-        Step.objects.filter(pk=step.pk).update(status=Step.Status.COMPLETED, finished_at=timezone.now(), **fields)
+        self.boundary.outcome = StepOutcome(step_id, Step.Status.COMPLETED, timezone.now(), fields, tool_call)
         self.context["nodes"][node.node_id] = {"output": output}
         return True
 
@@ -234,8 +190,7 @@ class RunExecutor:
         prompt = render_text(template, self.context)
         completion = complete(model_ref, prompt)
         if completion.simulated and not self.simulated:
-            self.simulated = True
-            Run.objects.filter(pk=self.run.pk).update(simulated=True)
+            self.simulated = self.boundary.simulated = True  # recorded with the step
         return {
             "input": {"prompt": prompt},
             "output": completion.text,
@@ -245,7 +200,7 @@ class RunExecutor:
             "simulated": completion.simulated,
         }
 
-    def call_tool(self, node: PlannedNode, step: Step, recorded) -> tuple[dict, object]:
+    def call_tool(self, node: PlannedNode, recorded) -> tuple[dict, dict, object]:
         tool = TOOLS[node.config["tool"]]
         arguments = render_value(node.config.get("args", {}), self.context)
         dry_run = self.will_dry_run(node)
@@ -260,10 +215,9 @@ class RunExecutor:
                 raise
             except Exception as exc:  # a tool's own bug fails its step, not the worker
                 raise ToolError(f"{tool.name} raised {type(exc).__name__}: {exc}") from None
-        ToolCall.objects.create(
-            step_id=step.pk, tool=tool.name, mutating=tool.mutating, dry_run=dry_run, arguments=arguments, result=result
-        )
-        return {"input": {"arguments": arguments}, "output": json.dumps(result, sort_keys=True)}, result
+        tool_call = {"tool": tool.name, "mutating": tool.mutating, "dry_run": dry_run, "arguments": arguments,
+                     "result": result}
+        return {"input": {"arguments": arguments}, "output": json.dumps(result, sort_keys=True)}, tool_call, result
 
 
 def _parse_output(step: Step):
@@ -278,15 +232,14 @@ def _parse_output(step: Step):
 def execute(run_id: str) -> None:
     """Entry point of the Celery task: claims the run, executes what is still missing."""
     lease = uuid.uuid4().hex
-    if not _claim(run_id, lease):
+    if not claim(run_id, lease):
         return
     run = Run.objects.select_related("workspace").get(pk=run_id)
+    executor = RunExecutor(run, lease)
     try:
-        RunExecutor(run, lease).execute()
+        executor.execute()
+    except DatabaseError:
+        raise  # the database is gone: the stale-run sweep picks the run up again
     except Exception as exc:
-        from django.db import DatabaseError
-
-        if isinstance(exc, DatabaseError):
-            raise  # the database is gone: the stale-run sweep picks the run up again
         log.exception("run %s failed unexpectedly", run_id)
-        _fail_run(run_id, lease, f"Internal error: {type(exc).__name__}: {exc}")
+        executor.boundary.fail(f"Internal error: {type(exc).__name__}: {exc}")  # keeps the steps already run

@@ -1,0 +1,109 @@
+"""The step boundary: the finished step, its tool call and the next step's start land in one commit."""
+
+from django.db import connection
+from django.utils import timezone
+
+from runs import services
+from runs.engine.executor import execute
+from runs.engine.lease import StepBoundary, StepOutcome, claim
+from runs.models import Run, Step, ToolCall
+
+from .builders import PAYLOAD, chain_workflow
+
+
+def claimed_run(workspace, length=3) -> tuple[Run, StepBoundary]:
+    version, _ = chain_workflow(workspace, length)
+    run = Run.objects.create(workspace=workspace, workflow=version.workflow, version=version, version_number=1,
+                             trigger_payload=PAYLOAD)
+    assert claim(run.pk, "lease-a")
+    return run, StepBoundary(run.pk, "lease-a")
+
+
+def finished(step_id, **fields) -> StepOutcome:
+    return StepOutcome(step_id, Step.Status.COMPLETED, timezone.now(),
+                       {"input": {"prompt": "p"}, "output": "out", "model_ref": "anthropic:m", **fields})
+
+
+def test_a_boundary_records_the_finished_step_and_starts_the_next(acme):
+    run, boundary = claimed_run(acme)
+    first = boundary.start(node_id="n0", type="llm", position=0, mapped_from="")
+    boundary.outcome = finished(first, prompt_hash="sha256:" + "a" * 64, simulated=True)
+    second = boundary.start(node_id="n1", type="llm", position=1, mapped_from="was_n1")
+
+    done, started = Step.objects.get(pk=first), Step.objects.get(pk=second)
+    assert (done.status, done.output, done.input, done.model_ref, done.simulated) == (
+        "completed", "out", {"prompt": "p"}, "anthropic:m", True)
+    assert done.finished_at is not None and done.finished_at >= done.started_at
+    assert (started.status, started.position, started.mapped_from, started.finished_at) == ("running", 1, "was_n1", None)
+    assert Run.objects.get(pk=run.pk).heartbeat_at >= done.finished_at
+
+
+def test_a_boundary_records_the_tool_call_with_its_step(acme):
+    run, boundary = claimed_run(acme)
+    step_id = boundary.start(node_id="n0", type="tool", position=0, mapped_from="")
+    boundary.outcome = StepOutcome(step_id, Step.Status.COMPLETED, timezone.now(), {"output": "{}"}, tool_call={
+        "tool": "notify.send", "mutating": True, "dry_run": True, "arguments": {"to": "x@example.com"}, "result": None,
+    })
+    assert boundary.complete()
+    call = ToolCall.objects.get(step_id=step_id)
+    assert (call.tool, call.dry_run, call.arguments, call.result) == ("notify.send", True, {"to": "x@example.com"}, None)
+    assert Run.objects.get(pk=run.pk).status == "completed"
+
+
+def test_a_pause_during_a_step_records_it_and_starts_nothing_more(acme):
+    run, boundary = claimed_run(acme)
+    first = boundary.start(node_id="n0", type="llm", position=0, mapped_from="")
+    services.pause_run(run=run)
+    boundary.outcome = finished(first)
+    assert boundary.start(node_id="n1", type="llm", position=1, mapped_from="") is None
+
+    assert list(Step.objects.filter(run=run).values_list("node_id", "status")) == [("n0", "completed")]
+    run.refresh_from_db()
+    assert (run.status, run.lease) == ("paused", "")
+
+
+def test_a_run_taken_over_by_another_lease_gets_no_further_step_from_the_old_one(acme):
+    run, boundary = claimed_run(acme)
+    boundary.start(node_id="n0", type="llm", position=0, mapped_from="")
+    Run.objects.filter(pk=run.pk).update(lease="lease-b")
+    assert boundary.start(node_id="n1", type="llm", position=1, mapped_from="") is None
+    assert not boundary.complete()
+    assert Step.objects.filter(run=run).count() == 1
+    assert Run.objects.get(pk=run.pk).lease == "lease-b"
+
+
+def test_a_step_already_recorded_by_another_executor_is_not_started_twice(acme):
+    run, boundary = claimed_run(acme)
+    Step.objects.create(run=run, node_id="n0", type="llm", position=0)
+    assert boundary.start(node_id="n0", type="llm", position=0, mapped_from="") is None
+    assert Step.objects.filter(run=run).count() == 1
+
+
+def test_a_simulated_completion_marks_the_run_with_the_next_commit(acme):
+    run, boundary = claimed_run(acme)
+    boundary.start(node_id="n0", type="llm", position=0, mapped_from="")
+    boundary.simulated = True
+    assert not Run.objects.get(pk=run.pk).simulated
+    boundary.start(node_id="n1", type="llm", position=1, mapped_from="")
+    assert Run.objects.get(pk=run.pk).simulated
+
+
+def test_failing_records_the_failed_step_and_fails_the_run_together(acme):
+    run, boundary = claimed_run(acme)
+    step_id = boundary.start(node_id="n0", type="llm", position=0, mapped_from="")
+    boundary.outcome = StepOutcome(step_id, Step.Status.FAILED, timezone.now(), {}, error="provider said no")
+    boundary.fail("Node n0 failed: provider said no")
+    step, run = Step.objects.get(pk=step_id), Run.objects.get(pk=run.pk)
+    assert (step.status, step.error) == ("failed", "provider said no")
+    assert (run.status, run.error, run.lease) == ("failed", "Node n0 failed: provider said no", "")
+
+
+def test_a_ten_step_run_commits_once_per_step_boundary(acme, django_assert_max_num_queries):
+    version, _ = chain_workflow(acme, 10)
+    run = Run.objects.create(workspace=acme, workflow=version.workflow, version=version, version_number=1,
+                             trigger_payload=PAYLOAD)
+    # PostgreSQL: the claim, 4 reads (one the version's plan, cached per process after this) and
+    # 11 single-statement crossings. SQLite runs each crossing's statements one by one in a transaction.
+    with django_assert_max_num_queries(16 if connection.vendor == "postgresql" else 58):
+        execute(run.run_id)
+    assert Run.objects.get(pk=run.pk).status == "completed"
