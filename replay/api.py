@@ -9,10 +9,11 @@ from .services import mutation_plan, plan_mapping, resolve_target_version, submi
 
 @api_view(("POST",))
 def submit(request, membership, run_id):
-    run = get_run_for_member(membership, run_id)
+    run = get_run_for_member(membership, run_id, related=())  # submit_replay reads the run again, locked
     data = json_body(request)
     result = submit_replay(
-        user=request.user, run=run, request=data, idempotency_key=request.headers.get("Idempotency-Key", "")
+        user=request.user, run=run, request=data, idempotency_key=request.headers.get("Idempotency-Key", ""),
+        membership=membership,
     )
     new = result.run
     return JsonResponse(

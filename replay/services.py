@@ -17,6 +17,7 @@ from mappings.services import (
 )
 from mappings.detection import renamed_nodes
 from runs.access import CROSS_BOUNDARY
+from runs.engine.executor import version_plan
 from runs.engine.tools import TOOLS
 from runs.errors import BadRequest, Conflict, Rejected
 from runs.models import (
@@ -140,11 +141,18 @@ def parse_request(data) -> ReplayRequest:
     return request
 
 
-def replay_membership(user, run: Run) -> Membership:
-    """Rule 1: only members of the run's own workspace (and account) who may operate."""
+def replay_membership(user, run: Run, known: Membership | None = None) -> Membership:
+    """Rule 1: only members of the run's own workspace (and account) who may operate.
+
+    `known` is a membership the caller already holds (a view resolved it from the URL); it is
+    used only if it is this user's membership of this run's workspace.
+    """
     membership = None
     if user is not None and user.is_authenticated:
-        membership = Membership.objects.filter(user=user, workspace_id=run.workspace_id).first()
+        if known is not None and known.user_id == user.pk and known.workspace_id == run.workspace_id:
+            membership = known
+        else:
+            membership = Membership.objects.filter(user=user, workspace_id=run.workspace_id).first()
     if membership is None:
         raise ReplayRejected(403, CROSS_BOUNDARY, code="cross_boundary")
     if not membership.can_operate:
@@ -296,19 +304,26 @@ class ReplayResult:
     created: bool
 
 
-def submit_replay(*, user, run: Run, request, idempotency_key: str = "") -> ReplayResult:
-    """Create the replay run and dispatch it on commit, or raise ReplayRejected (first failing rule answers)."""
-    replay_membership(user, run)
+def submit_replay(*, user, run: Run, request, idempotency_key: str = "", membership: Membership | None = None) -> ReplayResult:
+    """Create the replay run and dispatch it on commit, or raise ReplayRejected (first failing rule answers).
+
+    Only `run`'s primary key and workspace are read: the rules are checked on the row as it is
+    under lock.
+    """
+    member = replay_membership(user, run, membership)
     idempotency_key = (idempotency_key or "").strip()
     if len(idempotency_key) > 200 or not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
         raise BadRequest("Idempotency-Key is at most 200 printable ASCII characters.", field="Idempotency-Key")
+    workspace_known = member is membership  # the caller's membership, its workspace already loaded
     with transaction.atomic():
         # Lock the source run: a concurrent pause/cancel/resume or a same-key retry waits for us.
         source = (
             Run.objects.select_for_update(of=("self",))
-            .select_related("workflow", "workspace__account", "version")
+            .select_related("workflow", "version", *(() if workspace_known else ("workspace__account",)))
             .get(pk=run.pk)
         )
+        if workspace_known:
+            source.workspace = member.workspace
         if idempotency_key:
             existing = Run.objects.filter(
                 workspace_id=source.workspace_id, requested_by=user, idempotency_key=idempotency_key
@@ -323,7 +338,7 @@ def submit_replay(*, user, run: Run, request, idempotency_key: str = "") -> Repl
         check_replayable(source)
         parsed = parse_request(request)
         target = resolve_target_version(source, parsed.target_version)
-        target_nodes = list(Node.objects.filter(version=target).order_by("position"))
+        target_nodes = version_plan(target.pk)
         if parsed.mode == "prompt":
             check_prompt(source, parsed, target_nodes)
         elif parsed.mode == "model":
@@ -335,16 +350,19 @@ def submit_replay(*, user, run: Run, request, idempotency_key: str = "") -> Repl
                 raise ReplayRejected(422, unmapped_message(len(mapping.unmapped)), code="unmapped_nodes", field="node_mapping")
         take_quota(source.workspace_id)
 
-        overrides = _overrides_of(parsed)
+        replay = Run(
+            workspace_id=source.workspace_id, workflow_id=source.workflow_id, version=target,
+            version_number=target.number, trigger_payload=source.trigger_payload,
+            steps_total=len(target_nodes), replay_of=source, replay_depth=source.replay_depth + 1,
+            mode=parsed.mode, overrides=_overrides_of(parsed), node_mapping=mapping.pairs, requested_by=user,
+            idempotency_key=idempotency_key,
+        )
         try:
-            with transaction.atomic():
-                replay = Run.objects.create(
-                    workspace_id=source.workspace_id, workflow_id=source.workflow_id, version=target,
-                    version_number=target.number, trigger_payload=source.trigger_payload,
-                    steps_total=len(target_nodes), replay_of=source, replay_depth=source.replay_depth + 1,
-                    mode=parsed.mode, overrides=overrides, node_mapping=mapping.pairs, requested_by=user,
-                    idempotency_key=idempotency_key,
-                )
+            if idempotency_key:  # only a key can collide: a savepoint to answer the race below
+                with transaction.atomic():
+                    replay.save(force_insert=True)
+            else:
+                replay.save(force_insert=True)
         except IntegrityError:
             # The same key won a race on a database without row locks (SQLite): answer with its run.
             existing = Run.objects.filter(

@@ -60,7 +60,7 @@ def dialog(request, membership, run_id):
         return render(request, DIALOG, _dialog_context(request, membership, run, request.GET.get("target_version")))
     data = _form_data(request.POST)
     try:
-        result = submit_replay(user=request.user, run=run, request=data,
+        result = submit_replay(user=request.user, run=run, request=data, membership=membership,
                                idempotency_key=request.POST.get("idempotency_key", ""))
     except Rejected as exc:
         context = _dialog_context(request, membership, run, data.get("target_version"), values=data)

@@ -25,9 +25,9 @@ def get_membership(user, slug: str) -> Membership:
     return membership
 
 
-def get_run_for_member(membership: Membership, run_id: str) -> Run:
+def get_run_for_member(membership: Membership, run_id: str, related=("workflow", "version", "replay_of")) -> Run:
     """A run of the member's workspace: 404 when unknown, 403 when it belongs to another workspace."""
-    run = Run.objects.select_related("workflow", "version", "replay_of").filter(pk=run_id).first()
+    run = Run.objects.select_related(*related).filter(pk=run_id).first() if related else Run.objects.filter(pk=run_id).first()
     if run is None:
         raise NotFound(f"Run {run_id} was not found.")
     if run.workspace_id != membership.workspace_id:

@@ -82,3 +82,22 @@ def test_login_is_throttled(client, operator, settings):
     settings.LOGIN_RATE = "3/m"
     codes = [client.post("/login/", {"username": "operator", "password": "wrong"}).status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+
+
+def test_api_token_of_a_deactivated_user_is_401(operator, acme):
+    from django.test import Client
+
+    _, token = ApiToken.issue(operator)
+    operator.is_active = False
+    operator.save()
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {token}").get("/api/v1/acme/runs/run_00000000")
+    assert response.status_code == 401 and response.json()["error"]["message"] == "This API token is unknown or revoked."
+
+
+def test_api_token_use_is_stamped_on_first_use(operator, acme):
+    from django.test import Client
+
+    row, token = ApiToken.issue(operator)
+    Client(HTTP_AUTHORIZATION=f"Bearer {token}").get("/api/v1/acme/runs/run_00000000")
+    row.refresh_from_db()
+    assert row.last_used_at is not None
