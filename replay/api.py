@@ -9,7 +9,7 @@ from .services import mutation_plan, plan_mapping, resolve_target_version, submi
 
 @api_view(("POST",))
 def submit(request, membership, run_id):
-    run = get_run_for_member(membership, run_id, related=())  # submit_replay reads the run again, locked
+    run = get_run_for_member(membership, run_id, related=None)  # submit_replay reads the run again, locked
     data = json_body(request)
     result = submit_replay(
         user=request.user, run=run, request=data, idempotency_key=request.headers.get("Idempotency-Key", ""),

@@ -319,7 +319,7 @@ def submit_replay(*, user, run: Run, request, idempotency_key: str = "", members
         # Lock the source run: a concurrent pause/cancel/resume or a same-key retry waits for us.
         source = (
             Run.objects.select_for_update(of=("self",))
-            .select_related("workflow", "version", *(() if workspace_known else ("workspace__account",)))
+            .select_related("workflow", *(() if workspace_known else ("workspace__account",)))
             .get(pk=run.pk)
         )
         if workspace_known:
@@ -337,7 +337,11 @@ def submit_replay(*, user, run: Run, request, idempotency_key: str = "", members
                 return ReplayResult(existing, created=False)
         check_replayable(source)
         parsed = parse_request(request)
-        target = resolve_target_version(source, parsed.target_version)
+        if parsed.target_version in (None, source.version_number):
+            # The locked row names its version (which exists: its deletion would have to wait for our lock).
+            target = WorkflowVersion(pk=source.version_id, workflow_id=source.workflow_id, number=source.version_number)
+        else:
+            target = resolve_target_version(source, parsed.target_version)
         target_nodes = version_plan(target.pk)
         if parsed.mode == "prompt":
             check_prompt(source, parsed, target_nodes)

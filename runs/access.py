@@ -26,8 +26,12 @@ def get_membership(user, slug: str) -> Membership:
 
 
 def get_run_for_member(membership: Membership, run_id: str, related=("workflow", "version", "replay_of")) -> Run:
-    """A run of the member's workspace: 404 when unknown, 403 when it belongs to another workspace."""
-    run = Run.objects.select_related(*related).filter(pk=run_id).first() if related else Run.objects.filter(pk=run_id).first()
+    """A run of the member's workspace: 404 when unknown, 403 when it belongs to another workspace.
+
+    related=None reads only the run's id and workspace, for a caller that reads the run again itself.
+    """
+    runs = Run.objects.select_related(*related) if related is not None else Run.objects.only("run_id", "workspace_id")
+    run = runs.filter(pk=run_id).first()
     if run is None:
         raise NotFound(f"Run {run_id} was not found.")
     if run.workspace_id != membership.workspace_id:

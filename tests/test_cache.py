@@ -1,0 +1,35 @@
+"""The Redis cache backend keeps one client per pool; it must behave exactly like Django's."""
+
+import pytest
+from django.conf import settings
+
+from config.cache import RedisCache
+
+REDIS_URL = settings.REDIS_URL or "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def redis_cache():
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).ping()
+    except Exception:
+        pytest.skip("no Redis server at " + REDIS_URL)
+    cache = RedisCache(REDIS_URL, {"KEY_PREFIX": "reprise-test-cache"})
+    yield cache
+    cache.delete_many(["counter", "value"])
+
+
+def test_the_cache_reuses_one_client_per_pool(redis_cache):
+    assert redis_cache._cache.get_client() is redis_cache._cache.get_client(write=True)
+
+
+def test_the_cache_adds_increments_and_reads_like_djangos(redis_cache):
+    assert redis_cache.add("counter", 0, 60)
+    assert not redis_cache.add("counter", 5, 60)
+    assert redis_cache.incr("counter") == 1
+    redis_cache.set("value", {"a": [1, 2]}, 60)
+    assert redis_cache.get("value") == {"a": [1, 2]}
+    with pytest.raises(ValueError):
+        redis_cache.incr("missing")
