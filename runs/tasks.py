@@ -1,5 +1,6 @@
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import task_postrun, task_prerun, worker_ready
+from django.db import close_old_connections, connections
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -21,4 +22,21 @@ def sweep_on_worker_start(**_):
     """A worker that starts after an outage picks up what the outage left behind."""
     from runs.services import sweep_stale_runs as sweep
 
-    sweep()
+    try:
+        sweep()
+    finally:
+        connections.close_all()  # the main process runs no task: it need not hold a database connection
+
+
+@task_prerun.connect
+def check_database_connection(**_):
+    """A kept connection is checked before each task as before each request: too old or broken, it is replaced."""
+    close_old_connections()
+
+
+@task_postrun.connect
+def drop_database_connection_after_failure(state=None, **_):
+    """A task that failed may have been interrupted mid-query (a time limit, a cut connection): start afresh."""
+    if state != "SUCCESS":
+        for connection in connections.all(initialized_only=True):
+            connection.close()

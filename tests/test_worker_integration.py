@@ -106,3 +106,63 @@ def test_run_triggered_while_the_broker_is_down_is_dispatched_by_the_sweep(acme)
     assert run.status == "pending"
     with celery_worker(env=FAST_SWEEP, beat=True):
         wait_for(lambda: status_of(run) == "completed", timeout=30, message="the sweep to dispatch the run")
+
+
+def worker_backends(application_name):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [application_name])
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def run_to_completion(version):
+    run = services.trigger_run(workflow=version.workflow, payload=PAYLOAD)
+    wait_for(lambda: status_of(run) == "completed", message="run to complete")
+
+
+@pytest.fixture
+def postgres_worker_env():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("database backends are a PostgreSQL notion")
+    name = f"reprise-test-{os.getpid()}"
+    return name, {"DATABASE_URL": worker_database_url() + f"?application_name={name}"}
+
+
+def test_a_worker_keeps_its_database_connection_from_one_run_to_the_next(acme, postgres_worker_env):
+    name, env = postgres_worker_env
+    version, _ = chain_workflow(acme, 2)
+    with celery_worker(env=env):
+        backends = []
+        for _ in range(3):
+            run_to_completion(version)
+            backends.append(worker_backends(name))
+    assert len(backends[0]) == 1 and backends[0] == backends[1] == backends[2]
+
+
+def test_a_cut_database_connection_is_replaced_before_the_next_run(acme, postgres_worker_env):
+    from django.db import connection
+
+    name, env = postgres_worker_env
+    version, _ = chain_workflow(acme, 2)
+    with celery_worker(env=env):
+        run_to_completion(version)
+        (cut,) = worker_backends(name)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [cut])
+        run_to_completion(version)
+        assert worker_backends(name) not in ([], [cut])
+
+
+def test_the_database_connection_is_dropped_after_a_failed_task_and_kept_after_a_success():
+    from django.db import connection
+
+    from runs.tasks import drop_database_connection_after_failure
+
+    connection.ensure_connection()
+    drop_database_connection_after_failure(state="SUCCESS")
+    assert connection.connection is not None
+    drop_database_connection_after_failure(state="FAILURE")
+    assert connection.connection is None
