@@ -2,17 +2,21 @@ from django.http import JsonResponse
 
 from runs.access import get_run_for_member
 from runs.api_support import api_view, json_body
-from runs.errors import BadRequest
+from runs.errors import BadRequest, Rejected
 
 from .services import mutation_plan, plan_mapping, resolve_target_version, submit_replay
 
 
 @api_view(("POST",))
 def submit(request, membership, run_id):
-    run = get_run_for_member(membership, run_id, related=None)  # submit_replay reads the run again, locked
-    data = json_body(request)
+    try:
+        data = json_body(request)
+    except Rejected:
+        get_run_for_member(membership, run_id, related=None)  # an unknown or foreign run answers first
+        raise
+    # The run is found (404, 403) on the row submit_replay locks: one query, not two.
     result = submit_replay(
-        user=request.user, run=run, request=data, idempotency_key=request.headers.get("Idempotency-Key", ""),
+        user=request.user, run=run_id, request=data, idempotency_key=request.headers.get("Idempotency-Key", ""),
         membership=membership,
     )
     new = result.run

@@ -16,10 +16,10 @@ from mappings.services import (
     validate_pairs,
 )
 from mappings.detection import renamed_nodes
-from runs.access import CROSS_BOUNDARY
+from runs.access import CROSS_BOUNDARY, WorkspaceForbidden
 from runs.engine.executor import version_plan
 from runs.engine.tools import TOOLS
-from runs.errors import BadRequest, Conflict, Rejected
+from runs.errors import BadRequest, Conflict, NotFound, Rejected
 from runs.models import (
     CONTENT_HASH_RE,
     PROMPT_ID_RE,
@@ -304,26 +304,39 @@ class ReplayResult:
     created: bool
 
 
-def submit_replay(*, user, run: Run, request, idempotency_key: str = "", membership: Membership | None = None) -> ReplayResult:
+def submit_replay(
+    *, user, run: Run | str, request, idempotency_key: str = "", membership: Membership | None = None
+) -> ReplayResult:
     """Create the replay run and dispatch it on commit, or raise ReplayRejected (first failing rule answers).
 
     Only `run`'s primary key and workspace are read: the rules are checked on the row as it is
-    under lock.
+    under lock. `run` may also be a run id with the caller's `membership` (the API): the run is
+    then found under that lock, 404 when unknown and 403 when it belongs to another workspace.
     """
-    member = replay_membership(user, run, membership)
-    idempotency_key = (idempotency_key or "").strip()
-    if len(idempotency_key) > 200 or not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
-        raise BadRequest("Idempotency-Key is at most 200 printable ASCII characters.", field="Idempotency-Key")
-    workspace_known = member is membership  # the caller's membership, its workspace already loaded
+    by_id = isinstance(run, str)
+    if by_id and membership is None:
+        raise TypeError("submit_replay by run id needs the caller's membership")
+    member = None if by_id else replay_membership(user, run, membership)
+    workspace_known = by_id or member is membership  # the caller's membership, its workspace already loaded
     with transaction.atomic():
         # Lock the source run: a concurrent pause/cancel/resume or a same-key retry waits for us.
-        source = (
-            Run.objects.select_for_update(of=("self",))
-            .select_related("workflow", *(() if workspace_known else ("workspace__account",)))
-            .get(pk=run.pk)
-        )
+        try:
+            source = (
+                Run.objects.select_for_update(of=("self",))
+                .select_related("workflow", *(() if workspace_known else ("workspace__account",)))
+                .get(pk=run if by_id else run.pk)
+            )
+        except Run.DoesNotExist:
+            raise NotFound(f"Run {run if by_id else run.pk} was not found.") from None
+        if by_id:
+            if source.workspace_id != membership.workspace_id:
+                raise WorkspaceForbidden(CROSS_BOUNDARY)
+            member = replay_membership(user, source, membership)
         if workspace_known:
             source.workspace = member.workspace
+        idempotency_key = (idempotency_key or "").strip()
+        if len(idempotency_key) > 200 or not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
+            raise BadRequest("Idempotency-Key is at most 200 printable ASCII characters.", field="Idempotency-Key")
         if idempotency_key:
             existing = Run.objects.filter(
                 workspace_id=source.workspace_id, requested_by=user, idempotency_key=idempotency_key

@@ -136,18 +136,33 @@ def test_replay_of_another_workspaces_run_is_403(outsider_api, acme, globex):
     assert response.json()["error"]["message"] == "You can only replay runs that belong to your own workspace and account."
 
 
+def test_replay_of_an_unknown_run_is_404_and_creates_nothing(api, acme):
+    response = post(api, "/api/v1/acme/runs/run_deadbeef/replays", {"mode": "as_is"})
+    assert response.status_code == 404 and response.json()["error"]["message"] == "Run run_deadbeef was not found."
+    assert not Run.objects.exists()
+
+
+@pytest.mark.parametrize("body", ["{nope", "[]"])
+def test_an_unknown_or_foreign_run_answers_before_a_bad_body(api, acme, globex, body):
+    foreign = finished_run(support_workflow(globex)[0])
+    unknown = api.post("/api/v1/acme/runs/run_deadbeef/replays", data=body, content_type="application/json")
+    other = api.post(f"/api/v1/acme/runs/{foreign.run_id}/replays", data=body, content_type="application/json")
+    assert (unknown.status_code, other.status_code) == (404, 403)
+    assert Run.objects.count() == 1
+
+
 def test_replay_submit_query_count_is_bounded(api, acme, django_assert_max_num_queries):
     source = finished_run(support_workflow(acme)[0])
-    # Token and membership in one query, the token's first-use stamp, the run, then under the
-    # transaction (a savepoint inside the test's): the locked run and the insert.
-    with django_assert_max_num_queries(7):
+    # Token and membership in one query, the token's first-use stamp, then under the transaction
+    # (a savepoint inside the test's): the run found and locked in one read, and the insert.
+    with django_assert_max_num_queries(6):
         assert post(api, f"/api/v1/acme/runs/{source.run_id}/replays", {"mode": "as_is"}).status_code == 201
 
 
 def test_a_second_replay_submit_needs_no_token_stamp(api, acme, django_assert_max_num_queries):
     source = finished_run(support_workflow(acme)[0])
     post(api, f"/api/v1/acme/runs/{source.run_id}/replays", {"mode": "as_is"})
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(5):
         assert post(api, f"/api/v1/acme/runs/{source.run_id}/replays", {"mode": "as_is"}).status_code == 201
 
 
