@@ -77,7 +77,7 @@ def trigger_run(request, membership, workflow_id):
 
 @api_view(("GET",))
 def run_detail(request, membership, run_id):
-    get_run_for_member(membership, run_id)
+    get_run_for_member(membership, run_id, related=None)  # the access check; run_with_steps reads the run
     return JsonResponse(run_dict(run_with_steps(run_id)))
 
 
