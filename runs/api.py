@@ -84,7 +84,7 @@ def run_detail(request, membership, run_id):
 def _lifecycle_view(action):
     @api_view(("POST",), role="operator")
     def view(request, membership, run_id):
-        run = get_run_for_member(membership, run_id)
+        run = get_run_for_member(membership, run_id, related=None)  # the transitions need only its id
         action(run=run)
         return JsonResponse(run_dict(run_with_steps(run_id)))
 

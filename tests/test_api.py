@@ -113,6 +113,13 @@ def test_viewer_cannot_write(viewer_api, acme):
     assert not PromptArtifact.objects.exists()
 
 
+def test_pause_query_count_is_bounded(api, acme, django_assert_max_num_queries):
+    run = run_in_status(support_workflow(acme)[0], "running")
+    # Token and membership, first-use stamp, the access check, the transition, its refresh, the run with steps (3).
+    with django_assert_max_num_queries(8):
+        assert post(api, f"/api/v1/acme/runs/{run.run_id}/pause").json()["status"] == "paused"
+
+
 def test_replay_api_201_then_200_with_idempotency_key(api, acme):
     source = finished_run(support_workflow(acme)[0])
     url = f"/api/v1/acme/runs/{source.run_id}/replays"
