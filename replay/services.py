@@ -16,10 +16,10 @@ from mappings.services import (
     validate_pairs,
 )
 from mappings.detection import renamed_nodes
-from runs.access import CROSS_BOUNDARY, WorkspaceForbidden
+from runs.access import CROSS_BOUNDARY, member_run
 from runs.engine.executor import version_plan
 from runs.engine.tools import TOOLS
-from runs.errors import BadRequest, Conflict, NotFound, Rejected
+from runs.errors import BadRequest, Conflict, Rejected
 from runs.models import (
     CONTENT_HASH_RE,
     PROMPT_ID_RE,
@@ -320,18 +320,15 @@ def submit_replay(
     workspace_known = by_id or member is membership  # the caller's membership, its workspace already loaded
     with transaction.atomic():
         # Lock the source run: a concurrent pause/cancel/resume or a same-key retry waits for us.
-        try:
-            source = (
-                Run.objects.select_for_update(of=("self",))
-                .select_related("workflow", *(() if workspace_known else ("workspace__account",)))
-                .get(pk=run if by_id else run.pk)
-            )
-        except Run.DoesNotExist:
-            raise NotFound(f"Run {run if by_id else run.pk} was not found.") from None
+        locked = (
+            Run.objects.select_for_update(of=("self",))
+            .select_related("workflow", *(() if workspace_known else ("workspace__account",)))
+        )
         if by_id:
-            if source.workspace_id != membership.workspace_id:
-                raise WorkspaceForbidden(CROSS_BOUNDARY)
+            source = member_run(membership, run, locked.filter(pk=run).first())
             member = replay_membership(user, source, membership)
+        else:
+            source = locked.get(pk=run.pk)
         if workspace_known:
             source.workspace = member.workspace
         idempotency_key = (idempotency_key or "").strip()

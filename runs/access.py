@@ -31,7 +31,11 @@ def get_run_for_member(membership: Membership, run_id: str, related=("workflow",
     related=None reads only the run's id and workspace, for a caller that reads the run again itself.
     """
     runs = Run.objects.select_related(*related) if related is not None else Run.objects.only("run_id", "workspace_id")
-    run = runs.filter(pk=run_id).first()
+    return member_run(membership, run_id, runs.filter(pk=run_id).first())
+
+
+def member_run(membership: Membership, run_id: str, run: Run | None) -> Run:
+    """`run` as read for `run_id` by the caller: 404 when there was none, 403 when another workspace's."""
     if run is None:
         raise NotFound(f"Run {run_id} was not found.")
     if run.workspace_id != membership.workspace_id:
