@@ -4,14 +4,14 @@ from django.urls import include, path
 
 from mappings import api as mappings_api
 from replay import api as replay_api
-from runs import views as runs_views
+from runs.web import views as runs_views
 
 api_v1 = [
     path("<slug:slug>/runs/<str:run_id>/replays", replay_api.submit),
     path("<slug:slug>/runs/<str:run_id>/replay-plan", replay_api.replay_plan),
     path("<slug:slug>/policy", replay_api.policy),
     path("<slug:slug>/mappings", mappings_api.mappings),
-    path("", include("runs.api_urls")),
+    path("", include("runs.api.urls")),
 ]
 
 urlpatterns = [
@@ -22,5 +22,5 @@ urlpatterns = [
     path("", runs_views.home, name="home"),
     path("<slug:slug>/", include("mappings.urls")),
     path("<slug:slug>/", include("replay.urls")),
-    path("<slug:slug>/", include("runs.urls")),
+    path("<slug:slug>/", include("runs.web.urls")),
 ]

@@ -2,8 +2,8 @@ from django.db.models import Q
 from django.http import JsonResponse
 
 from runs.access import get_workflow_for_member
-from runs.api_support import api_view, json_body
-from runs.errors import BadRequest, NotFound
+from runs.http.api import api_view, json_body
+from runs.http.errors import BadRequest, NotFound
 from runs.models import WorkflowVersion
 
 from .detection import renamed_nodes

@@ -5,7 +5,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from runs.errors import BadRequest, Rejected
+from runs.http.errors import BadRequest, Rejected
 from runs.models import Node, Run, WorkflowVersion
 
 from .detection import renamed_nodes

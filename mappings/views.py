@@ -4,9 +4,9 @@ from django.shortcuts import render
 from django_htmx.http import trigger_client_event
 
 from runs.access import get_run_for_member
-from runs.errors import BadRequest, Rejected
+from runs.http.errors import BadRequest, Rejected
 from runs.models import WorkflowVersion
-from runs.web import workspace_view
+from runs.http.web import workspace_view
 
 from .models import NodeMapping
 from .services import find_saved_mapping, renamed_nodes_of, save_mapping, target_node_ids, validate_pairs

@@ -1,8 +1,8 @@
 from django.http import JsonResponse
 
 from runs.access import get_run_for_member
-from runs.api_support import api_view, json_body
-from runs.errors import BadRequest, Rejected
+from runs.http.api import api_view, json_body
+from runs.http.errors import BadRequest, Rejected
 
 from .services import mutation_plan, plan_mapping, resolve_target_version, submit_replay
 

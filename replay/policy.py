@@ -1,6 +1,6 @@
 from django.db import transaction
 
-from runs.errors import BadRequest
+from runs.http.errors import BadRequest
 from runs.models import CatalogModel, Workspace
 
 FIELDS = ("allowed_models", "allowed_providers", "replay_allow_mutations")

@@ -17,9 +17,8 @@ from mappings.services import (
 )
 from mappings.detection import renamed_nodes
 from runs.access import CROSS_BOUNDARY, member_run
-from runs.engine.executor import version_plan
-from runs.engine.tools import TOOLS
-from runs.errors import BadRequest, Conflict, Rejected
+from runs.engine.plan import mutation_decisions, version_plan
+from runs.http.errors import BadRequest, Conflict, Rejected
 from runs.models import (
     CONTENT_HASH_RE,
     PROMPT_ID_RE,
@@ -31,7 +30,7 @@ from runs.models import (
     Run,
     WorkflowVersion,
 )
-from runs.services import dispatch_on_commit
+from runs.engine.dispatch import dispatch_on_commit
 
 IN_FLIGHT = "Cannot replay an in-flight run"
 VERSION_DELETED = "This run cannot be replayed because its source workflow version is no longer available."
@@ -253,19 +252,10 @@ class MutationPlan:
 
 
 def mutation_plan(*, workspace, target: WorkflowVersion) -> MutationPlan:
-    """Which mutating tool calls a replay on `target` will really invoke, and which policy says so."""
-    invoking, dry = [], []
-    for node in target.nodes.filter(type=Node.Type.TOOL):
-        tool = TOOLS.get(node.config.get("tool"))
-        if tool is None or not tool.mutating:
-            continue
-        own = node.replay_allow_mutations
-        if own is True:
-            invoking.append({"node_id": node.node_id, "tool": tool.name, "reason": "node policy"})
-        elif own is None and workspace.replay_allow_mutations:
-            invoking.append({"node_id": node.node_id, "tool": tool.name, "reason": "workspace policy"})
-        else:
-            dry.append(node.node_id)
+    """Which mutating tool calls a replay on `target` will really invoke: the executor's own rule."""
+    decisions = mutation_decisions(version_plan(target.pk), workspace_allows=workspace.replay_allow_mutations)
+    invoking = [{"node_id": d.node_id, "tool": d.tool, "reason": d.reason} for d in decisions if d.invoke]
+    dry = [d.node_id for d in decisions if not d.invoke]
     return MutationPlan("invoke" if invoking else "dry_run", invoking, dry)
 
 

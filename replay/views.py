@@ -5,9 +5,9 @@ from django.urls import reverse
 from django_htmx.http import trigger_client_event
 
 from runs.access import get_run_for_member
-from runs.errors import Rejected
+from runs.http.errors import Rejected
 from runs.models import CatalogModel, PromptRevision, WorkflowVersion
-from runs.web import workspace_view
+from runs.http.web import workspace_view
 
 from .services import mutation_plan, plan_mapping, resolve_target_version, submit_replay, unmapped_message
 

@@ -2,7 +2,7 @@
 
 from django.core.exceptions import PermissionDenied
 
-from .errors import Forbidden, NotFound
+from .http.errors import Forbidden, NotFound
 from .models import Membership, PromptArtifact, Run, Workflow, WorkflowVersion, Workspace
 
 NOT_A_MEMBER = "You do not have access to this workspace."

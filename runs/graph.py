@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
 
-from .errors import BadRequest, NotFound
+from .http.errors import BadRequest, NotFound
 from .models import CONTENT_HASH_RE, PROMPT_ID_RE, CatalogModel, Node, PromptRevision, Workspace
 
 NODE_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")

@@ -10,7 +10,8 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .errors import BadRequest, Conflict
+from .http.errors import BadRequest, Conflict
+from .engine.dispatch import dispatch_on_commit
 from .graph import build_nodes, parse_nodes
 from .models import (
     CONTENT_HASH_RE,
@@ -114,22 +115,6 @@ def trigger_run(*, workflow: Workflow, payload, version: WorkflowVersion | None 
     return run
 
 
-def dispatch_on_commit(run_id: str) -> None:
-    transaction.on_commit(lambda: send_to_worker(run_id))
-
-
-def send_to_worker(run_id: str) -> bool:
-    """Publish the task. A broker outage leaves the run pending for the sweep, never fails the request."""
-    from .tasks import execute_run
-
-    try:
-        execute_run.apply_async(args=[run_id], retry=False)
-        return True
-    except Exception as exc:  # kombu raises several types for an unreachable broker
-        log.warning("could not dispatch %s (broker down?): %s; the sweep will retry", run_id, exc)
-        return False
-
-
 # Lifecycle. Each transition is a compare-and-swap on the status it starts from.
 
 def _transition_error(run: Run, action: str, allowed: str) -> Conflict:
@@ -162,24 +147,3 @@ def cancel_run(*, run: Run) -> Run:
         raise _transition_error(run, "cancel", "pending, running or paused")
     run.refresh_from_db()
     return run
-
-
-def sweep_stale_runs(limit: int = 500) -> int:
-    """Re-dispatch runs nobody is executing: pending too long, or running with a stale heartbeat."""
-    now = timezone.now()
-    pending_before = now - timedelta(seconds=settings.RUN_PENDING_REDISPATCH_AFTER)
-    stale_before = now - timedelta(seconds=settings.RUN_STALE_AFTER)
-    ids = list(
-        Run.objects.annotate(last_dispatch=Coalesce("dispatched_at", "created_at"))
-        .filter(
-            Q(status=Run.Status.PENDING, last_dispatch__lt=pending_before)
-            | Q(status=Run.Status.RUNNING, heartbeat_at__lt=stale_before, last_dispatch__lt=stale_before)
-        )
-        .values_list("pk", flat=True)[:limit]
-    )
-    if not ids:
-        return 0
-    Run.objects.filter(pk__in=ids).update(dispatched_at=now)
-    sent = sum(send_to_worker(run_id) for run_id in ids)
-    log.info("sweep re-dispatched %d of %d stale runs", sent, len(ids))
-    return len(ids)

@@ -12,7 +12,7 @@ def execute_run(run_id: str) -> None:
 
 @shared_task(ignore_result=True)
 def sweep_stale_runs() -> int:
-    from runs.services import sweep_stale_runs as sweep
+    from runs.engine.dispatch import sweep_stale_runs as sweep
 
     return sweep()
 
@@ -20,7 +20,7 @@ def sweep_stale_runs() -> int:
 @worker_ready.connect
 def sweep_on_worker_start(**_):
     """A worker that starts after an outage picks up what the outage left behind."""
-    from runs.services import sweep_stale_runs as sweep
+    from runs.engine.dispatch import sweep_stale_runs as sweep
 
     try:
         sweep()

@@ -46,7 +46,7 @@ def ratelimit_clock(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _fresh_version_plans():
-    from runs.engine.executor import version_plan
+    from runs.engine.plan import version_plan
 
     version_plan.cache_clear()
 

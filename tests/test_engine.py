@@ -161,7 +161,7 @@ def test_cancelling_a_pending_run_is_immediate(acme):
 
 @pytest.mark.parametrize("action,status", [("pause", "completed"), ("resume", "running"), ("cancel", "failed")])
 def test_illegal_transitions_are_409_with_a_clear_message(acme, action, status):
-    from runs.errors import Rejected
+    from runs.http.errors import Rejected
 
     version, _ = chain_workflow(acme, 1)
     run = Run.objects.create(workspace=acme, workflow=version.workflow, version=version, version_number=1, status=status)

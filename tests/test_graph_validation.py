@@ -1,7 +1,7 @@
 import pytest
 
 from runs import services
-from runs.errors import Rejected
+from runs.http.errors import Rejected
 from runs.models import Workflow
 
 from .builders import llm, tool

@@ -9,7 +9,7 @@ from mappings.models import NodeMapping, NodeMappingPair
 from mappings.services import find_saved_mapping, save_mapping
 from replay.services import submit_replay
 from runs import services
-from runs.errors import Rejected
+from runs.http.errors import Rejected
 
 from .builders import finished_run, llm, support_workflow, tool
 from .factories import MembershipFactory, PromptRevisionFactory, UserFactory

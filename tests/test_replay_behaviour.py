@@ -5,7 +5,7 @@ import pytest
 from replay.services import mutation_plan, submit_replay
 from runs import services
 from runs.engine.executor import execute
-from runs.errors import Rejected
+from runs.http.errors import Rejected
 from runs.models import OutboxMessage, Run, ToolCall
 
 from .builders import finished_run, renaming_version, support_workflow

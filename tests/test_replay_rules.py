@@ -4,7 +4,7 @@ import pytest
 
 from replay.services import submit_replay
 from runs import services
-from runs.errors import Rejected
+from runs.http.errors import Rejected
 from runs.models import Run
 
 from .builders import finished_run, run_in_status, support_workflow, tool

@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from runs import services
 from runs.engine.executor import execute
-from runs.engine.lease import StepBoundary, StepOutcome, claim
+from runs.engine.lease import claim
+from runs.engine.step_boundary import StepBoundary, StepOutcome
 from runs.models import Run, Step, ToolCall
 
 from .builders import PAYLOAD, chain_workflow

@@ -9,16 +9,16 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 
 from django.db import DatabaseError
 from django.utils import timezone
 
-from runs.graph import execution_order
-from runs.models import Node, PromptRevision, Run, Step, ToolCall
+from runs.models import PromptRevision, Run, Step, ToolCall
 
-from .lease import StepBoundary, StepOutcome, claim, fail_run, hold
+from .lease import claim, fail_run, hold
+from .plan import PlannedNode, mutation_decision, version_plan
 from .providers import ProviderError, complete
+from .step_boundary import StepBoundary, StepOutcome
 from .templating import TemplateError, render_text, render_value
 from .tools import TOOLS, ToolContext, ToolError
 
@@ -30,25 +30,6 @@ DRY_RUN_PLACEHOLDER = {"dry_run": True}
 
 class StepFailed(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class PlannedNode:
-    node_id: str
-    type: str
-    config: dict
-    allow_mutations: bool | None
-
-
-@lru_cache(maxsize=256)
-def version_plan(version_id: int) -> tuple[PlannedNode, ...]:
-    """A version's nodes in execution order. Versions are immutable, so this is cached per process."""
-    nodes = list(Node.objects.filter(version_id=version_id).order_by("position"))
-    order = execution_order([(n.node_id, n.after) for n in nodes])
-    by_id = {n.node_id: n for n in nodes}
-    return tuple(
-        PlannedNode(n.node_id, n.type, n.config, n.replay_allow_mutations) for n in (by_id[i] for i in order)
-    )
 
 
 class RunExecutor:
@@ -89,11 +70,7 @@ class RunExecutor:
         """The original run's tool results by node id: what a dry-run call returns."""
         if not (self.run.is_replay and self.run.replay_of_id):
             return {}
-        mutating = [
-            self.original_node_of.get(n.node_id, n.node_id)
-            for n in plan
-            if n.type == "tool" and TOOLS[n.config["tool"]].mutating
-        ]
+        mutating = [self.original_node_of.get(n.node_id, n.node_id) for n in plan if n.mutating]
         if not mutating:
             return {}
         rows = ToolCall.objects.filter(step__run_id=self.run.replay_of_id, step__node_id__in=mutating).values_list(
@@ -102,10 +79,10 @@ class RunExecutor:
         return dict(rows)
 
     def will_dry_run(self, node: PlannedNode) -> bool:
-        if not self.run.is_replay or node.type != "tool" or not TOOLS[node.config["tool"]].mutating:
+        if not self.run.is_replay:
             return False
-        allow = node.allow_mutations if node.allow_mutations is not None else self.workspace.replay_allow_mutations
-        return not allow
+        decision = mutation_decision(node, workspace_allows=self.workspace.replay_allow_mutations)
+        return decision is not None and not decision.invoke
 
     def execute(self) -> None:
         run = self.run
@@ -150,7 +127,7 @@ class RunExecutor:
                 return
 
     def invokes_mutation(self, node: PlannedNode) -> bool:
-        return node.type == "tool" and TOOLS[node.config["tool"]].mutating and not self.will_dry_run(node)
+        return node.mutating and not self.will_dry_run(node)
 
     def run_step(self, node: PlannedNode, position: int, existing: Step | None, prompts, recorded) -> bool:
         if existing is None:
@@ -201,13 +178,15 @@ class RunExecutor:
         }
 
     def call_tool(self, node: PlannedNode, recorded) -> tuple[dict, dict, object]:
-        tool = TOOLS[node.config["tool"]]
         arguments = render_value(node.config.get("args", {}), self.context)
         dry_run = self.will_dry_run(node)
         if dry_run:
             original = self.original_node_of.get(node.node_id, node.node_id)
             result = recorded.get(original) or DRY_RUN_PLACEHOLDER
         else:
+            tool = TOOLS.get(node.tool_name)
+            if tool is None:
+                raise ToolError(f"unknown tool {node.tool_name!r}")
             ctx = ToolContext(run_id=self.run.pk, workspace_id=self.run.workspace_id, node_id=node.node_id)
             try:
                 result = tool.call(arguments, ctx)
@@ -215,7 +194,7 @@ class RunExecutor:
                 raise
             except Exception as exc:  # a tool's own bug fails its step, not the worker
                 raise ToolError(f"{tool.name} raised {type(exc).__name__}: {exc}") from None
-        tool_call = {"tool": tool.name, "mutating": tool.mutating, "dry_run": dry_run, "arguments": arguments,
+        tool_call = {"tool": node.tool_name, "mutating": node.mutating, "dry_run": dry_run, "arguments": arguments,
                      "result": result}
         return {"input": {"arguments": arguments}, "output": json.dumps(result, sort_keys=True)}, tool_call, result
 

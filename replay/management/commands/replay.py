@@ -3,7 +3,7 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from runs.errors import Rejected
+from runs.http.errors import Rejected
 from runs.models import Run
 from replay.services import submit_replay
 

@@ -2,9 +2,9 @@
 
 from django.http import HttpResponse, JsonResponse
 
-from . import services
-from .access import get_artifact_for_member, get_run_for_member, get_version_for_member, get_workflow_for_member
-from .api_support import api_view, created, json_body
+from runs import services
+from runs.access import get_artifact_for_member, get_run_for_member, get_version_for_member, get_workflow_for_member
+from runs.http.api import api_view, created, json_body
 from .serializers import run_dict, run_with_steps
 
 

@@ -11,9 +11,9 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from .access import get_membership
+from runs.access import get_membership
 from .errors import BadRequest, Forbidden, Rejected
-from .models import ApiToken, Membership
+from runs.models import ApiToken, Membership
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from html import escape
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from .models import Run, Step, ToolCall
+from runs.models import Run, Step, ToolCall
 
 STEPS_PAGE = 200
 

@@ -1,4 +1,4 @@
-from .access import workspaces_of
+from runs.access import workspaces_of
 
 
 def workspaces(request):

@@ -6,12 +6,12 @@ from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseStopPolling
 from django_ratelimit.core import is_ratelimited
 
-from . import services
-from .access import get_run_for_member, workspaces_of
-from .errors import Rejected
-from .models import Run, Step, Workflow
+from runs import services
+from runs.access import get_run_for_member, workspaces_of
+from runs.http.errors import Rejected
+from runs.models import Run, Step, Workflow
 from .presenters import STEPS_PAGE, pretty_json, waterfall
-from .web import workspace_view
+from runs.http.web import workspace_view
 
 RUNS_PAGE = 50
 

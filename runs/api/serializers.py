@@ -1,7 +1,7 @@
 from django.db.models import Prefetch
 
-from .api_support import iso
-from .models import Run, Step, ToolCall
+from runs.http.api import iso
+from runs.models import Run, Step, ToolCall
 
 
 def run_with_steps(run_id: str) -> Run:

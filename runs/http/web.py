@@ -6,7 +6,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import render
 
-from .access import get_membership
+from runs.access import get_membership
 from .errors import Forbidden, Rejected
 
 

@@ -1,0 +1,1 @@
+"""The JSON API of what exists: prompts, workflows, versions, triggers and run lifecycle."""

@@ -1,0 +1,51 @@
+"""Handing runs to workers: after commit, never failing the request, and re-sent by the sweep when lost."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from runs.models import Run
+
+log = logging.getLogger(__name__)
+
+
+def dispatch_on_commit(run_id: str) -> None:
+    transaction.on_commit(lambda: send_to_worker(run_id))
+
+
+def send_to_worker(run_id: str) -> bool:
+    """Publish the task. A broker outage leaves the run pending for the sweep, never fails the request."""
+    from runs.tasks import execute_run
+
+    try:
+        execute_run.apply_async(args=[run_id], retry=False)
+        return True
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        log.warning("could not dispatch %s (broker down?): %s; the sweep will retry", run_id, exc)
+        return False
+
+
+def sweep_stale_runs(limit: int = 500) -> int:
+    """Re-dispatch runs nobody is executing: pending too long, or running with a stale heartbeat."""
+    now = timezone.now()
+    pending_before = now - timedelta(seconds=settings.RUN_PENDING_REDISPATCH_AFTER)
+    stale_before = now - timedelta(seconds=settings.RUN_STALE_AFTER)
+    ids = list(
+        Run.objects.annotate(last_dispatch=Coalesce("dispatched_at", "created_at"))
+        .filter(
+            Q(status=Run.Status.PENDING, last_dispatch__lt=pending_before)
+            | Q(status=Run.Status.RUNNING, heartbeat_at__lt=stale_before, last_dispatch__lt=stale_before)
+        )
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    Run.objects.filter(pk__in=ids).update(dispatched_at=now)
+    sent = sum(send_to_worker(run_id) for run_id in ids)
+    log.info("sweep re-dispatched %d of %d stale runs", sent, len(ids))
+    return len(ids)

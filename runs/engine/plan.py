@@ -1,0 +1,71 @@
+"""What a run will execute: a version's nodes in order, and the one rule that says which calls dry-run."""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from runs.graph import execution_order
+from runs.models import Node
+
+from .tools import TOOLS
+
+
+@dataclass(frozen=True)
+class PlannedNode:
+    node_id: str
+    type: str
+    config: dict
+    allow_mutations: bool | None
+
+    @property
+    def tool_name(self) -> str:
+        return self.config.get("tool", "") if self.type == Node.Type.TOOL else ""
+
+    @property
+    def mutating(self) -> bool:
+        """A tool the registry no longer knows counts as mutating: never invoked by mistake."""
+        if self.type != Node.Type.TOOL:
+            return False
+        tool = TOOLS.get(self.tool_name)
+        return tool is None or tool.mutating
+
+
+@lru_cache(maxsize=256)
+def version_plan(version_id: int) -> tuple[PlannedNode, ...]:
+    """A version's nodes in execution order. Versions are immutable, so this is cached per process."""
+    nodes = list(Node.objects.filter(version_id=version_id).order_by("position"))
+    order = execution_order([(n.node_id, n.after) for n in nodes])
+    by_id = {n.node_id: n for n in nodes}
+    return tuple(
+        PlannedNode(n.node_id, n.type, n.config, n.replay_allow_mutations) for n in (by_id[i] for i in order)
+    )
+
+
+@dataclass(frozen=True)
+class MutationDecision:
+    """How a replay treats one node's mutating tool call, and which policy decided."""
+
+    node_id: str
+    tool: str
+    invoke: bool
+    reason: str  # "node policy" | "workspace policy" | "default"
+
+
+def mutation_decision(node: PlannedNode, *, workspace_allows: bool) -> MutationDecision | None:
+    """The dry-run rule, for the banner, the replay plan and the executor alike; None when nothing mutates.
+
+    The node's own policies.replay.allowMutations wins; without one, the workspace policy decides;
+    without that, the call dry-runs.
+    """
+    if not node.mutating:
+        return None
+    if node.allow_mutations is not None:
+        return MutationDecision(node.node_id, node.tool_name, node.allow_mutations, "node policy")
+    if workspace_allows:
+        return MutationDecision(node.node_id, node.tool_name, True, "workspace policy")
+    return MutationDecision(node.node_id, node.tool_name, False, "default")
+
+
+def mutation_decisions(plan: tuple[PlannedNode, ...], *, workspace_allows: bool) -> list[MutationDecision]:
+    """Every mutating call of a plan, in execution order."""
+    decisions = (mutation_decision(node, workspace_allows=workspace_allows) for node in plan)
+    return [d for d in decisions if d is not None]

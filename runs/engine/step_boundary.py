@@ -1,0 +1,174 @@
+"""Every write that moves a running run, each a compare-and-swap on the run's lease.
+
+The step boundary is the executor's hot path: a 10-step run crosses it eleven times. Through
+the ORM each crossing cost two commits and four freshly compiled queries; here it is one
+commit of plain SQL: record the step just run (and its tool call), hold the lease, start the
+next step. The SQL is portable (PostgreSQL and SQLite), and the step's finish is committed
+before the next step's provider or tool is called, as before.
+"""
+
+from dataclasses import dataclass
+from functools import cache
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from runs.models import Run, Step, ToolCall
+
+from .lease import hold
+
+
+@dataclass
+class StepOutcome:
+    """A step that has run but is not yet recorded: it is written with the next boundary's commit."""
+
+    step_id: int
+    status: str
+    finished_at: object
+    fields: dict
+    tool_call: dict | None = None
+    error: str = ""
+
+
+@cache
+def _statements(vendor: str) -> dict[str, str]:
+    q = connection.ops.quote_name
+    run, step, call = (q(m._meta.db_table) for m in (Run, Step, ToolCall))
+    running, pending = Run.Status.RUNNING, Run.Status.PENDING
+    held = "run_id = %s AND lease = %s"
+    return {
+        "hold": f"UPDATE {run} SET status = '{running}', heartbeat_at = %s, simulated = simulated OR %s"
+                f" WHERE {held} AND status IN ('{running}', '{pending}')",
+        "start_columns": f"INSERT INTO {step} (run_id, node_id, type, position, status, input, output, error, model_ref,"
+                         f" prompt_hash, simulated, mapped_from, started_at)",
+        "start_values": f"%s, %s, %s, '{Step.Status.RUNNING}', %s, '', '', '', '', %s, %s, %s",
+        "finish": f"UPDATE {step} SET status = %s, finished_at = %s, input = %s, output = %s, error = %s,"
+                  f" model_ref = %s, prompt_hash = %s, simulated = %s WHERE id = %s",
+        "tool_call": f"INSERT INTO {call} (step_id, tool, mutating, dry_run, arguments, result, created_at)"
+                     f" VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        "complete": f"UPDATE {run} SET status = '{Run.Status.COMPLETED}', finished_at = %s, lease = '',"
+                    f" simulated = simulated OR %s WHERE {held} AND status = '{running}'",
+        "fail": f"UPDATE {run} SET status = '{Run.Status.FAILED}', error = %s, finished_at = %s, lease = '',"
+                f" simulated = simulated OR %s WHERE {held}",
+    }
+
+
+def _at(moment):
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _json(model, name: str, value):
+    return model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+class StepBoundary:
+    """The executor's writes between steps for one run and lease, one commit per crossing.
+
+    On PostgreSQL a crossing is a single statement (data-modifying CTEs), so one round trip;
+    SQLite, in process, runs the same statements one by one in one transaction.
+    """
+
+    def __init__(self, run_id: str, lease: str):
+        self.run_id = run_id
+        self.lease = lease
+        self.outcome: StepOutcome | None = None
+        self.simulated = False  # a simulated completion was seen and the run is not yet marked
+
+    def _recording(self, sql: dict) -> list[tuple[str, tuple]]:
+        """The statements that record the pending outcome (none if nothing ran since the last crossing)."""
+        outcome = self.outcome
+        if outcome is None:
+            return []
+        f, at = outcome.fields, _at(outcome.finished_at)
+        parts = [(sql["finish"], (
+            outcome.status, at, _json(Step, "input", f.get("input", {})), f.get("output", ""), outcome.error,
+            f.get("model_ref", ""), f.get("prompt_hash", ""), f.get("simulated", False), outcome.step_id,
+        ))]
+        if outcome.tool_call is not None:
+            c = outcome.tool_call
+            parts.append((sql["tool_call"], (
+                outcome.step_id, c["tool"], c["mutating"], c["dry_run"], _json(ToolCall, "arguments", c["arguments"]),
+                _json(ToolCall, "result", c["result"]), at,
+            )))
+        return parts
+
+    def _one_statement(self, parts, named, final: str, params: tuple) -> tuple[str, tuple]:
+        """PostgreSQL: the recording parts and the named steps as data-modifying CTEs before `final`."""
+        ctes = [(f"recorded_{i}", sql, ps) for i, (sql, ps) in enumerate(parts)] + named
+        if not ctes:
+            return final, params
+        sql = "WITH " + ", ".join(f"{name} AS ({cte})" for name, cte, _ in ctes) + " " + final
+        return sql, tuple(p for _, _, ps in ctes for p in ps) + params
+
+    def _cross(self, parts: list[tuple[str, tuple]], final: str, params: tuple) -> int:
+        """Run the recording parts and the final statement in one commit; returns the final statement's rowcount."""
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:  # one statement: atomic and committed on its own
+                cursor.execute(*self._one_statement(parts, [], final, params))
+                count = cursor.rowcount
+        else:
+            with transaction.atomic(), connection.cursor() as cursor:
+                for sql, ps in parts:
+                    cursor.execute(sql, ps)
+                cursor.execute(final, params)
+                count = cursor.rowcount
+        self.outcome = None  # committed
+        return count
+
+    def start(self, *, node_id: str, type: str, position: int, mapped_from: str) -> int | None:
+        """Record the last step, hold the lease and start this one: its id, or None to stop executing."""
+        sql = _statements(connection.vendor)
+        while True:
+            at = _at(timezone.now())
+            hold_params = (at, self.simulated, self.run_id, self.lease)
+            step_values = (node_id, type, position, _json(Step, "input", {}), False, mapped_from, at)
+            parts = self._recording(sql)
+            if connection.vendor == "postgresql":
+                statement = self._one_statement(parts, [
+                    ("held", f"{sql['hold']} RETURNING run_id", hold_params),
+                    ("started", f"{sql['start_columns']} SELECT run_id, {sql['start_values']} FROM held"
+                                f" ON CONFLICT DO NOTHING RETURNING id", step_values),
+                ], "SELECT (SELECT count(*) FROM held), (SELECT id FROM started)", ())
+                with connection.cursor() as cursor:  # one statement: atomic and committed on its own
+                    cursor.execute(*statement)
+                    held, step_id = cursor.fetchone()
+            else:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    for part, ps in parts:
+                        cursor.execute(part, ps)
+                    cursor.execute(sql["hold"], hold_params)
+                    held, step_id = cursor.rowcount, None
+                    if held:
+                        cursor.execute(f"{sql['start_columns']} VALUES (%s, {sql['start_values']})"
+                                       f" ON CONFLICT DO NOTHING RETURNING id", (self.run_id, *step_values))
+                        row = cursor.fetchone()
+                        step_id = row[0] if row else None
+            self.outcome = None  # committed
+            if held:
+                self.simulated = False
+                return step_id  # None: another executor recorded this step and owns the run
+            if not hold(self.run_id, self.lease):
+                return None  # paused, cancelled or taken over: the lease is released
+            # resumed between the two writes: the run is ours again, start the step
+
+    def flush(self) -> None:
+        sql = _statements(connection.vendor)
+        with transaction.atomic(), connection.cursor() as cursor:
+            for s, ps in self._recording(sql):
+                cursor.execute(s, ps)
+        self.outcome = None
+
+    def fail(self, message: str) -> None:
+        """Record the failed step and fail the run in one commit."""
+        sql = _statements(connection.vendor)
+        self._cross(self._recording(sql), sql["fail"],
+                    (message, _at(timezone.now()), self.simulated, self.run_id, self.lease))
+
+    def complete(self) -> bool:
+        """Record the last step and complete the run, unless it was paused or cancelled meanwhile."""
+        sql = _statements(connection.vendor)
+        completed = self._cross(self._recording(sql), sql["complete"],
+                                   (_at(timezone.now()), self.simulated, self.run_id, self.lease))
+        if completed:
+            self.simulated = False
+        return bool(completed)

@@ -1,0 +1,1 @@
+"""The project's own framework: errors as values, bearer auth, JSON plumbing and view decorators."""

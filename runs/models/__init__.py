@@ -1,0 +1,44 @@
+"""What exists, one module per concern; everything is importable from `runs.models`."""
+
+from .accounts import Account, ApiToken, Membership, Workspace
+from .catalog import CatalogModel
+from .effects import OutboxMessage, Record
+from .ids import (
+    CONTENT_HASH_RE,
+    PROMPT_ID_RE,
+    RUN_ID_RE,
+    WORKFLOW_ID_RE,
+    content_hash_of,
+    new_prompt_id,
+    new_run_id,
+    new_workflow_id,
+)
+from .prompts import PromptArtifact, PromptRevision
+from .runs import Run, Step, ToolCall
+from .workflows import Node, Workflow, WorkflowVersion
+
+__all__ = [
+    "CONTENT_HASH_RE",
+    "PROMPT_ID_RE",
+    "RUN_ID_RE",
+    "WORKFLOW_ID_RE",
+    "Account",
+    "ApiToken",
+    "CatalogModel",
+    "Membership",
+    "Node",
+    "OutboxMessage",
+    "PromptArtifact",
+    "PromptRevision",
+    "Record",
+    "Run",
+    "Step",
+    "ToolCall",
+    "Workflow",
+    "WorkflowVersion",
+    "Workspace",
+    "content_hash_of",
+    "new_prompt_id",
+    "new_run_id",
+    "new_workflow_id",
+]

@@ -1,0 +1,169 @@
+"""Runs, the steps they record and the tool calls of those steps."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .accounts import Workspace
+from .ids import RUN_ID_RE, new_run_id
+from .workflows import Node, Workflow, WorkflowVersion
+
+
+class Run(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Mode(models.TextChoices):
+        ORIGINAL = "", "Original"
+        AS_IS = "as_is", "Replay as-is"
+        PROMPT = "prompt", "Replay with new prompt"
+        MODEL = "model", "Replay with new model"
+
+    FINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+    IN_FLIGHT_STATUSES = (Status.PENDING, Status.RUNNING, Status.PAUSED)
+
+    run_id = models.CharField(primary_key=True, max_length=36, default=new_run_id)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs")
+    version = models.ForeignKey(WorkflowVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
+    version_number = models.PositiveIntegerField(help_text="Kept when the version itself is deleted.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    trigger_payload = models.JSONField(default=dict, blank=True)
+    steps_total = models.PositiveIntegerField(default=0)
+    simulated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # Execution bookkeeping: who holds the run, and whether they are alive.
+    lease = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    # Lineage (replays only).
+    replay_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replays")
+    replay_depth = models.PositiveSmallIntegerField(default=0)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.ORIGINAL, blank=True)
+    overrides = models.JSONField(default=dict, blank=True)
+    node_mapping = models.JSONField(default=dict, blank=True, help_text="{source node id: target node id}")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(run_id__regex=RUN_ID_RE), name="run_id_format"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "paused", "completed", "failed", "cancelled"]),
+                name="run_valid_status",
+            ),
+            models.CheckConstraint(condition=Q(replay_depth__gte=0), name="run_replay_depth_non_negative"),
+            models.CheckConstraint(
+                condition=Q(mode__in=["", "as_is", "prompt", "model"]), name="run_valid_mode"
+            ),
+            models.CheckConstraint(
+                condition=Q(mode="", replay_depth=0) | (~Q(mode="") & Q(replay_depth__gte=1)),
+                name="run_replay_mode_matches_depth",
+            ),
+            # A retried submit with the same Idempotency-Key finds the run it created.
+            models.UniqueConstraint(
+                fields=["workspace", "requested_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="run_unique_idempotency_key",
+            ),
+        ]
+        indexes = [
+            # Runs list and monitoring: runs of a workspace by recency.
+            models.Index(fields=["workspace", "-created_at"], name="run_workspace_recent_idx"),
+            # Lineage on the trace viewer: replays of a run.
+            models.Index(fields=["replay_of", "-created_at"], name="run_replays_of_idx"),
+            # The sweep: stale pending/running runs.
+            models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat_idx"),
+        ]
+
+    def __str__(self):
+        return self.run_id
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+    @property
+    def is_replay(self) -> bool:
+        return self.replay_depth > 0
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def duration_ms(self) -> int | None:
+        d = self.duration
+        return int(d.total_seconds() * 1000) if d is not None else None
+
+
+class Step(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    node_id = models.CharField(max_length=100)
+    type = models.CharField(max_length=4, choices=Node.Type.choices)
+    position = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    input = models.JSONField(default=dict, blank=True)
+    output = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    model_ref = models.CharField(max_length=160, blank=True)
+    prompt_hash = models.CharField(max_length=71, blank=True)
+    simulated = models.BooleanField(default=False)
+    mapped_from = models.CharField(max_length=100, blank=True, help_text="The original run's node id, when renamed.")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            # No node is ever recorded twice in one run, whatever redelivery happens.
+            models.UniqueConstraint(fields=["run", "node_id"], name="step_unique_node_per_run"),
+            models.CheckConstraint(condition=Q(status__in=["running", "completed", "failed"]), name="step_valid_status"),
+        ]
+        indexes = [
+            # The trace viewer pages through a run's steps by position: an index range scan, not a sort of them all.
+            models.Index(fields=["run", "position"], name="step_run_position_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.run_id}/{self.node_id}"
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.finished_at:
+            return int((self.finished_at - self.started_at).total_seconds() * 1000)
+        return None
+
+
+class ToolCall(models.Model):
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="tool_calls")
+    tool = models.CharField(max_length=100)
+    mutating = models.BooleanField()
+    dry_run = models.BooleanField(default=False)
+    arguments = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(dry_run=False) | Q(mutating=True), name="toolcall_only_mutating_dry_run"),
+        ]
+
+    def __str__(self):
+        return f"{self.tool}{' (dry run)' if self.dry_run else ''}"

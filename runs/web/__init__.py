@@ -1,0 +1,1 @@
+"""The HTML pages of what exists: runs list, trace viewer and monitoring."""
