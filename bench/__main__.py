@@ -16,9 +16,12 @@ def table(stack: str, figures) -> str:
     header = ("figure", "median", "p95", "queries", "target", "result")
     rows = [header] + [(f.name, f.median, f.p95, f.queries, f.target, f.result) for f in figures]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    line = lambda row: "| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |"  # noqa: E731
-    out = [f"Reprise benchmarks: {stack}; Python {platform.python_version()}, {os.cpu_count()} cores",
-           line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    line = lambda row: "| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |"  # noqa: E731
+    out = [
+        f"Reprise benchmarks: {stack}; Python {platform.python_version()}, {os.cpu_count()} cores",
+        line(header),
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
     out += [line(row) for row in rows[1:]]
     return "\n".join(out)
 
@@ -35,7 +38,9 @@ def main() -> int:
 
     began = time.perf_counter()
     data = bench_data.build()
-    log(f"Built the data in {time.perf_counter() - began:.1f} s (runs of 10, 1,000 and 10,000 steps; 1,000-node versions).")
+    log(
+        f"Built the data in {time.perf_counter() - began:.1f} s (runs of 10, 1,000 and 10,000 steps; 1,000-node versions)."
+    )
     bench = Bench(data, log)
     log("Pages and in-process figures:")
     bench.trace_viewer()

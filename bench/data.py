@@ -9,7 +9,18 @@ from django.utils import timezone
 
 from runs import services
 from runs.engine.executor import execute
-from runs.models import Account, ApiToken, Membership, PromptRevision, Run, Step, ToolCall, Workflow, WorkflowVersion, Workspace
+from runs.models import (
+    Account,
+    ApiToken,
+    Membership,
+    PromptRevision,
+    Run,
+    Step,
+    ToolCall,
+    Workflow,
+    WorkflowVersion,
+    Workspace,
+)
 
 MODEL = "anthropic:claude-opus-4-7"
 
@@ -29,8 +40,13 @@ class BenchData:
 
 
 def llm(node_id, revision, after=()):
-    return {"id": node_id, "type": "llm", "model": MODEL, "after": list(after),
-            "prompt": {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash}}
+    return {
+        "id": node_id,
+        "type": "llm",
+        "model": MODEL,
+        "after": list(after),
+        "prompt": {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash},
+    }
 
 
 def chain(prefix, revision, length, tool_every=0):
@@ -38,8 +54,15 @@ def chain(prefix, revision, length, tool_every=0):
     for i in range(length):
         after = [f"{prefix}{i - 1}"] if i else []
         if tool_every and i % tool_every == tool_every - 1:
-            nodes.append({"id": f"{prefix}{i}", "type": "tool", "tool": "records.lookup",
-                          "args": {"key": "{{ trigger.name }}"}, "after": after})
+            nodes.append(
+                {
+                    "id": f"{prefix}{i}",
+                    "type": "tool",
+                    "tool": "records.lookup",
+                    "args": {"key": "{{ trigger.name }}"},
+                    "after": after,
+                }
+            )
         else:
             nodes.append(llm(f"{prefix}{i}", revision, after))
     return nodes
@@ -49,30 +72,51 @@ def recorded_run(version: WorkflowVersion, steps: int) -> Run:
     """A completed run with `steps` recorded steps (one tool call on every tool step), written in bulk."""
     start = timezone.now() - timedelta(hours=1)
     run = Run.objects.create(
-        workspace_id=version.workflow.workspace_id, workflow=version.workflow, version=version,
-        version_number=version.number, trigger_payload={"name": "Dana", "email": "dana@example.com"},
-        status=Run.Status.COMPLETED, steps_total=steps, simulated=True,
-        started_at=start, finished_at=start + timedelta(milliseconds=40 * steps),
+        workspace_id=version.workflow.workspace_id,
+        workflow=version.workflow,
+        version=version,
+        version_number=version.number,
+        trigger_payload={"name": "Dana", "email": "dana@example.com"},
+        status=Run.Status.COMPLETED,
+        steps_total=steps,
+        simulated=True,
+        started_at=start,
+        finished_at=start + timedelta(milliseconds=40 * steps),
     )
     nodes = list(version.nodes.order_by("position").values_list("node_id", "type"))
     rows = []
     for position, (node_id, node_type) in enumerate(nodes[:steps]):
         began = start + timedelta(milliseconds=40 * position)
-        rows.append(Step(
-            run=run, node_id=node_id, type=node_type, position=position, status=Step.Status.COMPLETED,
-            input={"prompt": f"Step input for {node_id}: summarise the ticket from Dana."} if node_type == "llm"
-            else {"key": "Dana"},
-            output=("[simulated] " + "A plausible paragraph of model output. " * 8) if node_type == "llm"
-            else '{"found": true, "record": {"name": "Dana"}}',
-            model_ref=MODEL if node_type == "llm" else "", simulated=node_type == "llm",
-            prompt_hash="sha256:" + "a" * 64 if node_type == "llm" else "",
-            started_at=began, finished_at=began + timedelta(milliseconds=35),
-        ))
+        rows.append(
+            Step(
+                run=run,
+                node_id=node_id,
+                type=node_type,
+                position=position,
+                status=Step.Status.COMPLETED,
+                input={"prompt": f"Step input for {node_id}: summarise the ticket from Dana."}
+                if node_type == "llm"
+                else {"key": "Dana"},
+                output=("[simulated] " + "A plausible paragraph of model output. " * 8)
+                if node_type == "llm"
+                else '{"found": true, "record": {"name": "Dana"}}',
+                model_ref=MODEL if node_type == "llm" else "",
+                simulated=node_type == "llm",
+                prompt_hash="sha256:" + "a" * 64 if node_type == "llm" else "",
+                started_at=began,
+                finished_at=began + timedelta(milliseconds=35),
+            )
+        )
     Step.objects.bulk_create(rows, batch_size=2000)
     tool_steps = Step.objects.filter(run=run, type="tool").values_list("pk", flat=True)
     ToolCall.objects.bulk_create(
-        [ToolCall(step_id=pk, tool="records.lookup", mutating=False, arguments={"key": "Dana"}, result={"found": True})
-         for pk in tool_steps], batch_size=2000,
+        [
+            ToolCall(
+                step_id=pk, tool="records.lookup", mutating=False, arguments={"key": "Dana"}, result={"found": True}
+            )
+            for pk in tool_steps
+        ],
+        batch_size=2000,
     )
     return run
 
@@ -87,15 +131,23 @@ def build() -> BenchData:
 
     chain_version = services.create_workflow(workspace=workspace, name="Chain 10", nodes=chain("n", revision, 10))
     chain_source = Run.objects.create(
-        workspace=workspace, workflow=chain_version.workflow, version=chain_version, version_number=1,
-        trigger_payload={"name": "Dana"}, steps_total=10,
+        workspace=workspace,
+        workflow=chain_version.workflow,
+        version=chain_version,
+        version_number=1,
+        trigger_payload={"name": "Dana"},
+        steps_total=10,
     )
     execute(chain_source.run_id)
     chain_source.refresh_from_db()
 
-    big = services.create_workflow(workspace=workspace, name="Big 10k", nodes=chain("s", revision, 10_000, tool_every=10))
+    big = services.create_workflow(
+        workspace=workspace, name="Big 10k", nodes=chain("s", revision, 10_000, tool_every=10)
+    )
     trace_10k = recorded_run(big, 10_000)
-    thousand = services.create_workflow(workspace=workspace, name="Big 1k", nodes=chain("a", revision, 1000, tool_every=10))
+    thousand = services.create_workflow(
+        workspace=workspace, name="Big 1k", nodes=chain("a", revision, 1000, tool_every=10)
+    )
     trace_1k = recorded_run(thousand, 1000)
     workflow: Workflow = thousand.workflow
     renamed_all = services.add_version(workflow=workflow, nodes=chain("b", revision, 1000, tool_every=10))
@@ -103,5 +155,6 @@ def build() -> BenchData:
         llm(f"c{i}", revision, ["a499" if i == 500 else f"c{i - 1}"]) for i in range(500, 1000)
     ]
     half_renamed = services.add_version(workflow=workflow, nodes=half)
-    return BenchData(workspace, user, token, revision, chain_source, trace_1k, trace_10k,
-                     thousand, renamed_all, half_renamed)
+    return BenchData(
+        workspace, user, token, revision, chain_source, trace_1k, trace_10k, thousand, renamed_all, half_renamed
+    )

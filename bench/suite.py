@@ -84,7 +84,10 @@ class Bench:
             passed &= queries is not None and queries <= max_queries
         figure = Figure(name, ms(med), ms(high), "" if queries is None else str(queries), target, passed)
         self.figures.append(figure)
-        self.log(f"  {name}: median {figure.median}, p95 {figure.p95}" + (f", {queries} queries" if queries is not None else ""))
+        self.log(
+            f"  {name}: median {figure.median}, p95 {figure.p95}"
+            + (f", {queries} queries" if queries is not None else "")
+        )
 
     # --- pages -------------------------------------------------------------------------------------------------
 
@@ -93,13 +96,20 @@ class Bench:
             response = self.client.get(url)
             assert response.status_code == 200, (url, response.status_code)
             return response
+
         return fetch
 
     def trace_viewer(self) -> None:
         d = self.data
         fetch = self.get_ok(f"/{d.workspace.slug}/ai/runs/{d.trace_1k.run_id}")
-        self.add("trace viewer, 1,000-step run", repeat(fetch, 30), queries=count_queries(fetch),
-                 target_ms=50, max_queries=8, target="median <= 50 ms, <= 8 queries")
+        self.add(
+            "trace viewer, 1,000-step run",
+            repeat(fetch, 30),
+            queries=count_queries(fetch),
+            target_ms=50,
+            max_queries=8,
+            target="median <= 50 ms, <= 8 queries",
+        )
 
         fetch = self.get_ok(f"/{d.workspace.slug}/ai/runs/{d.trace_10k.run_id}")
         html = fetch().content.decode()
@@ -109,19 +119,39 @@ class Bench:
         fetch()
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        self.add("trace viewer, 10,000-step run, first response", samples, queries=count_queries(fetch),
-                 target_ms=100, target="median <= 100 ms, more steps on demand")
-        self.figures.append(Figure("trace viewer, 10,000-step run, request memory (peak)", f"{peak / 2**20:.1f} MB", "",
-                                   "", "<= 50 MB", peak <= 50 * 2**20))
+        self.add(
+            "trace viewer, 10,000-step run, first response",
+            samples,
+            queries=count_queries(fetch),
+            target_ms=100,
+            target="median <= 100 ms, more steps on demand",
+        )
+        self.figures.append(
+            Figure(
+                "trace viewer, 10,000-step run, request memory (peak)",
+                f"{peak / 2**20:.1f} MB",
+                "",
+                "",
+                "<= 50 MB",
+                peak <= 50 * 2**20,
+            )
+        )
         self.log(f"  10,000-step trace request peak memory: {peak / 2**20:.1f} MB")
 
     def mapping_dialog(self) -> None:
         d = self.data
-        fetch = self.get_ok(f"/{d.workspace.slug}/ai/runs/{d.trace_1k.run_id}/node-mapping"
-                            f"?target_version={d.half_renamed_target.number}")
+        fetch = self.get_ok(
+            f"/{d.workspace.slug}/ai/runs/{d.trace_1k.run_id}/node-mapping"
+            f"?target_version={d.half_renamed_target.number}"
+        )
         assert fetch().content.decode().count('class="mapping-row') == 500, "the dialog should list 500 renamed nodes"
-        self.add("mapping dialog, 500 renamed nodes", repeat(fetch, 20), queries=count_queries(fetch),
-                 target_ms=200, target="median <= 200 ms")
+        self.add(
+            "mapping dialog, 500 renamed nodes",
+            repeat(fetch, 20),
+            queries=count_queries(fetch),
+            target_ms=200,
+            target="median <= 200 ms",
+        )
 
     # --- replay submission ---------------------------------------------------------------------------------------
 
@@ -135,8 +165,15 @@ class Bench:
 
     def replay_submit(self) -> None:
         samples = repeat(self.submit, 100, warmup=5)
-        self.add("replay submit (API, as-is)", samples, queries=count_queries(self.submit),
-                 target_ms=10, target_p95_ms=30, max_queries=12, target="median <= 10 ms, p95 <= 30 ms, <= 12 queries")
+        self.add(
+            "replay submit (API, as-is)",
+            samples,
+            queries=count_queries(self.submit),
+            target_ms=10,
+            target_p95_ms=30,
+            max_queries=12,
+            target="median <= 10 ms, p95 <= 30 ms, <= 12 queries",
+        )
 
     def discard_queued_replays(self) -> None:
         """The submit benchmark ran with no worker: drop its queued tasks so they do not skew the worker figures."""
@@ -164,8 +201,12 @@ class Bench:
         try:
             for i in range(33):
                 run = Run.objects.create(
-                    workspace=d.workspace, workflow_id=d.chain_source.workflow_id, version_id=d.chain_source.version_id,
-                    version_number=1, trigger_payload={"name": "Dana"}, steps_total=10,
+                    workspace=d.workspace,
+                    workflow_id=d.chain_source.workflow_id,
+                    version_id=d.chain_source.version_id,
+                    version_number=1,
+                    trigger_payload={"name": "Dana"},
+                    steps_total=10,
                 )
                 provider_time[0] = 0.0
                 began = time.perf_counter()
@@ -182,20 +223,36 @@ class Bench:
         ran = [f"a{i}" for i in range(1000)]
         target = [f"b{i}" for i in range(1000)]
         assert len(renamed_nodes(ran, target)) == 1000
-        self.add("renamed-node detection, 1,000-node versions", repeat(lambda: renamed_nodes(ran, target), 200),
-                 target_ms=5, target="<= 5 ms")
+        self.add(
+            "renamed-node detection, 1,000-node versions",
+            repeat(lambda: renamed_nodes(ran, target), 200),
+            target_ms=5,
+            target="<= 5 ms",
+        )
 
     def save_mapping(self) -> None:
         d = self.data
         pairs = {f"a{i}": f"b{i}" for i in range(1000)}
 
         def save():
-            save_mapping(user=d.user, workspace=d.workspace, source_version=d.mapping_source,
-                         target_version=d.mapping_target, visibility="operator", pairs=pairs)
+            save_mapping(
+                user=d.user,
+                workspace=d.workspace,
+                source_version=d.mapping_source,
+                target_version=d.mapping_target,
+                visibility="operator",
+                pairs=pairs,
+            )
 
         samples = repeat(save, 20)
-        self.add("save a 1,000-pair mapping", samples, queries=count_queries(save), target_ms=100, max_queries=6,
-                 target="<= 100 ms, <= 6 queries")
+        self.add(
+            "save a 1,000-pair mapping",
+            samples,
+            queries=count_queries(save),
+            target_ms=100,
+            max_queries=6,
+            target="<= 100 ms, <= 6 queries",
+        )
 
     # --- the worker ------------------------------------------------------------------------------------------------
 
@@ -217,14 +274,20 @@ class Bench:
             status = self.wait_terminal(self.submit())
             samples.append(time.perf_counter() - began)
             assert status == "completed", status
-        self.add(f"submit -> completed, 10-step simulated replay, warm worker, {broker}", samples, target_ms=50,
-                 target="median <= 50 ms")
+        self.add(
+            f"submit -> completed, 10-step simulated replay, warm worker, {broker}",
+            samples,
+            target_ms=50,
+            target="median <= 50 ms",
+        )
 
     def trigger_to_completed(self, broker: str) -> None:
         url = f"/api/v1/{self.data.workspace.slug}/workflows/{self.data.chain_source.workflow.workflow_id}/runs"
 
         def trigger() -> str:
-            response = self.api.post(url, data=json.dumps({"payload": {"name": "Dana"}}), content_type="application/json")
+            response = self.api.post(
+                url, data=json.dumps({"payload": {"name": "Dana"}}), content_type="application/json"
+            )
             assert response.status_code == 201, response.content
             return response.json()["run_id"]
 
@@ -235,8 +298,12 @@ class Bench:
             began = time.perf_counter()
             assert self.wait_terminal(trigger()) == "completed"
             samples.append(time.perf_counter() - began)
-        self.add(f"trigger -> completed, 10-step simulated run (API), warm worker, {broker}", samples, target_ms=50,
-                 target="median <= 50 ms (as replays)")
+        self.add(
+            f"trigger -> completed, 10-step simulated run (API), warm worker, {broker}",
+            samples,
+            target_ms=50,
+            target="median <= 50 ms (as replays)",
+        )
 
     def submit_replays(self, count: int) -> None:
         d = self.data
@@ -249,7 +316,8 @@ class Bench:
     def keep_busy(self, seconds: float, backlog: int = 60) -> list[float]:
         """Submit replays so the workers never run dry; returns completions per second for each 10 s bucket."""
         pending = lambda: Run.objects.filter(  # noqa: E731
-            replay_of=self.data.chain_source, status__in=("pending", "running")).count()
+            replay_of=self.data.chain_source, status__in=("pending", "running")
+        ).count()
         began = time.perf_counter()
         bucket_start, bucket_done = began, self.finished_count()
         rates = []
@@ -272,11 +340,16 @@ class Bench:
         rates = self.keep_busy(seconds)
         overall = (self.finished_count() - before) / (time.perf_counter() - began)
         rates = rates or [overall]
-        self.figures.append(Figure(
-            f"throughput, 10-step simulated replays, 2 worker processes, {seconds:.0f} s",
-            f"{statistics.median(rates):.1f} /s", f"worst 10 s: {min(rates):.1f} /s", "",
-            ">= 40 replays/s sustained", overall >= 40 and min(rates) >= 36,
-        ))
+        self.figures.append(
+            Figure(
+                f"throughput, 10-step simulated replays, 2 worker processes, {seconds:.0f} s",
+                f"{statistics.median(rates):.1f} /s",
+                f"worst 10 s: {min(rates):.1f} /s",
+                "",
+                ">= 40 replays/s sustained",
+                overall >= 40 and min(rates) >= 36,
+            )
+        )
         self.log(f"  throughput: {overall:.1f} replays/s overall, 10 s buckets {[round(r, 1) for r in rates]}")
 
     def worker_memory(self, worker, runs: int) -> None:
@@ -284,13 +357,21 @@ class Bench:
         start = self.finished_count()
         while self.finished_count() - start < runs:
             self.keep_busy(10)
-            self.log(f"  memory: {self.finished_count() - start} of {runs} runs, RSS {group_rss(worker.proc.pid) / 2**20:.1f} MB")
+            self.log(
+                f"  memory: {self.finished_count() - start} of {runs} runs, RSS {group_rss(worker.proc.pid) / 2**20:.1f} MB"
+            )
         final = group_rss(worker.proc.pid)
         growth = (final - baseline) / baseline * 100
-        self.figures.append(Figure(
-            f"worker memory over {runs:,} runs (RSS, main + pool)", f"{baseline / 2**20:.1f} -> {final / 2**20:.1f} MB",
-            f"{growth:+.1f} %", "", "RSS growth <= 10 %", growth <= 10,
-        ))
+        self.figures.append(
+            Figure(
+                f"worker memory over {runs:,} runs (RSS, main + pool)",
+                f"{baseline / 2**20:.1f} -> {final / 2**20:.1f} MB",
+                f"{growth:+.1f} %",
+                "",
+                "RSS growth <= 10 %",
+                growth <= 10,
+            )
+        )
 
 
 def group_rss(pgid: int) -> int:

@@ -29,7 +29,7 @@ def _versions(request, membership, data: dict):
     if numbers[0] == numbers[1]:
         raise BadRequest("source_version and target_version must differ.", field="target_version")
     found = {v.number: v for v in WorkflowVersion.objects.filter(workflow=workflow, number__in=numbers)}
-    for name, number in zip(("source_version", "target_version"), numbers):
+    for name, number in zip(("source_version", "target_version"), numbers, strict=True):
         if number not in found:
             raise NotFound(f"{name} {number} does not exist for workflow {workflow_id}.", field=name)
     return found[numbers[0]], found[numbers[1]]
@@ -61,14 +61,20 @@ def mappings(request, membership):
     if request.method == "PUT":
         visibility = data.get("visibility", NodeMapping.Visibility.OPERATOR)
         pairs = validate_pairs(
-            data.get("pairs"), renamed=renamed_between(source, target), target_ids=set(target_node_ids(target)),
+            data.get("pairs"),
+            renamed=renamed_between(source, target),
+            target_ids=set(target_node_ids(target)),
             field="pairs",
         )
         if not pairs:
             raise BadRequest("pairs must map at least one renamed node.", field="pairs")
         mapping = save_mapping(
-            user=request.user, workspace=membership.workspace, source_version=source, target_version=target,
-            visibility=visibility, pairs=pairs,
+            user=request.user,
+            workspace=membership.workspace,
+            source_version=source,
+            target_version=target,
+            visibility=visibility,
+            pairs=pairs,
         )
         mapping = NodeMapping.objects.select_related("source_version", "target_version", "owner").get(pk=mapping.pk)
         return JsonResponse(mapping_dict(mapping), status=200)

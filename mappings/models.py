@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from runs.models import Workspace, WorkflowVersion
+from runs.models import WorkflowVersion, Workspace
 
 
 class NodeMapping(models.Model):
@@ -35,7 +35,9 @@ class NodeMapping(models.Model):
                 condition=Q(visibility="operator"),
                 name="mapping_one_private_per_owner_pair",
             ),
-            models.CheckConstraint(condition=Q(visibility__in=["operator", "workspace"]), name="mapping_valid_visibility"),
+            models.CheckConstraint(
+                condition=Q(visibility__in=["operator", "workspace"]), name="mapping_valid_visibility"
+            ),
             models.CheckConstraint(condition=~Q(source_version=F("target_version")), name="mapping_distinct_versions"),
         ]
         indexes = [

@@ -54,15 +54,28 @@ def validate_pairs(pairs, *, renamed: list[str], target_ids: set[str], field: st
         if not isinstance(target, str):
             raise BadRequest(f"{field}[{source!r}] must be a node id string.", field=field)
         if source not in renamed_set:
-            raise Rejected(422, f"{field}: {source!r} is not a renamed node of this replay.", code="not_renamed", field=field)
+            raise Rejected(
+                422, f"{field}: {source!r} is not a renamed node of this replay.", code="not_renamed", field=field
+            )
         if target not in target_ids:
             raise Rejected(
-                422, f"{field}[{source!r}]: {target!r} is not a node of the target version.", code="unknown_target", field=field
+                422,
+                f"{field}[{source!r}]: {target!r} is not a node of the target version.",
+                code="unknown_target",
+                field=field,
             )
     return dict(pairs)
 
 
-def save_mapping(*, user, workspace, source_version: WorkflowVersion, target_version: WorkflowVersion, visibility, pairs: dict[str, str]) -> NodeMapping:
+def save_mapping(
+    *,
+    user,
+    workspace,
+    source_version: WorkflowVersion,
+    target_version: WorkflowVersion,
+    visibility,
+    pairs: dict[str, str],
+) -> NodeMapping:
     """Create or update the caller's mapping for the pair in a constant number of queries."""
     if visibility not in NodeMapping.Visibility.values:
         raise BadRequest("visibility must be 'operator' or 'workspace'.", field="visibility")
@@ -76,9 +89,12 @@ def save_mapping(*, user, workspace, source_version: WorkflowVersion, target_ver
         mapping = NodeMapping.objects.select_for_update().filter(**lookup).first()
         if mapping is None:
             mapping = NodeMapping.objects.create(
-                workspace=workspace, owner=user, pair_count=len(pairs), created_at=now, updated_at=now, **{
-                    k: v for k, v in lookup.items() if k != "owner"
-                },
+                workspace=workspace,
+                owner=user,
+                pair_count=len(pairs),
+                created_at=now,
+                updated_at=now,
+                **{k: v for k, v in lookup.items() if k != "owner"},
             )
         else:
             NodeMapping.objects.filter(pk=mapping.pk).update(pair_count=len(pairs), updated_at=now)

@@ -5,8 +5,8 @@ from django_htmx.http import trigger_client_event
 
 from runs.access import get_run_for_member
 from runs.http.errors import BadRequest, Rejected
-from runs.models import WorkflowVersion
 from runs.http.web import workspace_view
+from runs.models import WorkflowVersion
 
 from .models import NodeMapping
 from .services import find_saved_mapping, renamed_nodes_of, save_mapping, target_node_ids, validate_pairs
@@ -28,9 +28,12 @@ def _context(request, membership, run, target, chosen=None, visibility=NodeMappi
         saved = find_saved_mapping(user=request.user, source_version_id=run.version_id, target_version_id=target.pk)
         chosen = saved.pairs_dict() if saved else {}
     return {
-        "workspace": membership.workspace, "run": run, "target": target,
+        "workspace": membership.workspace,
+        "run": run,
+        "target": target,
         "renamed": [(node_id, chosen.get(node_id, "")) for node_id in renamed],
-        "target_ids_json": json.dumps(target_node_ids(target)), "visibility": visibility,
+        "target_ids_json": json.dumps(target_node_ids(target)),
+        "visibility": visibility,
         "visibilities": NodeMapping.Visibility.choices,
     }
 
@@ -44,15 +47,21 @@ def mapping_dialog(request, membership, run_id):
     if request.method == "GET":
         return render(request, DIALOG, _context(request, membership, run, target))
     renamed = renamed_nodes_of(run, target)
-    pairs = {k[len("map:"):]: v for k, v in request.POST.items() if k.startswith("map:") and v}
+    pairs = {k[len("map:") :]: v for k, v in request.POST.items() if k.startswith("map:") and v}
     visibility = request.POST.get("visibility", NodeMapping.Visibility.OPERATOR)
     try:
         pairs = validate_pairs(pairs, renamed=renamed, target_ids=set(target_node_ids(target)))
         missing = [n for n in renamed if n not in pairs]
         if missing:
             raise Rejected(422, f"{len(missing)} renamed node(s) still need a target.", field="node_mapping")
-        mapping = save_mapping(user=request.user, workspace=membership.workspace, source_version=run.version,
-                               target_version=target, visibility=visibility, pairs=pairs)
+        mapping = save_mapping(
+            user=request.user,
+            workspace=membership.workspace,
+            source_version=run.version,
+            target_version=target,
+            visibility=visibility,
+            pairs=pairs,
+        )
     except Rejected as exc:
         context = _context(request, membership, run, target, chosen=pairs, visibility=visibility)
         context["error"] = exc.message

@@ -16,13 +16,22 @@ def submit(request, membership, run_id):
         raise
     # The run is found (404, 403) on the row submit_replay locks: one query, not two.
     result = submit_replay(
-        user=request.user, run=run_id, request=data, idempotency_key=request.headers.get("Idempotency-Key", ""),
+        user=request.user,
+        run=run_id,
+        request=data,
+        idempotency_key=request.headers.get("Idempotency-Key", ""),
         membership=membership,
     )
     new = result.run
     return JsonResponse(
-        {"run_id": new.run_id, "status": new.status, "replay_of": new.replay_of_id, "replay_depth": new.replay_depth,
-         "version": new.version_number, "mode": new.mode},
+        {
+            "run_id": new.run_id,
+            "status": new.status,
+            "replay_of": new.replay_of_id,
+            "replay_depth": new.replay_depth,
+            "version": new.version_number,
+            "mode": new.mode,
+        },
         status=201 if result.created else 200,
     )
 
@@ -39,19 +48,25 @@ def replay_plan(request, membership, run_id):
     mapping = plan_mapping(user=request.user, run=run, target=target)
     mutations = mutation_plan(workspace=membership.workspace, target=target)
     saved = mapping.saved
-    return JsonResponse({
-        "source_version": run.version_number,
-        "target_version": target.number,
-        "renamed_nodes": mapping.renamed,
-        "target_nodes": mapping.target_ids,
-        "saved_mapping": {
-            "visibility": saved.visibility, "owner": saved.owner.username, "pairs": saved.pairs_dict(),
-            "covers_all": not mapping.unmapped,
-        } if saved else None,
-        "mutations": mutations.mutations,
-        "invoking_nodes": [n["node_id"] for n in mutations.invoking_nodes],
-        "invoking_reasons": mutations.invoking_nodes,
-    })
+    return JsonResponse(
+        {
+            "source_version": run.version_number,
+            "target_version": target.number,
+            "renamed_nodes": mapping.renamed,
+            "target_nodes": mapping.target_ids,
+            "saved_mapping": {
+                "visibility": saved.visibility,
+                "owner": saved.owner.username,
+                "pairs": saved.pairs_dict(),
+                "covers_all": not mapping.unmapped,
+            }
+            if saved
+            else None,
+            "mutations": mutations.mutations,
+            "invoking_nodes": [n["node_id"] for n in mutations.invoking_nodes],
+            "invoking_reasons": mutations.invoking_nodes,
+        }
+    )
 
 
 @api_view(("GET", "PUT"), role="admin")

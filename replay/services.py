@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django_ratelimit.core import is_ratelimited
 
+from mappings.detection import renamed_nodes
 from mappings.models import NodeMapping
 from mappings.services import (
     find_saved_mapping,
@@ -15,8 +16,8 @@ from mappings.services import (
     target_node_ids,
     validate_pairs,
 )
-from mappings.detection import renamed_nodes
 from runs.access import CROSS_BOUNDARY, member_run
+from runs.engine.dispatch import dispatch_on_commit
 from runs.engine.plan import mutation_decisions, version_plan
 from runs.http.errors import BadRequest, Conflict, Rejected
 from runs.models import (
@@ -30,16 +31,15 @@ from runs.models import (
     Run,
     WorkflowVersion,
 )
-from runs.engine.dispatch import dispatch_on_commit
 
 IN_FLIGHT = "Cannot replay an in-flight run"
 VERSION_DELETED = "This run cannot be replayed because its source workflow version is no longer available."
 WORKFLOW_PAUSED = "This workflow is paused for safety reasons. Unpause it before replaying its runs."
 DEPTH_EXCEEDED = "Replay chain exceeded depth limit"
-MODEL_NOT_AVAILABLE = "This model is not available for this workspace. Pick an allowed model, or update the workspace policy."
-PROVIDER_BLOCKED = (
-    "This model provider is blocked by the workspace policy. Pick a model from an allowed provider, or update the policy."
+MODEL_NOT_AVAILABLE = (
+    "This model is not available for this workspace. Pick an allowed model, or update the workspace policy."
 )
+PROVIDER_BLOCKED = "This model provider is blocked by the workspace policy. Pick a model from an allowed provider, or update the policy."
 QUOTA_EXCEEDED = "Replay quota exceeded"
 VIEWER_CANNOT_REPLAY = "Viewers cannot replay runs. Ask a workspace admin for the operator role."
 MODES = ("as_is", "prompt", "model")
@@ -120,12 +120,18 @@ def parse_request(data) -> ReplayRequest:
         if isinstance(target, str) and target.isdigit():
             target = int(target)
         if not isinstance(target, int) or isinstance(target, bool) or target < 1:
-            raise BadRequest("target_version must be a workflow version number (a positive integer).", field="target_version")
+            raise BadRequest(
+                "target_version must be a workflow version number (a positive integer).", field="target_version"
+            )
         request.target_version = target
     mapping = data.get("node_mapping")
     if mapping not in (None, ""):
-        if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-            raise BadRequest("node_mapping must be an object of {renamed node id: target node id} strings.", field="node_mapping")
+        if not isinstance(mapping, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+        ):
+            raise BadRequest(
+                "node_mapping must be an object of {renamed node id: target node id} strings.", field="node_mapping"
+            )
         if len(mapping) > settings.MAPPING_MAX_PAIRS:
             raise BadRequest(
                 f"A saved mapping holds up to {settings.MAPPING_MAX_PAIRS} node pairs; node_mapping has {len(mapping)}.",
@@ -183,21 +189,29 @@ def resolve_target_version(run: Run, number: int | None) -> WorkflowVersion:
 
 
 def check_prompt(run: Run, request: ReplayRequest, target_nodes: list[Node]) -> None:
-    artifact = PromptArtifact.objects.filter(workspace_id=run.workspace_id, artifact_id=request.prompt_artifact_id).first()
+    artifact = PromptArtifact.objects.filter(
+        workspace_id=run.workspace_id, artifact_id=request.prompt_artifact_id
+    ).first()
     if artifact is None:
         raise ReplayRejected(
-            404, f"Prompt artifact {request.prompt_artifact_id} was not found in this workspace.",
-            code="not_found", field="prompt_artifact_id",
+            404,
+            f"Prompt artifact {request.prompt_artifact_id} was not found in this workspace.",
+            code="not_found",
+            field="prompt_artifact_id",
         )
     if not PromptRevision.objects.filter(artifact=artifact, content_hash=request.content_hash).exists():
         raise ReplayRejected(
-            404, f"Content hash {request.content_hash} is not a revision of prompt artifact {artifact.artifact_id}.",
-            code="not_found", field="content_hash",
+            404,
+            f"Content hash {request.content_hash} is not a revision of prompt artifact {artifact.artifact_id}.",
+            code="not_found",
+            field="content_hash",
         )
     if not any(n.type == "llm" and n.config["prompt"]["artifact_id"] == artifact.artifact_id for n in target_nodes):
         raise ReplayRejected(
-            422, f"Prompt artifact {artifact.artifact_id} is not used by any llm node of the target workflow version.",
-            code="artifact_unused", field="prompt_artifact_id",
+            422,
+            f"Prompt artifact {artifact.artifact_id} is not used by any llm node of the target workflow version.",
+            code="artifact_unused",
+            field="prompt_artifact_id",
         )
 
 
@@ -225,13 +239,19 @@ class NodeMappingPlan:
         return [n for n in self.renamed if n not in self.pairs]
 
 
-def plan_mapping(*, user, run: Run, target: WorkflowVersion, requested: dict[str, str] | None = None) -> NodeMappingPlan:
+def plan_mapping(
+    *, user, run: Run, target: WorkflowVersion, requested: dict[str, str] | None = None
+) -> NodeMappingPlan:
     """Renamed nodes, the saved mapping that applies, and the pairs in effect (request over saved)."""
     if target.pk == run.version_id:
         return NodeMappingPlan([], [], None, {})
     target_ids = target_node_ids(target)
     renamed = renamed_nodes(ran_node_ids(run), set(target_ids))
-    saved = find_saved_mapping(user=user, source_version_id=run.version_id, target_version_id=target.pk) if renamed else None
+    saved = (
+        find_saved_mapping(user=user, source_version_id=run.version_id, target_version_id=target.pk)
+        if renamed
+        else None
+    )
     pairs: dict[str, str] = {}
     if saved is not None:
         target_set = set(target_ids)
@@ -310,9 +330,8 @@ def submit_replay(
     workspace_known = by_id or member is membership  # the caller's membership, its workspace already loaded
     with transaction.atomic():
         # Lock the source run: a concurrent pause/cancel/resume or a same-key retry waits for us.
-        locked = (
-            Run.objects.select_for_update(of=("self",))
-            .select_related("workflow", *(() if workspace_known else ("workspace__account",)))
+        locked = Run.objects.select_for_update(of=("self",)).select_related(
+            "workflow", *(() if workspace_known else ("workspace__account",))
         )
         if by_id:
             source = member_run(membership, run, locked.filter(pk=run).first())
@@ -330,10 +349,14 @@ def submit_replay(
             ).first()
             if existing is not None:
                 if existing.replay_of_id != source.pk:
-                    raise BadRequest("This Idempotency-Key was already used for a replay of another run.", field="Idempotency-Key")
+                    raise BadRequest(
+                        "This Idempotency-Key was already used for a replay of another run.", field="Idempotency-Key"
+                    )
                 if not _same_request(existing, parse_request(request), source):
-                    raise Conflict("This Idempotency-Key was already used for a different replay request of this run: "
-                                   "use a new key for a new request.")
+                    raise Conflict(
+                        "This Idempotency-Key was already used for a different replay request of this run: "
+                        "use a new key for a new request."
+                    )
                 return ReplayResult(existing, created=False)
         check_replayable(source)
         parsed = parse_request(request)
@@ -351,14 +374,24 @@ def submit_replay(
         if mapping.renamed or parsed.node_mapping:
             validate_pairs(mapping.pairs, renamed=mapping.renamed, target_ids=set(mapping.target_ids))
             if mapping.unmapped:
-                raise ReplayRejected(422, unmapped_message(len(mapping.unmapped)), code="unmapped_nodes", field="node_mapping")
+                raise ReplayRejected(
+                    422, unmapped_message(len(mapping.unmapped)), code="unmapped_nodes", field="node_mapping"
+                )
         take_quota(source.workspace_id)
 
         replay = Run(
-            workspace_id=source.workspace_id, workflow_id=source.workflow_id, version=target,
-            version_number=target.number, trigger_payload=source.trigger_payload,
-            steps_total=len(target_nodes), replay_of=source, replay_depth=source.replay_depth + 1,
-            mode=parsed.mode, overrides=_overrides_of(parsed), node_mapping=mapping.pairs, requested_by=user,
+            workspace_id=source.workspace_id,
+            workflow_id=source.workflow_id,
+            version=target,
+            version_number=target.number,
+            trigger_payload=source.trigger_payload,
+            steps_total=len(target_nodes),
+            replay_of=source,
+            replay_depth=source.replay_depth + 1,
+            mode=parsed.mode,
+            overrides=_overrides_of(parsed),
+            node_mapping=mapping.pairs,
+            requested_by=user,
             idempotency_key=idempotency_key,
         )
         try:
@@ -377,8 +410,12 @@ def submit_replay(
             raise
         if parsed.save_mapping and mapping.renamed:
             save_mapping(
-                user=user, workspace=source.workspace, source_version=source.version, target_version=target,
-                visibility=parsed.save_mapping, pairs=mapping.pairs,
+                user=user,
+                workspace=source.workspace,
+                source_version=source.version,
+                target_version=target,
+                visibility=parsed.save_mapping,
+                pairs=mapping.pairs,
             )
         dispatch_on_commit(replay.pk)
     return ReplayResult(replay, created=True)

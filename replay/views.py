@@ -6,8 +6,8 @@ from django_htmx.http import trigger_client_event
 
 from runs.access import get_run_for_member
 from runs.http.errors import Rejected
-from runs.models import CatalogModel, PromptRevision, WorkflowVersion
 from runs.http.web import workspace_view
+from runs.models import CatalogModel, PromptRevision, WorkflowVersion
 
 from .services import mutation_plan, plan_mapping, resolve_target_version, submit_replay, unmapped_message
 
@@ -32,13 +32,24 @@ def _mapping_context(request, membership, run, target):
 def _dialog_context(request, membership, run, target_raw=None, values=None):
     workspace = membership.workspace
     context = {
-        "workspace": workspace, "run": run, "values": values or {"mode": "as_is"},
-        "versions": list(WorkflowVersion.objects.filter(workflow_id=run.workflow_id).order_by("number")
-                         .values_list("number", flat=True)),
-        "revisions": list(PromptRevision.objects.filter(artifact__workspace=workspace)
-                          .select_related("artifact").order_by("artifact__name", "created_at")),
-        "models": [m for m in CatalogModel.objects.select_related(None).all()
-                   if workspace.model_is_available(m) and workspace.provider_is_allowed(m.provider)],
+        "workspace": workspace,
+        "run": run,
+        "values": values or {"mode": "as_is"},
+        "versions": list(
+            WorkflowVersion.objects.filter(workflow_id=run.workflow_id)
+            .order_by("number")
+            .values_list("number", flat=True)
+        ),
+        "revisions": list(
+            PromptRevision.objects.filter(artifact__workspace=workspace)
+            .select_related("artifact")
+            .order_by("artifact__name", "created_at")
+        ),
+        "models": [
+            m
+            for m in CatalogModel.objects.select_related(None).all()
+            if workspace.model_is_available(m) and workspace.provider_is_allowed(m.provider)
+        ],
         "idempotency_key": uuid.uuid4().hex,
     }
     if run.version_id is not None:
@@ -47,9 +58,19 @@ def _dialog_context(request, membership, run, target_raw=None, values=None):
 
 
 def _form_data(post) -> dict:
-    data = {k: post.get(k, "") for k in ("mode", "prompt_artifact_id", "content_hash", "model_id", "model_ref",
-                                         "target_version", "save_mapping")}
-    data["node_mapping"] = {k[len("map:"):]: v for k, v in post.items() if k.startswith("map:") and v}
+    data = {
+        k: post.get(k, "")
+        for k in (
+            "mode",
+            "prompt_artifact_id",
+            "content_hash",
+            "model_id",
+            "model_ref",
+            "target_version",
+            "save_mapping",
+        )
+    }
+    data["node_mapping"] = {k[len("map:") :]: v for k, v in post.items() if k.startswith("map:") and v}
     return data
 
 
@@ -60,8 +81,13 @@ def dialog(request, membership, run_id):
         return render(request, DIALOG, _dialog_context(request, membership, run, request.GET.get("target_version")))
     data = _form_data(request.POST)
     try:
-        result = submit_replay(user=request.user, run=run, request=data, membership=membership,
-                               idempotency_key=request.POST.get("idempotency_key", ""))
+        result = submit_replay(
+            user=request.user,
+            run=run,
+            request=data,
+            membership=membership,
+            idempotency_key=request.POST.get("idempotency_key", ""),
+        )
     except Rejected as exc:
         context = _dialog_context(request, membership, run, data.get("target_version"), values=data)
         context["error"] = exc.message
@@ -71,7 +97,9 @@ def dialog(request, membership, run_id):
     url = reverse("trace", kwargs={"slug": membership.workspace.slug, "run_id": new.run_id})
     if not request.htmx:
         return redirect(url)
-    response = render(request, "replay/_submitted.html", {"new": new, "url": url}, status=201 if result.created else 200)
+    response = render(
+        request, "replay/_submitted.html", {"new": new, "url": url}, status=201 if result.created else 200
+    )
     return trigger_client_event(response, "replaySubmitted", {"run_id": new.run_id, "url": url})
 
 
@@ -79,7 +107,13 @@ def dialog(request, membership, run_id):
 def mapping_section(request, membership, run_id):
     run = get_run_for_member(membership, run_id)
     if run.version_id is None:
-        return render(request, "_error_fragment.html", {"message": "This run's workflow version was deleted."}, status=409)
-    context = {"workspace": membership.workspace, "run": run, "standalone": True,
-               **_mapping_context(request, membership, run, _target(run, request.GET.get("target_version")))}
+        return render(
+            request, "_error_fragment.html", {"message": "This run's workflow version was deleted."}, status=409
+        )
+    context = {
+        "workspace": membership.workspace,
+        "run": run,
+        "standalone": True,
+        **_mapping_context(request, membership, run, _target(run, request.GET.get("target_version"))),
+    }
     return render(request, DIALOG + "#mapping-section", context)

@@ -17,9 +17,7 @@ def get_membership(user, slug: str) -> Membership:
     """The user's membership of workspace `slug`, or a 403 (an unknown slug is not told apart)."""
     if not user.is_authenticated:
         raise WorkspaceForbidden(NOT_A_MEMBER)
-    membership = (
-        Membership.objects.select_related("workspace__account").filter(user=user, workspace__slug=slug).first()
-    )
+    membership = Membership.objects.select_related("workspace__account").filter(user=user, workspace__slug=slug).first()
     if membership is None:
         raise WorkspaceForbidden(NOT_A_MEMBER)
     return membership

@@ -1,8 +1,21 @@
 from django.contrib import admin
 
 from .models import (
-    Account, ApiToken, CatalogModel, Membership, Node, OutboxMessage, PromptArtifact, PromptRevision, Record, Run,
-    Step, ToolCall, Workflow, WorkflowVersion, Workspace,
+    Account,
+    ApiToken,
+    CatalogModel,
+    Membership,
+    Node,
+    OutboxMessage,
+    PromptArtifact,
+    PromptRevision,
+    Record,
+    Run,
+    Step,
+    ToolCall,
+    Workflow,
+    WorkflowVersion,
+    Workspace,
 )
 
 
@@ -103,7 +116,19 @@ class WorkflowVersionAdmin(admin.ModelAdmin):
 class StepInline(admin.TabularInline):
     model = Step
     extra = 0
-    fields = ["position", "node_id", "type", "status", "model_ref", "prompt_hash", "simulated", "mapped_from", "started_at", "finished_at", "error"]
+    fields = [
+        "position",
+        "node_id",
+        "type",
+        "status",
+        "model_ref",
+        "prompt_hash",
+        "simulated",
+        "mapped_from",
+        "started_at",
+        "finished_at",
+        "error",
+    ]
     readonly_fields = fields
     can_delete = False
     show_change_link = True

@@ -15,8 +15,10 @@ def ensure_catalog(model_cls=None) -> None:
     if model_cls is None:
         from .models import CatalogModel as model_cls
     existing = set(model_cls.objects.values_list("model_ref", flat=True))
-    model_cls.objects.bulk_create([
-        model_cls(provider=provider, model_id=model_id, model_ref=f"{provider}:{model_id}", retired=retired)
-        for provider, model_id, retired in DEFAULT_CATALOG
-        if f"{provider}:{model_id}" not in existing
-    ])
+    model_cls.objects.bulk_create(
+        [
+            model_cls(provider=provider, model_id=model_id, model_ref=f"{provider}:{model_id}", retired=retired)
+            for provider, model_id, retired in DEFAULT_CATALOG
+            if f"{provider}:{model_id}" not in existing
+        ]
+    )

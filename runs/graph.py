@@ -51,7 +51,9 @@ def parse_nodes(workspace: Workspace, nodes) -> list[NodeSpec]:
                 field=f"{where}.id",
             )
         if node_id in seen:
-            raise BadRequest(f"Duplicate node id {node_id!r}: node ids must be unique in a version.", field=f"{where}.id")
+            raise BadRequest(
+                f"Duplicate node id {node_id!r}: node ids must be unique in a version.", field=f"{where}.id"
+            )
         seen.add(node_id)
         node_type = raw.get("type")
         if node_type not in ("llm", "tool"):
@@ -63,9 +65,10 @@ def parse_nodes(workspace: Workspace, nodes) -> list[NodeSpec]:
         if not isinstance(policies, dict):
             raise BadRequest(f"{where}.policies must be an object.", field=f"{where}.policies")
         allow = policies.get("replay", {}).get("allowMutations") if isinstance(policies.get("replay"), dict) else None
-        if "replay" in policies and (not isinstance(policies["replay"], dict) or (
-            "allowMutations" in policies["replay"] and not isinstance(allow, bool)
-        )):
+        if "replay" in policies and (
+            not isinstance(policies["replay"], dict)
+            or ("allowMutations" in policies["replay"] and not isinstance(allow, bool))
+        ):
             raise BadRequest(
                 f"{where}.policies.replay.allowMutations must be true or false.", field=f"{where}.policies"
             )
@@ -108,13 +111,17 @@ def parse_nodes(workspace: Workspace, nodes) -> list[NodeSpec]:
                     field=f"nodes[{index}].after",
                 )
             if dep == spec.node_id:
-                raise BadRequest(f"nodes[{index}].after: node {spec.node_id!r} depends on itself.", field=f"nodes[{index}].after")
+                raise BadRequest(
+                    f"nodes[{index}].after: node {spec.node_id!r} depends on itself.", field=f"nodes[{index}].after"
+                )
     execution_order([(s.node_id, s.after) for s in specs])  # raises on a cycle
 
     known_models = {m.model_ref for m in CatalogModel.objects.filter(model_ref__in=set(model_refs.values()))}
     for where, ref in model_refs.items():
         if ref not in known_models:
-            raise NotFound(f"{where}.model: unknown model {ref!r}; use a model ref of the catalog.", field=f"{where}.model")
+            raise NotFound(
+                f"{where}.model: unknown model {ref!r}; use a model ref of the catalog.", field=f"{where}.model"
+            )
     if prompt_refs:
         known = set(
             PromptRevision.objects.filter(
@@ -158,6 +165,14 @@ def execution_order(nodes: list[tuple[str, list[str]]]) -> list[str]:
 
 def build_nodes(version, specs: list[NodeSpec]) -> list[Node]:
     return [
-        Node(version=version, node_id=s.node_id, type=s.type, position=i, config=s.config, after=s.after, policies=s.policies)
+        Node(
+            version=version,
+            node_id=s.node_id,
+            type=s.type,
+            position=i,
+            config=s.config,
+            after=s.after,
+            policies=s.policies,
+        )
         for i, s in enumerate(specs)
     ]

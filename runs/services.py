@@ -2,17 +2,13 @@
 
 import logging
 import re
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .http.errors import BadRequest, Conflict
 from .engine.dispatch import dispatch_on_commit
 from .graph import build_nodes, parse_nodes
+from .http.errors import BadRequest, Conflict
 from .models import (
     CONTENT_HASH_RE,
     Node,
@@ -52,10 +48,16 @@ def add_prompt_revision(*, artifact: PromptArtifact, content, content_hash=None)
     actual = content_hash_of(content)
     if content_hash is not None:
         if not isinstance(content_hash, str) or not re.match(CONTENT_HASH_RE, content_hash):
-            raise BadRequest("content_hash is malformed: expected sha256: followed by 64 hex digits.", field="content_hash")
+            raise BadRequest(
+                "content_hash is malformed: expected sha256: followed by 64 hex digits.", field="content_hash"
+            )
         if content_hash != actual:
-            raise BadRequest(f"content_hash does not match the content (its SHA-256 is {actual}).", field="content_hash")
-    revision, _ = PromptRevision.objects.get_or_create(artifact=artifact, content_hash=actual, defaults={"content": content})
+            raise BadRequest(
+                f"content_hash does not match the content (its SHA-256 is {actual}).", field="content_hash"
+            )
+    revision, _ = PromptRevision.objects.get_or_create(
+        artifact=artifact, content_hash=actual, defaults={"content": content}
+    )
     return revision
 
 
@@ -108,8 +110,12 @@ def trigger_run(*, workflow: Workflow, payload, version: WorkflowVersion | None 
             if version is None:
                 raise Conflict("This workflow has no version to run.")
         run = Run.objects.create(
-            workspace_id=workflow.workspace_id, workflow=workflow, version=version, version_number=version.number,
-            trigger_payload=payload, steps_total=version.nodes.count(),
+            workspace_id=workflow.workspace_id,
+            workflow=workflow,
+            version=version,
+            version_number=version.number,
+            trigger_payload=payload,
+            steps_total=version.nodes.count(),
         )
         dispatch_on_commit(run.pk)
     return run
@@ -117,9 +123,12 @@ def trigger_run(*, workflow: Workflow, payload, version: WorkflowVersion | None 
 
 # Lifecycle. Each transition is a compare-and-swap on the status it starts from.
 
+
 def _transition_error(run: Run, action: str, allowed: str) -> Conflict:
     run.refresh_from_db(fields=["status"])
-    return Conflict(f"Cannot {action} a {run.status} run: only a {allowed} run can be {action}d.".replace("canceld", "cancelled"))
+    return Conflict(
+        f"Cannot {action} a {run.status} run: only a {allowed} run can be {action}d.".replace("canceld", "cancelled")
+    )
 
 
 def pause_run(*, run: Run) -> Run:

@@ -8,8 +8,13 @@ from .factories import PromptRevisionFactory
 
 
 def llm(node_id, revision, after=(), model="anthropic:claude-opus-4-7"):
-    return {"id": node_id, "type": "llm", "model": model, "after": list(after),
-            "prompt": {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash}}
+    return {
+        "id": node_id,
+        "type": "llm",
+        "model": model,
+        "after": list(after),
+        "prompt": {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash},
+    }
 
 
 def tool(node_id, name, args, after=(), allow=None):
@@ -22,17 +27,26 @@ def tool(node_id, name, args, after=(), allow=None):
 def support_workflow(workspace, *, allow_send=None):
     """draft (llm) → notify (messages.send): the smallest workflow with a side effect."""
     revision = PromptRevisionFactory(artifact__workspace=workspace, content="Reply to {{ trigger.name }}")
-    version = services.create_workflow(workspace=workspace, name="Support", nodes=[
-        llm("draft", revision),
-        tool("notify", "messages.send", {"to": "{{ trigger.email }}", "body": "{{ nodes.draft.output }}"},
-             after=["draft"], allow=allow_send),
-    ])
+    version = services.create_workflow(
+        workspace=workspace,
+        name="Support",
+        nodes=[
+            llm("draft", revision),
+            tool(
+                "notify",
+                "messages.send",
+                {"to": "{{ trigger.email }}", "body": "{{ nodes.draft.output }}"},
+                after=["draft"],
+                allow=allow_send,
+            ),
+        ],
+    )
     return version, revision
 
 
 def chain_workflow(workspace, length=10):
     revision = PromptRevisionFactory(artifact__workspace=workspace, content="Step input: {{ trigger.name }}")
-    nodes = [llm("n0", revision)] + [llm(f"n{i}", revision, after=[f"n{i-1}"]) for i in range(1, length)]
+    nodes = [llm("n0", revision)] + [llm(f"n{i}", revision, after=[f"n{i - 1}"]) for i in range(1, length)]
     return services.create_workflow(workspace=workspace, name=f"Chain {length}", nodes=nodes), revision
 
 
@@ -42,9 +56,13 @@ PAYLOAD = {"name": "Dana", "email": "dana@example.com"}
 def finished_run(version, payload=None, **fields) -> Run:
     """A run executed in-process (no worker), for tests about what happens after."""
     run = Run.objects.create(
-        workspace_id=version.workflow.workspace_id, workflow=version.workflow, version=version,
-        version_number=version.number, trigger_payload=payload if payload is not None else PAYLOAD,
-        steps_total=version.nodes.count(), **fields,
+        workspace_id=version.workflow.workspace_id,
+        workflow=version.workflow,
+        version=version,
+        version_number=version.number,
+        trigger_payload=payload if payload is not None else PAYLOAD,
+        steps_total=version.nodes.count(),
+        **fields,
     )
     execute(run.run_id)
     run.refresh_from_db()
@@ -53,16 +71,29 @@ def finished_run(version, payload=None, **fields) -> Run:
 
 def run_in_status(version, status, **fields) -> Run:
     return Run.objects.create(
-        workspace_id=version.workflow.workspace_id, workflow=version.workflow, version=version,
-        version_number=version.number, trigger_payload=PAYLOAD, steps_total=version.nodes.count(),
-        status=status, **fields,
+        workspace_id=version.workflow.workspace_id,
+        workflow=version.workflow,
+        version=version,
+        version_number=version.number,
+        trigger_payload=PAYLOAD,
+        steps_total=version.nodes.count(),
+        status=status,
+        **fields,
     )
 
 
 def renaming_version(version):
     """Version 2 of the support workflow with both nodes renamed: draft → compose, notify → send."""
     draft = version.nodes.get(node_id="draft").config
-    return services.add_version(workflow=version.workflow, nodes=[
-        {"id": "compose", "type": "llm", "prompt": draft["prompt"], "model": draft["model"]},
-        tool("send", "messages.send", {"to": "{{ trigger.email }}", "body": "{{ nodes.compose.output }}"}, after=["compose"]),
-    ])
+    return services.add_version(
+        workflow=version.workflow,
+        nodes=[
+            {"id": "compose", "type": "llm", "prompt": draft["prompt"], "model": draft["model"]},
+            tool(
+                "send",
+                "messages.send",
+                {"to": "{{ trigger.email }}", "body": "{{ nodes.compose.output }}"},
+                after=["compose"],
+            ),
+        ],
+    )

@@ -47,8 +47,14 @@ class LocalServer:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with server.lock:
-                    server.requests.append({"method": self.command, "path": parsed.path, "headers": dict(self.headers),
-                                            "body": body.decode() if body else ""})
+                    server.requests.append(
+                        {
+                            "method": self.command,
+                            "path": parsed.path,
+                            "headers": dict(self.headers),
+                            "body": body.decode() if body else "",
+                        }
+                    )
                 if parsed.path == "/slow":
                     time.sleep(float(parse_qs(parsed.query).get("s", ["0.3"])[0]))
                     return self._send(200, {"ok": True, "slept": True})

@@ -64,7 +64,13 @@ def test_seed_demo_is_idempotent(db):
     call_command("seed_demo")
     assert (Workspace.objects.count(), Membership.objects.count(), Run.objects.count()) == counts
     assert set(Workspace.objects.values_list("slug", flat=True)) == {"acme", "globex"}
-    assert set(Run.objects.values_list("status", flat=True)) >= {"completed", "failed", "cancelled", "paused", "pending"}
+    assert set(Run.objects.values_list("status", flat=True)) >= {
+        "completed",
+        "failed",
+        "cancelled",
+        "paused",
+        "pending",
+    }
     assert Run.objects.filter(replay_depth__gte=1).exists()
 
 
@@ -91,7 +97,9 @@ def test_api_token_of_a_deactivated_user_is_401(operator, acme):
     operator.is_active = False
     operator.save()
     response = Client(HTTP_AUTHORIZATION=f"Bearer {token}").get("/api/v1/acme/runs/run_00000000")
-    assert response.status_code == 401 and response.json()["error"]["message"] == "This API token is unknown or revoked."
+    assert (
+        response.status_code == 401 and response.json()["error"]["message"] == "This API token is unknown or revoked."
+    )
 
 
 def test_api_token_use_is_stamped_on_first_use(operator, acme):

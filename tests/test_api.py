@@ -3,7 +3,9 @@
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from runs.models import PromptArtifact, Run, Workflow, WorkflowVersion
 
@@ -12,7 +14,9 @@ from .factories import PromptRevisionFactory
 
 
 def post(client, url, body=None, **headers):
-    return client.post(url, data=json.dumps(body if body is not None else {}), content_type="application/json", **headers)
+    return client.post(
+        url, data=json.dumps(body if body is not None else {}), content_type="application/json", **headers
+    )
 
 
 def put(client, url, body):
@@ -42,7 +46,9 @@ def test_create_workflow_version_and_trigger(api, acme, django_capture_on_commit
 
 
 def test_bad_workflow_is_rejected_naming_the_field_and_saves_nothing(api, acme):
-    response = post(api, "/api/v1/acme/workflows", {"name": "W", "nodes": [{"id": "a", "type": "tool", "tool": "nope"}]})
+    response = post(
+        api, "/api/v1/acme/workflows", {"name": "W", "nodes": [{"id": "a", "type": "tool", "tool": "nope"}]}
+    )
     assert response.status_code == 404 and response.json()["error"]["field"] == "nodes[0].tool"
     assert not Workflow.objects.exists()
 
@@ -60,7 +66,10 @@ def test_pause_and_unpause_workflow(api, acme):
     version, _ = support_workflow(acme)
     url = f"/api/v1/acme/workflows/{version.workflow.workflow_id}"
     assert post(api, url + "/pause", {"reason": "incident"}).json() == {
-        "workflow_id": version.workflow.workflow_id, "paused": True, "reason": "incident"}
+        "workflow_id": version.workflow.workflow_id,
+        "paused": True,
+        "reason": "incident",
+    }
     assert post(api, url + "/unpause").json()["paused"] is False
 
 
@@ -71,8 +80,12 @@ def test_run_detail_has_steps_and_tool_calls(api, acme):
     assert data["status"] == "completed" and data["workflow_id"] == version.workflow.workflow_id
     assert [s["node_id"] for s in data["steps"]] == ["draft", "notify"]
     assert data["steps"][1]["tool_calls"][0] | {"result": None} == {
-        "tool": "messages.send", "mutating": True, "dry_run": False,
-        "arguments": {"to": "dana@example.com", "body": data["steps"][0]["output"]}, "result": None}
+        "tool": "messages.send",
+        "mutating": True,
+        "dry_run": False,
+        "arguments": {"to": "dana@example.com", "body": data["steps"][0]["output"]},
+        "result": None,
+    }
 
 
 def test_run_detail_query_count_is_bounded(api, acme, django_assert_max_num_queries):
@@ -101,7 +114,9 @@ def test_unknown_run_is_404_and_foreign_run_is_403(api, acme, globex):
 
 def test_malformed_json_is_400(api, acme):
     response = api.post("/api/v1/acme/prompts", data="{nope", content_type="application/json")
-    assert response.status_code == 400 and response.json() == {"error": {"code": "bad_request", "message": "Malformed JSON body."}}
+    assert response.status_code == 400 and response.json() == {
+        "error": {"code": "bad_request", "message": "Malformed JSON body."}
+    }
 
 
 def test_wrong_verb_is_405(api, acme):
@@ -141,7 +156,9 @@ def test_replay_of_another_workspaces_run_is_403(outsider_api, acme, globex):
     source = finished_run(support_workflow(acme)[0])
     response = post(outsider_api, f"/api/v1/globex/runs/{source.run_id}/replays", {"mode": "as_is"})
     assert response.status_code == 403
-    assert response.json()["error"]["message"] == "You can only replay runs that belong to your own workspace and account."
+    assert (
+        response.json()["error"]["message"] == "You can only replay runs that belong to your own workspace and account."
+    )
 
 
 def test_replay_of_an_unknown_run_is_404_and_creates_nothing(api, acme):
@@ -178,15 +195,27 @@ def test_replay_plan(api, acme):
     version, _ = support_workflow(acme, allow_send=True)
     source = finished_run(version)
     data = api.get(f"/api/v1/acme/runs/{source.run_id}/replay-plan").json()
-    assert data == {"source_version": 1, "target_version": 1, "renamed_nodes": [], "target_nodes": [],
-                    "saved_mapping": None, "mutations": "invoke", "invoking_nodes": ["notify"],
-                    "invoking_reasons": [{"node_id": "notify", "tool": "messages.send", "reason": "node policy"}]}
+    assert data == {
+        "source_version": 1,
+        "target_version": 1,
+        "renamed_nodes": [],
+        "target_nodes": [],
+        "saved_mapping": None,
+        "mutations": "invoke",
+        "invoking_nodes": ["notify"],
+        "invoking_reasons": [{"node_id": "notify", "tool": "messages.send", "reason": "node policy"}],
+    }
 
 
 def test_policy_get_and_put_for_admins_only(admin_api, api, acme):
     assert admin_api.get("/api/v1/acme/policy").json() == {
-        "allowed_models": None, "allowed_providers": None, "replay_allow_mutations": False}
-    response = put(admin_api, "/api/v1/acme/policy", {"allowed_providers": ["anthropic"], "replay_allow_mutations": True})
+        "allowed_models": None,
+        "allowed_providers": None,
+        "replay_allow_mutations": False,
+    }
+    response = put(
+        admin_api, "/api/v1/acme/policy", {"allowed_providers": ["anthropic"], "replay_allow_mutations": True}
+    )
     assert response.status_code == 200 and response.json()["allowed_providers"] == ["anthropic"]
     assert put(api, "/api/v1/acme/policy", {"replay_allow_mutations": False}).status_code == 403
     acme.refresh_from_db()
@@ -203,16 +232,19 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
-replay_bodies = st.fixed_dictionaries({}, optional={
-    "mode": st.sampled_from(["as_is", "prompt", "model", "", "other"]) | json_values,
-    "prompt_artifact_id": st.sampled_from(["prompt_a1b2c3d4", "prompt_"]) | json_values,
-    "content_hash": st.just("sha256:" + "a" * 64) | json_values,
-    "model_id": st.sampled_from(["gpt-5", "claude-2-1"]) | json_values,
-    "model_ref": st.sampled_from(["openai:gpt-5", "anthropic:claude-2-1", "openai:"]) | json_values,
-    "target_version": st.integers(-2, 4) | json_values,
-    "node_mapping": st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3) | json_values,
-    "save_mapping": st.sampled_from(["operator", "workspace", "x"]) | json_values,
-})
+replay_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "mode": st.sampled_from(["as_is", "prompt", "model", "", "other"]) | json_values,
+        "prompt_artifact_id": st.sampled_from(["prompt_a1b2c3d4", "prompt_"]) | json_values,
+        "content_hash": st.just("sha256:" + "a" * 64) | json_values,
+        "model_id": st.sampled_from(["gpt-5", "claude-2-1"]) | json_values,
+        "model_ref": st.sampled_from(["openai:gpt-5", "anthropic:claude-2-1", "openai:"]) | json_values,
+        "target_version": st.integers(-2, 4) | json_values,
+        "node_mapping": st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3) | json_values,
+        "save_mapping": st.sampled_from(["operator", "workspace", "x"]) | json_values,
+    },
+)
 
 
 @pytest.mark.django_db

@@ -56,19 +56,27 @@ def test_missing_template_key_fails_the_step_with_a_clear_error(acme):
 
 def test_nodes_after_a_failing_node_stay_unrecorded(acme):
     revision = PromptRevisionFactory(artifact__workspace=acme)
-    version = services.create_workflow(workspace=acme, name="w", nodes=[
-        tool("lookup", "records.lookup", {"kind": "customer"}),
-        llm("after", revision, after=["lookup"]),
-    ])
+    version = services.create_workflow(
+        workspace=acme,
+        name="w",
+        nodes=[
+            tool("lookup", "records.lookup", {"kind": "customer"}),
+            llm("after", revision, after=["lookup"]),
+        ],
+    )
     run = finished_run(version)
     assert run.status == "failed" and "missing argument 'key'" in run.error
     assert not run.steps.filter(node_id="after").exists()
 
 
 def test_records_create_writes_one_row_per_run_and_node(acme):
-    version = services.create_workflow(workspace=acme, name="w", nodes=[
-        tool("save", "records.create", {"kind": "ticket", "data": {"key": "T-1", "who": "{{ trigger.name }}"}}),
-    ])
+    version = services.create_workflow(
+        workspace=acme,
+        name="w",
+        nodes=[
+            tool("save", "records.create", {"kind": "ticket", "data": {"key": "T-1", "who": "{{ trigger.name }}"}}),
+        ],
+    )
     run = finished_run(version)
     assert Record.objects.get(kind="ticket").data == {"key": "T-1", "who": "Dana"}
     assert run.status == "completed"
@@ -117,8 +125,15 @@ def test_interrupted_mutating_step_is_failed_not_retried(acme, settings):
 def test_interrupted_llm_step_is_simply_run_again(acme, settings):
     settings.RUN_STALE_AFTER = 0
     version, _ = support_workflow(acme)
-    run = Run.objects.create(workspace=acme, workflow=version.workflow, version=version, version_number=1,
-                             trigger_payload=PAYLOAD, status="running", lease="dead-worker")
+    run = Run.objects.create(
+        workspace=acme,
+        workflow=version.workflow,
+        version=version,
+        version_number=1,
+        trigger_payload=PAYLOAD,
+        status="running",
+        lease="dead-worker",
+    )
     Step.objects.create(run=run, node_id="draft", type="llm", position=0, status="running")
     execute(run.run_id)
     run.refresh_from_db()
@@ -127,8 +142,15 @@ def test_interrupted_llm_step_is_simply_run_again(acme, settings):
 
 def test_a_run_held_by_a_live_worker_is_not_claimed_twice(acme):
     version, _ = support_workflow(acme)
-    run = Run.objects.create(workspace=acme, workflow=version.workflow, version=version, version_number=1,
-                             trigger_payload=PAYLOAD, status="running", lease="alive")
+    run = Run.objects.create(
+        workspace=acme,
+        workflow=version.workflow,
+        version=version,
+        version_number=1,
+        trigger_payload=PAYLOAD,
+        status="running",
+        lease="alive",
+    )
     from django.utils import timezone
 
     Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
@@ -138,8 +160,9 @@ def test_a_run_held_by_a_live_worker_is_not_claimed_twice(acme):
 
 def test_pause_takes_effect_between_steps_and_resume_continues(acme):
     version, _ = chain_workflow(acme, 3)
-    run = Run.objects.create(workspace=acme, workflow=version.workflow, version=version, version_number=1,
-                             trigger_payload=PAYLOAD)
+    run = Run.objects.create(
+        workspace=acme, workflow=version.workflow, version=version, version_number=1, trigger_payload=PAYLOAD
+    )
     services.pause_run(run=run)
     execute(run.run_id)  # a delivery of a paused run does nothing
     assert Run.objects.get(pk=run.pk).status == "paused" and not run.steps.exists()
@@ -164,7 +187,9 @@ def test_illegal_transitions_are_409_with_a_clear_message(acme, action, status):
     from runs.http.errors import Rejected
 
     version, _ = chain_workflow(acme, 1)
-    run = Run.objects.create(workspace=acme, workflow=version.workflow, version=version, version_number=1, status=status)
+    run = Run.objects.create(
+        workspace=acme, workflow=version.workflow, version=version, version_number=1, status=status
+    )
     with pytest.raises(Rejected) as info:
         getattr(services, f"{action}_run")(run=run)
     assert info.value.status == 409 and f"Cannot {action} a {status} run" in info.value.message
@@ -181,8 +206,12 @@ def test_run_whose_version_was_deleted_before_it_ran_fails_clearly(acme):
 
 
 def test_a_tool_that_raises_fails_its_step_with_its_message(acme, local_server):
-    version = services.create_workflow(workspace=acme, name="w", nodes=[
-        tool("fetch", "http.get", {"url": "http://127.0.0.1:1/nothing-listens-here"}),
-    ])
+    version = services.create_workflow(
+        workspace=acme,
+        name="w",
+        nodes=[
+            tool("fetch", "http.get", {"url": "http://127.0.0.1:1/nothing-listens-here"}),
+        ],
+    )
     run = finished_run(version)
     assert run.status == "failed" and "http.get failed" in run.error

@@ -34,17 +34,39 @@ def pair(acme):
     version, _ = support_workflow(acme)
     source = finished_run(version)
     draft = version.nodes.get(node_id="draft").config
-    v2 = services.add_version(workflow=version.workflow, nodes=[
-        {"id": "compose", "type": "llm", "prompt": draft["prompt"], "model": draft["model"]},
-        tool("notify", "messages.send", {"to": "{{ trigger.email }}", "body": "{{ nodes.compose.output }}"}, after=["compose"]),
-    ])
+    v2 = services.add_version(
+        workflow=version.workflow,
+        nodes=[
+            {"id": "compose", "type": "llm", "prompt": draft["prompt"], "model": draft["model"]},
+            tool(
+                "notify",
+                "messages.send",
+                {"to": "{{ trigger.email }}", "body": "{{ nodes.compose.output }}"},
+                after=["compose"],
+            ),
+        ],
+    )
     return source, version, v2
 
 
 def test_saving_again_updates_the_same_mapping(pair, operator, acme):
     source, v1, v2 = pair
-    first = save_mapping(user=operator, workspace=acme, source_version=v1, target_version=v2, visibility="operator", pairs={"draft": "compose"})
-    second = save_mapping(user=operator, workspace=acme, source_version=v1, target_version=v2, visibility="operator", pairs={"draft": "notify"})
+    first = save_mapping(
+        user=operator,
+        workspace=acme,
+        source_version=v1,
+        target_version=v2,
+        visibility="operator",
+        pairs={"draft": "compose"},
+    )
+    second = save_mapping(
+        user=operator,
+        workspace=acme,
+        source_version=v1,
+        target_version=v2,
+        visibility="operator",
+        pairs={"draft": "notify"},
+    )
     assert first.pk == second.pk and NodeMapping.objects.count() == 1
     assert second.pairs_dict() == {"draft": "notify"}
 
@@ -53,15 +75,23 @@ def test_saving_1000_pairs_takes_a_constant_number_of_queries(pair, operator, ac
     _, v1, v2 = pair
     pairs = {f"n{i}": "compose" for i in range(1000)}
     with django_assert_max_num_queries(6):
-        save_mapping(user=operator, workspace=acme, source_version=v1, target_version=v2, visibility="workspace", pairs=pairs)
+        save_mapping(
+            user=operator, workspace=acme, source_version=v1, target_version=v2, visibility="workspace", pairs=pairs
+        )
     assert NodeMappingPair.objects.count() == 1000
 
 
 def test_more_than_1000_pairs_is_a_clear_400(pair, operator, acme):
     _, v1, v2 = pair
     with pytest.raises(Rejected) as info:
-        save_mapping(user=operator, workspace=acme, source_version=v1, target_version=v2, visibility="operator",
-                     pairs={f"n{i}": "compose" for i in range(1001)})
+        save_mapping(
+            user=operator,
+            workspace=acme,
+            source_version=v1,
+            target_version=v2,
+            visibility="operator",
+            pairs={f"n{i}": "compose" for i in range(1001)},
+        )
     assert info.value.status == 400 and info.value.message.startswith("A saved mapping holds up to 1000 node pairs")
     assert not NodeMapping.objects.exists()
 
@@ -69,30 +99,66 @@ def test_more_than_1000_pairs_is_a_clear_400(pair, operator, acme):
 def test_own_private_mapping_wins_over_the_shared_one(pair, operator, acme):
     _, v1, v2 = pair
     other = MembershipFactory(user=UserFactory(username="other"), workspace=acme).user
-    shared = save_mapping(user=other, workspace=acme, source_version=v1, target_version=v2, visibility="workspace", pairs={"draft": "notify"})
+    shared = save_mapping(
+        user=other,
+        workspace=acme,
+        source_version=v1,
+        target_version=v2,
+        visibility="workspace",
+        pairs={"draft": "notify"},
+    )
     assert find_saved_mapping(user=operator, source_version_id=v1.pk, target_version_id=v2.pk) == shared
-    own = save_mapping(user=operator, workspace=acme, source_version=v1, target_version=v2, visibility="operator", pairs={"draft": "compose"})
+    own = save_mapping(
+        user=operator,
+        workspace=acme,
+        source_version=v1,
+        target_version=v2,
+        visibility="operator",
+        pairs={"draft": "compose"},
+    )
     assert find_saved_mapping(user=operator, source_version_id=v1.pk, target_version_id=v2.pk) == own
 
 
 def test_another_operators_private_mapping_is_not_seen(pair, operator, acme):
     _, v1, v2 = pair
     other = MembershipFactory(user=UserFactory(username="other"), workspace=acme).user
-    save_mapping(user=other, workspace=acme, source_version=v1, target_version=v2, visibility="operator", pairs={"draft": "compose"})
+    save_mapping(
+        user=other,
+        workspace=acme,
+        source_version=v1,
+        target_version=v2,
+        visibility="operator",
+        pairs={"draft": "compose"},
+    )
     assert find_saved_mapping(user=operator, source_version_id=v1.pk, target_version_id=v2.pk) is None
 
 
 def test_a_covering_saved_mapping_is_applied_automatically(pair, operator, acme):
     source, v1, v2 = pair
-    save_mapping(user=operator, workspace=acme, source_version=v1, target_version=v2, visibility="workspace", pairs={"draft": "compose"})
+    save_mapping(
+        user=operator,
+        workspace=acme,
+        source_version=v1,
+        target_version=v2,
+        visibility="workspace",
+        pairs={"draft": "compose"},
+    )
     replay = submit_replay(user=operator, run=source, request={"mode": "as_is", "target_version": 2}).run
     assert replay.node_mapping == {"draft": "compose"}
 
 
 def test_save_mapping_with_the_replay_records_it(pair, operator):
     source, _, _ = pair
-    submit_replay(user=operator, run=source, request={"mode": "as_is", "target_version": 2,
-                                                     "node_mapping": {"draft": "compose"}, "save_mapping": "workspace"})
+    submit_replay(
+        user=operator,
+        run=source,
+        request={
+            "mode": "as_is",
+            "target_version": 2,
+            "node_mapping": {"draft": "compose"},
+            "save_mapping": "workspace",
+        },
+    )
     assert NodeMapping.objects.get().visibility == "workspace"
 
 
@@ -112,12 +178,15 @@ def test_mapping_api_put_then_get(api, pair):
     assert [m["visibility"] for m in listed] == ["workspace"]
 
 
-@pytest.mark.parametrize("pairs,status,text", [
-    ({"draft": "ghost"}, 422, "'ghost' is not a node of the target version"),
-    ({"notify": "compose"}, 422, "'notify' is not a renamed node"),
-    ({f"n{i}": "compose" for i in range(1001)}, 400, "A saved mapping holds up to 1000 node pairs"),
-    (["draft"], 400, "pairs must be an object"),
-])
+@pytest.mark.parametrize(
+    "pairs,status,text",
+    [
+        ({"draft": "ghost"}, 422, "'ghost' is not a node of the target version"),
+        ({"notify": "compose"}, 422, "'notify' is not a renamed node"),
+        ({f"n{i}": "compose" for i in range(1001)}, 400, "A saved mapping holds up to 1000 node pairs"),
+        (["draft"], 400, "pairs must be an object"),
+    ],
+)
 def test_mapping_api_bad_pairs_save_nothing(api, pair, pairs, status, text):
     _, v1, v2 = pair
     response = put(api, mappings_url(v1, v2), {"pairs": pairs})
@@ -139,24 +208,39 @@ def test_mapping_api_viewer_cannot_save(viewer_api, pair):
 def test_mapping_dialog_lists_renamed_nodes_with_pick_target(operator_client, pair):
     source, _, _ = pair
     html = operator_client.get(f"/acme/ai/runs/{source.run_id}/node-mapping?target_version=2", **HTMX).content.decode()
-    for text in ("Map renamed nodes.", "Pick target", "Mapping visibility", "Operator (private)", "Workspace (shared)",
-                 "Save mapping", 'name="map:draft"', "&quot;compose&quot;"):
+    for text in (
+        "Map renamed nodes.",
+        "Pick target",
+        "Mapping visibility",
+        "Operator (private)",
+        "Workspace (shared)",
+        "Save mapping",
+        'name="map:draft"',
+        "&quot;compose&quot;",
+    ):
         assert text in html, text
     assert 'value="operator" checked' in html
 
 
 def test_mapping_dialog_save_fires_mapping_saved_and_the_section_then_applies_it(operator_client, pair):
     source, _, _ = pair
-    response = operator_client.post(f"/acme/ai/runs/{source.run_id}/node-mapping",
-                                    {"target_version": "2", "map:draft": "compose", "visibility": "operator"}, **HTMX)
+    response = operator_client.post(
+        f"/acme/ai/runs/{source.run_id}/node-mapping",
+        {"target_version": "2", "map:draft": "compose", "visibility": "operator"},
+        **HTMX,
+    )
     assert response.status_code == 200 and "mappingSaved" in response["HX-Trigger"]
-    section = operator_client.get(f"/acme/ai/runs/{source.run_id}/replay/mapping?target_version=2", **HTMX).content.decode()
+    section = operator_client.get(
+        f"/acme/ai/runs/{source.run_id}/replay/mapping?target_version=2", **HTMX
+    ).content.decode()
     assert "Applied saved mapping: Operator (private)" in section and 'name="map:draft" value="compose"' in section
 
 
 def test_replay_mapping_section_shows_the_red_alert_when_unmapped(operator_client, pair):
     source, _, _ = pair
-    section = operator_client.get(f"/acme/ai/runs/{source.run_id}/replay/mapping?target_version=2", **HTMX).content.decode()
+    section = operator_client.get(
+        f"/acme/ai/runs/{source.run_id}/replay/mapping?target_version=2", **HTMX
+    ).content.decode()
     assert "1 renamed node(s) need mapping before this cross-version replay can run." in section
     assert "Resolve mapping" in section and 'data-unmapped="1"' in section
 
@@ -170,7 +254,12 @@ def test_mapping_dialog_rejects_a_partial_mapping(operator_client, pair):
 def test_mapping_dialog_for_a_viewer_is_403(client, pair, viewer):
     source, _, _ = pair
     client.force_login(viewer)
-    assert client.post(f"/acme/ai/runs/{source.run_id}/node-mapping", {"target_version": "2", "map:draft": "compose"}).status_code == 403
+    assert (
+        client.post(
+            f"/acme/ai/runs/{source.run_id}/node-mapping", {"target_version": "2", "map:draft": "compose"}
+        ).status_code
+        == 403
+    )
 
 
 def test_mapping_dialog_with_500_renamed_nodes_renders_compactly(operator_client, acme, django_assert_max_num_queries):
@@ -182,4 +271,4 @@ def test_mapping_dialog_with_500_renamed_nodes_renders_compactly(operator_client
     with django_assert_max_num_queries(10):
         response = operator_client.get(f"/acme/ai/runs/{source.run_id}/node-mapping?target_version=2", **HTMX)
     html = response.content.decode()
-    assert html.count("class=\"mapping-row\"") == 500 and len(html) < 400_000, (html.count("mapping-row"), len(html))
+    assert html.count('class="mapping-row"') == 500 and len(html) < 400_000, (html.count("mapping-row"), len(html))

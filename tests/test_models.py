@@ -3,7 +3,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from runs.models import (
-    CatalogModel, Node, PromptArtifact, PromptRevision, Run, Step, Workflow, WorkflowVersion, content_hash_of,
+    CatalogModel,
+    Node,
+    PromptArtifact,
+    PromptRevision,
+    Run,
+    Step,
+    Workflow,
+    WorkflowVersion,
+    content_hash_of,
 )
 
 from .builders import PAYLOAD, support_workflow
@@ -34,7 +42,11 @@ def test_malformed_prompt_artifact_id_violates_a_constraint(acme):
 
 def test_malformed_content_hash_violates_a_constraint(acme):
     artifact = PromptArtifact.objects.create(workspace=acme, name="p")
-    _violates(lambda: PromptRevision.objects.bulk_create([PromptRevision(artifact=artifact, content="x", content_hash="md5:abc")]))
+    _violates(
+        lambda: PromptRevision.objects.bulk_create(
+            [PromptRevision(artifact=artifact, content="x", content_hash="md5:abc")]
+        )
+    )
 
 
 def test_node_ids_are_unique_per_version(acme):
@@ -49,18 +61,30 @@ def test_node_type_must_be_llm_or_tool(acme):
 
 def test_run_status_must_be_a_known_status(acme):
     version, _ = support_workflow(acme)
-    _violates(lambda: Run.objects.create(workspace=acme, workflow=version.workflow, version=version, version_number=1, status="exploded"))
+    _violates(
+        lambda: Run.objects.create(
+            workspace=acme, workflow=version.workflow, version=version, version_number=1, status="exploded"
+        )
+    )
 
 
 def test_run_id_format_is_enforced(acme):
     version, _ = support_workflow(acme)
-    _violates(lambda: Run.objects.create(run_id="run_NOPE", workspace=acme, workflow=version.workflow, version_number=1))
+    _violates(
+        lambda: Run.objects.create(run_id="run_NOPE", workspace=acme, workflow=version.workflow, version_number=1)
+    )
 
 
 def test_replay_depth_cannot_be_negative_and_matches_mode(acme):
     version, _ = support_workflow(acme)
-    _violates(lambda: Run.objects.create(workspace=acme, workflow=version.workflow, version_number=1, replay_depth=2, mode=""))
-    _violates(lambda: Run.objects.create(workspace=acme, workflow=version.workflow, version_number=1, replay_depth=0, mode="as_is"))
+    _violates(
+        lambda: Run.objects.create(workspace=acme, workflow=version.workflow, version_number=1, replay_depth=2, mode="")
+    )
+    _violates(
+        lambda: Run.objects.create(
+            workspace=acme, workflow=version.workflow, version_number=1, replay_depth=0, mode="as_is"
+        )
+    )
 
 
 def test_a_step_is_never_recorded_twice_for_one_node(acme):
@@ -81,14 +105,22 @@ def test_catalog_model_ref_must_be_provider_colon_model_id(db):
 
 def test_model_catalog_exists_without_demo_data(db):
     refs = set(CatalogModel.objects.values_list("model_ref", flat=True))
-    assert {"anthropic:claude-opus-4-7", "anthropic:claude-sonnet-4-5", "anthropic:claude-haiku-4-5",
-            "openai:gpt-5", "openai:gpt-5-mini", "anthropic:claude-2-1"} <= refs
+    assert {
+        "anthropic:claude-opus-4-7",
+        "anthropic:claude-sonnet-4-5",
+        "anthropic:claude-haiku-4-5",
+        "openai:gpt-5",
+        "openai:gpt-5-mini",
+        "anthropic:claude-2-1",
+    } <= refs
     assert CatalogModel.objects.get(model_ref="anthropic:claude-2-1").retired
 
 
 def test_deleting_a_version_keeps_its_runs_with_a_null_version(acme):
     version, _ = support_workflow(acme)
-    run = Run.objects.create(workspace=acme, workflow=version.workflow, version=version, version_number=1, trigger_payload=PAYLOAD)
+    run = Run.objects.create(
+        workspace=acme, workflow=version.workflow, version=version, version_number=1, trigger_payload=PAYLOAD
+    )
     version.delete()
     run.refresh_from_db()
     assert run.version is None and run.version_number == 1

@@ -6,10 +6,18 @@ import pytest
 
 from runs.engine.providers import ProviderError, complete
 
-ANTHROPIC_OK = {"id": "msg_1", "type": "message", "role": "assistant",
-                "content": [{"type": "text", "text": "Hello from Claude"}], "stop_reason": "end_turn"}
-OPENAI_OK = {"id": "c1", "object": "chat.completion",
-             "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from GPT"}}]}
+ANTHROPIC_OK = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "content": [{"type": "text", "text": "Hello from Claude"}],
+    "stop_reason": "end_turn",
+}
+OPENAI_OK = {
+    "id": "c1",
+    "object": "chat.completion",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from GPT"}}],
+}
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ def test_as_is_replay_reproduces_the_original_outputs_and_records_lineage(acme, 
     source = finished_run(version)
     replay = replay_and_run(operator, source, {"mode": "as_is"})
     assert replay.status == "completed" and replay.replay_of == source and replay.replay_depth == 1
-    assert replay.mode == "as_is" and replay.requested_by == operator and replay.trigger_payload == source.trigger_payload
+    assert (
+        replay.mode == "as_is" and replay.requested_by == operator and replay.trigger_payload == source.trigger_payload
+    )
     assert replay.steps.get(node_id="draft").output == source.steps.get(node_id="draft").output
 
 
@@ -76,7 +78,8 @@ def test_mutation_plan_names_the_invoking_nodes_and_why(acme):
     version, _ = support_workflow(acme, allow_send=True)
     plan = mutation_plan(workspace=acme, target=version)
     assert plan.mutations == "invoke" and plan.invoking_nodes == [
-        {"node_id": "notify", "tool": "messages.send", "reason": "node policy"}]
+        {"node_id": "notify", "tool": "messages.send", "reason": "node policy"}
+    ]
     version2, _ = support_workflow(acme)
     assert mutation_plan(workspace=acme, target=version2).mutations == "dry_run"
 
@@ -94,12 +97,17 @@ def test_new_prompt_replay_uses_the_revision_on_every_node_of_that_artifact(acme
     version, revision = support_workflow(acme)
     newer = services.add_prompt_revision(artifact=revision.artifact, content="Be brief with {{ trigger.name }}")
     source = finished_run(version)
-    replay = replay_and_run(operator, source, {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id,
-                                               "content_hash": newer.content_hash})
+    replay = replay_and_run(
+        operator,
+        source,
+        {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id, "content_hash": newer.content_hash},
+    )
     step = replay.steps.get(node_id="draft")
     assert step.prompt_hash == newer.content_hash and step.input == {"prompt": "Be brief with Dana"}
     assert step.output != source.steps.get(node_id="draft").output
-    assert replay.overrides == {"prompt": {"artifact_id": revision.artifact.artifact_id, "content_hash": newer.content_hash}}
+    assert replay.overrides == {
+        "prompt": {"artifact_id": revision.artifact.artifact_id, "content_hash": newer.content_hash}
+    }
 
 
 def test_new_model_replay_uses_the_model_on_every_llm_node(acme, operator):
@@ -114,8 +122,9 @@ def test_cross_version_replay_maps_renamed_nodes_and_dry_runs_through_the_mappin
     version, revision = support_workflow(acme)
     source = finished_run(version)
     renaming_version(version)
-    replay = replay_and_run(operator, source, {"mode": "as_is", "target_version": 2,
-                                               "node_mapping": {"draft": "compose", "notify": "send"}})
+    replay = replay_and_run(
+        operator, source, {"mode": "as_is", "target_version": 2, "node_mapping": {"draft": "compose", "notify": "send"}}
+    )
     assert replay.status == "completed" and replay.version_number == 2
     assert replay.node_mapping == {"draft": "compose", "notify": "send"}
     assert replay.steps.get(node_id="compose").mapped_from == "draft"
@@ -158,9 +167,15 @@ def test_the_same_idempotency_key_with_a_different_request_is_409_and_creates_no
     source = finished_run(support_workflow(acme)[0])
     submit_replay(user=operator, run=source, request={"mode": "as_is"}, idempotency_key="k-2")
     with pytest.raises(Rejected) as info:
-        submit_replay(user=operator, run=source, idempotency_key="k-2",
-                      request={"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"})
+        submit_replay(
+            user=operator,
+            run=source,
+            idempotency_key="k-2",
+            request={"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"},
+        )
     assert info.value.status == 409
-    assert info.value.message == ("This Idempotency-Key was already used for a different replay request of this run: "
-                                  "use a new key for a new request.")
+    assert info.value.message == (
+        "This Idempotency-Key was already used for a different replay request of this run: "
+        "use a new key for a new request."
+    )
     assert Run.objects.filter(replay_of=source).count() == 1

@@ -14,15 +14,20 @@ from .builders import PAYLOAD, chain_workflow
 
 def claimed_run(workspace, length=3) -> tuple[Run, StepBoundary]:
     version, _ = chain_workflow(workspace, length)
-    run = Run.objects.create(workspace=workspace, workflow=version.workflow, version=version, version_number=1,
-                             trigger_payload=PAYLOAD)
+    run = Run.objects.create(
+        workspace=workspace, workflow=version.workflow, version=version, version_number=1, trigger_payload=PAYLOAD
+    )
     assert claim(run.pk, "lease-a")
     return run, StepBoundary(run.pk, "lease-a")
 
 
 def finished(step_id, **fields) -> StepOutcome:
-    return StepOutcome(step_id, Step.Status.COMPLETED, timezone.now(),
-                       {"input": {"prompt": "p"}, "output": "out", "model_ref": "anthropic:m", **fields})
+    return StepOutcome(
+        step_id,
+        Step.Status.COMPLETED,
+        timezone.now(),
+        {"input": {"prompt": "p"}, "output": "out", "model_ref": "anthropic:m", **fields},
+    )
 
 
 def test_a_boundary_records_the_finished_step_and_starts_the_next(acme):
@@ -33,21 +38,46 @@ def test_a_boundary_records_the_finished_step_and_starts_the_next(acme):
 
     done, started = Step.objects.get(pk=first), Step.objects.get(pk=second)
     assert (done.status, done.output, done.input, done.model_ref, done.simulated) == (
-        "completed", "out", {"prompt": "p"}, "anthropic:m", True)
+        "completed",
+        "out",
+        {"prompt": "p"},
+        "anthropic:m",
+        True,
+    )
     assert done.finished_at is not None and done.finished_at >= done.started_at
-    assert (started.status, started.position, started.mapped_from, started.finished_at) == ("running", 1, "was_n1", None)
+    assert (started.status, started.position, started.mapped_from, started.finished_at) == (
+        "running",
+        1,
+        "was_n1",
+        None,
+    )
     assert Run.objects.get(pk=run.pk).heartbeat_at >= done.finished_at
 
 
 def test_a_boundary_records_the_tool_call_with_its_step(acme):
     run, boundary = claimed_run(acme)
     step_id = boundary.start(node_id="n0", type="tool", position=0, mapped_from="")
-    boundary.outcome = StepOutcome(step_id, Step.Status.COMPLETED, timezone.now(), {"output": "{}"}, tool_call={
-        "tool": "notify.send", "mutating": True, "dry_run": True, "arguments": {"to": "x@example.com"}, "result": None,
-    })
+    boundary.outcome = StepOutcome(
+        step_id,
+        Step.Status.COMPLETED,
+        timezone.now(),
+        {"output": "{}"},
+        tool_call={
+            "tool": "notify.send",
+            "mutating": True,
+            "dry_run": True,
+            "arguments": {"to": "x@example.com"},
+            "result": None,
+        },
+    )
     assert boundary.complete()
     call = ToolCall.objects.get(step_id=step_id)
-    assert (call.tool, call.dry_run, call.arguments, call.result) == ("notify.send", True, {"to": "x@example.com"}, None)
+    assert (call.tool, call.dry_run, call.arguments, call.result) == (
+        "notify.send",
+        True,
+        {"to": "x@example.com"},
+        None,
+    )
     assert Run.objects.get(pk=run.pk).status == "completed"
 
 
@@ -101,8 +131,9 @@ def test_failing_records_the_failed_step_and_fails_the_run_together(acme):
 
 def test_a_ten_step_run_commits_once_per_step_boundary(acme, django_assert_max_num_queries):
     version, _ = chain_workflow(acme, 10)
-    run = Run.objects.create(workspace=acme, workflow=version.workflow, version=version, version_number=1,
-                             trigger_payload=PAYLOAD)
+    run = Run.objects.create(
+        workspace=acme, workflow=version.workflow, version=version, version_number=1, trigger_payload=PAYLOAD
+    )
     # PostgreSQL: the claim, 4 reads (one the version's plan, cached per process after this) and
     # 11 single-statement crossings. SQLite runs each crossing's statements one by one in a transaction.
     with django_assert_max_num_queries(16 if connection.vendor == "postgresql" else 58):

@@ -46,8 +46,16 @@ def test_trace_viewer_answers_200_at_the_exact_path(operator_client, source):
     response = operator_client.get(f"/acme/ai/runs/{source.run_id}")
     assert response.status_code == 200
     html = response.content.decode()
-    for text in ("draft", "notify", "simulated", source.steps.get(node_id="draft").prompt_hash, "anthropic:claude-opus-4-7",
-                 "Replay <kbd>r</kbd>", "Trigger payload", "dana@example.com"):
+    for text in (
+        "draft",
+        "notify",
+        "simulated",
+        source.steps.get(node_id="draft").prompt_hash,
+        "anthropic:claude-opus-4-7",
+        "Replay <kbd>r</kbd>",
+        "Trigger payload",
+        "dana@example.com",
+    ):
         assert text in html
 
 
@@ -70,7 +78,9 @@ def test_trace_viewer_marks_dry_run_calls(operator_client, source, operator):
 
 
 def test_trace_viewer_escapes_html_in_outputs(operator_client, source):
-    Step.objects.filter(run=source, node_id="draft").update(output='<script>alert(1)</script>"><img src=x onerror=alert(2)>')
+    Step.objects.filter(run=source, node_id="draft").update(
+        output='<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+    )
     html = operator_client.get(f"/acme/ai/runs/{source.run_id}").content.decode()
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html and "<img src=x" not in html
 
@@ -79,8 +89,9 @@ def test_trace_viewer_escapes_every_field_of_a_step_row(operator_client, source)
     """Step rows are built in Python (runs/presenters.py), not by the template: each field is escaped there."""
     hostile = '<b id="x">"&\''
     step = Step.objects.get(run=source, node_id="notify")
-    Step.objects.filter(pk=step.pk).update(error=hostile, mapped_from=hostile, model_ref=hostile, prompt_hash=hostile,
-                                           input={"k": hostile})
+    Step.objects.filter(pk=step.pk).update(
+        error=hostile, mapped_from=hostile, model_ref=hostile, prompt_hash=hostile, input={"k": hostile}
+    )
     step.tool_calls.update(arguments={"a": hostile}, result={"r": hostile}, tool=hostile)
     html = operator_client.get(f"/acme/ai/runs/{source.run_id}").content.decode()
     assert '<b id="x">' not in html
@@ -122,11 +133,24 @@ def test_trace_loads_steps_beyond_the_first_page_on_demand(operator_client, acme
 
 def test_replay_dialog_has_the_product_strings(operator_client, source):
     html = operator_client.get(f"/acme/ai/runs/{source.run_id}/replay", **HTMX).content.decode()
-    for text in ("Replay run", "Re-execute this run. Pick a replay mode below.", "Replay as-is",
-                 "Replay with new prompt", "Replay with new model", "Prompt artifact id", "Content hash",
-                 'placeholder="prompt_a1b2c3d4"', 'placeholder="sha256:9f86d081884c7d65..."', "Model id", "Model ref",
-                 'placeholder="claude-opus-4-7"', 'placeholder="anthropic:claude-opus-4-7"', "Workflow version",
-                 "Submit replay", "Mutating tool calls will dry-run. Set <code>policies.replay.allowMutations: true</code> per-node to opt in."):
+    for text in (
+        "Replay run",
+        "Re-execute this run. Pick a replay mode below.",
+        "Replay as-is",
+        "Replay with new prompt",
+        "Replay with new model",
+        "Prompt artifact id",
+        "Content hash",
+        'placeholder="prompt_a1b2c3d4"',
+        'placeholder="sha256:9f86d081884c7d65..."',
+        "Model id",
+        "Model ref",
+        'placeholder="claude-opus-4-7"',
+        'placeholder="anthropic:claude-opus-4-7"',
+        "Workflow version",
+        "Submit replay",
+        "Mutating tool calls will dry-run. Set <code>policies.replay.allowMutations: true</code> per-node to opt in.",
+    ):
         assert text in html, text
 
 
@@ -138,7 +162,9 @@ def test_replay_dialog_red_banner_when_a_policy_opts_in(operator_client, acme):
 
 
 def test_replay_dialog_submit_success_fires_the_toast_event(operator_client, source):
-    response = operator_client.post(f"/acme/ai/runs/{source.run_id}/replay", {"mode": "as_is", "idempotency_key": "x1"}, **HTMX)
+    response = operator_client.post(
+        f"/acme/ai/runs/{source.run_id}/replay", {"mode": "as_is", "idempotency_key": "x1"}, **HTMX
+    )
     assert response.status_code == 201
     new = Run.objects.get(replay_of=source)
     assert '"replaySubmitted"' in response["HX-Trigger"] and new.run_id in response["HX-Trigger"]
@@ -146,7 +172,9 @@ def test_replay_dialog_submit_success_fires_the_toast_event(operator_client, sou
 
 def test_replay_dialog_double_submit_creates_one_run(operator_client, source):
     for _ in range(2):
-        operator_client.post(f"/acme/ai/runs/{source.run_id}/replay", {"mode": "as_is", "idempotency_key": "same"}, **HTMX)
+        operator_client.post(
+            f"/acme/ai/runs/{source.run_id}/replay", {"mode": "as_is", "idempotency_key": "same"}, **HTMX
+        )
     assert Run.objects.filter(replay_of=source).count() == 1
 
 
@@ -154,7 +182,9 @@ def test_replay_dialog_rejection_keeps_the_status_and_shows_the_message(operator
     running = run_in_status(source.version, "running")
     response = operator_client.post(f"/acme/ai/runs/{running.run_id}/replay", {"mode": "as_is"}, **HTMX)
     html = response.content.decode()
-    assert response.status_code == 409 and "Replay submission failed" in html and "Cannot replay an in-flight run" in html
+    assert (
+        response.status_code == 409 and "Replay submission failed" in html and "Cannot replay an in-flight run" in html
+    )
     assert '"replayFailed"' in response["HX-Trigger"]
 
 

@@ -11,7 +11,7 @@ from runs.models import OutboxMessage, Run, Step
 
 from .builders import PAYLOAD, chain_workflow, llm, tool
 from .factories import PromptRevisionFactory
-from .worker import BASE_DIR, FAST_SWEEP, celery_worker, worker_database_url, wait_for
+from .worker import BASE_DIR, FAST_SWEEP, celery_worker, wait_for, worker_database_url
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -99,8 +99,14 @@ def test_run_triggered_while_the_broker_is_down_is_dispatched_by_the_sweep(acme)
         f"print(trigger_run(workflow=Workflow.objects.get(pk={version.workflow.pk}), payload={PAYLOAD!r}).run_id)"
     )
     env = {**os.environ, "DATABASE_URL": worker_database_url(), "CELERY_BROKER_URL": "redis://127.0.0.1:9/0"}
-    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=BASE_DIR, env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     run = Run.objects.get(pk=out.stdout.strip().splitlines()[-1])
     assert run.status == "pending"

@@ -40,14 +40,27 @@ class Worker:
         log_dir = settings.VAR_DIR / "worker-logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{self.name}.log"
-        cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", f"{self.name}@%h",
-               f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-n",
+            f"{self.name}@%h",
+            f"--concurrency={concurrency}",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
         if beat:
             cmd += ["--beat", "--schedule", str(log_dir / f"{self.name}-beat")]
         full_env = {**os.environ, "DATABASE_URL": worker_database_url(), **env}
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, cwd=BASE_DIR, env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.log = open(self.log_path, "w")  # noqa: SIM115 (open for the worker's lifetime, closed in stop())
+        self.proc = subprocess.Popen(
+            cmd, cwd=BASE_DIR, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         wait_for(self._ready, timeout=40, message=f"worker {self.name} to be ready")
 
     def _ready(self):

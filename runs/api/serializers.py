@@ -7,9 +7,14 @@ from runs.models import Run, Step, ToolCall
 def run_with_steps(run_id: str) -> Run:
     return (
         Run.objects.select_related("workspace", "workflow")
-        .prefetch_related(Prefetch("steps", queryset=Step.objects.order_by("position").prefetch_related(
-            Prefetch("tool_calls", queryset=ToolCall.objects.order_by("id"))
-        )))
+        .prefetch_related(
+            Prefetch(
+                "steps",
+                queryset=Step.objects.order_by("position").prefetch_related(
+                    Prefetch("tool_calls", queryset=ToolCall.objects.order_by("id"))
+                ),
+            )
+        )
         .get(pk=run_id)
     )
 

@@ -5,6 +5,7 @@ from django.http import HttpResponse, JsonResponse
 from runs import services
 from runs.access import get_artifact_for_member, get_run_for_member, get_version_for_member, get_workflow_for_member
 from runs.http.api import api_view, created, json_body
+
 from .serializers import run_dict, run_with_steps
 
 
@@ -12,7 +13,9 @@ from .serializers import run_dict, run_with_steps
 def create_prompt(request, membership):
     data = json_body(request)
     revision = services.create_prompt(
-        workspace=membership.workspace, name=data.get("name"), content=data.get("content"),
+        workspace=membership.workspace,
+        name=data.get("name"),
+        content=data.get("content"),
         content_hash=data.get("content_hash"),
     )
     return created({"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash})

@@ -8,7 +8,6 @@ the stale-run sweep can race without two executors ever working one run.
 import json
 import logging
 import uuid
-from dataclasses import dataclass
 
 from django.db import DatabaseError
 from django.utils import timezone
@@ -132,7 +131,9 @@ class RunExecutor:
     def run_step(self, node: PlannedNode, position: int, existing: Step | None, prompts, recorded) -> bool:
         if existing is None:
             step_id = self.boundary.start(
-                node_id=node.node_id, type=node.type, position=position,
+                node_id=node.node_id,
+                type=node.type,
+                position=position,
                 mapped_from=self.original_node_of.get(node.node_id, ""),
             )
             if step_id is None:
@@ -194,8 +195,13 @@ class RunExecutor:
                 raise
             except Exception as exc:  # a tool's own bug fails its step, not the worker
                 raise ToolError(f"{tool.name} raised {type(exc).__name__}: {exc}") from None
-        tool_call = {"tool": node.tool_name, "mutating": node.mutating, "dry_run": dry_run, "arguments": arguments,
-                     "result": result}
+        tool_call = {
+            "tool": node.tool_name,
+            "mutating": node.mutating,
+            "dry_run": dry_run,
+            "arguments": arguments,
+            "result": result,
+        }
         return {"input": {"arguments": arguments}, "output": json.dumps(result, sort_keys=True)}, tool_call, result
 
 

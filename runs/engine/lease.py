@@ -1,6 +1,5 @@
 """Ownership of a running run: claim, hold and fail, each a compare-and-swap on the run's lease."""
 
-
 from datetime import timedelta
 
 from django.conf import settings
@@ -8,7 +7,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from runs.models import Run, Step, ToolCall
+from runs.models import Run
 
 
 def claim(run_id: str, lease: str) -> bool:
@@ -18,9 +17,11 @@ def claim(run_id: str, lease: str) -> bool:
     claimable = Q(status=Run.Status.PENDING, lease="") | (
         in_flight & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
     )
-    return bool(Run.objects.filter(claimable, pk=run_id).update(
-        status=Run.Status.RUNNING, lease=lease, heartbeat_at=now, started_at=Coalesce(F("started_at"), now)
-    ))
+    return bool(
+        Run.objects.filter(claimable, pk=run_id).update(
+            status=Run.Status.RUNNING, lease=lease, heartbeat_at=now, started_at=Coalesce(F("started_at"), now)
+        )
+    )
 
 
 def hold(run_id: str, lease: str) -> bool:

@@ -35,9 +35,7 @@ def version_plan(version_id: int) -> tuple[PlannedNode, ...]:
     nodes = list(Node.objects.filter(version_id=version_id).order_by("position"))
     order = execution_order([(n.node_id, n.after) for n in nodes])
     by_id = {n.node_id: n for n in nodes}
-    return tuple(
-        PlannedNode(n.node_id, n.type, n.config, n.replay_allow_mutations) for n in (by_id[i] for i in order)
-    )
+    return tuple(PlannedNode(n.node_id, n.type, n.config, n.replay_allow_mutations) for n in (by_id[i] for i in order))
 
 
 @dataclass(frozen=True)

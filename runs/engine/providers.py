@@ -8,10 +8,30 @@ import httpx
 from django.conf import settings
 
 RETRYABLE = {429, 500, 502, 503, 504, 529}
-SIM_WORDS = (
-    "acknowledged summary draft review customer order refund shipping invoice priority follow-up "
-    "escalate resolve confirm schedule update account billing notice careful concise polite"
-).split()
+SIM_WORDS = [
+    "acknowledged",
+    "summary",
+    "draft",
+    "review",
+    "customer",
+    "order",
+    "refund",
+    "shipping",
+    "invoice",
+    "priority",
+    "follow-up",
+    "escalate",
+    "resolve",
+    "confirm",
+    "schedule",
+    "update",
+    "account",
+    "billing",
+    "notice",
+    "careful",
+    "concise",
+    "polite",
+]
 
 
 class ProviderError(Exception):
@@ -63,7 +83,11 @@ def _post_with_retry(url: str, headers: dict, body: dict) -> dict:
 def call_anthropic(model_id: str, prompt: str) -> str:
     data = _post_with_retry(
         settings.ANTHROPIC_BASE_URL.rstrip("/") + "/v1/messages",
-        {"x-api-key": settings.ANTHROPIC_API_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"},
+        {
+            "x-api-key": settings.ANTHROPIC_API_KEY,
+            "anthropic-version": "2023-06-01",
+            "content-type": "application/json",
+        },
         {"model": model_id, "max_tokens": 1024, "messages": [{"role": "user", "content": prompt}]},
     )
     try:

@@ -38,18 +38,18 @@ def _statements(vendor: str) -> dict[str, str]:
     held = "run_id = %s AND lease = %s"
     return {
         "hold": f"UPDATE {run} SET status = '{running}', heartbeat_at = %s, simulated = simulated OR %s"
-                f" WHERE {held} AND status IN ('{running}', '{pending}')",
+        f" WHERE {held} AND status IN ('{running}', '{pending}')",
         "start_columns": f"INSERT INTO {step} (run_id, node_id, type, position, status, input, output, error, model_ref,"
-                         f" prompt_hash, simulated, mapped_from, started_at)",
+        f" prompt_hash, simulated, mapped_from, started_at)",
         "start_values": f"%s, %s, %s, '{Step.Status.RUNNING}', %s, '', '', '', '', %s, %s, %s",
         "finish": f"UPDATE {step} SET status = %s, finished_at = %s, input = %s, output = %s, error = %s,"
-                  f" model_ref = %s, prompt_hash = %s, simulated = %s WHERE id = %s",
+        f" model_ref = %s, prompt_hash = %s, simulated = %s WHERE id = %s",
         "tool_call": f"INSERT INTO {call} (step_id, tool, mutating, dry_run, arguments, result, created_at)"
-                     f" VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        f" VALUES (%s, %s, %s, %s, %s, %s, %s)",
         "complete": f"UPDATE {run} SET status = '{Run.Status.COMPLETED}', finished_at = %s, lease = '',"
-                    f" simulated = simulated OR %s WHERE {held} AND status = '{running}'",
+        f" simulated = simulated OR %s WHERE {held} AND status = '{running}'",
         "fail": f"UPDATE {run} SET status = '{Run.Status.FAILED}', error = %s, finished_at = %s, lease = '',"
-                f" simulated = simulated OR %s WHERE {held}",
+        f" simulated = simulated OR %s WHERE {held}",
     }
 
 
@@ -80,16 +80,38 @@ class StepBoundary:
         if outcome is None:
             return []
         f, at = outcome.fields, _at(outcome.finished_at)
-        parts = [(sql["finish"], (
-            outcome.status, at, _json(Step, "input", f.get("input", {})), f.get("output", ""), outcome.error,
-            f.get("model_ref", ""), f.get("prompt_hash", ""), f.get("simulated", False), outcome.step_id,
-        ))]
+        parts = [
+            (
+                sql["finish"],
+                (
+                    outcome.status,
+                    at,
+                    _json(Step, "input", f.get("input", {})),
+                    f.get("output", ""),
+                    outcome.error,
+                    f.get("model_ref", ""),
+                    f.get("prompt_hash", ""),
+                    f.get("simulated", False),
+                    outcome.step_id,
+                ),
+            )
+        ]
         if outcome.tool_call is not None:
             c = outcome.tool_call
-            parts.append((sql["tool_call"], (
-                outcome.step_id, c["tool"], c["mutating"], c["dry_run"], _json(ToolCall, "arguments", c["arguments"]),
-                _json(ToolCall, "result", c["result"]), at,
-            )))
+            parts.append(
+                (
+                    sql["tool_call"],
+                    (
+                        outcome.step_id,
+                        c["tool"],
+                        c["mutating"],
+                        c["dry_run"],
+                        _json(ToolCall, "arguments", c["arguments"]),
+                        _json(ToolCall, "result", c["result"]),
+                        at,
+                    ),
+                )
+            )
         return parts
 
     def _one_statement(self, parts, named, final: str, params: tuple) -> tuple[str, tuple]:
@@ -124,11 +146,20 @@ class StepBoundary:
             step_values = (node_id, type, position, _json(Step, "input", {}), False, mapped_from, at)
             parts = self._recording(sql)
             if connection.vendor == "postgresql":
-                statement = self._one_statement(parts, [
-                    ("held", f"{sql['hold']} RETURNING run_id", hold_params),
-                    ("started", f"{sql['start_columns']} SELECT run_id, {sql['start_values']} FROM held"
-                                f" ON CONFLICT DO NOTHING RETURNING id", step_values),
-                ], "SELECT (SELECT count(*) FROM held), (SELECT id FROM started)", ())
+                statement = self._one_statement(
+                    parts,
+                    [
+                        ("held", f"{sql['hold']} RETURNING run_id", hold_params),
+                        (
+                            "started",
+                            f"{sql['start_columns']} SELECT run_id, {sql['start_values']} FROM held"
+                            f" ON CONFLICT DO NOTHING RETURNING id",
+                            step_values,
+                        ),
+                    ],
+                    "SELECT (SELECT count(*) FROM held), (SELECT id FROM started)",
+                    (),
+                )
                 with connection.cursor() as cursor:  # one statement: atomic and committed on its own
                     cursor.execute(*statement)
                     held, step_id = cursor.fetchone()
@@ -139,8 +170,11 @@ class StepBoundary:
                     cursor.execute(sql["hold"], hold_params)
                     held, step_id = cursor.rowcount, None
                     if held:
-                        cursor.execute(f"{sql['start_columns']} VALUES (%s, {sql['start_values']})"
-                                       f" ON CONFLICT DO NOTHING RETURNING id", (self.run_id, *step_values))
+                        cursor.execute(
+                            f"{sql['start_columns']} VALUES (%s, {sql['start_values']})"
+                            f" ON CONFLICT DO NOTHING RETURNING id",
+                            (self.run_id, *step_values),
+                        )
                         row = cursor.fetchone()
                         step_id = row[0] if row else None
             self.outcome = None  # committed
@@ -161,14 +195,16 @@ class StepBoundary:
     def fail(self, message: str) -> None:
         """Record the failed step and fail the run in one commit."""
         sql = _statements(connection.vendor)
-        self._cross(self._recording(sql), sql["fail"],
-                    (message, _at(timezone.now()), self.simulated, self.run_id, self.lease))
+        self._cross(
+            self._recording(sql), sql["fail"], (message, _at(timezone.now()), self.simulated, self.run_id, self.lease)
+        )
 
     def complete(self) -> bool:
         """Record the last step and complete the run, unless it was paused or cancelled meanwhile."""
         sql = _statements(connection.vendor)
-        completed = self._cross(self._recording(sql), sql["complete"],
-                                   (_at(timezone.now()), self.simulated, self.run_id, self.lease))
+        completed = self._cross(
+            self._recording(sql), sql["complete"], (_at(timezone.now()), self.simulated, self.run_id, self.lease)
+        )
         if completed:
             self.simulated = False
         return bool(completed)

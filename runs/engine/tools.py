@@ -1,8 +1,8 @@
 """The tool registry. Each tool declares whether it mutates the outside world."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import httpx
 from django.conf import settings
@@ -50,7 +50,8 @@ def records_create(args, ctx):
     key = str(data.get("key") or uuid.uuid4().hex[:12])
     # One record per (run, node): a redelivered task finds the row instead of writing a second.
     record, _ = Record.objects.get_or_create(
-        run_id=ctx.run_id, node_id=ctx.node_id,
+        run_id=ctx.run_id,
+        node_id=ctx.node_id,
         defaults={"workspace_id": ctx.workspace_id, "kind": kind, "key": key, "data": data},
     )
     return {"created": True, "kind": record.kind, "key": record.key}
@@ -61,7 +62,8 @@ def messages_send(args, ctx):
 
     to, body = _arg(args, "to"), _arg(args, "body", None)
     message, _ = OutboxMessage.objects.get_or_create(
-        run_id=ctx.run_id, node_id=ctx.node_id,
+        run_id=ctx.run_id,
+        node_id=ctx.node_id,
         defaults={"workspace_id": ctx.workspace_id, "to": to, "body": body if isinstance(body, str) else str(body)},
     )
     return {"sent": True, "message_id": message.pk, "to": to}

@@ -12,8 +12,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from runs.access import get_membership
-from .errors import BadRequest, Forbidden, Rejected
 from runs.models import ApiToken, Membership
+
+from .errors import BadRequest, Forbidden, Rejected
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,12 @@ def authenticated_membership(request, slug: str):
     token_hash = _bearer_hash(request)
     membership = (
         Membership.objects.select_related("user", "workspace__account")
-        .filter(workspace__slug=slug, user__is_active=True, user__api_tokens__token_hash=token_hash,
-                user__api_tokens__revoked_at__isnull=True)
+        .filter(
+            workspace__slug=slug,
+            user__is_active=True,
+            user__api_tokens__token_hash=token_hash,
+            user__api_tokens__revoked_at__isnull=True,
+        )
         .annotate(token_pk=F("user__api_tokens__pk"), token_last_used_at=F("user__api_tokens__last_used_at"))
         .first()
     )

@@ -7,6 +7,7 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import render
 
 from runs.access import get_membership
+
 from .errors import Forbidden, Rejected
 
 

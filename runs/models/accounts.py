@@ -2,11 +2,15 @@
 
 import hashlib
 import secrets
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from .catalog import CatalogModel
 
 
 class Account(models.Model):

@@ -23,6 +23,9 @@ class OutboxMessage(models.Model):
             models.UniqueConstraint(fields=["run", "node_id"], name="outbox_one_message_per_run_node"),
         ]
 
+    def __str__(self):
+        return f"to {self.to} ({self.run_id}/{self.node_id})"
+
 
 class Record(models.Model):
     """A business record: records.create writes one, records.lookup reads them."""
@@ -42,3 +45,6 @@ class Record(models.Model):
                 fields=["run", "node_id"], condition=Q(run__isnull=False), name="record_one_per_run_node"
             ),
         ]
+
+    def __str__(self):
+        return f"{self.kind}:{self.key}"

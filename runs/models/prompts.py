@@ -34,18 +34,20 @@ class PromptRevision(models.Model):
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["artifact", "content_hash"], name="prompt_revision_unique_hash"),
-            models.CheckConstraint(condition=Q(content_hash__regex=CONTENT_HASH_RE), name="prompt_revision_hash_format"),
+            models.CheckConstraint(
+                condition=Q(content_hash__regex=CONTENT_HASH_RE), name="prompt_revision_hash_format"
+            ),
         ]
 
     def __str__(self):
         return self.content_hash
-
-    def clean(self):
-        if self.content_hash and self.content_hash != content_hash_of(self.content):
-            raise ValidationError({"content_hash": "content_hash does not match the SHA-256 of the content."})
 
     def save(self, *args, **kwargs):
         if not self.content_hash:
             self.content_hash = content_hash_of(self.content)
         self.clean()
         super().save(*args, **kwargs)
+
+    def clean(self):
+        if self.content_hash and self.content_hash != content_hash_of(self.content):
+            raise ValidationError({"content_hash": "content_hash does not match the SHA-256 of the content."})

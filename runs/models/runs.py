@@ -62,9 +62,7 @@ class Run(models.Model):
                 name="run_valid_status",
             ),
             models.CheckConstraint(condition=Q(replay_depth__gte=0), name="run_replay_depth_non_negative"),
-            models.CheckConstraint(
-                condition=Q(mode__in=["", "as_is", "prompt", "model"]), name="run_valid_mode"
-            ),
+            models.CheckConstraint(condition=Q(mode__in=["", "as_is", "prompt", "model"]), name="run_valid_mode"),
             models.CheckConstraint(
                 condition=Q(mode="", replay_depth=0) | (~Q(mode="") & Q(replay_depth__gte=1)),
                 name="run_replay_mode_matches_depth",
@@ -134,7 +132,9 @@ class Step(models.Model):
         constraints = [
             # No node is ever recorded twice in one run, whatever redelivery happens.
             models.UniqueConstraint(fields=["run", "node_id"], name="step_unique_node_per_run"),
-            models.CheckConstraint(condition=Q(status__in=["running", "completed", "failed"]), name="step_valid_status"),
+            models.CheckConstraint(
+                condition=Q(status__in=["running", "completed", "failed"]), name="step_valid_status"
+            ),
         ]
         indexes = [
             # The trace viewer pages through a run's steps by position: an index range scan, not a sort of them all.
@@ -162,7 +162,9 @@ class ToolCall(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(dry_run=False) | Q(mutating=True), name="toolcall_only_mutating_dry_run"),
+            models.CheckConstraint(
+                condition=Q(dry_run=False) | Q(mutating=True), name="toolcall_only_mutating_dry_run"
+            ),
         ]
 
     def __str__(self):

@@ -56,8 +56,15 @@ def waterfall(run: Run, steps: list[Step]) -> list[StepRow]:
             width = min(width, 100 - min(offset, 99.6))
         else:
             offset, width = 0.0, 100.0
-        rows.append(StepRow(step, round(offset, 2), round(width, 2), json.dumps(step.input, indent=2, sort_keys=True),
-                            tool_calls.get(step.pk, [])))
+        rows.append(
+            StepRow(
+                step,
+                round(offset, 2),
+                round(width, 2),
+                json.dumps(step.input, indent=2, sort_keys=True),
+                tool_calls.get(step.pk, []),
+            )
+        )
     return rows
 
 
@@ -78,19 +85,23 @@ def _tool_calls_table(calls: list[ToolCall]) -> str:
         return ""
     rows = "".join(
         f'<tr><td class="mono">{e(c.tool)}</td><td>{"yes" if c.mutating else "no"}</td>'
-        f'<td>{DRY_RUN_BADGE if c.dry_run else "invoked"}</td><td><pre>{e(pretty_json(c.arguments))}</pre></td>'
-        f'<td><pre>{e(pretty_json(c.result))}</pre></td></tr>'
+        f"<td>{DRY_RUN_BADGE if c.dry_run else 'invoked'}</td><td><pre>{e(pretty_json(c.arguments))}</pre></td>"
+        f"<td><pre>{e(pretty_json(c.result))}</pre></td></tr>"
         for c in calls
     )
-    return ('<h3>Tool calls</h3><table class="table compact"><thead><tr><th>Tool</th><th>Mutating</th>'
-            f'<th>Mode</th><th>Arguments</th><th>Result</th></tr></thead><tbody>{rows}</tbody></table>')
+    return (
+        '<h3>Tool calls</h3><table class="table compact"><thead><tr><th>Tool</th><th>Mutating</th>'
+        f"<th>Mode</th><th>Arguments</th><th>Result</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def step_row_html(row: StepRow) -> SafeString:
     """One <details> of the waterfall. Every value from the database goes through e()."""
     step = row.step
     status = e(step.status)
-    started = timezone.localtime(step.started_at).strftime("%H:%M:%S.%f") if step.started_at else ""  # as |date:"H:i:s.u"
+    started = (
+        timezone.localtime(step.started_at).strftime("%H:%M:%S.%f") if step.started_at else ""
+    )  # as |date:"H:i:s.u"
     duration = f"{step.duration_ms} ms" if step.duration_ms is not None else "…"
     mapped = f'<span class="muted">was {e(step.mapped_from)}</span>' if step.mapped_from else ""
     badges = (
@@ -108,6 +119,6 @@ def step_row_html(row: StepRow) -> SafeString:
         f'<rect class="bar bar-{status}" x="{float(row.offset_pct)}" y="1" width="{float(row.width_pct)}" height="8" '
         f'rx="0.6"></rect></svg><span class="step-duration">{e(duration)}</span></summary>'
         f'<div class="step-body"><dl class="kv">{model}{prompt}<dt>Started</dt><dd>{e(started)}</dd></dl>{error}'
-        f'<h3>Input</h3><pre>{e(row.input_json)}</pre><h3>Output</h3><pre>{e(step.output)}</pre>'
-        f'{_tool_calls_table(row.tool_calls)}</div></details>\n'
+        f"<h3>Input</h3><pre>{e(row.input_json)}</pre><h3>Output</h3><pre>{e(step.output)}</pre>"
+        f"{_tool_calls_table(row.tool_calls)}</div></details>\n"
     )

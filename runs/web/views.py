@@ -9,9 +9,10 @@ from django_ratelimit.core import is_ratelimited
 from runs import services
 from runs.access import get_run_for_member, workspaces_of
 from runs.http.errors import Rejected
-from runs.models import Run, Step, Workflow
-from .presenters import STEPS_PAGE, pretty_json, waterfall
 from runs.http.web import workspace_view
+from runs.models import Run, Step, Workflow
+
+from .presenters import STEPS_PAGE, pretty_json, waterfall
 
 RUNS_PAGE = 50
 
@@ -55,18 +56,22 @@ def runs_list(request, membership):
     runs, filters = _filtered_runs(request, workspace)
     page = Paginator(runs, RUNS_PAGE).get_page(request.GET.get("page"))
     context = {
-        "workspace": workspace, "membership": membership, "page": page, "filters": filters,
-        "statuses": Run.Status.choices, "workflows": Workflow.objects.filter(workspace=workspace).order_by("name"),
+        "workspace": workspace,
+        "membership": membership,
+        "page": page,
+        "filters": filters,
+        "statuses": Run.Status.choices,
+        "workflows": Workflow.objects.filter(workspace=workspace).order_by("name"),
         "section": "runs",
     }
-    template = "runs/runs_list.html#rows" if request.htmx and request.htmx.target == "runs-table" else "runs/runs_list.html"
+    template = (
+        "runs/runs_list.html#rows" if request.htmx and request.htmx.target == "runs-table" else "runs/runs_list.html"
+    )
     return render(request, template, context)
 
 
 def _steps_page(run, after: int = -1):
-    return list(
-        Step.objects.filter(run=run, position__gt=after).order_by("position")[:STEPS_PAGE + 1]
-    )
+    return list(Step.objects.filter(run=run, position__gt=after).order_by("position")[: STEPS_PAGE + 1])
 
 
 @workspace_view()
@@ -76,8 +81,11 @@ def trace(request, membership, run_id):
     more = len(steps) > STEPS_PAGE
     steps = steps[:STEPS_PAGE]
     context = {
-        "workspace": membership.workspace, "membership": membership, "run": run,
-        "rows": waterfall(run, steps), "more_after": steps[-1].position if more else None,
+        "workspace": membership.workspace,
+        "membership": membership,
+        "run": run,
+        "rows": waterfall(run, steps),
+        "more_after": steps[-1].position if more else None,
         "section": "runs",
     }
     if request.htmx and request.GET.get("fragment") == "live":
@@ -95,14 +103,20 @@ def trace_more_steps(request, membership, run_id):
     steps = _steps_page(run, int(after) if after.isdigit() else -1)
     more = len(steps) > STEPS_PAGE
     steps = steps[:STEPS_PAGE]
-    context = {"run": run, "workspace": membership.workspace, "rows": waterfall(run, steps),
-               "more_after": steps[-1].position if more else None}
+    context = {
+        "run": run,
+        "workspace": membership.workspace,
+        "rows": waterfall(run, steps),
+        "more_after": steps[-1].position if more else None,
+    }
     return render(request, "runs/trace.html#step-rows", context)
 
 
 def _monitoring_runs(workspace):
     return (
-        Run.objects.filter(workspace=workspace).select_related("workflow").order_by("-created_at")
+        Run.objects.filter(workspace=workspace)
+        .select_related("workflow")
+        .order_by("-created_at")
         .annotate(steps_done=Count("steps", filter=Q(steps__status=Step.Status.COMPLETED)))
     )
 
@@ -115,10 +129,18 @@ def monitoring_list(request, membership):
     if status in Run.Status.values:
         runs = runs.filter(status=status)
     page = Paginator(runs, RUNS_PAGE).get_page(request.GET.get("page"))
-    return render(request, "runs/monitoring_list.html", {
-        "workspace": workspace, "membership": membership, "page": page, "section": "monitoring",
-        "statuses": Run.Status.choices, "filters": {"status": status},
-    })
+    return render(
+        request,
+        "runs/monitoring_list.html",
+        {
+            "workspace": workspace,
+            "membership": membership,
+            "page": page,
+            "section": "monitoring",
+            "statuses": Run.Status.choices,
+            "filters": {"status": status},
+        },
+    )
 
 
 def _monitoring_detail_context(membership, run_id):
@@ -153,6 +175,10 @@ def monitoring_action(request, membership, run_id, action):
     context = _monitoring_detail_context(membership, run_id)
     context.update(notice=notice, error=error)
     if request.htmx or status != 200:
-        return render(request, "runs/monitoring_detail.html#status" if request.htmx else "runs/monitoring_detail.html",
-                      context, status=status)
+        return render(
+            request,
+            "runs/monitoring_detail.html#status" if request.htmx else "runs/monitoring_detail.html",
+            context,
+            status=status,
+        )
     return redirect("monitoring-detail", slug=membership.workspace.slug, run_id=run_id)

@@ -132,7 +132,9 @@ def test_default_banner_and_red_banner(page_for, operator, acme, source):
     open_trace(page, source)
     page.keyboard.press("r")
     banner = page.locator("#mutation-banner")
-    expect(banner).to_contain_text("Mutating tool calls will dry-run. Set policies.replay.allowMutations: true per-node to opt in.")
+    expect(banner).to_contain_text(
+        "Mutating tool calls will dry-run. Set policies.replay.allowMutations: true per-node to opt in."
+    )
     page.keyboard.press("Escape")
     opted_in = finished_run(support_workflow(acme, allow_send=True)[0])
     open_trace(page, opted_in)
@@ -155,7 +157,9 @@ def test_replay_button_disabled_for_in_flight_run(page_for, operator, source):
 
 def test_html_in_outputs_and_payloads_never_runs(page_for, operator, acme):
     version, _ = support_workflow(acme)
-    run = finished_run(version, payload={"name": "<script>alert(1)</script>", "email": '"><img src=x onerror=alert(2)>'})
+    run = finished_run(
+        version, payload={"name": "<script>alert(1)</script>", "email": '"><img src=x onerror=alert(2)>'}
+    )
     Step.objects.filter(run=run, node_id="draft").update(output="<script>alert(3)</script>{{ 7|add:1 }}")
     page = page_for(operator)
     open_trace(page, run)

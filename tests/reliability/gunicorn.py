@@ -28,14 +28,34 @@ def gunicorn(workers: int = 4, threads: int = 1, env: dict | None = None):
     log_path = log_dir / f"gunicorn-{port}.log"
     full_env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "DATABASE_URL": worker_database_url(), "DEBUG": "false", "SECURE_COOKIES": "false",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost", **(env or {}),
+        "DATABASE_URL": worker_database_url(),
+        "DEBUG": "false",
+        "SECURE_COOKIES": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        **(env or {}),
     }
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers), "--threads", str(threads), "--preload", "--timeout", "60"],
-            cwd=BASE_DIR, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--preload",
+                "--timeout",
+                "60",
+            ],
+            cwd=BASE_DIR,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         base = f"http://127.0.0.1:{port}"
 

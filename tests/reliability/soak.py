@@ -29,12 +29,21 @@ def log(message: str) -> None:
 def configure() -> None:
     var = BASE_DIR / "var" / "soak"
     var.mkdir(parents=True, exist_ok=True)
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "config.settings", "REPRISE_VAR_DIR": str(var), "DEBUG": "false",
-        "DATABASE_URL": DB_URL, "CELERY_BROKER_URL": f"redis://127.0.0.1:{BROKER_PORT}/0",
-        "REDIS_URL": "redis://127.0.0.1:6379/11", "REPLAY_QUOTA_RATE": "1000/m", "SIMULATED_LATENCY": "0.02",
-        "LOG_LEVEL": "WARNING", "SECURE_COOKIES": "false", **SWEEP,
-    })
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "REPRISE_VAR_DIR": str(var),
+            "DEBUG": "false",
+            "DATABASE_URL": DB_URL,
+            "CELERY_BROKER_URL": f"redis://127.0.0.1:{BROKER_PORT}/0",
+            "REDIS_URL": "redis://127.0.0.1:6379/11",
+            "REPLAY_QUOTA_RATE": "1000/m",
+            "SIMULATED_LATENCY": "0.02",
+            "LOG_LEVEL": "WARNING",
+            "SECURE_COOKIES": "false",
+            **SWEEP,
+        }
+    )
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
@@ -50,8 +59,25 @@ class Broker:
         self.dir = BASE_DIR / "var" / "soak"
 
     def start(self) -> None:
-        subprocess.run(["redis-server", "--port", str(BROKER_PORT), "--bind", "127.0.0.1", "--daemonize", "yes",
-                        "--save", "", "--appendonly", "no", "--dir", str(self.dir)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "redis-server",
+                "--port",
+                str(BROKER_PORT),
+                "--bind",
+                "127.0.0.1",
+                "--daemonize",
+                "yes",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         for _ in range(50):
             if subprocess.run(["redis-cli", "-p", str(BROKER_PORT), "ping"], capture_output=True).returncode == 0:
                 return
@@ -78,16 +104,35 @@ def build():
         _, token = ApiToken.issue(user)
         revision = services.create_prompt(workspace=workspace, name="reply", content="Reply to {{ trigger.name }}")
         prompt = {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash}
-        nodes = [{"id": f"think{n}", "type": "llm", "model": "anthropic:claude-opus-4-7", "prompt": prompt,
-                  "after": [f"think{n - 1}"] if n else []} for n in range(6)]
-        notify = {"id": "notify", "type": "tool", "tool": "messages.send", "after": ["think5"],
-                  "args": {"to": "{{ trigger.email }}", "body": "{{ nodes.think5.output }}"}}
+        nodes = [
+            {
+                "id": f"think{n}",
+                "type": "llm",
+                "model": "anthropic:claude-opus-4-7",
+                "prompt": prompt,
+                "after": [f"think{n - 1}"] if n else [],
+            }
+            for n in range(6)
+        ]
+        notify = {
+            "id": "notify",
+            "type": "tool",
+            "tool": "messages.send",
+            "after": ["think5"],
+            "args": {"to": "{{ trigger.email }}", "body": "{{ nodes.think5.output }}"},
+        }
         if i == 0:  # one workspace opted in: its replays really send
             notify["policies"] = {"replay": {"allowMutations": True}}
         nodes.append(notify)
         version = services.create_workflow(workspace=workspace, name="Support", nodes=nodes)
-        run = Run.objects.create(workspace=workspace, workflow=version.workflow, version=version, version_number=1,
-                                 trigger_payload={"name": "Dana", "email": "dana@example.com"}, steps_total=len(nodes))
+        run = Run.objects.create(
+            workspace=workspace,
+            workflow=version.workflow,
+            version=version,
+            version_number=1,
+            trigger_payload={"name": "Dana", "email": "dana@example.com"},
+            steps_total=len(nodes),
+        )
         execute(run.run_id)
         sources.append((workspace.slug, run.run_id, token, i == 0))
     return sources
@@ -100,9 +145,14 @@ def submit_all(base: str, sources, results: list) -> None:
         slug, run_id, token, _ = sources[n % WORKSPACES]
         with httpx.Client(base_url=base, timeout=30) as client:
             try:
-                response = client.post(f"/api/v1/{slug}/runs/{run_id}/replays", json={"mode": "as_is"},
-                                       headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"soak-{n}"})
-                body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+                response = client.post(
+                    f"/api/v1/{slug}/runs/{run_id}/replays",
+                    json={"mode": "as_is"},
+                    headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"soak-{n}"},
+                )
+                body = (
+                    response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+                )
                 results.append((n, response.status_code, body.get("run_id")))
             except httpx.HTTPError as exc:
                 results.append((n, f"error: {type(exc).__name__}", None))
@@ -117,8 +167,11 @@ def cut_worker_db_connections() -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       "WHERE application_name = 'reprise-soak-worker' AND datname = %s", [DB_NAME])
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'reprise-soak-worker' AND datname = %s",
+            [DB_NAME],
+        )
         return cursor.rowcount
 
 
@@ -158,10 +211,13 @@ def report(results, sources) -> int:
     max_pending = max(waits).total_seconds() if waits else 0.0
     failures = dict(runs.filter(status="failed").values_list("error").annotate(n=Count("pk")))
     rows = [
-        ("replays submitted", REPLAYS), ("accepted (201)", len(accepted)),
+        ("replays submitted", REPLAYS),
+        ("accepted (201)", len(accepted)),
         ("refused or errored", f"{len(refused)} {sorted(set(map(str, refused)))}" if refused else 0),
-        ("completed", by_status.get("completed", 0)), ("failed", by_status.get("failed", 0)),
-        ("lost (must be 0)", lost), ("duplicated side effects (must be 0)", duplicated),
+        ("completed", by_status.get("completed", 0)),
+        ("failed", by_status.get("failed", 0)),
+        ("lost (must be 0)", lost),
+        ("duplicated side effects (must be 0)", duplicated),
         ("outbox writes without opt-in (must be 0)", unexpected),
         ("completed runs missing steps (must be 0)", incomplete),
         ("max time a run stayed pending", f"{max_pending:.1f} s"),

@@ -37,8 +37,9 @@ def burst(base, requests, headers_for=lambda i: {}):
         url, token = requests[i]
         with httpx.Client(base_url=base, timeout=30) as client:
             barrier.wait()
-            return client.post(url, json={"mode": "as_is"},
-                               headers={"Authorization": f"Bearer {token}", **headers_for(i)})
+            return client.post(
+                url, json={"mode": "as_is"}, headers={"Authorization": f"Bearer {token}", **headers_for(i)}
+            )
 
     with ThreadPoolExecutor(len(requests)) as pool:
         return list(pool.map(one, range(len(requests))))
@@ -60,7 +61,9 @@ def at_start_of_a_window(workspace_id: int, needed: float = 5.0) -> None:
         time.sleep(left + 0.2)
 
 
-def test_quota_is_exact_under_40_concurrent_submits_and_other_workspaces_are_unaffected(acme, globex, operator, outsider):
+def test_quota_is_exact_under_40_concurrent_submits_and_other_workspaces_are_unaffected(
+    acme, globex, operator, outsider
+):
     source = finished_run(support_workflow(acme)[0])
     other = finished_run(support_workflow(globex)[0])
     mine, theirs = token_for(operator), token_for(outsider)
@@ -70,8 +73,13 @@ def test_quota_is_exact_under_40_concurrent_submits_and_other_workspaces_are_una
         at_start_of_a_window(acme.pk)
         responses = burst(base, [(acme_url, mine)] * 40 + [(globex_url, theirs)] * 5)
         acme_codes = sorted(r.status_code for r in responses[:40])
-        assert acme_codes == [201] * 20 + [429] * 20, (acme_codes.count(201), [r.text[:100] for r in responses if r.status_code >= 400][:3])
-        assert {r.json()["error"]["message"] for r in responses[:40] if r.status_code == 429} == {"Replay quota exceeded"}
+        assert acme_codes == [201] * 20 + [429] * 20, (
+            acme_codes.count(201),
+            [r.text[:100] for r in responses if r.status_code >= 400][:3],
+        )
+        assert {r.json()["error"]["message"] for r in responses[:40] if r.status_code == 429} == {
+            "Replay quota exceeded"
+        }
         assert [r.status_code for r in responses[40:]] == [201] * 5, "another workspace is unaffected"
         assert Run.objects.filter(replay_of=source).count() == 20
 
@@ -114,7 +122,9 @@ def test_replays_racing_a_cancel_are_409_or_replay_a_finished_run(acme, operator
 def test_replays_racing_a_pause_of_a_running_run_are_all_409(acme, operator):
     source = run_in_status(support_workflow(acme)[0], "running")
     token = token_for(operator)
-    requests = [(f"/api/v1/acme/runs/{source.run_id}/replays", token)] * 8 + [(f"/api/v1/acme/runs/{source.run_id}/pause", token)]
+    requests = [(f"/api/v1/acme/runs/{source.run_id}/replays", token)] * 8 + [
+        (f"/api/v1/acme/runs/{source.run_id}/pause", token)
+    ]
     with gunicorn(**web_processes()) as base:
         responses = burst(base, requests)
     assert responses[-1].status_code == 200

@@ -15,10 +15,15 @@ PAYLOAD = {"body": "x" * 200_000}  # large enough that writing a file takes a wh
 def channel(folder, transport=Transport):
     for sub in ("out", "staging"):
         (folder / sub).mkdir(exist_ok=True)
-    conn = Connection(transport=transport, transport_options={
-        "data_folder_in": str(folder / "out"), "data_folder_out": str(folder / "out"),
-        "staging_folder": str(folder / "staging"), "store_processed": False,
-    })
+    conn = Connection(
+        transport=transport,
+        transport_options={
+            "data_folder_in": str(folder / "out"),
+            "data_folder_out": str(folder / "out"),
+            "staging_folder": str(folder / "staging"),
+            "store_processed": False,
+        },
+    )
     return conn, conn.channel()
 
 

@@ -36,10 +36,22 @@ def foreign(globex, outsider):
     version, revision = support_workflow(globex)
     run = finished_run(version)
     target = renaming_version(version)
-    save_mapping(user=outsider, workspace=globex, source_version=version, target_version=target,
-                 visibility="workspace", pairs={"draft": "compose", "notify": "send"})
-    return {"run": run.run_id, "workflow": version.workflow.workflow_id, "artifact": revision.artifact.artifact_id,
-            "hash": revision.content_hash, "source_version": version.pk, "target_version": target.pk}
+    save_mapping(
+        user=outsider,
+        workspace=globex,
+        source_version=version,
+        target_version=target,
+        visibility="workspace",
+        pairs={"draft": "compose", "notify": "send"},
+    )
+    return {
+        "run": run.run_id,
+        "workflow": version.workflow.workflow_id,
+        "artifact": revision.artifact.artifact_id,
+        "hash": revision.content_hash,
+        "source_version": version.pk,
+        "target_version": target.pk,
+    }
 
 
 def page_requests(slug, f):
@@ -52,8 +64,11 @@ def page_requests(slug, f):
         ("post", f"/{slug}/ai/runs/{run}/replay", {"mode": "as_is", "target_version": "1"}),
         ("get", f"/{slug}/ai/runs/{run}/replay/mapping?target_version=2", None),
         ("get", f"/{slug}/ai/runs/{run}/node-mapping?target_version=2", None),
-        ("post", f"/{slug}/ai/runs/{run}/node-mapping",
-         {"target_version": "2", "visibility": "operator", "map:draft": "compose", "map:notify": "send"}),
+        (
+            "post",
+            f"/{slug}/ai/runs/{run}/node-mapping",
+            {"target_version": "2", "visibility": "operator", "map:draft": "compose", "map:notify": "send"},
+        ),
         ("get", f"/{slug}/monitoring/workflow-runs/{run}", None),
         ("post", f"/{slug}/monitoring/workflow-runs/{run}/cancel", {}),
         ("post", f"/{slug}/monitoring/workflow-runs/{run}/pause", {}),
@@ -69,7 +84,11 @@ def api_requests(slug, f):
         ("post", f"/api/v1/{slug}/runs/{run}/cancel", {}),
         ("post", f"/api/v1/{slug}/runs/{run}/replays", {"mode": "as_is"}),
         ("get", f"/api/v1/{slug}/runs/{run}/replay-plan?target_version=2", None),
-        ("post", f"/api/v1/{slug}/workflows/{wf}/versions", {"nodes": [{"id": "a", "type": "tool", "tool": "records.lookup"}]}),
+        (
+            "post",
+            f"/api/v1/{slug}/workflows/{wf}/versions",
+            {"nodes": [{"id": "a", "type": "tool", "tool": "records.lookup"}]},
+        ),
         ("delete", f"/api/v1/{slug}/workflows/{wf}/versions/1", None),
         ("post", f"/api/v1/{slug}/workflows/{wf}/pause", {"reason": "x"}),
         ("post", f"/api/v1/{slug}/workflows/{wf}/unpause", {}),
@@ -83,9 +102,21 @@ def workspace_api_requests(slug, f):
     return [
         ("get", f"/api/v1/{slug}/policy", None),
         ("put", f"/api/v1/{slug}/policy", {"allowed_models": ["openai:gpt-5"]}),
-        ("get", f"/api/v1/{slug}/mappings?source_version={f['source_version']}&target_version={f['target_version']}", None),
-        ("put", f"/api/v1/{slug}/mappings", {"source_version": f["source_version"], "target_version": f["target_version"],
-                                             "visibility": "operator", "pairs": {"draft": "compose", "notify": "send"}}),
+        (
+            "get",
+            f"/api/v1/{slug}/mappings?source_version={f['source_version']}&target_version={f['target_version']}",
+            None,
+        ),
+        (
+            "put",
+            f"/api/v1/{slug}/mappings",
+            {
+                "source_version": f["source_version"],
+                "target_version": f["target_version"],
+                "visibility": "operator",
+                "pairs": {"draft": "compose", "notify": "send"},
+            },
+        ),
         ("post", f"/api/v1/{slug}/prompts", {"name": "x", "content": "y"}),
         ("post", f"/api/v1/{slug}/workflows", {"name": "x", "nodes": []}),
     ]
@@ -111,7 +142,9 @@ def test_pages_partials_and_forms_with_another_workspaces_run_are_403(operator_c
 @pytest.mark.parametrize("slug", ["acme", "globex"], ids=["own-workspace-foreign-objects", "foreign-workspace"])
 def test_api_endpoints_with_another_workspaces_objects_are_403(api, foreign, slug):
     before = snapshot()
-    for method, url, body in api_requests(slug, foreign) + (workspace_api_requests(slug, foreign) if slug == "globex" else []):
+    for method, url, body in api_requests(slug, foreign) + (
+        workspace_api_requests(slug, foreign) if slug == "globex" else []
+    ):
         response = send(api, method, url, body, as_json=True)
         assert response.status_code == 403, (method, url, response.status_code, response.content[:200])
         assert "error" in response.json()
@@ -130,7 +163,10 @@ def test_replay_cannot_borrow_another_workspaces_prompt_or_mapping(api, acme, fo
     # Globex's shared mapping is for Globex's versions: it never covers an Acme cross-version replay.
     response = api.post(url, data=json.dumps({"mode": "as_is", "target_version": 2}), content_type="application/json")
     assert response.status_code == 422
-    assert response.json()["error"]["message"] == "2 renamed node(s) need mapping before this cross-version replay can run."
+    assert (
+        response.json()["error"]["message"]
+        == "2 renamed node(s) need mapping before this cross-version replay can run."
+    )
     assert_unchanged(before)
 
 
@@ -141,11 +177,21 @@ def test_viewer_cannot_replay_or_save_mappings_and_operator_cannot_change_policy
     client.force_login(viewer)
     before = snapshot()
     assert client.post(f"/acme/ai/runs/{source.run_id}/replay", {"mode": "as_is"}).status_code == 403
-    assert client.post(f"/acme/ai/runs/{source.run_id}/node-mapping", {
-        "target_version": "2", "visibility": "operator", "map:draft": "compose", "map:notify": "send",
-    }).status_code == 403
-    policy = api.put("/api/v1/acme/policy", data=json.dumps({"replay_allow_mutations": True}),
-                     content_type="application/json")
+    assert (
+        client.post(
+            f"/acme/ai/runs/{source.run_id}/node-mapping",
+            {
+                "target_version": "2",
+                "visibility": "operator",
+                "map:draft": "compose",
+                "map:notify": "send",
+            },
+        ).status_code
+        == 403
+    )
+    policy = api.put(
+        "/api/v1/acme/policy", data=json.dumps({"replay_allow_mutations": True}), content_type="application/json"
+    )
     assert policy.status_code == 403
     assert_unchanged(before)
     assert Run.objects.filter(replay_of=source).count() == 0 and target.pk

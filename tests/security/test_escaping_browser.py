@@ -14,7 +14,7 @@ HOSTILE = [
     "<script>window.__pwned = 1</script>",
     '"><img src=x onerror="window.__pwned = 1">',
     "{{ 7|add:7 }} {% now 'Y' %}",
-    "<svg onload=\"window.__pwned = 1\"></svg>",
+    '<svg onload="window.__pwned = 1"></svg>',
 ]
 TEXT = " ".join(HOSTILE)
 
@@ -48,7 +48,9 @@ def test_hostile_text_in_the_trace_is_shown_as_text_and_never_runs(page_for, ope
     assert_nothing_ran(page)
 
 
-@pytest.mark.parametrize("path", ["/acme/ai/runs", "/acme/monitoring/workflow-runs", "/acme/monitoring/workflow-runs/{run}"])
+@pytest.mark.parametrize(
+    "path", ["/acme/ai/runs", "/acme/monitoring/workflow-runs", "/acme/monitoring/workflow-runs/{run}"]
+)
 def test_hostile_text_in_lists_and_monitoring_never_runs(page_for, operator, hostile_run, path):
     page = page_for(operator)
     page.goto(path.format(run=hostile_run.run_id))

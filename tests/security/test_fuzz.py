@@ -3,7 +3,9 @@
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from ..builders import finished_run, renaming_version, support_workflow
 from ..test_api import json_values
@@ -22,18 +24,41 @@ def bodies(fields: dict):
 
 NODE = {"id": "a", "type": "tool", "tool": "records.lookup", "args": {}}
 ENDPOINTS = {
-    "policy": ("put", "/api/v1/acme/policy", bodies({
-        "allowed_models": st.lists(text, max_size=3), "allowed_providers": st.lists(text, max_size=3),
-        "replay_allow_mutations": st.booleans()})),
-    "mappings": ("put", "/api/v1/acme/mappings", bodies({
-        "source_version": st.integers(-1, 10 ** 12), "target_version": st.integers(-1, 10 ** 12),
-        "visibility": st.sampled_from(["operator", "workspace", "public"]), "pairs": node_pairs})),
+    "policy": (
+        "put",
+        "/api/v1/acme/policy",
+        bodies(
+            {
+                "allowed_models": st.lists(text, max_size=3),
+                "allowed_providers": st.lists(text, max_size=3),
+                "replay_allow_mutations": st.booleans(),
+            }
+        ),
+    ),
+    "mappings": (
+        "put",
+        "/api/v1/acme/mappings",
+        bodies(
+            {
+                "source_version": st.integers(-1, 10**12),
+                "target_version": st.integers(-1, 10**12),
+                "visibility": st.sampled_from(["operator", "workspace", "public"]),
+                "pairs": node_pairs,
+            }
+        ),
+    ),
     "prompts": ("post", "/api/v1/acme/prompts", bodies({"name": text, "content": text, "content_hash": text})),
     "revisions": ("post", "/api/v1/acme/prompts/{artifact}/revisions", bodies({"content": text, "content_hash": text})),
-    "workflows": ("post", "/api/v1/acme/workflows", bodies({
-        "name": text, "nodes": st.lists(st.just(NODE) | json_values, max_size=3)})),
-    "versions": ("post", "/api/v1/acme/workflows/{workflow}/versions", bodies({
-        "nodes": st.lists(st.just(NODE) | json_values, max_size=3)})),
+    "workflows": (
+        "post",
+        "/api/v1/acme/workflows",
+        bodies({"name": text, "nodes": st.lists(st.just(NODE) | json_values, max_size=3)}),
+    ),
+    "versions": (
+        "post",
+        "/api/v1/acme/workflows/{workflow}/versions",
+        bodies({"nodes": st.lists(st.just(NODE) | json_values, max_size=3)}),
+    ),
     "trigger": ("post", "/api/v1/acme/workflows/{workflow}/runs", bodies({"payload": json_values | huge})),
     "pause": ("post", "/api/v1/acme/workflows/{workflow}/pause", bodies({"reason": text})),
 }
@@ -42,9 +67,24 @@ FORMS = {
     "mapping-dialog": "/acme/ai/runs/{run}/node-mapping",
 }
 form_fields = st.dictionaries(
-    st.sampled_from(["mode", "prompt_artifact_id", "content_hash", "model_id", "model_ref", "target_version",
-                     "visibility", "idempotency_key", "map:draft", "map:notify", "save_mapping"]) | st.text(max_size=10),
-    text, max_size=6,
+    st.sampled_from(
+        [
+            "mode",
+            "prompt_artifact_id",
+            "content_hash",
+            "model_id",
+            "model_ref",
+            "target_version",
+            "visibility",
+            "idempotency_key",
+            "map:draft",
+            "map:notify",
+            "save_mapping",
+        ]
+    )
+    | st.text(max_size=10),
+    text,
+    max_size=6,
 )
 
 

@@ -3,9 +3,9 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from replay.services import submit_replay
 from runs.http.errors import Rejected
 from runs.models import Run
-from replay.services import submit_replay
 
 
 class Command(BaseCommand):
@@ -16,10 +16,14 @@ class Command(BaseCommand):
         modes = parser.add_mutually_exclusive_group()
         modes.add_argument("--prompt", nargs=2, metavar=("ARTIFACT", "HASH"), help="Replay with this prompt revision.")
         modes.add_argument("--model", nargs=2, metavar=("ID", "REF"), help="Replay with this model.")
-        parser.add_argument("--target-version", type=int, help="Workflow version to replay on (default: the run's own).")
+        parser.add_argument(
+            "--target-version", type=int, help="Workflow version to replay on (default: the run's own)."
+        )
         parser.add_argument("--map", action="append", default=[], metavar="OLD=NEW", help="Map a renamed node.")
         parser.add_argument(
-            "--as", dest="as_user", help="Username the replay is requested by (default: the only admin of the run's workspace)."
+            "--as",
+            dest="as_user",
+            help="Username the replay is requested by (default: the only admin of the run's workspace).",
         )
 
     def handle(self, run_id, prompt, model, target_version, map, as_user, **options):
@@ -31,8 +35,11 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"No user named {as_user!r}.")
         else:
-            admins = list(get_user_model().objects.filter(
-                memberships__workspace_id=run.workspace_id, memberships__role="admin")[:2])
+            admins = list(
+                get_user_model().objects.filter(memberships__workspace_id=run.workspace_id, memberships__role="admin")[
+                    :2
+                ]
+            )
             if len(admins) != 1:
                 raise CommandError("Say who asks for the replay with --as USER.")
             user = admins[0]

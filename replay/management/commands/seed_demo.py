@@ -5,10 +5,18 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from runs.engine.executor import execute
-from runs.models import (
-    Account, Membership, Node, PromptArtifact, PromptRevision, Run, Workflow, WorkflowVersion, Workspace,
-)
 from runs.graph import build_nodes, parse_nodes
+from runs.models import (
+    Account,
+    Membership,
+    Node,
+    PromptArtifact,
+    PromptRevision,
+    Run,
+    Workflow,
+    WorkflowVersion,
+    Workspace,
+)
 
 CLASSIFY_PROMPT = "Classify this support request from {{ trigger.customer_name }}: {{ trigger.message }}"
 DRAFT_V1 = "Write a short, polite reply to {{ trigger.customer_name }} about: {{ trigger.message }}"
@@ -20,34 +28,90 @@ DRAFT_V2 = (
 
 def nodes_v1(classify, draft):
     return [
-        {"id": "lookup", "type": "tool", "tool": "records.lookup",
-         "args": {"kind": "customer", "key": "{{ trigger.customer_id }}"}},
-        {"id": "classify", "type": "llm", "prompt": classify, "model": "anthropic:claude-sonnet-4-5", "after": ["lookup"]},
+        {
+            "id": "lookup",
+            "type": "tool",
+            "tool": "records.lookup",
+            "args": {"kind": "customer", "key": "{{ trigger.customer_id }}"},
+        },
+        {
+            "id": "classify",
+            "type": "llm",
+            "prompt": classify,
+            "model": "anthropic:claude-sonnet-4-5",
+            "after": ["lookup"],
+        },
         {"id": "draft", "type": "llm", "prompt": draft, "model": "anthropic:claude-opus-4-7", "after": ["classify"]},
-        {"id": "notify", "type": "tool", "tool": "messages.send", "after": ["draft"],
-         "args": {"to": "{{ trigger.email }}", "body": "{{ nodes.draft.output }}"},
-         "policies": {"replay": {"allowMutations": False}}},
-        {"id": "log_ticket", "type": "tool", "tool": "records.create", "after": ["notify"],
-         "args": {"kind": "ticket", "data": {"customer": "{{ trigger.customer_id }}", "category": "{{ nodes.classify.output }}"}}},
+        {
+            "id": "notify",
+            "type": "tool",
+            "tool": "messages.send",
+            "after": ["draft"],
+            "args": {"to": "{{ trigger.email }}", "body": "{{ nodes.draft.output }}"},
+            "policies": {"replay": {"allowMutations": False}},
+        },
+        {
+            "id": "log_ticket",
+            "type": "tool",
+            "tool": "records.create",
+            "after": ["notify"],
+            "args": {
+                "kind": "ticket",
+                "data": {"customer": "{{ trigger.customer_id }}", "category": "{{ nodes.classify.output }}"},
+            },
+        },
     ]
 
 
 def nodes_v2(classify, draft):
     """Version 2 renames classify → triage and draft → compose_reply."""
     return [
-        {"id": "lookup", "type": "tool", "tool": "records.lookup",
-         "args": {"kind": "customer", "key": "{{ trigger.customer_id }}"}},
-        {"id": "triage", "type": "llm", "prompt": classify, "model": "anthropic:claude-sonnet-4-5", "after": ["lookup"]},
-        {"id": "compose_reply", "type": "llm", "prompt": draft, "model": "anthropic:claude-opus-4-7", "after": ["triage"]},
-        {"id": "notify", "type": "tool", "tool": "messages.send", "after": ["compose_reply"],
-         "args": {"to": "{{ trigger.email }}", "body": "{{ nodes.compose_reply.output }}"}},
-        {"id": "log_ticket", "type": "tool", "tool": "records.create", "after": ["notify"],
-         "args": {"kind": "ticket", "data": {"customer": "{{ trigger.customer_id }}", "category": "{{ nodes.triage.output }}"}}},
+        {
+            "id": "lookup",
+            "type": "tool",
+            "tool": "records.lookup",
+            "args": {"kind": "customer", "key": "{{ trigger.customer_id }}"},
+        },
+        {
+            "id": "triage",
+            "type": "llm",
+            "prompt": classify,
+            "model": "anthropic:claude-sonnet-4-5",
+            "after": ["lookup"],
+        },
+        {
+            "id": "compose_reply",
+            "type": "llm",
+            "prompt": draft,
+            "model": "anthropic:claude-opus-4-7",
+            "after": ["triage"],
+        },
+        {
+            "id": "notify",
+            "type": "tool",
+            "tool": "messages.send",
+            "after": ["compose_reply"],
+            "args": {"to": "{{ trigger.email }}", "body": "{{ nodes.compose_reply.output }}"},
+        },
+        {
+            "id": "log_ticket",
+            "type": "tool",
+            "tool": "records.create",
+            "after": ["notify"],
+            "args": {
+                "kind": "ticket",
+                "data": {"customer": "{{ trigger.customer_id }}", "category": "{{ nodes.triage.output }}"},
+            },
+        },
     ]
 
 
-PAYLOAD = {"customer_id": "c-1042", "customer_name": "Dana", "email": "dana@example.com",
-           "message": "My order #5521 arrived damaged."}
+PAYLOAD = {
+    "customer_id": "c-1042",
+    "customer_name": "Dana",
+    "email": "dana@example.com",
+    "message": "My order #5521 arrived damaged.",
+}
 
 
 class Command(BaseCommand):
@@ -97,8 +161,14 @@ class Command(BaseCommand):
         run = Run.objects.filter(pk=run_id).first()
         if run is None:
             run = Run.objects.create(
-                run_id=run_id, workspace=workflow.workspace, workflow=workflow, version=version,
-                version_number=version.number, trigger_payload=payload, steps_total=version.nodes.count(), **fields,
+                run_id=run_id,
+                workspace=workflow.workspace,
+                workflow=workflow,
+                version=version,
+                version_number=version.number,
+                trigger_payload=payload,
+                steps_total=version.nodes.count(),
+                **fields,
             )
         return run.run_id
 
@@ -123,7 +193,9 @@ class Command(BaseCommand):
         self.acme, self.workflow, self.operator = acme, workflow, operator
         runs = [
             self.run("run_8f2c1a90", workflow, v1, PAYLOAD),
-            self.run("run_3d4e5f60", workflow, v1, {**PAYLOAD, "customer_name": "Lee", "message": "Refund not received."}),
+            self.run(
+                "run_3d4e5f60", workflow, v1, {**PAYLOAD, "customer_name": "Lee", "message": "Refund not received."}
+            ),
             # No email in the payload: notify fails on its template.
             self.run("run_fa11ed01", workflow, v1, {"customer_id": "c-7", "customer_name": "Sam", "message": "Hello?"}),
             self.run("run_0a1b2c3d", workflow, v1, {**PAYLOAD, "customer_name": "Kim"}),
@@ -142,10 +214,18 @@ class Command(BaseCommand):
         workflow, _ = Workflow.objects.get_or_create(
             workflow_id="wf_9b0be001", defaults={"workspace": globex, "name": "Summaries"}
         )
-        version = self.version(workflow, 1, [
-            {"id": "summarise", "type": "llm", "model": "openai:gpt-5-mini",
-             "prompt": {"artifact_id": "prompt_9b0bec55", "content_hash": summary.content_hash}},
-        ])
+        version = self.version(
+            workflow,
+            1,
+            [
+                {
+                    "id": "summarise",
+                    "type": "llm",
+                    "model": "openai:gpt-5-mini",
+                    "prompt": {"artifact_id": "prompt_9b0bec55", "content_hash": summary.content_hash},
+                },
+            ],
+        )
         run_id = self.run("run_9b0be0a1", workflow, version, {"text": "Quarterly numbers are in."})
         if Run.objects.get(pk=run_id).status == Run.Status.PENDING:
             transaction.on_commit(lambda: execute(run_id))
@@ -158,13 +238,25 @@ class Command(BaseCommand):
             return
         as_is = submit_replay(user=self.operator, run=source, request={"mode": "as_is"}).run
         execute(as_is.run_id)
-        prompt = submit_replay(user=self.operator, run=source, request={
-            "mode": "prompt", "prompt_artifact_id": "prompt_a1b2c3d4", "content_hash": self.draft_v2.content_hash,
-        }).run
+        prompt = submit_replay(
+            user=self.operator,
+            run=source,
+            request={
+                "mode": "prompt",
+                "prompt_artifact_id": "prompt_a1b2c3d4",
+                "content_hash": self.draft_v2.content_hash,
+            },
+        ).run
         execute(prompt.run_id)
-        second = submit_replay(user=self.operator, run=Run.objects.get(pk=as_is.run_id), request={
-            "mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5",
-        }).run
+        second = submit_replay(
+            user=self.operator,
+            run=Run.objects.get(pk=as_is.run_id),
+            request={
+                "mode": "model",
+                "model_id": "gpt-5",
+                "model_ref": "openai:gpt-5",
+            },
+        ).run
         execute(second.run_id)
 
     def report(self):
