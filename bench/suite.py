@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from mappings.detection import renamed_nodes
 from mappings.services import save_mapping
+from replay.rules import membership_for_replay
 from replay.services import submit_replay
 from runs.engine import executor
 from runs.models import Run
@@ -307,8 +308,9 @@ class Bench:
 
     def submit_replays(self, count: int) -> None:
         d = self.data
+        membership = membership_for_replay(d.user, d.chain_source.workspace_id)
         for _ in range(count):
-            submit_replay(user=d.user, run=d.chain_source, request={"mode": "as_is"})
+            submit_replay(membership=membership, run_id=d.chain_source.pk, fields={"mode": "as_is"})
 
     def finished_count(self) -> int:
         return Run.objects.filter(replay_of=self.data.chain_source, status__in=TERMINAL).count()

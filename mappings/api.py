@@ -1,37 +1,42 @@
+from typing import Annotated, Any
+
 from django.db.models import Q
 from django.http import JsonResponse
+from pydantic import BeforeValidator, StringConstraints
 
 from runs.access import get_workflow_for_member
 from runs.http.api import api_view, json_body
 from runs.http.errors import BadRequest, NotFound
-from runs.models import WorkflowVersion
+from runs.http.input import Input, parse, required_version
+from runs.models import Role, WorkflowVersion
 
-from .detection import renamed_nodes
 from .models import NodeMapping
-from .services import save_mapping, target_node_ids, validate_pairs
+from .services import mappable_nodes, node_ids_of, save_mapping, validate_pairs
 
 
-def _version_param(request, data: dict, name: str):
-    raw = data.get(name, request.GET.get(name))
-    if isinstance(raw, str) and raw.isdigit():
-        raw = int(raw)
-    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
-        raise BadRequest(f"{name} is required: a workflow version number.", field=name)
-    return raw
+class VersionPair(Input):
+    """The version pair a saved mapping is for, from the query string or the PUT body."""
+
+    workflow_id: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    source_version: Annotated[int, BeforeValidator(required_version)]
+    target_version: Annotated[int, BeforeValidator(required_version)]
 
 
-def _versions(request, membership, data: dict):
-    workflow_id = data.get("workflow_id", request.GET.get("workflow_id"))
-    if not isinstance(workflow_id, str) or not workflow_id:
-        raise BadRequest("workflow_id is required.", field="workflow_id")
-    workflow = get_workflow_for_member(membership, workflow_id)
-    numbers = (_version_param(request, data, "source_version"), _version_param(request, data, "target_version"))
-    if numbers[0] == numbers[1]:
+class MappingBody(Input):
+    visibility: str = NodeMapping.Visibility.OPERATOR
+    pairs: Any = None
+
+
+def _versions(request, membership, data: dict) -> tuple[WorkflowVersion, WorkflowVersion]:
+    pair = parse(VersionPair, {**request.GET.dict(), **data})
+    if pair.source_version == pair.target_version:
         raise BadRequest("source_version and target_version must differ.", field="target_version")
+    workflow = get_workflow_for_member(membership, pair.workflow_id)
+    numbers = (pair.source_version, pair.target_version)
     found = {v.number: v for v in WorkflowVersion.objects.filter(workflow=workflow, number__in=numbers)}
     for name, number in zip(("source_version", "target_version"), numbers, strict=True):
         if number not in found:
-            raise NotFound(f"{name} {number} does not exist for workflow {workflow_id}.", field=name)
+            raise NotFound(f"{name} {number} does not exist for workflow {pair.workflow_id}.", field=name)
     return found[numbers[0]], found[numbers[1]]
 
 
@@ -46,25 +51,14 @@ def mapping_dict(mapping: NodeMapping) -> dict:
     }
 
 
-def renamed_between(source: WorkflowVersion, target: WorkflowVersion) -> list[str]:
-    """Renamed nodes of a version pair, run-independent: every source node missing from the target."""
-    from runs.models import Node
-
-    source_ids = Node.objects.filter(version=source).order_by("position").values_list("node_id", flat=True)
-    return renamed_nodes(source_ids, set(target_node_ids(target)))
-
-
-@api_view(("GET", "PUT"), role="operator")
+@api_view(("GET", "PUT"), role=Role.OPERATOR)
 def mappings(request, membership):
     data = json_body(request) if request.method == "PUT" else {}
     source, target = _versions(request, membership, data)
     if request.method == "PUT":
-        visibility = data.get("visibility", NodeMapping.Visibility.OPERATOR)
+        body = parse(MappingBody, data)
         pairs = validate_pairs(
-            data.get("pairs"),
-            renamed=renamed_between(source, target),
-            target_ids=set(target_node_ids(target)),
-            field="pairs",
+            body.pairs, renamed=mappable_nodes(source, target), target_ids=set(node_ids_of(target)), field="pairs"
         )
         if not pairs:
             raise BadRequest("pairs must map at least one renamed node.", field="pairs")
@@ -73,7 +67,7 @@ def mappings(request, membership):
             workspace=membership.workspace,
             source_version=source,
             target_version=target,
-            visibility=visibility,
+            visibility=body.visibility,
             pairs=pairs,
         )
         mapping = NodeMapping.objects.select_related("source_version", "target_version", "owner").get(pk=mapping.pk)

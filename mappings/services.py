@@ -11,23 +11,44 @@ from runs.models import Node, Run, WorkflowVersion
 from .detection import renamed_nodes
 from .models import NodeMapping, NodeMappingPair
 
+MAP_FIELD_PREFIX = "map:"
 
-def too_many_pairs_message() -> str:
-    return f"A saved mapping holds up to {settings.MAPPING_MAX_PAIRS} node pairs"
+
+def unmapped_message(count: int) -> str:
+    return f"{count} renamed node(s) need mapping before this cross-version replay can run."
+
+
+def check_pair_count(count: int, *, field: str) -> None:
+    """The one limit on a node mapping's size (MAPPING_MAX_PAIRS), for replays and saved mappings alike."""
+    if count > settings.MAPPING_MAX_PAIRS:
+        raise BadRequest(
+            f"A saved mapping holds up to {settings.MAPPING_MAX_PAIRS} node pairs; {field} has {count}.", field=field
+        )
+
+
+def pairs_from_form(post) -> dict[str, str]:
+    """The pairs a dialog posts as one select per renamed node, named map:<renamed node id>."""
+    return {k[len(MAP_FIELD_PREFIX) :]: v for k, v in post.items() if k.startswith(MAP_FIELD_PREFIX) and v}
 
 
 def ran_node_ids(run: Run) -> list[str]:
     return list(run.steps.order_by("position").values_list("node_id", flat=True))
 
 
-def target_node_ids(version: WorkflowVersion) -> list[str]:
+def node_ids_of(version: WorkflowVersion) -> list[str]:
     return list(Node.objects.filter(version=version).order_by("position").values_list("node_id", flat=True))
 
 
-def renamed_nodes_of(run: Run, target: WorkflowVersion) -> list[str]:
+def renamed_nodes_of(run: Run, target: WorkflowVersion, target_ids: list[str] | None = None) -> list[str]:
+    """The renamed nodes of a replay of `run` on `target`: nodes that ran and whose id `target` lacks."""
     if run.version_id == target.pk:
         return []
-    return renamed_nodes(ran_node_ids(run), set(target_node_ids(target)))
+    return renamed_nodes(ran_node_ids(run), set(node_ids_of(target) if target_ids is None else target_ids))
+
+
+def mappable_nodes(source: WorkflowVersion, target: WorkflowVersion) -> list[str]:
+    """For a mapping saved without a run: every source node that could have run and that `target` lacks."""
+    return renamed_nodes(node_ids_of(source), set(node_ids_of(target)))
 
 
 def find_saved_mapping(*, user, source_version_id: int, target_version_id: int) -> NodeMapping | None:
@@ -47,8 +68,7 @@ def validate_pairs(pairs, *, renamed: list[str], target_ids: set[str], field: st
     """Each key a renamed node (once), each value a node of the target version; nothing else."""
     if not isinstance(pairs, dict):
         raise BadRequest(f"{field} must be an object of {{renamed node id: target node id}}.", field=field)
-    if len(pairs) > settings.MAPPING_MAX_PAIRS:
-        raise BadRequest(too_many_pairs_message() + f"; this one has {len(pairs)}.", field=field)
+    check_pair_count(len(pairs), field=field)
     renamed_set = set(renamed)
     for source, target in pairs.items():
         if not isinstance(target, str):
@@ -79,8 +99,7 @@ def save_mapping(
     """Create or update the caller's mapping for the pair in a constant number of queries."""
     if visibility not in NodeMapping.Visibility.values:
         raise BadRequest("visibility must be 'operator' or 'workspace'.", field="visibility")
-    if len(pairs) > settings.MAPPING_MAX_PAIRS:
-        raise BadRequest(too_many_pairs_message() + f"; this one has {len(pairs)}.", field="pairs")
+    check_pair_count(len(pairs), field="pairs")
     now = timezone.now()
     lookup = {"source_version": source_version, "target_version": target_version, "visibility": visibility}
     if visibility == NodeMapping.Visibility.OPERATOR:

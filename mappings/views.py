@@ -3,23 +3,24 @@ import json
 from django.shortcuts import render
 from django_htmx.http import trigger_client_event
 
-from runs.access import get_run_for_member
+from runs.access import get_run_for_member, target_version_of
 from runs.http.errors import BadRequest, Rejected
+from runs.http.input import version_number
 from runs.http.web import workspace_view
-from runs.models import WorkflowVersion
+from runs.models import Role
 
 from .models import NodeMapping
-from .services import find_saved_mapping, renamed_nodes_of, save_mapping, target_node_ids, validate_pairs
+from .services import (
+    find_saved_mapping,
+    node_ids_of,
+    pairs_from_form,
+    renamed_nodes_of,
+    save_mapping,
+    unmapped_message,
+    validate_pairs,
+)
 
 DIALOG = "mappings/dialog.html"
-
-
-def _target(run, raw) -> WorkflowVersion:
-    number = int(raw) if isinstance(raw, str) and raw.isdigit() else None
-    version = WorkflowVersion.objects.filter(workflow_id=run.workflow_id, number=number).first() if number else None
-    if version is None:
-        raise BadRequest("target_version must be a version of this run's workflow.", field="target_version")
-    return version
 
 
 def _context(request, membership, run, target, chosen=None, visibility=NodeMapping.Visibility.OPERATOR):
@@ -32,28 +33,31 @@ def _context(request, membership, run, target, chosen=None, visibility=NodeMappi
         "run": run,
         "target": target,
         "renamed": [(node_id, chosen.get(node_id, "")) for node_id in renamed],
-        "target_ids_json": json.dumps(target_node_ids(target)),
+        "target_ids_json": json.dumps(node_ids_of(target)),
         "visibility": visibility,
         "visibilities": NodeMapping.Visibility.choices,
     }
 
 
-@workspace_view(methods=("GET", "POST"), role="operator")
+@workspace_view(methods=("GET", "POST"), role=Role.OPERATOR)
 def mapping_dialog(request, membership, run_id):
     run = get_run_for_member(membership, run_id)
     if run.version_id is None:
         raise BadRequest("This run's workflow version was deleted: there is nothing to map from.")
-    target = _target(run, request.GET.get("target_version") or request.POST.get("target_version"))
+    number = version_number(request.GET.get("target_version") or request.POST.get("target_version"))
+    if number in (None, run.version_number):
+        raise BadRequest("target_version must be another version of this run's workflow.", field="target_version")
+    target = target_version_of(run, number)
     if request.method == "GET":
         return render(request, DIALOG, _context(request, membership, run, target))
     renamed = renamed_nodes_of(run, target)
-    pairs = {k[len("map:") :]: v for k, v in request.POST.items() if k.startswith("map:") and v}
+    pairs = pairs_from_form(request.POST)
     visibility = request.POST.get("visibility", NodeMapping.Visibility.OPERATOR)
     try:
-        pairs = validate_pairs(pairs, renamed=renamed, target_ids=set(target_node_ids(target)))
+        pairs = validate_pairs(pairs, renamed=renamed, target_ids=set(node_ids_of(target)))
         missing = [n for n in renamed if n not in pairs]
         if missing:
-            raise Rejected(422, f"{len(missing)} renamed node(s) still need a target.", field="node_mapping")
+            raise Rejected(422, unmapped_message(len(missing)), code="unmapped_nodes", field="node_mapping")
         mapping = save_mapping(
             user=request.user,
             workspace=membership.workspace,

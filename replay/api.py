@@ -1,26 +1,29 @@
 from django.http import JsonResponse
 
-from runs.access import get_run_for_member
+from runs.access import get_run_for_member, get_run_ref_for_member, target_version_of
 from runs.http.api import api_view, json_body
 from runs.http.errors import BadRequest, Rejected
+from runs.http.input import version_number
+from runs.models import Role
 
-from .services import mutation_plan, plan_mapping, resolve_target_version, submit_replay
+from .plan import mutation_plan, plan_mapping
+from .rules import CROSS_BOUNDARY
+from .services import submit_replay
 
 
-@api_view(("POST",))
+@api_view(("POST",), outsider_message=CROSS_BOUNDARY)
 def submit(request, membership, run_id):
     try:
         data = json_body(request)
     except Rejected:
-        get_run_for_member(membership, run_id, related=None)  # an unknown or foreign run answers first
+        get_run_ref_for_member(membership, run_id, foreign_message=CROSS_BOUNDARY)  # rule 1 answers before a 400
         raise
     # The run is found (404, 403) on the row submit_replay locks: one query, not two.
     result = submit_replay(
-        user=request.user,
-        run=run_id,
-        request=data,
-        idempotency_key=request.headers.get("Idempotency-Key", ""),
         membership=membership,
+        run_id=run_id,
+        fields=data,
+        idempotency_key=request.headers.get("Idempotency-Key", ""),
     )
     new = result.run
     return JsonResponse(
@@ -41,10 +44,7 @@ def replay_plan(request, membership, run_id):
     run = get_run_for_member(membership, run_id)
     if run.version_id is None:
         raise BadRequest("This run's workflow version was deleted: it has no replay plan.")
-    raw = request.GET.get("target_version", "")
-    if raw and not raw.isdigit():
-        raise BadRequest("target_version must be a workflow version number.", field="target_version")
-    target = resolve_target_version(run, int(raw) if raw else None)
+    target = target_version_of(run, version_number(request.GET.get("target_version")))
     mapping = plan_mapping(user=request.user, run=run, target=target)
     mutations = mutation_plan(workspace=membership.workspace, target=target)
     saved = mapping.saved
@@ -69,7 +69,7 @@ def replay_plan(request, membership, run_id):
     )
 
 
-@api_view(("GET", "PUT"), role="admin")
+@api_view(("GET", "PUT"), role=Role.ADMIN)
 def policy(request, membership):
     workspace = membership.workspace
     if request.method == "PUT":

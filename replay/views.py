@@ -4,19 +4,22 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django_htmx.http import trigger_client_event
 
-from runs.access import get_run_for_member
+from mappings.services import pairs_from_form, unmapped_message
+from runs.access import get_run_for_member, target_version_of
 from runs.http.errors import Rejected
+from runs.http.input import version_number
 from runs.http.web import workspace_view
 from runs.models import CatalogModel, PromptRevision, WorkflowVersion
 
-from .services import mutation_plan, plan_mapping, resolve_target_version, submit_replay, unmapped_message
+from .plan import mutation_plan, plan_mapping
+from .rules import CROSS_BOUNDARY
+from .services import submit_replay
 
 DIALOG = "replay/dialog.html"
 
 
 def _target(run, raw):
-    number = int(raw) if isinstance(raw, str) and raw.isdigit() else None
-    return resolve_target_version(run, number)
+    return target_version_of(run, version_number(raw))
 
 
 def _mapping_context(request, membership, run, target):
@@ -70,22 +73,21 @@ def _form_data(post) -> dict:
             "save_mapping",
         )
     }
-    data["node_mapping"] = {k[len("map:") :]: v for k, v in post.items() if k.startswith("map:") and v}
+    data["node_mapping"] = pairs_from_form(post)
     return data
 
 
-@workspace_view(methods=("GET", "POST"))
+@workspace_view(methods=("GET", "POST"), outsider_message=CROSS_BOUNDARY)
 def dialog(request, membership, run_id):
-    run = get_run_for_member(membership, run_id)
+    run = get_run_for_member(membership, run_id, foreign_message=CROSS_BOUNDARY)
     if request.method == "GET":
         return render(request, DIALOG, _dialog_context(request, membership, run, request.GET.get("target_version")))
     data = _form_data(request.POST)
     try:
         result = submit_replay(
-            user=request.user,
-            run=run,
-            request=data,
             membership=membership,
+            run_id=run.run_id,
+            fields=data,
             idempotency_key=request.POST.get("idempotency_key", ""),
         )
     except Rejected as exc:

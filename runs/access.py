@@ -6,38 +6,49 @@ from .http.errors import Forbidden, NotFound
 from .models import Membership, PromptArtifact, Run, Workflow, WorkflowVersion, Workspace
 
 NOT_A_MEMBER = "You do not have access to this workspace."
-CROSS_BOUNDARY = "You can only replay runs that belong to your own workspace and account."
+RUN_OF_ANOTHER_WORKSPACE = "This run belongs to another workspace."
 
 
 class WorkspaceForbidden(Forbidden, PermissionDenied):
     pass
 
 
-def get_membership(user, slug: str) -> Membership:
-    """The user's membership of workspace `slug`, or a 403 (an unknown slug is not told apart)."""
+def get_membership(user, slug: str, *, outsider_message: str = NOT_A_MEMBER) -> Membership:
+    """The user's membership of workspace `slug`, or a 403 (an unknown slug is not told apart).
+
+    `outsider_message` lets a page answer an outsider in its own words (replay: rule 1 of the rules table).
+    """
     if not user.is_authenticated:
-        raise WorkspaceForbidden(NOT_A_MEMBER)
+        raise WorkspaceForbidden(outsider_message)
     membership = Membership.objects.select_related("workspace__account").filter(user=user, workspace__slug=slug).first()
     if membership is None:
-        raise WorkspaceForbidden(NOT_A_MEMBER)
+        raise WorkspaceForbidden(outsider_message)
+    membership.user = user
     return membership
 
 
-def get_run_for_member(membership: Membership, run_id: str, related=("workflow", "version", "replay_of")) -> Run:
-    """A run of the member's workspace: 404 when unknown, 403 when it belongs to another workspace.
-
-    related=None reads only the run's id and workspace, for a caller that reads the run again itself.
-    """
-    runs = Run.objects.select_related(*related) if related is not None else Run.objects.only("run_id", "workspace_id")
-    return member_run(membership, run_id, runs.filter(pk=run_id).first())
+def get_run_for_member(membership: Membership, run_id: str, *, foreign_message: str = RUN_OF_ANOTHER_WORKSPACE) -> Run:
+    """A run of the member's workspace, with its workflow, version and source: 404 when unknown, 403 when foreign."""
+    run = Run.objects.select_related("workflow", "version", "replay_of").filter(pk=run_id).first()
+    return member_run(membership, run_id, run, foreign_message=foreign_message)
 
 
-def member_run(membership: Membership, run_id: str, run: Run | None) -> Run:
+def get_run_ref_for_member(
+    membership: Membership, run_id: str, *, foreign_message: str = RUN_OF_ANOTHER_WORKSPACE
+) -> Run:
+    """The access check alone: a run with only its id and workspace read, for a caller that reads the rest itself."""
+    run = Run.objects.only("run_id", "workspace_id").filter(pk=run_id).first()
+    return member_run(membership, run_id, run, foreign_message=foreign_message)
+
+
+def member_run(
+    membership: Membership, run_id: str, run: Run | None, *, foreign_message: str = RUN_OF_ANOTHER_WORKSPACE
+) -> Run:
     """`run` as read for `run_id` by the caller: 404 when there was none, 403 when another workspace's."""
     if run is None:
         raise NotFound(f"Run {run_id} was not found.")
     if run.workspace_id != membership.workspace_id:
-        raise WorkspaceForbidden(CROSS_BOUNDARY)
+        raise WorkspaceForbidden(foreign_message)
     run.workspace = membership.workspace
     return run
 
@@ -74,3 +85,13 @@ def workspaces_of(user) -> list[Workspace]:
     if not user.is_authenticated:
         return []
     return list(Workspace.objects.filter(memberships__user=user).order_by("slug"))
+
+
+def target_version_of(run: Run, number: int | None) -> WorkflowVersion:
+    """The version a replay of `run` runs on: its own by default, else version `number` of its workflow."""
+    if (number is None or number == run.version_number) and run.version_id is not None:
+        return run.version  # type: ignore[return-value]  # version_id is set
+    version = WorkflowVersion.objects.filter(workflow_id=run.workflow_id, number=number).first()
+    if version is None:
+        raise NotFound(f"target_version {number} does not exist for this workflow.", field="target_version")
+    return version

@@ -97,3 +97,16 @@ def renaming_version(version):
             ),
         ],
     )
+
+
+def submit_replay(*, user, run: Run, request: dict, idempotency_key: str = ""):
+    """Replay `run` as `user` through the service, as the command does: rule 1 finds the user's membership."""
+    from replay import services
+    from replay.rules import membership_for_replay
+
+    return services.submit_replay(
+        membership=membership_for_replay(user, run.workspace_id),
+        run_id=run.pk,
+        fields=request,
+        idempotency_key=idempotency_key,
+    )

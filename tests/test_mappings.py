@@ -7,11 +7,10 @@ import pytest
 from mappings.detection import renamed_nodes
 from mappings.models import NodeMapping, NodeMappingPair
 from mappings.services import find_saved_mapping, save_mapping
-from replay.services import submit_replay
 from runs import services
 from runs.http.errors import Rejected
 
-from .builders import finished_run, llm, support_workflow, tool
+from .builders import finished_run, llm, submit_replay, support_workflow, tool
 from .factories import MembershipFactory, PromptRevisionFactory, UserFactory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}

@@ -2,13 +2,13 @@
 
 import pytest
 
-from replay.services import mutation_plan, submit_replay
+from replay.plan import mutation_plan
 from runs import services
 from runs.engine.executor import execute
 from runs.http.errors import Rejected
 from runs.models import OutboxMessage, Run, ToolCall
 
-from .builders import finished_run, renaming_version, support_workflow
+from .builders import finished_run, renaming_version, submit_replay, support_workflow
 
 
 def replay_and_run(user, run, request):

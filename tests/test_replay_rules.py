@@ -2,12 +2,11 @@
 
 import pytest
 
-from replay.services import submit_replay
 from runs import services
 from runs.http.errors import Rejected
 from runs.models import Run
 
-from .builders import finished_run, run_in_status, support_workflow, tool
+from .builders import finished_run, run_in_status, submit_replay, support_workflow, tool
 from .factories import PromptRevisionFactory
 
 

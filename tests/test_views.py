@@ -2,10 +2,9 @@
 
 import pytest
 
-from replay.services import submit_replay
 from runs.models import Run, Step
 
-from .builders import chain_workflow, finished_run, run_in_status, support_workflow
+from .builders import chain_workflow, finished_run, run_in_status, submit_replay, support_workflow
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

@@ -3,13 +3,14 @@
 from django.http import HttpResponse, JsonResponse
 
 from runs import services
-from runs.access import get_artifact_for_member, get_run_for_member, get_version_for_member, get_workflow_for_member
+from runs.access import get_artifact_for_member, get_run_ref_for_member, get_version_for_member, get_workflow_for_member
 from runs.http.api import api_view, created, json_body
+from runs.models import Role
 
 from .serializers import run_dict, run_with_steps
 
 
-@api_view(("POST",), role="operator")
+@api_view(("POST",), role=Role.OPERATOR)
 def create_prompt(request, membership):
     data = json_body(request)
     revision = services.create_prompt(
@@ -21,7 +22,7 @@ def create_prompt(request, membership):
     return created({"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash})
 
 
-@api_view(("POST",), role="operator")
+@api_view(("POST",), role=Role.OPERATOR)
 def create_prompt_revision(request, membership, artifact_id):
     artifact = get_artifact_for_member(membership, artifact_id)
     data = json_body(request)
@@ -31,14 +32,14 @@ def create_prompt_revision(request, membership, artifact_id):
     return created({"artifact_id": artifact.artifact_id, "content_hash": revision.content_hash})
 
 
-@api_view(("POST",), role="operator")
+@api_view(("POST",), role=Role.OPERATOR)
 def create_workflow(request, membership):
     data = json_body(request)
     version = services.create_workflow(workspace=membership.workspace, name=data.get("name"), nodes=data.get("nodes"))
     return created({"workflow_id": version.workflow.workflow_id, "version": version.number})
 
 
-@api_view(("POST",), role="operator")
+@api_view(("POST",), role=Role.OPERATOR)
 def create_version(request, membership, workflow_id):
     workflow = get_workflow_for_member(membership, workflow_id)
     data = json_body(request)
@@ -46,7 +47,7 @@ def create_version(request, membership, workflow_id):
     return created({"workflow_id": workflow.workflow_id, "version": version.number})
 
 
-@api_view(("DELETE",), role="operator")
+@api_view(("DELETE",), role=Role.OPERATOR)
 def delete_version(request, membership, workflow_id, number):
     version = get_version_for_member(membership, workflow_id, number)
     services.delete_version(version=version)
@@ -54,7 +55,7 @@ def delete_version(request, membership, workflow_id, number):
 
 
 def _pause_view(paused: bool):
-    @api_view(("POST",), role="operator")
+    @api_view(("POST",), role=Role.OPERATOR)
     def view(request, membership, workflow_id):
         workflow = get_workflow_for_member(membership, workflow_id)
         data = json_body(request)
@@ -70,7 +71,7 @@ pause_workflow = _pause_view(True)
 unpause_workflow = _pause_view(False)
 
 
-@api_view(("POST",), role="operator")
+@api_view(("POST",), role=Role.OPERATOR)
 def trigger_run(request, membership, workflow_id):
     workflow = get_workflow_for_member(membership, workflow_id)
     data = json_body(request)
@@ -80,14 +81,14 @@ def trigger_run(request, membership, workflow_id):
 
 @api_view(("GET",))
 def run_detail(request, membership, run_id):
-    get_run_for_member(membership, run_id, related=None)  # the access check; run_with_steps reads the run
+    get_run_ref_for_member(membership, run_id)  # run_with_steps reads the run
     return JsonResponse(run_dict(run_with_steps(run_id)))
 
 
 def _lifecycle_view(action):
-    @api_view(("POST",), role="operator")
+    @api_view(("POST",), role=Role.OPERATOR)
     def view(request, membership, run_id):
-        run = get_run_for_member(membership, run_id, related=None)  # the transitions need only its id
+        run = get_run_ref_for_member(membership, run_id)  # the transitions need only its id
         action(run=run)
         return JsonResponse(run_dict(run_with_steps(run_id)))
 

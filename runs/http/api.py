@@ -11,12 +11,18 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from runs.access import get_membership
-from runs.models import ApiToken, Membership
+from runs.access import NOT_A_MEMBER, get_membership
+from runs.models import ApiToken, Membership, Role
 
 from .errors import BadRequest, Forbidden, Rejected
 
 log = logging.getLogger(__name__)
+
+ROLE_NEEDED = {
+    Role.VIEWER: "Only members of this workspace can do this.",
+    Role.OPERATOR: "Viewers cannot change anything in this workspace; ask for the operator role.",
+    Role.ADMIN: "Only workspace admins can change this.",
+}
 
 
 class Unauthorized(Rejected):
@@ -57,7 +63,7 @@ def authenticate(request):
     return row.user
 
 
-def authenticated_membership(request, slug: str):
+def authenticated_membership(request, slug: str, outsider_message: str = NOT_A_MEMBER):
     """The token's user and their membership of `slug` in one query; a miss asks again to say which (401 or 403)."""
     token_hash = _bearer_hash(request)
     membership = (
@@ -72,7 +78,7 @@ def authenticated_membership(request, slug: str):
         .first()
     )
     if membership is None:
-        return (user := authenticate(request)), get_membership(user, slug)
+        return (user := authenticate(request)), get_membership(user, slug, outsider_message=outsider_message)
     _touch(membership.token_pk, membership.token_last_used_at)
     return membership.user, membership
 
@@ -109,7 +115,7 @@ def _has_nul(value) -> bool:
     return False
 
 
-def api_view(methods: tuple[str, ...], *, role: str = "viewer"):
+def api_view(methods: tuple[str, ...], *, role: Role = Role.VIEWER, outsider_message: str = NOT_A_MEMBER):
     """Authenticate, resolve the workspace membership, check the role, and translate errors.
 
     role is the least role needed for the write methods; safe methods need membership only.
@@ -126,12 +132,9 @@ def api_view(methods: tuple[str, ...], *, role: str = "viewer"):
                 response["Allow"] = ", ".join(methods)
                 return response
             try:
-                user, membership = authenticated_membership(request, slug)
-                if request.method not in ("GET", "HEAD"):
-                    if role == "operator" and not membership.can_operate:
-                        raise Forbidden("Viewers cannot change anything in this workspace; ask for the operator role.")
-                    if role == "admin" and not membership.is_admin:
-                        raise Forbidden("Only workspace admins can change this.")
+                user, membership = authenticated_membership(request, slug, outsider_message)
+                if request.method not in ("GET", "HEAD") and not membership.has_role(role):
+                    raise Forbidden(ROLE_NEEDED[role])
                 request.user = user
                 return view(request, membership, *args, **kwargs)
             except Rejected as exc:

@@ -6,12 +6,21 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import render
 
-from runs.access import get_membership
+from runs.access import NOT_A_MEMBER, get_membership
+from runs.models import Role
 
 from .errors import Forbidden, Rejected
 
+ROLE_NEEDED = {
+    Role.VIEWER: "Only members of this workspace can see this page.",
+    Role.OPERATOR: "Viewers cannot do this; ask a workspace admin for the operator role.",
+    Role.ADMIN: "Only workspace admins can do this.",
+}
 
-def workspace_view(methods=("GET",), role: str = "viewer"):
+
+def workspace_view(methods=("GET",), role: Role = Role.VIEWER, outsider_message: str = NOT_A_MEMBER):
+    """Log in, resolve the membership of the URL's workspace, check the role, and render errors as pages."""
+
     def decorator(view):
         @functools.wraps(view)
         def wrapper(request, slug, *args, **kwargs):
@@ -20,9 +29,9 @@ def workspace_view(methods=("GET",), role: str = "viewer"):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             try:
-                membership = get_membership(request.user, slug)
-                if role == "operator" and not membership.can_operate:
-                    raise Forbidden("Viewers cannot do this; ask a workspace admin for the operator role.")
+                membership = get_membership(request.user, slug, outsider_message=outsider_message)
+                if not membership.has_role(role):
+                    raise Forbidden(ROLE_NEEDED[role])
                 return view(request, membership, *args, **kwargs)
             except Rejected as exc:
                 return render_error(request, exc)

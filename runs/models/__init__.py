@@ -1,6 +1,6 @@
 """What exists, one module per concern; everything is importable from `runs.models`."""
 
-from .accounts import Account, ApiToken, Membership, Workspace
+from .accounts import Account, ApiToken, Membership, Role, Workspace
 from .catalog import CatalogModel
 from .effects import OutboxMessage, Record
 from .ids import (
@@ -14,8 +14,8 @@ from .ids import (
     new_workflow_id,
 )
 from .prompts import PromptArtifact, PromptRevision
-from .runs import Run, Step, ToolCall
-from .workflows import Node, Workflow, WorkflowVersion
+from .runs import ReplayMode, Run, RunMode, RunStatus, Step, StepStatus, ToolCall
+from .workflows import Node, NodeType, Workflow, WorkflowVersion
 
 __all__ = [
     "CONTENT_HASH_RE",
@@ -27,12 +27,18 @@ __all__ = [
     "CatalogModel",
     "Membership",
     "Node",
+    "NodeType",
     "OutboxMessage",
     "PromptArtifact",
     "PromptRevision",
     "Record",
+    "ReplayMode",
+    "Role",
     "Run",
+    "RunMode",
+    "RunStatus",
     "Step",
+    "StepStatus",
     "ToolCall",
     "Workflow",
     "WorkflowVersion",

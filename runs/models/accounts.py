@@ -56,11 +56,19 @@ class Workspace(models.Model):
         }
 
 
+class Role(models.TextChoices):
+    """Each role may do all that the roles before it may."""
+
+    VIEWER = "viewer", "Viewer"
+    OPERATOR = "operator", "Operator"
+    ADMIN = "admin", "Admin"
+
+
+ROLE_ORDER = list(Role)
+
+
 class Membership(models.Model):
-    class Role(models.TextChoices):
-        VIEWER = "viewer", "Viewer"
-        OPERATOR = "operator", "Operator"
-        ADMIN = "admin", "Admin"
+    Role = Role
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
@@ -69,19 +77,23 @@ class Membership(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "workspace"], name="membership_unique_user_workspace"),
-            models.CheckConstraint(condition=Q(role__in=["viewer", "operator", "admin"]), name="membership_valid_role"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_valid_role"),
         ]
 
     def __str__(self):
         return f"{self.user} @ {self.workspace} ({self.role})"
 
+    def has_role(self, least: Role) -> bool:
+        """Whether this member holds `least` or a role above it."""
+        return ROLE_ORDER.index(Role(self.role)) >= ROLE_ORDER.index(least)
+
     @property
     def can_operate(self) -> bool:
-        return self.role in (self.Role.OPERATOR, self.Role.ADMIN)
+        return self.has_role(Role.OPERATOR)
 
     @property
     def is_admin(self) -> bool:
-        return self.role == self.Role.ADMIN
+        return self.has_role(Role.ADMIN)
 
 
 class ApiToken(models.Model):

@@ -7,23 +7,44 @@ from django.utils import timezone
 
 from .accounts import Workspace
 from .ids import RUN_ID_RE, new_run_id
-from .workflows import Node, Workflow, WorkflowVersion
+from .workflows import NodeType, Workflow, WorkflowVersion
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class RunMode(models.TextChoices):
+    """How a run came to be; the labels are the Replay dialog's, from the product page."""
+
+    ORIGINAL = "", "Original"
+    AS_IS = "as_is", "Replay as-is"
+    PROMPT = "prompt", "Replay with new prompt"
+    MODEL = "model", "Replay with new model"
+
+
+class ReplayMode(models.TextChoices):
+    """The modes a replay request may ask for: RunMode without ORIGINAL."""
+
+    AS_IS = RunMode.AS_IS.value, RunMode.AS_IS.label
+    PROMPT = RunMode.PROMPT.value, RunMode.PROMPT.label
+    MODEL = RunMode.MODEL.value, RunMode.MODEL.label
+
+
+class StepStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
 
 
 class Run(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        PAUSED = "paused", "Paused"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
-    class Mode(models.TextChoices):
-        ORIGINAL = "", "Original"
-        AS_IS = "as_is", "Replay as-is"
-        PROMPT = "prompt", "Replay with new prompt"
-        MODEL = "model", "Replay with new model"
+    Status = RunStatus
+    Mode = RunMode
 
     FINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
     IN_FLIGHT_STATUSES = (Status.PENDING, Status.RUNNING, Status.PAUSED)
@@ -58,11 +79,11 @@ class Run(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(run_id__regex=RUN_ID_RE), name="run_id_format"),
             models.CheckConstraint(
-                condition=Q(status__in=["pending", "running", "paused", "completed", "failed", "cancelled"]),
+                condition=Q(status__in=RunStatus.values),
                 name="run_valid_status",
             ),
             models.CheckConstraint(condition=Q(replay_depth__gte=0), name="run_replay_depth_non_negative"),
-            models.CheckConstraint(condition=Q(mode__in=["", "as_is", "prompt", "model"]), name="run_valid_mode"),
+            models.CheckConstraint(condition=Q(mode__in=RunMode.values), name="run_valid_mode"),
             models.CheckConstraint(
                 condition=Q(mode="", replay_depth=0) | (~Q(mode="") & Q(replay_depth__gte=1)),
                 name="run_replay_mode_matches_depth",
@@ -107,14 +128,11 @@ class Run(models.Model):
 
 
 class Step(models.Model):
-    class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
+    Status = StepStatus
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
     node_id = models.CharField(max_length=100)
-    type = models.CharField(max_length=4, choices=Node.Type.choices)
+    type = models.CharField(max_length=4, choices=NodeType.choices)
     position = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     input = models.JSONField(default=dict, blank=True)
@@ -132,9 +150,7 @@ class Step(models.Model):
         constraints = [
             # No node is ever recorded twice in one run, whatever redelivery happens.
             models.UniqueConstraint(fields=["run", "node_id"], name="step_unique_node_per_run"),
-            models.CheckConstraint(
-                condition=Q(status__in=["running", "completed", "failed"]), name="step_valid_status"
-            ),
+            models.CheckConstraint(condition=Q(status__in=StepStatus.values), name="step_valid_status"),
         ]
         indexes = [
             # The trace viewer pages through a run's steps by position: an index range scan, not a sort of them all.

@@ -43,10 +43,13 @@ class WorkflowVersion(models.Model):
         return f"{self.workflow.name} v{self.number}"
 
 
+class NodeType(models.TextChoices):
+    LLM = "llm", "LLM call"
+    TOOL = "tool", "Tool call"
+
+
 class Node(models.Model):
-    class Type(models.TextChoices):
-        LLM = "llm", "LLM call"
-        TOOL = "tool", "Tool call"
+    Type = NodeType
 
     version = models.ForeignKey(WorkflowVersion, on_delete=models.CASCADE, related_name="nodes")
     node_id = models.CharField(max_length=100)
@@ -62,7 +65,7 @@ class Node(models.Model):
         ordering = ["version", "position"]
         constraints = [
             models.UniqueConstraint(fields=["version", "node_id"], name="node_unique_id_per_version"),
-            models.CheckConstraint(condition=Q(type__in=["llm", "tool"]), name="node_valid_type"),
+            models.CheckConstraint(condition=Q(type__in=NodeType.values), name="node_valid_type"),
         ]
 
     def __str__(self):

@@ -3,9 +3,10 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from replay.rules import membership_for_replay
 from replay.services import submit_replay
 from runs.http.errors import Rejected
-from runs.models import Run
+from runs.models import Role, Run
 
 
 class Command(BaseCommand):
@@ -36,9 +37,9 @@ class Command(BaseCommand):
                 raise CommandError(f"No user named {as_user!r}.")
         else:
             admins = list(
-                get_user_model().objects.filter(memberships__workspace_id=run.workspace_id, memberships__role="admin")[
-                    :2
-                ]
+                get_user_model().objects.filter(
+                    memberships__workspace_id=run.workspace_id, memberships__role=Role.ADMIN
+                )[:2]
             )
             if len(admins) != 1:
                 raise CommandError("Say who asks for the replay with --as USER.")
@@ -53,7 +54,8 @@ class Command(BaseCommand):
             raise CommandError("--map takes OLD=NEW.")
         request["node_mapping"] = dict(pairs)
         try:
-            result = submit_replay(user=user, run=run, request=request)
+            membership = membership_for_replay(user, run.workspace_id)
+            result = submit_replay(membership=membership, run_id=run.run_id, fields=request)
         except Rejected as exc:
             raise CommandError(f"{exc.status}: {exc.message}") from None
         self.stdout.write(result.run.run_id)

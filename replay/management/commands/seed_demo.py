@@ -4,6 +4,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from replay.rules import membership_for_replay
+from replay.services import submit_replay
 from runs.engine.executor import execute
 from runs.graph import build_nodes, parse_nodes
 from runs.models import (
@@ -231,33 +233,22 @@ class Command(BaseCommand):
             transaction.on_commit(lambda: execute(run_id))
 
     def seed_replays(self):
-        from replay.services import submit_replay
-
         source = Run.objects.get(pk="run_8f2c1a90")
         if source.replays.exists() or source.status != Run.Status.COMPLETED:
             return
-        as_is = submit_replay(user=self.operator, run=source, request={"mode": "as_is"}).run
-        execute(as_is.run_id)
-        prompt = submit_replay(
-            user=self.operator,
-            run=source,
-            request={
-                "mode": "prompt",
-                "prompt_artifact_id": "prompt_a1b2c3d4",
-                "content_hash": self.draft_v2.content_hash,
-            },
-        ).run
-        execute(prompt.run_id)
-        second = submit_replay(
-            user=self.operator,
-            run=Run.objects.get(pk=as_is.run_id),
-            request={
-                "mode": "model",
-                "model_id": "gpt-5",
-                "model_ref": "openai:gpt-5",
-            },
-        ).run
-        execute(second.run_id)
+        membership = membership_for_replay(self.operator, source.workspace_id)
+
+        def replay(run_id: str, fields: dict) -> str:
+            new = submit_replay(membership=membership, run_id=run_id, fields=fields).run
+            execute(new.run_id)
+            return new.run_id
+
+        as_is = replay(source.run_id, {"mode": "as_is"})
+        replay(
+            source.run_id,
+            {"mode": "prompt", "prompt_artifact_id": "prompt_a1b2c3d4", "content_hash": self.draft_v2.content_hash},
+        )
+        replay(as_is, {"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"})
 
     def report(self):
         base = "http://127.0.0.1:8000"

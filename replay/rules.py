@@ -1,0 +1,208 @@
+"""The replay rules table: its messages, the declared replay fields, and each check, in the order they answer."""
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Self
+
+from django.conf import settings
+from pydantic import BeforeValidator, model_validator
+
+from mappings.models import NodeMapping
+from mappings.services import check_pair_count
+from runs.engine.plan import PlannedNode
+from runs.http.errors import Rejected
+from runs.http.input import Input, VersionNumber, invalid, parse
+from runs.models import (
+    CONTENT_HASH_RE,
+    PROMPT_ID_RE,
+    CatalogModel,
+    Membership,
+    Node,
+    PromptArtifact,
+    PromptRevision,
+    ReplayMode,
+    Run,
+)
+
+CROSS_BOUNDARY = "You can only replay runs that belong to your own workspace and account."
+VIEWER_CANNOT_REPLAY = "Viewers cannot replay runs. Ask a workspace admin for the operator role."
+IN_FLIGHT = "Cannot replay an in-flight run"
+VERSION_DELETED = "This run cannot be replayed because its source workflow version is no longer available."
+WORKFLOW_PAUSED = "This workflow is paused for safety reasons. Unpause it before replaying its runs."
+DEPTH_EXCEEDED = "Replay chain exceeded depth limit"
+MODEL_NOT_AVAILABLE = (
+    "This model is not available for this workspace. Pick an allowed model, or update the workspace policy."
+)
+PROVIDER_BLOCKED = "This model provider is blocked by the workspace policy. Pick a model from an allowed provider, or update the policy."
+QUOTA_EXCEEDED = "Replay quota exceeded"
+
+MODEL_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$"
+PROVIDER_RE = r"^[a-z0-9][a-z0-9_\-]{0,49}$"
+MODEL_REF_RE = r"^[^:\s]+:[^:\s]+$"
+EXAMPLES = {
+    "prompt_artifact_id": "prompt_ followed by 8 hex digits, like prompt_a1b2c3d4",
+    "content_hash": "sha256: followed by 64 lowercase hex digits",
+    "model_id": "a model id like claude-opus-4-7",
+    "model_ref": "provider:model_id, like anthropic:claude-opus-4-7",
+}
+MODE_FIELDS = {
+    ReplayMode.PROMPT: ("prompt_artifact_id", "content_hash"),
+    ReplayMode.MODEL: ("model_id", "model_ref"),
+}
+
+
+class ReplayRejected(Rejected):
+    code = "replay_rejected"
+
+
+def _identifier(pattern: str, example: str) -> BeforeValidator:
+    def check(value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise invalid(f"{{field}} must be a string like {example}.")
+        value = value.strip()
+        if not re.match(pattern, value):
+            raise invalid(f"{{field}} is malformed: expected {example}.")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _mode(value: Any) -> str:
+    if value not in ReplayMode.values:
+        raise invalid(f"{{field}} is required: one of {', '.join(ReplayMode.values)}.")
+    return value
+
+
+def _node_mapping(value: Any) -> dict[str, str]:
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise invalid("{field} must be an object of {renamed node id: target node id} strings.")
+    check_pair_count(len(value), field="node_mapping")
+    return {k: v for k, v in value.items() if v}
+
+
+def _save_mapping(value: Any) -> str | None:
+    if value in (None, "", False):
+        return None
+    if value not in NodeMapping.Visibility.values:
+        raise invalid("{field} must be 'operator' or 'workspace'.")
+    return value
+
+
+class ReplayFields(Input):
+    """A replay request's fields, as the API body, the dialog form and the command send them."""
+
+    mode: Annotated[str, BeforeValidator(_mode)]
+    prompt_artifact_id: Annotated[str | None, _identifier(PROMPT_ID_RE, EXAMPLES["prompt_artifact_id"])] = None
+    content_hash: Annotated[str | None, _identifier(CONTENT_HASH_RE, EXAMPLES["content_hash"])] = None
+    model_id: Annotated[str | None, _identifier(MODEL_ID_RE, EXAMPLES["model_id"])] = None
+    model_ref: Annotated[str | None, _identifier(MODEL_REF_RE, EXAMPLES["model_ref"])] = None
+    target_version: VersionNumber = None
+    node_mapping: Annotated[dict[str, str], BeforeValidator(_node_mapping)] = {}
+    save_mapping: Annotated[str | None, BeforeValidator(_save_mapping)] = None
+
+    @model_validator(mode="after")
+    def fields_of_the_mode(self) -> Self:
+        for other_mode, names in MODE_FIELDS.items():
+            for name in names:
+                given = getattr(self, name) is not None
+                if other_mode != self.mode and given:
+                    raise invalid(f"{name} is only accepted with mode {other_mode}.", field=name)
+                if other_mode == self.mode and not given:
+                    raise invalid(f"{name} is required for this mode: expected {EXAMPLES[name]}.", field=name)
+        if self.mode == ReplayMode.MODEL:
+            provider, _, ref_model_id = (self.model_ref or "").partition(":")
+            if not re.match(PROVIDER_RE, provider) or ref_model_id != self.model_id:
+                raise invalid(
+                    f"model_ref must be provider:model_id for model_id {self.model_id!r}, like anthropic:{self.model_id}.",
+                    field="model_ref",
+                )
+        return self
+
+    def overrides(self) -> dict:
+        """What the replay changes, as recorded on the new run and read by the executor."""
+        if self.mode == ReplayMode.PROMPT:
+            return {"prompt": {"artifact_id": self.prompt_artifact_id, "content_hash": self.content_hash}}
+        if self.mode == ReplayMode.MODEL:
+            return {"model": {"model_id": self.model_id, "model_ref": self.model_ref}}
+        return {}
+
+
+def check_member_may_replay(membership: Membership) -> None:
+    """Rule 1's second half: a member who is only a viewer may look, not replay."""
+    if not membership.can_operate:
+        raise ReplayRejected(403, VIEWER_CANNOT_REPLAY, code="forbidden")
+
+
+def membership_for_replay(user, workspace_id: int) -> Membership:
+    """Rule 1 for a caller who names a run, not a workspace (the command): their membership of its workspace."""
+    membership = None
+    if user is not None and user.is_authenticated:
+        membership = (
+            Membership.objects.select_related("workspace__account").filter(user=user, workspace_id=workspace_id).first()
+        )
+    if membership is None:
+        raise ReplayRejected(403, CROSS_BOUNDARY, code="cross_boundary")
+    membership.user = user
+    return membership
+
+
+def check_replayable(run: Run) -> None:
+    """Rules 2–5, on the run as it is now: in flight, deleted version, paused workflow, depth."""
+    if run.status in Run.IN_FLIGHT_STATUSES:
+        raise ReplayRejected(409, IN_FLIGHT, code="in_flight")
+    if run.version_id is None:
+        raise ReplayRejected(409, VERSION_DELETED, code="version_deleted")
+    if run.workflow.paused:
+        raise ReplayRejected(409, WORKFLOW_PAUSED, code="workflow_paused")
+    if run.replay_depth + 1 > settings.REPLAY_MAX_DEPTH:
+        raise ReplayRejected(429, DEPTH_EXCEEDED, code="depth_exceeded")
+
+
+def check_prompt(run: Run, fields: ReplayFields, target_nodes: tuple[PlannedNode, ...]) -> None:
+    artifact = PromptArtifact.objects.filter(
+        workspace_id=run.workspace_id, artifact_id=fields.prompt_artifact_id
+    ).first()
+    if artifact is None:
+        raise ReplayRejected(
+            404,
+            f"Prompt artifact {fields.prompt_artifact_id} was not found in this workspace.",
+            code="not_found",
+            field="prompt_artifact_id",
+        )
+    if not PromptRevision.objects.filter(artifact=artifact, content_hash=fields.content_hash).exists():
+        raise ReplayRejected(
+            404,
+            f"Content hash {fields.content_hash} is not a revision of prompt artifact {artifact.artifact_id}.",
+            code="not_found",
+            field="content_hash",
+        )
+    if not any(
+        n.type == Node.Type.LLM and n.config["prompt"]["artifact_id"] == artifact.artifact_id for n in target_nodes
+    ):
+        raise ReplayRejected(
+            422,
+            f"Prompt artifact {artifact.artifact_id} is not used by any llm node of the target workflow version.",
+            code="artifact_unused",
+            field="prompt_artifact_id",
+        )
+
+
+def check_model(run: Run, fields: ReplayFields) -> None:
+    model = CatalogModel.objects.filter(model_ref=fields.model_ref).first()
+    if model is None:
+        raise ReplayRejected(
+            404, f"Model {fields.model_ref} is not in the model catalog.", code="not_found", field="model_ref"
+        )
+    if not run.workspace.model_is_available(model):
+        raise ReplayRejected(403, MODEL_NOT_AVAILABLE, code="model_not_available", field="model_ref")
+    if not run.workspace.provider_is_allowed(model.provider):
+        raise ReplayRejected(403, PROVIDER_BLOCKED, code="provider_blocked", field="model_ref")
+
+
+def parse_fields(data: Mapping) -> ReplayFields:
+    """Rule 6: the fields for the mode, each failure naming the field and the expected format."""
+    return parse(ReplayFields, data)

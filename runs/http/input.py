@@ -1,0 +1,85 @@
+"""Declared input: pydantic models validate every JSON body and form, and their errors become a 400 naming the field."""
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
+
+from .errors import BadRequest
+
+# Errors raised with this type carry their own complete message; others get the field name prefixed.
+OWN_MESSAGE = "reprise"
+
+
+def invalid(message: str, *, field: str | None = None) -> PydanticCustomError:
+    """A validation error shown as written, with {field} replaced by the field's path.
+
+    `field` names the field for a check on the whole model, whose error has no location of its own.
+    """
+    return PydanticCustomError(OWN_MESSAGE, message, {"at": field} if field else None)
+
+
+class Input(BaseModel):
+    """Base of every declared input. Unknown keys are ignored, as they always were."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """('nodes', 0, 'prompt', 'artifact_id') -> 'nodes[0].prompt.artifact_id'."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def parse[M: Input](model: type[M], data: Any, *, prefix: str = "") -> M:
+    """Validate `data` against `model`, or raise BadRequest for the first error, naming its field."""
+    if not isinstance(data, Mapping):
+        raise BadRequest(f"{prefix or 'The request'} must be a JSON object.", field=prefix or None)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        at = (error.get("ctx") or {}).get("at")
+        loc = tuple(error["loc"]) + ((at,) if at else ())
+        field = field_path(((prefix,) if prefix else ()) + loc) or None
+        if error["type"] == OWN_MESSAGE:
+            raise BadRequest(error["msg"].replace("{field}", field or "value"), field=field) from None
+        raise BadRequest(f"{field}: {error['msg']}.", field=field) from None
+
+
+def _blank_is_none(value: Any) -> Any:
+    """A form's empty field and an absent JSON key mean the same thing."""
+    return None if value == "" else value
+
+
+def _version_number(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise invalid("{field} must be a workflow version number (a positive integer).")
+    return value
+
+
+def version_number(raw: Any, *, field: str = "target_version") -> int | None:
+    """A version number from a query string or a form field; None when absent."""
+    try:
+        return _version_number(raw)
+    except PydanticCustomError as exc:
+        raise BadRequest(exc.message().replace("{field}", field), field=field) from None
+
+
+def required_version(value: Any) -> int:
+    number = _version_number(value)
+    if number is None:
+        raise invalid("{field} is required: a workflow version number.")
+    return number
+
+
+# A workflow version number, from JSON (3) or a form or query string ("3"): the one parser of version numbers.
+VersionNumber = Annotated[int | None, BeforeValidator(_version_number)]
+Blank = BeforeValidator(_blank_is_none)
