@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell pyenv which python3 2>/dev/null || command -v python3.13 || command -v python3.12 || command -v python3)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast soak bench check-python install chromium clean worker
+.PHONY: run test test-fast lint soak bench check-python install chromium clean worker
 
 check-python:
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 12) else "Reprise needs Python 3.12 or newer; found %d.%d at $(PYTHON). Install 3.13 (pyenv install 3.13) or set PYTHON=/path/to/python3.13." % v[:2])'
@@ -39,10 +39,21 @@ run: install
 worker: install
 	$(PY) -m celery -A config worker --beat --loglevel=INFO
 
-test: install chromium
+# Lint, format, types and layers: each fails the build on its own.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: install chromium lint
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null || { echo "Models changed without a migration."; exit 1; }
 	REPRISE_VAR_DIR=$(CURDIR)/var/test $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The inner loop: no worker subprocesses, no browser, no reliability proofs.
+test-fast: install
+	REPRISE_VAR_DIR=$(CURDIR)/var/test-fast $(PY) -m pytest -q -m "not worker and not browser" --ignore=tests/reliability $(PYTEST_ARGS)
 
 soak: install
 	REPRISE_VAR_DIR=$(CURDIR)/var/soak $(PY) -m tests.reliability.soak
@@ -51,4 +62,4 @@ bench: install
 	REPRISE_VAR_DIR=$(CURDIR)/var/bench $(PY) -m bench
 
 clean:
-	rm -rf var/test var/soak var/bench
+	rm -rf var/test var/test-fast var/soak var/bench

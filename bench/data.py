@@ -14,6 +14,7 @@ from runs.models import (
     ApiToken,
     Membership,
     PromptRevision,
+    Role,
     Run,
     Step,
     ToolCall,
@@ -125,7 +126,7 @@ def build() -> BenchData:
     account = Account.objects.create(name="Bench")
     workspace = Workspace.objects.create(account=account, slug="bench", name="Bench")
     user = get_user_model().objects.create_user("bench-operator", password="bench-password-1")
-    Membership.objects.create(user=user, workspace=workspace, role=Membership.Role.OPERATOR)
+    Membership.objects.create(user=user, workspace=workspace, role=Role.OPERATOR)
     _, token = ApiToken.issue(user, name="bench")
     revision = services.create_prompt(workspace=workspace, name="bench", content="Summarise: {{ trigger.name }}")
 

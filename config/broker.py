@@ -24,7 +24,7 @@ class Channel(filesystem.Channel):
     def staging_folder(self) -> str:
         return self.transport_options.get("staging_folder") or os.path.join(self.data_folder_out, ".staging")
 
-    def _put(self, queue, payload, **kwargs):
+    def _put(self, queue, payload, **kwargs):  # type: ignore[override]  # kombu's filesystem.Channel signature
         name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
         os.makedirs(self.staging_folder, exist_ok=True)
         staged = os.path.join(self.staging_folder, name)
@@ -35,7 +35,7 @@ class Channel(filesystem.Channel):
         except OSError as exc:
             raise filesystem.ChannelError(f"Cannot add file {name!r} to the queue folder") from exc
 
-    def _get(self, queue):
+    def _get(self, queue, timeout=None):
         try:
             return super()._get(queue)
         except ValueError:

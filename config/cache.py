@@ -6,20 +6,30 @@ submit (the quota's add, exists and incr). A client is thread-safe and only borr
 from its pool, so one per pool does the same work; the pool still resets itself after a fork.
 """
 
+from typing import Any
+
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+
+
+def pool_and_client_class(client: RedisCacheClient, *, write: bool) -> tuple[Any, Any]:
+    """The one reader of Django's private RedisCacheClient internals: the pool for a call and the client class.
+
+    tests/test_cache.py pins that Django still has them and that the client built here uses Django's pool.
+    """
+    return client._get_connection_pool(write), client._client  # type: ignore[attr-defined]
 
 
 class ReusingRedisCacheClient(RedisCacheClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._clients = {}
+        self._clients: dict[Any, Any] = {}
 
     def get_client(self, key=None, *, write=False):
-        pool = self._get_connection_pool(write)
+        pool, client_class = pool_and_client_class(self, write=write)
         client = self._clients.get(pool)
         if client is None:
-            client = self._clients[pool] = self._client(connection_pool=pool)
+            client = self._clients[pool] = client_class(connection_pool=pool)
         return client
 
 

@@ -42,7 +42,8 @@ def _context(request, membership, run, target, chosen=None, visibility=NodeMappi
 @workspace_view(methods=("GET", "POST"), role=Role.OPERATOR)
 def mapping_dialog(request, membership, run_id):
     run = get_run_for_member(membership, run_id)
-    if run.version_id is None:
+    source_version = run.version
+    if source_version is None:
         raise BadRequest("This run's workflow version was deleted: there is nothing to map from.")
     number = version_number(request.GET.get("target_version") or request.POST.get("target_version"))
     if number in (None, run.version_number):
@@ -61,7 +62,7 @@ def mapping_dialog(request, membership, run_id):
         mapping = save_mapping(
             user=request.user,
             workspace=membership.workspace,
-            source_version=run.version,
+            source_version=source_version,
             target_version=target,
             visibility=visibility,
             pairs=pairs,

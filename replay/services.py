@@ -85,10 +85,14 @@ def _earlier_replay(source: Run, membership: Membership, key: str, fields: Mappi
     return existing
 
 
+def _own_version(source: Run) -> WorkflowVersion:
+    """The locked row names its version, which exists: its deletion would have to wait for our lock."""
+    return WorkflowVersion(pk=source.version_id, workflow_id=source.workflow_id, number=source.version_number)
+
+
 def _target_of(source: Run, number: int | None) -> WorkflowVersion:
     if number in (None, source.version_number):
-        # The locked row names its version (which exists: its deletion would have to wait for our lock).
-        return WorkflowVersion(pk=source.version_id, workflow_id=source.workflow_id, number=source.version_number)
+        return _own_version(source)
     version = WorkflowVersion.objects.filter(workflow_id=source.workflow_id, number=number).first()
     if version is None:
         raise ReplayRejected(
@@ -161,7 +165,7 @@ def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idemp
             save_mapping(
                 user=membership.user,
                 workspace=source.workspace,
-                source_version=WorkflowVersion.objects.get(pk=source.version_id),
+                source_version=_own_version(source),
                 target_version=target,
                 visibility=parsed.save_mapping,
                 pairs=mapping.pairs,

@@ -89,8 +89,10 @@ def workspaces_of(user) -> list[Workspace]:
 
 def target_version_of(run: Run, number: int | None) -> WorkflowVersion:
     """The version a replay of `run` runs on: its own by default, else version `number` of its workflow."""
-    if (number is None or number == run.version_number) and run.version_id is not None:
-        return run.version  # type: ignore[return-value]  # version_id is set
+    if number is None or number == run.version_number:
+        if run.version is not None:
+            return run.version
+        number = run.version_number
     version = WorkflowVersion.objects.filter(workflow_id=run.workflow_id, number=number).first()
     if version is None:
         raise NotFound(f"target_version {number} does not exist for this workflow.", field="target_version")

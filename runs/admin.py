@@ -113,23 +113,26 @@ class WorkflowVersionAdmin(admin.ModelAdmin):
     inlines = [NodeInline]
 
 
+STEP_FIELDS = (
+    "position",
+    "node_id",
+    "type",
+    "status",
+    "model_ref",
+    "prompt_hash",
+    "simulated",
+    "mapped_from",
+    "started_at",
+    "finished_at",
+    "error",
+)
+
+
 class StepInline(admin.TabularInline):
     model = Step
     extra = 0
-    fields = [
-        "position",
-        "node_id",
-        "type",
-        "status",
-        "model_ref",
-        "prompt_hash",
-        "simulated",
-        "mapped_from",
-        "started_at",
-        "finished_at",
-        "error",
-    ]
-    readonly_fields = fields
+    fields = STEP_FIELDS
+    readonly_fields = STEP_FIELDS
     can_delete = False
     show_change_link = True
 

@@ -23,7 +23,8 @@ class NodeSpec:
 def _require(obj: dict, key: str, kind: type, where: str):
     value = obj.get(key)
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        expected = {str: "a string", dict: "an object", list: "a list"}.get(kind, kind.__name__)
+        names: dict[type, str] = {str: "a string", dict: "an object", list: "a list"}
+        expected = names.get(kind, kind.__name__)
         raise BadRequest(f"{where}.{key} must be {expected}.", field=f"{where}.{key}")
     return value
 

@@ -33,3 +33,13 @@ def test_the_cache_adds_increments_and_reads_like_djangos(redis_cache):
     assert redis_cache.get("value") == {"a": [1, 2]}
     with pytest.raises(ValueError):
         redis_cache.incr("missing")
+
+
+def test_the_reused_client_borrows_from_the_pool_djangos_own_client_would_use(redis_cache):
+    from django.core.cache.backends.redis import RedisCacheClient
+
+    django_client = RedisCacheClient([REDIS_URL])
+    assert hasattr(django_client, "_get_connection_pool") and hasattr(django_client, "_client")
+    ours = redis_cache._cache.get_client(write=True)
+    assert type(ours) is django_client._client
+    assert ours.connection_pool is redis_cache._cache._get_connection_pool(True)

@@ -80,7 +80,7 @@ class StepBoundary:
         if outcome is None:
             return []
         f, at = outcome.fields, _at(outcome.finished_at)
-        parts = [
+        parts: list[tuple[str, tuple]] = [
             (
                 sql["finish"],
                 (

@@ -68,8 +68,6 @@ ROLE_ORDER = list(Role)
 
 
 class Membership(models.Model):
-    Role = Role
-
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.OPERATOR)

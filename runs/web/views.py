@@ -10,7 +10,7 @@ from runs import services
 from runs.access import get_run_for_member, workspaces_of
 from runs.http.errors import Rejected
 from runs.http.web import workspace_view
-from runs.models import Run, Step, Workflow
+from runs.models import Role, Run, Step, Workflow
 
 from .presenters import STEPS_PAGE, pretty_json, waterfall
 
@@ -162,7 +162,7 @@ LIFECYCLE = {"pause": services.pause_run, "resume": services.resume_run, "cancel
 DONE = {"pause": "Run paused.", "resume": "Run resumed.", "cancel": "Run cancelled."}
 
 
-@workspace_view(methods=("POST",), role="operator")
+@workspace_view(methods=("POST",), role=Role.OPERATOR)
 def monitoring_action(request, membership, run_id, action):
     run = get_run_for_member(membership, run_id)
     if action not in LIFECYCLE:

@@ -93,14 +93,14 @@ def build():
 
     from runs import services
     from runs.engine.executor import execute
-    from runs.models import Account, ApiToken, Membership, Run, Workspace
+    from runs.models import Account, ApiToken, Membership, Role, Run, Workspace
 
     sources = []
     for i in range(WORKSPACES):
         account = Account.objects.create(name=f"Soak {i}")
         workspace = Workspace.objects.create(account=account, slug=f"soak{i}", name=f"Soak {i}")
         user = get_user_model().objects.create_user(f"soak-operator-{i}")
-        Membership.objects.create(user=user, workspace=workspace, role=Membership.Role.OPERATOR)
+        Membership.objects.create(user=user, workspace=workspace, role=Role.OPERATOR)
         _, token = ApiToken.issue(user)
         revision = services.create_prompt(workspace=workspace, name="reply", content="Reply to {{ trigger.name }}")
         prompt = {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash}
