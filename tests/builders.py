@@ -53,33 +53,30 @@ def chain_workflow(workspace, length=10):
 PAYLOAD = {"name": "Dana", "email": "dana@example.com"}
 
 
+def new_run(version, **fields) -> Run:
+    """A run of `version` as the trigger creates it (pending, not dispatched); `fields` override any column."""
+    values = {
+        "workspace_id": version.workflow.workspace_id,
+        "workflow": version.workflow,
+        "version": version,
+        "version_number": version.number,
+        "trigger_payload": PAYLOAD,
+        "steps_total": version.nodes.count(),
+        **fields,
+    }
+    return Run.objects.create(**values)
+
+
 def finished_run(version, payload=None, **fields) -> Run:
     """A run executed in-process (no worker), for tests about what happens after."""
-    run = Run.objects.create(
-        workspace_id=version.workflow.workspace_id,
-        workflow=version.workflow,
-        version=version,
-        version_number=version.number,
-        trigger_payload=payload if payload is not None else PAYLOAD,
-        steps_total=version.nodes.count(),
-        **fields,
-    )
+    run = new_run(version, trigger_payload=payload if payload is not None else PAYLOAD, **fields)
     execute(run.run_id)
     run.refresh_from_db()
     return run
 
 
 def run_in_status(version, status, **fields) -> Run:
-    return Run.objects.create(
-        workspace_id=version.workflow.workspace_id,
-        workflow=version.workflow,
-        version=version,
-        version_number=version.number,
-        trigger_payload=PAYLOAD,
-        steps_total=version.nodes.count(),
-        status=status,
-        **fields,
-    )
+    return new_run(version, status=status, **fields)
 
 
 def renaming_version(version):

@@ -1,7 +1,9 @@
 import os
+from contextlib import contextmanager
 
 import pytest
 from django.core.cache import cache
+from django.db import transaction
 from django.test import Client
 from playwright.sync_api import sync_playwright
 
@@ -178,3 +180,11 @@ def page_for(browser, live_server):
     yield make
     for context in contexts:
         context.close()
+
+
+@contextmanager
+def rolled_back():
+    """One hypothesis example in a savepoint of its own, rolled back after it: no example sees another's rows."""
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from runs.models import PromptArtifact, Run, Workflow, WorkflowVersion
 
 from .builders import finished_run, llm, run_in_status, support_workflow
+from .conftest import rolled_back
 from .factories import PromptRevisionFactory
+from .worker import dispatched_run_ids, purge_broker
 
 
 def post(client, url, body=None, **headers):
@@ -39,10 +41,11 @@ def test_create_workflow_version_and_trigger(api, acme, django_capture_on_commit
     workflow_id = response.json()["workflow_id"]
     v2 = post(api, f"/api/v1/acme/workflows/{workflow_id}/versions", {"nodes": [llm("b", revision)]})
     assert v2.status_code == 201 and v2.json()["version"] == 2
-    with django_capture_on_commit_callbacks() as callbacks:
+    purge_broker()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
         run = post(api, f"/api/v1/acme/workflows/{workflow_id}/runs", {"payload": {"question": "?"}})
     assert run.status_code == 201 and Run.objects.get(pk=run.json()["run_id"]).version_number == 2
-    assert len(callbacks) == 1
+    assert len(callbacks) == 1 and dispatched_run_ids() == [run.json()["run_id"]]
 
 
 def test_bad_workflow_is_rejected_naming_the_field_and_saves_nothing(api, acme):
@@ -247,23 +250,30 @@ replay_bodies = st.fixed_dictionaries(
 )
 
 
-@pytest.mark.django_db
-@hsettings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=replay_bodies | json_values)
-def test_fuzzed_replay_requests_never_500_and_create_nothing_on_4xx(body):
-    from django.core.cache import cache
-
+@pytest.fixture
+def fuzz_world(db):
     from .conftest import api_client_for
     from .factories import MembershipFactory, UserFactory, WorkspaceFactory
 
-    cache.clear()
     workspace = WorkspaceFactory()
     user = MembershipFactory(user=UserFactory(), workspace=workspace).user
     source = finished_run(support_workflow(workspace)[0])
-    before = Run.objects.count()
-    response = post(api_client_for(user), f"/api/v1/{workspace.slug}/runs/{source.run_id}/replays", body)
-    assert response.status_code < 500
-    if response.status_code >= 400:
-        assert Run.objects.count() == before and "error" in response.json()
-    else:
-        assert response.status_code == 201
+    return api_client_for(user), f"/api/v1/{workspace.slug}/runs/{source.run_id}/replays"
+
+
+# The fixture is built once per test; each example runs in a savepoint rolled back after it (rolled_back).
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=replay_bodies | json_values)
+def test_fuzzed_replay_requests_never_500_and_create_nothing_on_4xx(fuzz_world, body):
+    from django.core.cache import cache
+
+    client, url = fuzz_world
+    with rolled_back():
+        cache.clear()
+        before = Run.objects.count()
+        response = post(client, url, body)
+        assert response.status_code < 500
+        if response.status_code >= 400:
+            assert Run.objects.count() == before and "error" in response.json()
+        else:
+            assert response.status_code == 201

@@ -6,7 +6,7 @@ from runs import services
 from runs.engine.executor import INTERRUPTED, execute
 from runs.models import OutboxMessage, Record, Run, Step, ToolCall
 
-from .builders import PAYLOAD, chain_workflow, finished_run, llm, support_workflow, tool
+from .builders import PAYLOAD, chain_workflow, finished_run, llm, new_run, support_workflow, tool
 from .factories import PromptRevisionFactory
 
 
@@ -125,15 +125,7 @@ def test_interrupted_mutating_step_is_failed_not_retried(acme, settings):
 def test_interrupted_llm_step_is_simply_run_again(acme, settings):
     settings.RUN_STALE_AFTER = 0
     version, _ = support_workflow(acme)
-    run = Run.objects.create(
-        workspace=acme,
-        workflow=version.workflow,
-        version=version,
-        version_number=1,
-        trigger_payload=PAYLOAD,
-        status="running",
-        lease="dead-worker",
-    )
+    run = new_run(version, status="running", lease="dead-worker")
     Step.objects.create(run=run, node_id="draft", type="llm", position=0, status="running")
     execute(run.run_id)
     run.refresh_from_db()
@@ -142,15 +134,7 @@ def test_interrupted_llm_step_is_simply_run_again(acme, settings):
 
 def test_a_run_held_by_a_live_worker_is_not_claimed_twice(acme):
     version, _ = support_workflow(acme)
-    run = Run.objects.create(
-        workspace=acme,
-        workflow=version.workflow,
-        version=version,
-        version_number=1,
-        trigger_payload=PAYLOAD,
-        status="running",
-        lease="alive",
-    )
+    run = new_run(version, status="running", lease="alive")
     from django.utils import timezone
 
     Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
@@ -160,9 +144,7 @@ def test_a_run_held_by_a_live_worker_is_not_claimed_twice(acme):
 
 def test_pause_takes_effect_between_steps_and_resume_continues(acme):
     version, _ = chain_workflow(acme, 3)
-    run = Run.objects.create(
-        workspace=acme, workflow=version.workflow, version=version, version_number=1, trigger_payload=PAYLOAD
-    )
+    run = new_run(version)
     services.pause_run(run=run)
     execute(run.run_id)  # a delivery of a paused run does nothing
     assert Run.objects.get(pk=run.pk).status == "paused" and not run.steps.exists()
@@ -174,7 +156,7 @@ def test_pause_takes_effect_between_steps_and_resume_continues(acme):
 
 def test_cancelling_a_pending_run_is_immediate(acme):
     version, _ = chain_workflow(acme, 2)
-    run = Run.objects.create(workspace=acme, workflow=version.workflow, version=version, version_number=1)
+    run = new_run(version)
     services.cancel_run(run=run)
     run.refresh_from_db()
     assert run.status == "cancelled" and run.finished_at is not None
@@ -187,9 +169,7 @@ def test_illegal_transitions_are_409_with_a_clear_message(acme, action, status):
     from runs.http.errors import Rejected
 
     version, _ = chain_workflow(acme, 1)
-    run = Run.objects.create(
-        workspace=acme, workflow=version.workflow, version=version, version_number=1, status=status
-    )
+    run = new_run(version, status=status)
     with pytest.raises(Rejected) as info:
         getattr(services, f"{action}_run")(run=run)
     assert info.value.status == 409 and f"Cannot {action} a {status} run" in info.value.message
@@ -198,7 +178,7 @@ def test_illegal_transitions_are_409_with_a_clear_message(acme, action, status):
 
 def test_run_whose_version_was_deleted_before_it_ran_fails_clearly(acme):
     version, _ = chain_workflow(acme, 1)
-    run = Run.objects.create(workspace=acme, workflow=version.workflow, version=version, version_number=1)
+    run = new_run(version)
     version.delete()
     execute(run.run_id)
     run.refresh_from_db()

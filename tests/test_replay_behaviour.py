@@ -9,6 +9,7 @@ from runs.http.errors import Rejected
 from runs.models import OutboxMessage, Run, ToolCall
 
 from .builders import finished_run, renaming_version, submit_replay, support_workflow
+from .worker import dispatched_run_ids, purge_broker
 
 
 def replay_and_run(user, run, request):
@@ -143,12 +144,14 @@ def test_same_idempotency_key_returns_the_same_run_and_uses_no_quota(acme, opera
     assert Run.objects.filter(replay_of=source).count() == 1
 
 
-def test_replay_is_dispatched_only_after_commit(acme, operator, django_capture_on_commit_callbacks):
+def test_replay_is_dispatched_to_the_broker_only_after_commit(acme, operator, django_capture_on_commit_callbacks):
     version, _ = support_workflow(acme)
     source = finished_run(version)
-    with django_capture_on_commit_callbacks() as callbacks:
-        submit_replay(user=operator, run=source, request={"mode": "as_is"})
-    assert len(callbacks) == 1
+    purge_broker()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        replay = submit_replay(user=operator, run=source, request={"mode": "as_is"}).run
+        assert dispatched_run_ids() == []  # nothing is sent before the commit
+    assert len(callbacks) == 1 and dispatched_run_ids() == [replay.run_id]
 
 
 def test_replay_command_runs_the_same_service(acme, operator, capsys):

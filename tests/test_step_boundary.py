@@ -9,14 +9,12 @@ from runs.engine.lease import claim
 from runs.engine.step_boundary import StepBoundary, StepOutcome
 from runs.models import Run, Step, ToolCall
 
-from .builders import PAYLOAD, chain_workflow
+from .builders import chain_workflow, new_run
 
 
 def claimed_run(workspace, length=3) -> tuple[Run, StepBoundary]:
     version, _ = chain_workflow(workspace, length)
-    run = Run.objects.create(
-        workspace=workspace, workflow=version.workflow, version=version, version_number=1, trigger_payload=PAYLOAD
-    )
+    run = new_run(version)
     assert claim(run.pk, "lease-a")
     return run, StepBoundary(run.pk, "lease-a")
 
@@ -131,9 +129,7 @@ def test_failing_records_the_failed_step_and_fails_the_run_together(acme):
 
 def test_a_ten_step_run_commits_once_per_step_boundary(acme, django_assert_max_num_queries):
     version, _ = chain_workflow(acme, 10)
-    run = Run.objects.create(
-        workspace=acme, workflow=version.workflow, version=version, version_number=1, trigger_payload=PAYLOAD
-    )
+    run = new_run(version)
     # PostgreSQL: the claim, 4 reads (one the version's plan, cached per process after this) and
     # 11 single-statement crossings. SQLite runs each crossing's statements one by one in a transaction.
     with django_assert_max_num_queries(16 if connection.vendor == "postgresql" else 58):

@@ -104,3 +104,23 @@ def purge_broker():
         import redis
 
         redis.Redis.from_url(url).flushdb()
+
+
+def dispatched_run_ids() -> list[str]:
+    """The run ids of the execute_run messages waiting in the broker, taken off the queue (no worker runs them)."""
+    from config.celery import app
+
+    run_ids = []
+    with app.connection_for_read() as connection:
+        queue = connection.SimpleQueue("celery")
+        try:
+            while True:
+                message = queue.get(timeout=1)
+                if message.headers.get("task") == "runs.tasks.execute_run":
+                    run_ids.append(message.payload[0][0])
+                message.ack()
+        except queue.Empty:
+            pass
+        finally:
+            queue.close()
+    return run_ids
