@@ -1,38 +1,65 @@
-from django.db import transaction
+"""The workspace policy a replay obeys: its declared input and its one update service."""
 
-from runs.http.errors import BadRequest
+from typing import Annotated, Any, Self
+
+from django.db import transaction
+from pydantic import BeforeValidator, model_validator
+
+from runs.http.input import Input, invalid, parse
 from runs.models import CatalogModel, Workspace
 
 FIELDS = ("allowed_models", "allowed_providers", "replay_allow_mutations")
+MAX_LIST = 500
 
 
-def _string_list_or_null(data: dict, name: str):
-    value = data[name]
+def _string_list_or_null(value: Any) -> list[str] | None:
     if value is None:
         return None
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) or len(value) > 500:
-        raise BadRequest(f"{name} must be null (no restriction) or a list of strings.", field=name)
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) or len(value) > MAX_LIST:
+        raise invalid("{field} must be null (no restriction) or a list of strings.")
     return sorted(set(value))
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise invalid("{field} must be true or false.")
+    return value
+
+
+StringListOrNull = Annotated[list[str] | None, BeforeValidator(_string_list_or_null)]
+
+
+class PolicyInput(Input):
+    """A PUT of the policy: only the fields it names change."""
+
+    allowed_models: StringListOrNull = None
+    allowed_providers: StringListOrNull = None
+    replay_allow_mutations: Annotated[bool, BeforeValidator(_boolean)] = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def only_policy_fields(cls, data: Any) -> Any:
+        unknown = sorted(set(data) - set(FIELDS)) if isinstance(data, dict) else []
+        if unknown:
+            raise invalid(f"Unknown policy field(s): {', '.join(unknown)}.", field=unknown[0])
+        return data
+
+    @model_validator(mode="after")
+    def known_models(self) -> Self:
+        if self.allowed_models:
+            known = set(
+                CatalogModel.objects.filter(model_ref__in=self.allowed_models).values_list("model_ref", flat=True)
+            )
+            missing = [m for m in self.allowed_models if m not in known]
+            if missing:
+                raise invalid(f"allowed_models: unknown model ref(s) {', '.join(missing)}.", field="allowed_models")
+        return self
 
 
 @transaction.atomic
 def update_policy(*, workspace: Workspace, data: dict) -> Workspace:
-    unknown = set(data) - set(FIELDS)
-    if unknown:
-        raise BadRequest(f"Unknown policy field(s): {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
-    if "allowed_models" in data:
-        models = _string_list_or_null(data, "allowed_models")
-        if models is not None:
-            known = set(CatalogModel.objects.filter(model_ref__in=models).values_list("model_ref", flat=True))
-            missing = [m for m in models if m not in known]
-            if missing:
-                raise BadRequest(f"allowed_models: unknown model ref(s) {', '.join(missing)}.", field="allowed_models")
-        workspace.allowed_models = models
-    if "allowed_providers" in data:
-        workspace.allowed_providers = _string_list_or_null(data, "allowed_providers")
-    if "replay_allow_mutations" in data:
-        if not isinstance(data["replay_allow_mutations"], bool):
-            raise BadRequest("replay_allow_mutations must be true or false.", field="replay_allow_mutations")
-        workspace.replay_allow_mutations = data["replay_allow_mutations"]
-    workspace.save(update_fields=["allowed_models", "allowed_providers", "replay_allow_mutations"])
+    policy = parse(PolicyInput, data)
+    for name in policy.model_fields_set:
+        setattr(workspace, name, getattr(policy, name))
+    workspace.save(update_fields=list(FIELDS))
     return workspace

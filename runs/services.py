@@ -1,7 +1,6 @@
 """Services that change what exists: prompts, workflows, versions, runs and their lifecycle."""
 
 import logging
-import re
 
 from django.db import transaction
 from django.utils import timezone
@@ -9,8 +8,9 @@ from django.utils import timezone
 from .engine.dispatch import dispatch_on_commit
 from .graph import build_nodes, parse_nodes
 from .http.errors import BadRequest, Conflict
+from .http.input import parse
+from .inputs import PauseInput, PromptInput, RevisionInput, TriggerInput, WorkflowInput
 from .models import (
-    CONTENT_HASH_RE,
     Node,
     PromptArtifact,
     PromptRevision,
@@ -22,39 +22,21 @@ from .models import (
 )
 
 log = logging.getLogger(__name__)
-MAX_PROMPT_CHARS = 100_000
-
-
-def _text(value, field: str, *, max_len: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise BadRequest(f"{field} is required and must be a non-empty string.", field=field)
-    if len(value) > max_len:
-        raise BadRequest(f"{field} is at most {max_len} characters.", field=field)
-    if "\x00" in value:
-        raise BadRequest(f"{field} must not contain NUL characters.", field=field)
-    return value
 
 
 @transaction.atomic
 def create_prompt(*, workspace: Workspace, name, content, content_hash=None) -> PromptRevision:
-    name = _text(name, "name", max_len=200)
-    content = _text(content, "content", max_len=MAX_PROMPT_CHARS)
-    artifact = PromptArtifact.objects.create(workspace=workspace, name=name)
-    return add_prompt_revision(artifact=artifact, content=content, content_hash=content_hash)
+    fields = parse(PromptInput, {"name": name, "content": content, "content_hash": content_hash})
+    artifact = PromptArtifact.objects.create(workspace=workspace, name=fields.name)
+    return add_prompt_revision(artifact=artifact, content=fields.content, content_hash=fields.content_hash)
 
 
 def add_prompt_revision(*, artifact: PromptArtifact, content, content_hash=None) -> PromptRevision:
-    content = _text(content, "content", max_len=MAX_PROMPT_CHARS)
+    fields = parse(RevisionInput, {"content": content, "content_hash": content_hash})
+    content, content_hash = fields.content, fields.content_hash
     actual = content_hash_of(content)
-    if content_hash is not None:
-        if not isinstance(content_hash, str) or not re.match(CONTENT_HASH_RE, content_hash):
-            raise BadRequest(
-                "content_hash is malformed: expected sha256: followed by 64 hex digits.", field="content_hash"
-            )
-        if content_hash != actual:
-            raise BadRequest(
-                f"content_hash does not match the content (its SHA-256 is {actual}).", field="content_hash"
-            )
+    if content_hash is not None and content_hash != actual:
+        raise BadRequest(f"content_hash does not match the content (its SHA-256 is {actual}).", field="content_hash")
     revision, _ = PromptRevision.objects.get_or_create(
         artifact=artifact, content_hash=actual, defaults={"content": content}
     )
@@ -63,9 +45,9 @@ def add_prompt_revision(*, artifact: PromptArtifact, content, content_hash=None)
 
 @transaction.atomic
 def create_workflow(*, workspace: Workspace, name, nodes) -> WorkflowVersion:
-    name = _text(name, "name", max_len=200)
+    fields = parse(WorkflowInput, {"name": name})
     specs = parse_nodes(workspace, nodes)
-    workflow = Workflow.objects.create(workspace=workspace, name=name)
+    workflow = Workflow.objects.create(workspace=workspace, name=fields.name)
     version = WorkflowVersion.objects.create(workflow=workflow, number=1)
     Node.objects.bulk_create(build_nodes(version, specs))
     return version
@@ -88,10 +70,7 @@ def delete_version(*, version: WorkflowVersion) -> None:
 
 
 def set_workflow_paused(*, workflow: Workflow, paused: bool, reason="") -> Workflow:
-    if reason is None:
-        reason = ""
-    if not isinstance(reason, str) or len(reason) > 500:
-        raise BadRequest("reason must be a string of at most 500 characters.", field="reason")
+    reason = parse(PauseInput, {"reason": reason}).reason
     if paused and not reason.strip():
         reason = "Paused for safety."
     Workflow.objects.filter(pk=workflow.pk).update(paused=paused, paused_reason=reason if paused else "")
@@ -100,10 +79,7 @@ def set_workflow_paused(*, workflow: Workflow, paused: bool, reason="") -> Workf
 
 
 def trigger_run(*, workflow: Workflow, payload, version: WorkflowVersion | None = None) -> Run:
-    if payload is None:
-        payload = {}
-    if not isinstance(payload, dict):
-        raise BadRequest("payload must be a JSON object.", field="payload")
+    payload = parse(TriggerInput, {"payload": payload}).payload
     with transaction.atomic():
         if version is None:
             version = workflow.versions.order_by("-number").first()
