@@ -5,10 +5,13 @@ filesystem broker and a local-memory cache. Production sets DATABASE_URL,
 CELERY_BROKER_URL and REDIS_URL (see README.md).
 """
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -42,6 +45,37 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None or value.strip() == "":
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+HOST_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def parse_hosts(name: str, value: str) -> tuple[str | ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated host names, IP addresses and CIDR blocks: names lowercased, addresses as /32 or /128 blocks."""
+    return tuple(_host_entry(name, item.strip()) for item in value.split(",") if item.strip())
+
+
+def _host_entry(name: str, item: str) -> str | ipaddress.IPv4Network | ipaddress.IPv6Network:
+    text = item[1:-1] if item.startswith("[") and item.endswith("]") else item
+    problem = "is not a host name, an IP address or a CIDR block (e.g. api.example.com, 10.0.0.5, 10.0.0.0/8)"
+    try:
+        return ipaddress.ip_network(text)
+    except ValueError as exc:
+        if _is_ip_address(text.partition("/")[0]):
+            problem = f"is not a CIDR block: {exc}"  # e.g. host bits set, or a prefix too long
+    host = text.lower().removesuffix(".")
+    # A name whose last label is a number would be read as an IPv4 address by URL parsers.
+    if not HOST_NAME.fullmatch(host) or host.rsplit(".", 1)[-1].isdigit():
+        raise ImproperlyConfigured(f"{name}: {item!r} {problem}")
+    return host
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def database_from_url(url: str) -> dict:
@@ -247,6 +281,9 @@ PROVIDER_TIMEOUT = env_float("PROVIDER_TIMEOUT", 60.0)
 PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 3)
 PROVIDER_BACKOFF = env_float("PROVIDER_BACKOFF", 0.5)
 HTTP_TOOL_TIMEOUT = env_float("HTTP_TOOL_TIMEOUT", 10.0)
+# The http tools refuse loopback, link-local, private and other non-public addresses (runs/engine/outbound.py)
+# except for the host names, addresses and CIDR blocks listed here.
+TOOL_HTTP_ALLOWED_HOSTS = parse_hosts("TOOL_HTTP_ALLOWED_HOSTS", env_str("TOOL_HTTP_ALLOWED_HOSTS"))
 # Seconds the simulator waits before answering, to mimic a provider's latency in demos and soak tests.
 SIMULATED_LATENCY = env_float("SIMULATED_LATENCY", 0.0)
 

@@ -139,6 +139,14 @@ def local_server():
         yield server
 
 
+@pytest.fixture
+def tools_reach_local_server(settings):
+    """Let the http tools reach 127.0.0.1, where local_server listens: they refuse loopback by default."""
+    from config.settings import parse_hosts
+
+    settings.TOOL_HTTP_ALLOWED_HOSTS = parse_hosts("TOOL_HTTP_ALLOWED_HOSTS", "127.0.0.1")
+
+
 # Browser fixtures, shared by tests/browser, tests/security and tests/reliability: one Chromium per session.
 CHROMIUM_ARGS = [
     "--no-sandbox",

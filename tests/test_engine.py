@@ -185,7 +185,7 @@ def test_run_whose_version_was_deleted_before_it_ran_fails_clearly(acme):
     assert run.status == "failed" and "deleted" in run.error
 
 
-def test_a_tool_that_raises_fails_its_step_with_its_message(acme, local_server):
+def test_a_tool_that_raises_fails_its_step_with_its_message(acme, tools_reach_local_server):
     version = services.create_workflow(
         workspace=acme,
         name="w",

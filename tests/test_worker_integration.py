@@ -11,7 +11,7 @@ from runs.models import OutboxMessage, Run, Step
 
 from .builders import PAYLOAD, chain_workflow, llm, tool
 from .factories import PromptRevisionFactory
-from .worker import BASE_DIR, FAST_SWEEP, celery_worker, wait_for, worker_database_url
+from .worker import BASE_DIR, FAST_SWEEP, TOOLS_REACH_LOCAL_SERVER, celery_worker, wait_for, worker_database_url
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -61,7 +61,7 @@ def act_after_the_first_step(version, action) -> Run:
 
 def test_pause_then_resume_on_a_real_worker(acme, local_server):
     version = slow_workflow(acme, local_server.url, steps=5, seconds=0.3)
-    with celery_worker():
+    with celery_worker(env=TOOLS_REACH_LOCAL_SERVER):
         run = act_after_the_first_step(version, services.pause_run)
         done_when_paused = Step.objects.filter(run=run).count()
         assert done_when_paused < 5 and status_of(run) == "paused"
@@ -72,7 +72,7 @@ def test_pause_then_resume_on_a_real_worker(acme, local_server):
 
 def test_cancel_stops_a_running_run_between_steps(acme, local_server):
     version = slow_workflow(acme, local_server.url, steps=6, seconds=0.3)
-    with celery_worker():
+    with celery_worker(env=TOOLS_REACH_LOCAL_SERVER):
         run = act_after_the_first_step(version, services.cancel_run)
         steps = Step.objects.filter(run=run).count()
     assert status_of(run) == "cancelled" and steps < 6
@@ -80,12 +80,12 @@ def test_cancel_stops_a_running_run_between_steps(acme, local_server):
 
 def test_killed_worker_run_is_finished_by_another_with_no_duplicated_side_effect(acme, local_server):
     version = slow_workflow(acme, local_server.url, steps=6, seconds=0.4, send_at=1)
-    with celery_worker(env=FAST_SWEEP) as first:
+    with celery_worker(env=FAST_SWEEP | TOOLS_REACH_LOCAL_SERVER) as first:
         run = services.trigger_run(workflow=version.workflow, payload=PAYLOAD)
         wait_for(lambda: Step.objects.filter(run=run, node_id="s2").exists(), message="the step after the send")
         first.kill()
     assert status_of(run) == "running"
-    with celery_worker(env=FAST_SWEEP, beat=True):
+    with celery_worker(env=FAST_SWEEP | TOOLS_REACH_LOCAL_SERVER, beat=True):
         wait_for(lambda: status_of(run) == "completed", timeout=30, message="the new worker to finish the run")
     assert OutboxMessage.objects.filter(run=run).count() == 1
     assert Step.objects.filter(run=run).count() == 6

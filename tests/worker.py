@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import connection
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# A worker whose http tools may reach local_server (they refuse loopback by default).
+TOOLS_REACH_LOCAL_SERVER = {"TOOL_HTTP_ALLOWED_HOSTS": "127.0.0.1"}
 FAST_SWEEP = {"RUN_STALE_AFTER": "2", "RUN_SWEEP_INTERVAL": "0.5", "RUN_PENDING_REDISPATCH_AFTER": "1"}
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import httpx
 from django.conf import settings
 
+from . import outbound
+
 
 class ToolError(Exception):
     pass
@@ -77,18 +79,21 @@ def _http_result(response: httpx.Response) -> dict:
     return {"status": response.status_code, "body": body}
 
 
-def http_get(args, ctx):
+def _http(tool: str, method: str, args: dict, json=None) -> dict:
     try:
-        return _http_result(httpx.get(_arg(args, "url"), timeout=settings.HTTP_TOOL_TIMEOUT))
-    except httpx.HTTPError as exc:
-        raise ToolError(f"http.get failed: {exc}") from None
+        return _http_result(outbound.fetch(method, _arg(args, "url"), json=json, timeout=settings.HTTP_TOOL_TIMEOUT))
+    except outbound.Refused as exc:
+        raise ToolError(f"{tool} refused {exc}") from None
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise ToolError(f"{tool} failed: {exc}") from None
+
+
+def http_get(args, ctx):
+    return _http("http.get", "GET", args)
 
 
 def http_post(args, ctx):
-    try:
-        return _http_result(httpx.post(_arg(args, "url"), json=args.get("json"), timeout=settings.HTTP_TOOL_TIMEOUT))
-    except httpx.HTTPError as exc:
-        raise ToolError(f"http.post failed: {exc}") from None
+    return _http("http.post", "POST", args, json=args.get("json"))
 
 
 TOOLS: dict[str, Tool] = {

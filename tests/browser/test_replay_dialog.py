@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from runs.models import Run, Step
 
 from ..builders import finished_run, run_in_status, support_workflow
-from ..worker import celery_worker
+from ..worker import TOOLS_REACH_LOCAL_SERVER, celery_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -177,7 +177,7 @@ def test_trace_refreshes_by_itself_while_the_run_executes(page_for, operator, ac
 
     version = slow_workflow(acme, local_server.url, steps=4, seconds=0.5)
     page = page_for(operator)
-    with celery_worker():
+    with celery_worker(env=TOOLS_REACH_LOCAL_SERVER):
         run = services.trigger_run(workflow=version.workflow, payload={"name": "x"})
         page.goto(f"/acme/ai/runs/{run.run_id}")
         expect(page.locator("#step-s0")).to_be_visible(timeout=10_000)
