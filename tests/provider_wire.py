@@ -1,5 +1,7 @@
 """Answers in the Messages and Chat Completions wire formats, for the local server (tests/http_server.py)."""
 
+ANTHROPIC_TEST_KEY = "sk-ant-test-0123456789abcdef"
+OPENAI_TEST_KEY = "sk-proj-test-0123456789abcdef"
 MESSAGES = "/v1/messages"
 CHAT_COMPLETIONS = "/v1/chat/completions"
 

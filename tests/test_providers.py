@@ -9,66 +9,50 @@ from runs.engine import providers
 from runs.engine.providers import ProviderError, complete
 
 from .provider_wire import (
+    ANTHROPIC_TEST_KEY as KEY,
+)
+from .provider_wire import (
     CHAT_COMPLETIONS,
     FAST_RETRY,
     MESSAGES,
+    OPENAI_TEST_KEY,
     anthropic_error,
     chat_completion,
     message,
     openai_error,
 )
 
-KEY = "sk-ant-test-0123456789abcdef"
-
-
-@pytest.fixture
-def anthropic(settings, local_server):
-    settings.ANTHROPIC_API_KEY = KEY
-    settings.ANTHROPIC_BASE_URL = local_server.url
-    settings.PROVIDER_TIMEOUT = 2
-    settings.PROVIDER_MAX_RETRIES = 1
-    return local_server
-
-
-@pytest.fixture
-def openai(settings, local_server):
-    settings.OPENAI_API_KEY = "sk-proj-test-0123456789abcdef"
-    settings.OPENAI_BASE_URL = local_server.url + "/v1"
-    settings.PROVIDER_TIMEOUT = 2
-    settings.PROVIDER_MAX_RETRIES = 1
-    return local_server
-
 
 def sent(server, index=0) -> dict:
     return json.loads(server.requests[index]["body"])
 
 
-def test_anthropic_call_goes_through_the_messages_api(anthropic):
-    anthropic.script(MESSAGES, [(200, message("Hello from Claude"))])
+def test_anthropic_call_goes_through_the_messages_api(anthropic_server):
+    anthropic_server.script(MESSAGES, [(200, message("Hello from Claude"))])
     completion = complete("anthropic:claude-opus-4-7", "Say hi")
     assert completion.text == "Hello from Claude" and not completion.simulated
-    request = anthropic.requests[0]
+    request = anthropic_server.requests[0]
     assert request["headers"]["authorization"] == f"Bearer {KEY}" and request["headers"]["anthropic-version"]
-    assert sent(anthropic) == {
+    assert sent(anthropic_server) == {
         "model": "claude-opus-4-7",
         "max_tokens": 1024,
         "messages": [{"role": "user", "content": "Say hi"}],
     }
 
 
-def test_openai_call_goes_through_chat_completions_at_the_base_url(openai):
-    openai.script(CHAT_COMPLETIONS, [(200, chat_completion("Hello from GPT"))])
+def test_openai_call_goes_through_chat_completions_at_the_base_url(openai_server):
+    openai_server.script(CHAT_COMPLETIONS, [(200, chat_completion("Hello from GPT"))])
     completion = complete("openai:gpt-5", "Say hi")
     assert completion.text == "Hello from GPT" and not completion.simulated
-    assert openai.requests[0]["headers"]["authorization"] == "Bearer sk-proj-test-0123456789abcdef"
-    assert sent(openai) == {
+    assert openai_server.requests[0]["headers"]["authorization"] == f"Bearer {OPENAI_TEST_KEY}"
+    assert sent(openai_server) == {
         "model": "gpt-5",
         "max_completion_tokens": 1024,
         "messages": [{"role": "user", "content": "Say hi"}],
     }
 
 
-def test_anthropic_input_tokens_add_the_cache_reads_and_writes(anthropic):
+def test_anthropic_input_tokens_add_the_cache_reads_and_writes(anthropic_server):
     usage = {
         "input_tokens": 100,
         "cache_creation_input_tokens": 25,
@@ -76,20 +60,20 @@ def test_anthropic_input_tokens_add_the_cache_reads_and_writes(anthropic):
         "output_tokens": 30,
         "service_tier": "standard",
     }
-    anthropic.script(MESSAGES, [(200, message(**usage))])
+    anthropic_server.script(MESSAGES, [(200, message(**usage))])
     got = complete("anthropic:claude-opus-4-7", "hi").usage
     assert (got.input_tokens, got.output_tokens, got.cache_read_tokens, got.cache_write_tokens) == (175, 30, 50, 25)
     assert got.reasoning_tokens is None
     assert got.raw == usage
 
 
-def test_anthropic_thinking_tokens_are_the_reasoning_tokens(anthropic):
+def test_anthropic_thinking_tokens_are_the_reasoning_tokens(anthropic_server):
     usage = {"input_tokens": 10, "output_tokens": 300, "output_tokens_details": {"thinking_tokens": 240}}
-    anthropic.script(MESSAGES, [(200, message(**usage))])
+    anthropic_server.script(MESSAGES, [(200, message(**usage))])
     assert complete("anthropic:claude-opus-4-7", "hi").usage.reasoning_tokens == 240
 
 
-def test_openai_prompt_tokens_already_include_the_cached_tokens(openai):
+def test_openai_prompt_tokens_already_include_the_cached_tokens(openai_server):
     usage = {
         "prompt_tokens": 100,
         "completion_tokens": 40,
@@ -97,84 +81,86 @@ def test_openai_prompt_tokens_already_include_the_cached_tokens(openai):
         "prompt_tokens_details": {"cached_tokens": 60, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 12},
     }
-    openai.script(CHAT_COMPLETIONS, [(200, chat_completion(usage=usage))])
+    openai_server.script(CHAT_COMPLETIONS, [(200, chat_completion(usage=usage))])
     got = complete("openai:gpt-5", "hi").usage
     assert (got.input_tokens, got.output_tokens, got.cache_read_tokens, got.reasoning_tokens) == (100, 40, 60, 12)
     assert got.cache_write_tokens is None
     assert got.raw == usage
 
 
-def test_an_answer_without_usage_leaves_every_count_unknown(openai):
+def test_an_answer_without_usage_leaves_every_count_unknown(openai_server):
     answer = chat_completion()
     del answer["usage"]
-    openai.script(CHAT_COMPLETIONS, [(200, answer)])
+    openai_server.script(CHAT_COMPLETIONS, [(200, answer)])
     got = complete("openai:gpt-5", "hi").usage
     assert got == providers.Usage()
 
 
-def test_429_waits_for_retry_after_then_succeeds(anthropic):
-    anthropic.script(
+def test_429_waits_for_retry_after_then_succeeds(anthropic_server):
+    anthropic_server.script(
         MESSAGES,
         [(429, anthropic_error("rate_limit_error", "slow down"), 0, {"retry-after": "1"}), (200, message())],
     )
     assert complete("anthropic:claude-opus-4-7", "hi").text == "Hello from Claude"
-    first, second = anthropic.requests
+    first, second = anthropic_server.requests
     assert second["at"] - first["at"] >= 1.0  # a lower bound: the SDK waited as the server asked
 
 
-def test_529_overloaded_is_retried(anthropic):
-    anthropic.script(
+def test_529_overloaded_is_retried(anthropic_server):
+    anthropic_server.script(
         MESSAGES, [(529, anthropic_error("overloaded_error", "Overloaded"), 0, FAST_RETRY), (200, message())]
     )
     assert complete("anthropic:claude-opus-4-7", "hi").text == "Hello from Claude"
-    assert len(anthropic.requests) == 2
+    assert len(anthropic_server.requests) == 2
 
 
-def test_529_after_the_last_retry_names_provider_status_and_message(anthropic):
-    anthropic.script(MESSAGES, [(529, anthropic_error("overloaded_error", "Overloaded"), 0, FAST_RETRY)])
+def test_529_after_the_last_retry_names_provider_status_and_message(anthropic_server):
+    anthropic_server.script(MESSAGES, [(529, anthropic_error("overloaded_error", "Overloaded"), 0, FAST_RETRY)])
     with pytest.raises(ProviderError) as failure:
         complete("anthropic:claude-opus-4-7", "hi")
     assert str(failure.value) == "anthropic answered HTTP 529: Overloaded"
-    assert len(anthropic.requests) == 2  # PROVIDER_MAX_RETRIES = 1
+    assert len(anthropic_server.requests) == 2  # PROVIDER_MAX_RETRIES = 1
 
 
-def test_500_is_retried_up_to_the_setting_then_reported(openai, settings):
+def test_500_is_retried_up_to_the_setting_then_reported(openai_server, settings):
     settings.PROVIDER_MAX_RETRIES = 2
-    openai.script(CHAT_COMPLETIONS, [(500, openai_error("The server had an error", "server_error"), 0, FAST_RETRY)])
+    openai_server.script(
+        CHAT_COMPLETIONS, [(500, openai_error("The server had an error", "server_error"), 0, FAST_RETRY)]
+    )
     with pytest.raises(ProviderError) as failure:
         complete("openai:gpt-5", "hi")
     assert str(failure.value) == "openai answered HTTP 500: The server had an error"
-    assert len(openai.requests) == 3
+    assert len(openai_server.requests) == 3
 
 
-def test_a_timeout_says_how_long_it_waited(anthropic, settings):
+def test_a_timeout_says_how_long_it_waited(anthropic_server, settings):
     settings.PROVIDER_TIMEOUT = 0.2
     settings.PROVIDER_MAX_RETRIES = 0
-    anthropic.script(MESSAGES, [(200, message(), 1.0)])
+    anthropic_server.script(MESSAGES, [(200, message(), 1.0)])
     with pytest.raises(ProviderError) as failure:
         complete("anthropic:claude-opus-4-7", "hi")
     assert str(failure.value) == "anthropic did not answer within 0.2 s (1 attempts)"
 
 
-def test_a_malformed_messages_answer_fails_with_a_clear_message(anthropic):
-    anthropic.script(MESSAGES, [(200, {"unexpected": True})])
+def test_a_malformed_messages_answer_fails_with_a_clear_message(anthropic_server):
+    anthropic_server.script(MESSAGES, [(200, {"unexpected": True})])
     with pytest.raises(ProviderError, match=r"^anthropic sent a malformed answer \(HTTP 200\): no content list"):
         complete("anthropic:claude-opus-4-7", "hi")
 
 
-def test_a_chat_completions_answer_that_is_not_json_fails_with_a_clear_message(openai):
-    openai.script(CHAT_COMPLETIONS, [(200, "<html>gateway says hello</html>")])
+def test_a_chat_completions_answer_that_is_not_json_fails_with_a_clear_message(openai_server):
+    openai_server.script(CHAT_COMPLETIONS, [(200, "<html>gateway says hello</html>")])
     with pytest.raises(ProviderError, match=r"^openai sent a malformed answer"):
         complete("openai:gpt-5", "hi")
 
 
-def test_a_client_error_is_not_retried_and_never_shows_the_key(openai, settings):
+def test_a_client_error_is_not_retried_and_never_shows_the_key(openai_server, settings):
     echoed = f"Incorrect API key provided: {settings.OPENAI_API_KEY}."
-    openai.script(CHAT_COMPLETIONS, [(401, openai_error(echoed, code="invalid_api_key"))])
+    openai_server.script(CHAT_COMPLETIONS, [(401, openai_error(echoed, code="invalid_api_key"))])
     with pytest.raises(ProviderError) as failure:
         complete("openai:gpt-5", "hi")
     assert str(failure.value) == "openai answered HTTP 401: Incorrect API key provided: [redacted]."
-    assert len(openai.requests) == 1
+    assert len(openai_server.requests) == 1
 
 
 def test_an_unreachable_server_is_reported_without_a_traceback(settings):
@@ -189,8 +175,8 @@ def test_an_unreachable_server_is_reported_without_a_traceback(settings):
     assert str(failure.value) == "anthropic could not be reached (1 attempts): Connection error."
 
 
-def test_one_client_serves_every_call_of_a_process(anthropic):
-    anthropic.script(MESSAGES, [(200, message())])
+def test_one_client_serves_every_call_of_a_process(anthropic_server):
+    anthropic_server.script(MESSAGES, [(200, message())])
     providers.anthropic_client.cache_clear()
     complete("anthropic:claude-opus-4-7", "hi")
     complete("anthropic:claude-opus-4-7", "hi again")
@@ -213,10 +199,10 @@ def test_simulated_usage_is_about_four_characters_to_a_token(settings):
     assert complete("anthropic:claude-opus-4-7", prompt).usage == first.usage  # deterministic
 
 
-def test_provider_failure_fails_the_step_with_its_message(acme, anthropic):
+def test_provider_failure_fails_the_step_with_its_message(acme, anthropic_server):
     from .builders import finished_run, support_workflow
 
-    anthropic.script(MESSAGES, [(400, anthropic_error("invalid_request_error", "prompt is too long"))])
+    anthropic_server.script(MESSAGES, [(400, anthropic_error("invalid_request_error", "prompt is too long"))])
     version, _ = support_workflow(acme)
     run = finished_run(version)
     assert run.status == "failed"
