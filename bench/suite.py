@@ -190,10 +190,10 @@ class Bench:
         provider_time = [0.0]
         real_complete = executor.complete
 
-        def timed_complete(model_ref, prompt):
+        def timed_complete(model_ref, prompt, **options):
             began = time.perf_counter()
             try:
-                return real_complete(model_ref, prompt)
+                return real_complete(model_ref, prompt, **options)
             finally:
                 provider_time[0] += time.perf_counter() - began
 

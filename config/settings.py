@@ -277,9 +277,9 @@ ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
 ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL", "https://api.anthropic.com")
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1")
+# Through the official SDKs: seconds per attempt, and the SDK's retries (429, 5xx, timeouts; Retry-After honoured).
 PROVIDER_TIMEOUT = env_float("PROVIDER_TIMEOUT", 60.0)
 PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 3)
-PROVIDER_BACKOFF = env_float("PROVIDER_BACKOFF", 0.5)
 HTTP_TOOL_TIMEOUT = env_float("HTTP_TOOL_TIMEOUT", 10.0)
 # The http tools refuse loopback, link-local, private and other non-public addresses (runs/engine/outbound.py)
 # except for the host names, addresses and CIDR blocks listed here.
@@ -298,7 +298,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # The provider SDKs' HTTP client logs every request at INFO: one line per LLM step is noise in a worker.
+    "loggers": {"django.db.backends": {"level": "INFO"}, "httpx2": {"level": "WARNING"}},
 }
 
 CELERY_BEAT_SCHEDULE = {

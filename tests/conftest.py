@@ -10,6 +10,7 @@ from playwright.sync_api import sync_playwright
 from runs.models import ApiToken
 
 from .factories import MembershipFactory, UserFactory, WorkspaceFactory
+from .provider_wire import ANTHROPIC_TEST_KEY, OPENAI_TEST_KEY
 
 # Playwright's sync API runs an event loop in this thread; live_server's ORM calls are safe here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -145,6 +146,26 @@ def tools_reach_local_server(settings):
     from config.settings import parse_hosts
 
     settings.TOOL_HTTP_ALLOWED_HOSTS = parse_hosts("TOOL_HTTP_ALLOWED_HOSTS", "127.0.0.1")
+
+
+@pytest.fixture
+def anthropic_server(settings, local_server):
+    """The Messages API at the local server, through the real SDK."""
+    settings.ANTHROPIC_API_KEY = ANTHROPIC_TEST_KEY
+    settings.ANTHROPIC_BASE_URL = local_server.url
+    settings.PROVIDER_TIMEOUT = 2
+    settings.PROVIDER_MAX_RETRIES = 1
+    return local_server
+
+
+@pytest.fixture
+def openai_server(settings, local_server):
+    """Chat Completions at the local server (OPENAI_BASE_URL), through the real SDK."""
+    settings.OPENAI_API_KEY = OPENAI_TEST_KEY
+    settings.OPENAI_BASE_URL = local_server.url + "/v1"
+    settings.PROVIDER_TIMEOUT = 2
+    settings.PROVIDER_MAX_RETRIES = 1
+    return local_server
 
 
 # Browser fixtures, shared by tests/browser, tests/security and tests/reliability: one Chromium per session.

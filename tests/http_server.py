@@ -17,7 +17,7 @@ class LocalServer:
         self.lock = threading.Lock()
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -51,8 +51,9 @@ class LocalServer:
                         {
                             "method": self.command,
                             "path": parsed.path,
-                            "headers": dict(self.headers),
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
                             "body": body.decode() if body else "",
+                            "at": time.monotonic(),
                         }
                     )
                 if parsed.path == "/slow":

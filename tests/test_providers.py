@@ -1,93 +1,187 @@
-"""The real adapters against a local server that speaks each API (no network)."""
+"""The official SDKs against a local server that speaks each wire format (no network, no mock of the SDK)."""
 
 import json
+import socket
 
 import pytest
 
+from runs.engine import providers
 from runs.engine.providers import ProviderError, complete
 
-ANTHROPIC_OK = {
-    "id": "msg_1",
-    "type": "message",
-    "role": "assistant",
-    "content": [{"type": "text", "text": "Hello from Claude"}],
-    "stop_reason": "end_turn",
-}
-OPENAI_OK = {
-    "id": "c1",
-    "object": "chat.completion",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from GPT"}}],
-}
+from .provider_wire import (
+    ANTHROPIC_TEST_KEY as KEY,
+)
+from .provider_wire import (
+    CHAT_COMPLETIONS,
+    FAST_RETRY,
+    MESSAGES,
+    OPENAI_TEST_KEY,
+    anthropic_error,
+    chat_completion,
+    message,
+    openai_error,
+)
 
 
-@pytest.fixture
-def anthropic(settings, local_server):
-    settings.ANTHROPIC_API_KEY = "test-key"
-    settings.ANTHROPIC_BASE_URL = local_server.url
-    settings.PROVIDER_BACKOFF = 0.01
-    settings.PROVIDER_TIMEOUT = 2
-    return local_server
+def sent(server, index=0) -> dict:
+    return json.loads(server.requests[index]["body"])
 
 
-@pytest.fixture
-def openai(settings, local_server):
-    settings.OPENAI_API_KEY = "test-key"
-    settings.OPENAI_BASE_URL = local_server.url + "/v1"
-    settings.PROVIDER_BACKOFF = 0.01
-    settings.PROVIDER_TIMEOUT = 2
-    return local_server
-
-
-def test_anthropic_messages_api_call(anthropic):
-    anthropic.script("/v1/messages", [(200, ANTHROPIC_OK)])
+def test_anthropic_call_goes_through_the_messages_api(anthropic_server):
+    anthropic_server.script(MESSAGES, [(200, message("Hello from Claude"))])
     completion = complete("anthropic:claude-opus-4-7", "Say hi")
     assert completion.text == "Hello from Claude" and not completion.simulated
-    request = anthropic.requests[0]
-    assert request["headers"]["x-api-key"] == "test-key" and request["headers"]["anthropic-version"]
-    assert json.loads(request["body"])["model"] == "claude-opus-4-7"
-    assert json.loads(request["body"])["messages"] == [{"role": "user", "content": "Say hi"}]
+    request = anthropic_server.requests[0]
+    assert request["headers"]["authorization"] == f"Bearer {KEY}" and request["headers"]["anthropic-version"]
+    assert sent(anthropic_server) == {
+        "model": "claude-opus-4-7",
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": "Say hi"}],
+    }
 
 
-def test_openai_chat_completions_call(openai):
-    openai.script("/v1/chat/completions", [(200, OPENAI_OK)])
+def test_openai_call_goes_through_chat_completions_at_the_base_url(openai_server):
+    openai_server.script(CHAT_COMPLETIONS, [(200, chat_completion("Hello from GPT"))])
     completion = complete("openai:gpt-5", "Say hi")
     assert completion.text == "Hello from GPT" and not completion.simulated
-    assert openai.requests[0]["headers"]["authorization"] == "Bearer test-key"
+    assert openai_server.requests[0]["headers"]["authorization"] == f"Bearer {OPENAI_TEST_KEY}"
+    assert sent(openai_server) == {
+        "model": "gpt-5",
+        "max_completion_tokens": 1024,
+        "messages": [{"role": "user", "content": "Say hi"}],
+    }
 
 
-def test_429_then_success_is_retried(anthropic):
-    anthropic.script("/v1/messages", [(429, {"error": "slow down"}), (200, ANTHROPIC_OK)])
+def test_anthropic_input_tokens_add_the_cache_reads_and_writes(anthropic_server):
+    usage = {
+        "input_tokens": 100,
+        "cache_creation_input_tokens": 25,
+        "cache_read_input_tokens": 50,
+        "output_tokens": 30,
+        "service_tier": "standard",
+    }
+    anthropic_server.script(MESSAGES, [(200, message(**usage))])
+    got = complete("anthropic:claude-opus-4-7", "hi").usage
+    assert (got.input_tokens, got.output_tokens, got.cache_read_tokens, got.cache_write_tokens) == (175, 30, 50, 25)
+    assert got.reasoning_tokens is None
+    assert got.raw == usage
+
+
+def test_anthropic_thinking_tokens_are_the_reasoning_tokens(anthropic_server):
+    usage = {"input_tokens": 10, "output_tokens": 300, "output_tokens_details": {"thinking_tokens": 240}}
+    anthropic_server.script(MESSAGES, [(200, message(**usage))])
+    assert complete("anthropic:claude-opus-4-7", "hi").usage.reasoning_tokens == 240
+
+
+def test_openai_prompt_tokens_already_include_the_cached_tokens(openai_server):
+    usage = {
+        "prompt_tokens": 100,
+        "completion_tokens": 40,
+        "total_tokens": 140,
+        "prompt_tokens_details": {"cached_tokens": 60, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 12},
+    }
+    openai_server.script(CHAT_COMPLETIONS, [(200, chat_completion(usage=usage))])
+    got = complete("openai:gpt-5", "hi").usage
+    assert (got.input_tokens, got.output_tokens, got.cache_read_tokens, got.reasoning_tokens) == (100, 40, 60, 12)
+    assert got.cache_write_tokens is None
+    assert got.raw == usage
+
+
+def test_an_answer_without_usage_leaves_every_count_unknown(openai_server):
+    answer = chat_completion()
+    del answer["usage"]
+    openai_server.script(CHAT_COMPLETIONS, [(200, answer)])
+    got = complete("openai:gpt-5", "hi").usage
+    assert got == providers.Usage()
+
+
+def test_429_waits_for_retry_after_then_succeeds(anthropic_server):
+    anthropic_server.script(
+        MESSAGES,
+        [(429, anthropic_error("rate_limit_error", "slow down"), 0, {"retry-after": "1"}), (200, message())],
+    )
     assert complete("anthropic:claude-opus-4-7", "hi").text == "Hello from Claude"
-    assert len(anthropic.requests) == 2
+    first, second = anthropic_server.requests
+    assert second["at"] - first["at"] >= 1.0  # a lower bound: the SDK waited as the server asked
 
 
-def test_5xx_is_retried_then_reported(openai, settings):
+def test_529_overloaded_is_retried(anthropic_server):
+    anthropic_server.script(
+        MESSAGES, [(529, anthropic_error("overloaded_error", "Overloaded"), 0, FAST_RETRY), (200, message())]
+    )
+    assert complete("anthropic:claude-opus-4-7", "hi").text == "Hello from Claude"
+    assert len(anthropic_server.requests) == 2
+
+
+def test_529_after_the_last_retry_names_provider_status_and_message(anthropic_server):
+    anthropic_server.script(MESSAGES, [(529, anthropic_error("overloaded_error", "Overloaded"), 0, FAST_RETRY)])
+    with pytest.raises(ProviderError) as failure:
+        complete("anthropic:claude-opus-4-7", "hi")
+    assert str(failure.value) == "anthropic answered HTTP 529: Overloaded"
+    assert len(anthropic_server.requests) == 2  # PROVIDER_MAX_RETRIES = 1
+
+
+def test_500_is_retried_up_to_the_setting_then_reported(openai_server, settings):
     settings.PROVIDER_MAX_RETRIES = 2
-    openai.script("/v1/chat/completions", [(503, {"error": "down"})])
-    with pytest.raises(ProviderError, match=r"HTTP 503.*after 3 attempts"):
+    openai_server.script(
+        CHAT_COMPLETIONS, [(500, openai_error("The server had an error", "server_error"), 0, FAST_RETRY)]
+    )
+    with pytest.raises(ProviderError) as failure:
         complete("openai:gpt-5", "hi")
-    assert len(openai.requests) == 3
+    assert str(failure.value) == "openai answered HTTP 500: The server had an error"
+    assert len(openai_server.requests) == 3
 
 
-def test_timeout_fails_with_the_providers_message(anthropic, settings):
+def test_a_timeout_says_how_long_it_waited(anthropic_server, settings):
     settings.PROVIDER_TIMEOUT = 0.2
-    settings.PROVIDER_MAX_RETRIES = 1
-    anthropic.script("/v1/messages", [(200, ANTHROPIC_OK, 1.0)])
-    with pytest.raises(ProviderError, match="timed out after 0.2 s"):
+    settings.PROVIDER_MAX_RETRIES = 0
+    anthropic_server.script(MESSAGES, [(200, message(), 1.0)])
+    with pytest.raises(ProviderError) as failure:
+        complete("anthropic:claude-opus-4-7", "hi")
+    assert str(failure.value) == "anthropic did not answer within 0.2 s (1 attempts)"
+
+
+def test_a_malformed_messages_answer_fails_with_a_clear_message(anthropic_server):
+    anthropic_server.script(MESSAGES, [(200, {"unexpected": True})])
+    with pytest.raises(ProviderError, match=r"^anthropic sent a malformed answer \(HTTP 200\): no content list"):
         complete("anthropic:claude-opus-4-7", "hi")
 
 
-def test_garbage_answer_fails_the_step(anthropic):
-    anthropic.script("/v1/messages", [(200, {"unexpected": True})])
-    with pytest.raises(ProviderError, match="unexpected Messages API answer"):
-        complete("anthropic:claude-opus-4-7", "hi")
-
-
-def test_4xx_is_not_retried(openai):
-    openai.script("/v1/chat/completions", [(401, {"error": "bad key"})])
-    with pytest.raises(ProviderError, match="HTTP 401"):
+def test_a_chat_completions_answer_that_is_not_json_fails_with_a_clear_message(openai_server):
+    openai_server.script(CHAT_COMPLETIONS, [(200, "<html>gateway says hello</html>")])
+    with pytest.raises(ProviderError, match=r"^openai sent a malformed answer"):
         complete("openai:gpt-5", "hi")
-    assert len(openai.requests) == 1
+
+
+def test_a_client_error_is_not_retried_and_never_shows_the_key(openai_server, settings):
+    echoed = f"Incorrect API key provided: {settings.OPENAI_API_KEY}."
+    openai_server.script(CHAT_COMPLETIONS, [(401, openai_error(echoed, code="invalid_api_key"))])
+    with pytest.raises(ProviderError) as failure:
+        complete("openai:gpt-5", "hi")
+    assert str(failure.value) == "openai answered HTTP 401: Incorrect API key provided: [redacted]."
+    assert len(openai_server.requests) == 1
+
+
+def test_an_unreachable_server_is_reported_without_a_traceback(settings):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    settings.ANTHROPIC_API_KEY = KEY
+    settings.ANTHROPIC_BASE_URL = f"http://127.0.0.1:{port}"
+    settings.PROVIDER_MAX_RETRIES = 0
+    with pytest.raises(ProviderError) as failure:
+        complete("anthropic:claude-opus-4-7", "hi")
+    assert str(failure.value) == "anthropic could not be reached (1 attempts): Connection error."
+
+
+def test_one_client_serves_every_call_of_a_process(anthropic_server):
+    anthropic_server.script(MESSAGES, [(200, message())])
+    providers.anthropic_client.cache_clear()
+    complete("anthropic:claude-opus-4-7", "hi")
+    complete("anthropic:claude-opus-4-7", "hi again")
+    info = providers.anthropic_client.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
 
 
 def test_without_a_key_the_simulator_answers(settings):
@@ -96,11 +190,21 @@ def test_without_a_key_the_simulator_answers(settings):
     assert completion.simulated and completion.text.startswith("[simulated anthropic:claude-opus-4-7")
 
 
-def test_provider_failure_fails_the_step_with_its_message(acme, anthropic):
+def test_simulated_usage_is_about_four_characters_to_a_token(settings):
+    settings.ANTHROPIC_API_KEY = ""
+    prompt = "x" * 400
+    first = complete("anthropic:claude-opus-4-7", prompt)
+    assert first.usage.input_tokens == 100
+    assert first.usage.output_tokens == -(-len(first.text) // 4)
+    assert complete("anthropic:claude-opus-4-7", prompt).usage == first.usage  # deterministic
+
+
+def test_provider_failure_fails_the_step_with_its_message(acme, anthropic_server):
     from .builders import finished_run, support_workflow
 
-    anthropic.script("/v1/messages", [(400, {"error": "prompt too long"})])
+    anthropic_server.script(MESSAGES, [(400, anthropic_error("invalid_request_error", "prompt is too long"))])
     version, _ = support_workflow(acme)
     run = finished_run(version)
-    assert run.status == "failed" and "HTTP 400" in run.error and "prompt too long" in run.error
+    assert run.status == "failed"
+    assert run.error == "Node draft failed: anthropic answered HTTP 400: prompt is too long"
     assert not run.steps.get(node_id="draft").simulated

@@ -1,5 +1,7 @@
 """The step boundary: the finished step, its tool call and the next step's start land in one commit."""
 
+from decimal import Decimal
+
 from django.db import connection
 from django.utils import timezone
 
@@ -135,3 +137,38 @@ def test_a_ten_step_run_commits_once_per_step_boundary(acme, django_assert_max_n
     with django_assert_max_num_queries(16 if connection.vendor == "postgresql" else 58):
         execute(run.run_id)
     assert Run.objects.get(pk=run.pk).status == "completed"
+
+
+def test_a_boundary_records_an_llm_steps_usage_and_cost(acme):
+    run, boundary = claimed_run(acme)
+    step_id = boundary.start(node_id="n0", type="llm", position=0, mapped_from="")
+    usage = {
+        "input_tokens": 175,
+        "output_tokens": 30,
+        "cache_read_tokens": 50,
+        "cache_write_tokens": 25,
+        "reasoning_tokens": None,
+        "raw_usage": {"input_tokens": 100, "cache_read_input_tokens": 50},
+        "cost_usd": Decimal("0.000123456789"),
+        "price_version": "genai-prices 0.2.3",
+        "latency_ms": 812,
+    }
+    boundary.outcome = finished(step_id, **usage)
+    assert boundary.complete()
+    step = Step.objects.get(pk=step_id)
+    assert {name: getattr(step, name) for name in usage} == usage
+
+
+def test_a_tool_step_records_no_usage(acme):
+    run, boundary = claimed_run(acme)
+    step_id = boundary.start(node_id="n0", type="tool", position=0, mapped_from="")
+    boundary.outcome = StepOutcome(step_id, Step.Status.COMPLETED, timezone.now(), {"output": "{}"})
+    assert boundary.complete()
+    step = Step.objects.get(pk=step_id)
+    assert (step.input_tokens, step.raw_usage, step.cost_usd, step.price_version, step.latency_ms) == (
+        None,
+        None,
+        None,
+        "",
+        None,
+    )

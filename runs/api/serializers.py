@@ -2,6 +2,7 @@ from django.db.models import Prefetch
 
 from runs.http.api import iso
 from runs.models import Run, Step, ToolCall
+from runs.usage import step_usage_api, usage_of_run
 
 
 def run_with_steps(run_id: str) -> Run:
@@ -33,6 +34,7 @@ def step_dict(step: Step) -> dict:
         "started_at": iso(step.started_at),
         "finished_at": iso(step.finished_at),
         "error": step.error or None,
+        **step_usage_api(step),
         "tool_calls": [
             {"tool": c.tool, "mutating": c.mutating, "dry_run": c.dry_run, "arguments": c.arguments, "result": c.result}
             for c in step.tool_calls.all()
@@ -59,6 +61,7 @@ def run_dict(run: Run, *, steps: bool = True) -> dict:
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
         "error": run.error or None,
+        **usage_of_run(run.run_id).as_api(),
     }
     if steps:
         data["steps"] = [step_dict(s) for s in run.steps.all()]

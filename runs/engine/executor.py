@@ -16,6 +16,7 @@ from runs.models import PromptRevision, Run, Step, ToolCall
 
 from .lease import claim, fail_run, hold
 from .plan import PlannedNode, mutation_decision, version_plan
+from .pricing import PRICE_VERSION, price
 from .providers import ProviderError, complete
 from .step_boundary import StepBoundary, StepOutcome
 from .templating import TemplateError, render_text, render_value
@@ -166,9 +167,11 @@ class RunExecutor:
         if template is None:
             raise StepFailed(f"prompt revision {prompt_hash} of {node.config['prompt']['artifact_id']} not found")
         prompt = render_text(template, self.context)
+        called_at = timezone.now()  # the step is priced at the time of its call
         completion = complete(model_ref, prompt)
         if completion.simulated and not self.simulated:
             self.simulated = self.boundary.simulated = True  # recorded with the step
+        usage = completion.usage
         return {
             "input": {"prompt": prompt},
             "output": completion.text,
@@ -176,6 +179,11 @@ class RunExecutor:
             "model_ref": model_ref,
             "prompt_hash": prompt_hash,
             "simulated": completion.simulated,
+            **{name: getattr(usage, name) for name in Step.USAGE_FIELDS},
+            "raw_usage": usage.raw,
+            "cost_usd": price(model_ref, usage, called_at),
+            "price_version": PRICE_VERSION,
+            "latency_ms": completion.latency_ms,
         }
 
     def call_tool(self, node: PlannedNode, recorded) -> tuple[dict, dict, object]:

@@ -1,13 +1,22 @@
-"""Model providers over HTTP, and the deterministic simulator used when no key is set."""
+"""Model providers through their official SDKs, and the deterministic simulator used when no key is set.
+
+One client per provider and configuration per process: the SDK keeps its connection pool, retries
+(`PROVIDER_MAX_RETRIES`, honouring Retry-After) and timeout (`PROVIDER_TIMEOUT`). Any failure becomes a
+`ProviderError` whose message names the provider, the HTTP status and the provider's own message.
+"""
 
 import hashlib
+import math
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
-import httpx
+import anthropic
+import openai
 from django.conf import settings
+from openai.types.chat import ChatCompletionMessageParam
 
-RETRYABLE = {429, 500, 502, 503, 504, 529}
 SIM_WORDS = [
     "acknowledged",
     "summary",
@@ -32,96 +41,287 @@ SIM_WORDS = [
     "concise",
     "polite",
 ]
+CHARS_PER_TOKEN = 4  # the simulator's usage: about four characters to a token
+DEFAULT_MAX_TOKENS = 1024
+MAX_ERROR_MESSAGE = 300
+# An API key, or the masked echo of one that some providers put in their 401 message.
+KEY_LIKE = re.compile(r"\b(?:sk|key)-[A-Za-z0-9_\-*]{6,}")
 
 
 class ProviderError(Exception):
     pass
 
 
-@dataclass
+@dataclass(frozen=True)
+class Usage:
+    """Token counts from a provider's answer; None where the provider did not say.
+
+    `input_tokens` is the total, cache reads and writes included, whatever the provider's convention.
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    raw: dict | None = None  # the usage object as the provider sent it
+
+
+@dataclass(frozen=True)
 class Completion:
     text: str
     simulated: bool
+    usage: Usage = field(default_factory=Usage)
+    latency_ms: int = 0
 
 
-def simulate(model_ref: str, prompt: str) -> str:
-    """Same model and prompt → same text; another model or prompt → visibly different text."""
-    digest = hashlib.sha256(f"{model_ref}\n{prompt}".encode()).digest()
+@dataclass(frozen=True)
+class Request:
+    """What one LLM step sends: the rendered prompt and system, and the node's options."""
+
+    model_id: str
+    prompt: str
+    system: str = ""
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+
+
+# --- the simulator -----------------------------------------------------------------------------------------------
+
+
+def simulate(model_ref: str, prompt: str, system: str = "") -> str:
+    """Same model, prompt and system → same text; another of them → visibly different text."""
+    seed = f"{model_ref}\n{prompt}" if not system else f"{model_ref}\n{system}\n{prompt}"
+    digest = hashlib.sha256(seed.encode()).digest()
     words = " ".join(SIM_WORDS[b % len(SIM_WORDS)] for b in digest[:12])
     excerpt = " ".join(prompt.split())[:80]
     return f"[simulated {model_ref} #{digest.hex()[:8]}] {words}. (prompt: {excerpt})"
 
 
-def _post_with_retry(url: str, headers: dict, body: dict) -> dict:
+def simulated_tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
+
+
+def _simulated(model_ref: str, request: Request) -> Completion:
+    began = time.perf_counter()
+    if settings.SIMULATED_LATENCY:
+        time.sleep(settings.SIMULATED_LATENCY)
+    text = simulate(model_ref, request.prompt, request.system)[: request.max_tokens * CHARS_PER_TOKEN]
+    input_tokens = simulated_tokens(request.system + request.prompt)
+    output_tokens = simulated_tokens(text)
+    usage = Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=0,
+        cache_write_tokens=0,
+        raw={"simulated": True, "input_tokens": input_tokens, "output_tokens": output_tokens},
+    )
+    return Completion(text, simulated=True, usage=usage, latency_ms=_ms_since(began))
+
+
+# --- errors --------------------------------------------------------------------------------------------------------
+
+
+def _redacted(text: str, key: str) -> str:
+    if key:
+        text = text.replace(key, "[redacted]")
+    return KEY_LIKE.sub("[redacted]", text)
+
+
+def _provider_message(body: object, fallback: str) -> str:
+    """The provider's own message from an error body: {"error": {"message": ...}} or {"message": ...}."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+        if isinstance(inner, str):
+            return inner
+    if isinstance(body, str) and body.strip():
+        return " ".join(body.split())
+    return fallback
+
+
+def _status_error(provider: str, status: int, body: object, reason: str) -> str:
+    return f"{provider} answered HTTP {status}: {_provider_message(body, reason)}"
+
+
+def sdk_error_message(provider: str, exc: Exception) -> str:
+    """One sentence for a failed call: provider, HTTP status and the provider's message, never the key."""
+    timeout, status_error, connection_error, validation_error = {
+        "anthropic": (
+            anthropic.APITimeoutError,
+            anthropic.APIStatusError,
+            anthropic.APIConnectionError,
+            anthropic.APIResponseValidationError,
+        ),
+        "openai": (
+            openai.APITimeoutError,
+            openai.APIStatusError,
+            openai.APIConnectionError,
+            openai.APIResponseValidationError,
+        ),
+    }[provider]
     attempts = settings.PROVIDER_MAX_RETRIES + 1
-    last_error = ""
-    for attempt in range(attempts):
-        try:
-            response = httpx.post(url, headers=headers, json=body, timeout=settings.PROVIDER_TIMEOUT)
-        except httpx.TimeoutException:
-            last_error = f"timed out after {settings.PROVIDER_TIMEOUT:g} s"
-        except httpx.HTTPError as exc:
-            last_error = f"connection failed: {exc}"
-        else:
-            if response.status_code < 300:
-                try:
-                    return response.json()
-                except ValueError:
-                    raise ProviderError(f"answered with invalid JSON (HTTP {response.status_code})")
-            last_error = f"HTTP {response.status_code}: {response.text[:300]}"
-            if response.status_code not in RETRYABLE:
-                raise ProviderError(last_error)
-            retry_after = response.headers.get("retry-after", "")
-            if retry_after.replace(".", "", 1).isdigit() and attempt + 1 < attempts:
-                time.sleep(min(float(retry_after), 30.0))
-                continue
-        if attempt + 1 < attempts:
-            time.sleep(settings.PROVIDER_BACKOFF * (2**attempt))
-    raise ProviderError(f"{last_error} (after {attempts} attempts)")
+    if isinstance(exc, timeout):
+        message = f"{provider} did not answer within {settings.PROVIDER_TIMEOUT:g} s ({attempts} attempts)"
+    elif isinstance(exc, status_error):
+        message = _status_error(provider, exc.status_code, exc.body, exc.response.reason_phrase)
+    elif isinstance(exc, validation_error):
+        message = f"{provider} sent a malformed answer (HTTP {exc.status_code}): {exc.message}"
+    elif isinstance(exc, connection_error):
+        message = f"{provider} could not be reached ({attempts} attempts): {exc.message}"
+    else:
+        message = f"{provider} call failed: {type(exc).__name__}: {exc}"
+    return _redacted(message, _api_key(provider))[:MAX_ERROR_MESSAGE]
 
 
-def call_anthropic(model_id: str, prompt: str) -> str:
-    data = _post_with_retry(
-        settings.ANTHROPIC_BASE_URL.rstrip("/") + "/v1/messages",
-        {
-            "x-api-key": settings.ANTHROPIC_API_KEY,
-            "anthropic-version": "2023-06-01",
-            "content-type": "application/json",
-        },
-        {"model": model_id, "max_tokens": 1024, "messages": [{"role": "user", "content": prompt}]},
+def _malformed(provider: str, what: str) -> ProviderError:
+    return ProviderError(f"{provider} sent a malformed answer (HTTP 200): {what}")
+
+
+# --- the SDK clients -----------------------------------------------------------------------------------------------
+
+
+def _api_key(provider: str) -> str:
+    return {"anthropic": settings.ANTHROPIC_API_KEY, "openai": settings.OPENAI_API_KEY}.get(provider, "")
+
+
+@lru_cache(maxsize=8)
+def anthropic_client(api_key: str, base_url: str, timeout: float, max_retries: int) -> anthropic.Anthropic:
+    return anthropic.Anthropic(
+        api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, open_telemetry=False
     )
-    try:
-        return "".join(block["text"] for block in data["content"] if block.get("type") == "text")
-    except (KeyError, TypeError) as exc:
-        raise ProviderError(f"unexpected Messages API answer: missing {exc}") from None
 
 
-def call_openai(model_id: str, prompt: str) -> str:
-    data = _post_with_retry(
-        settings.OPENAI_BASE_URL.rstrip("/") + "/chat/completions",
-        {"authorization": f"Bearer {settings.OPENAI_API_KEY}", "content-type": "application/json"},
-        {"model": model_id, "messages": [{"role": "user", "content": prompt}]},
+@lru_cache(maxsize=8)
+def openai_client(api_key: str, base_url: str, timeout: float, max_retries: int) -> openai.OpenAI:
+    return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+
+
+def _client_settings(provider: str) -> tuple[str, str, float, int]:
+    base_url = settings.ANTHROPIC_BASE_URL if provider == "anthropic" else settings.OPENAI_BASE_URL
+    return _api_key(provider), base_url, settings.PROVIDER_TIMEOUT, settings.PROVIDER_MAX_RETRIES
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def anthropic_usage(usage) -> Usage:
+    """Messages API usage: its input_tokens excludes the cache reads and writes, so they are added."""
+    if usage is None:
+        return Usage()
+    raw = usage.to_dict(mode="json")
+    fresh = _count(raw.get("input_tokens"))
+    cache_read = _count(raw.get("cache_read_input_tokens"))
+    cache_write = _count(raw.get("cache_creation_input_tokens"))
+    details = raw.get("output_tokens_details")
+    return Usage(
+        input_tokens=None if fresh is None else fresh + (cache_read or 0) + (cache_write or 0),
+        output_tokens=_count(raw.get("output_tokens")),
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=_count(details.get("thinking_tokens")) if isinstance(details, dict) else None,
+        raw=raw,
     )
+
+
+def openai_usage(usage) -> Usage:
+    """Chat Completions usage: prompt_tokens already includes the cached tokens."""
+    if usage is None:
+        return Usage()
+    raw = usage.to_dict(mode="json")
+    prompt = raw.get("prompt_tokens_details")
+    prompt = prompt if isinstance(prompt, dict) else {}
+    completion = raw.get("completion_tokens_details")
+    completion = completion if isinstance(completion, dict) else {}
+    return Usage(
+        input_tokens=_count(raw.get("prompt_tokens")),
+        output_tokens=_count(raw.get("completion_tokens")),
+        cache_read_tokens=_count(prompt.get("cached_tokens")),
+        cache_write_tokens=_count(prompt.get("cache_write_tokens")),
+        reasoning_tokens=_count(completion.get("reasoning_tokens")),
+        raw=raw,
+    )
+
+
+def _given(value, omit):
+    """The value, or the SDK's own `omit` (each SDK has its own) so that nothing is sent for it."""
+    return omit if value is None or value == [] or value == "" else value
+
+
+def call_anthropic(request: Request) -> tuple[str, Usage]:
+    client = anthropic_client(*_client_settings("anthropic"))
+    # The SDK dropped temperature and top_p from its signature; the Messages API still takes them.
+    sampling = {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
     try:
-        content = data["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError) as exc:
-        raise ProviderError(f"unexpected Chat Completions answer: missing {exc}") from None
+        message = client.messages.create(
+            model=request.model_id,
+            max_tokens=request.max_tokens,
+            messages=[{"role": "user", "content": request.prompt}],
+            system=_given(request.system, anthropic.omit),
+            stop_sequences=_given(list(request.stop), anthropic.omit),
+            extra_body=sampling or None,
+        )
+    except anthropic.AnthropicError as exc:
+        raise ProviderError(sdk_error_message("anthropic", exc)) from None
+    except ValueError:  # the SDK decodes a 200 whose body is not JSON
+        raise _malformed("anthropic", "the body is not JSON") from None
+    content = getattr(message, "content", None)
+    if not isinstance(content, list):
+        raise _malformed("anthropic", "no content list in the Messages API answer")
+    texts = [getattr(block, "text", None) for block in content if getattr(block, "type", None) == "text"]
+    if not all(isinstance(t, str) for t in texts):
+        raise _malformed("anthropic", "a text block without text")
+    return "".join(t for t in texts if t is not None), anthropic_usage(getattr(message, "usage", None))
+
+
+def call_openai(request: Request) -> tuple[str, Usage]:
+    client = openai_client(*_client_settings("openai"))
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": request.prompt}]
+    if request.system:
+        messages.insert(0, {"role": "system", "content": request.system})
+    try:
+        completion = client.chat.completions.create(
+            model=request.model_id,
+            messages=messages,
+            max_completion_tokens=request.max_tokens,
+            temperature=_given(request.temperature, openai.omit),
+            top_p=_given(request.top_p, openai.omit),
+            stop=_given(list(request.stop), openai.omit),
+        )
+    except openai.OpenAIError as exc:
+        raise ProviderError(sdk_error_message("openai", exc)) from None
+    except ValueError:  # the SDK decodes a 200 whose body is not JSON
+        raise _malformed("openai", "the body is not JSON") from None
+    choices = getattr(completion, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise _malformed("openai", "no choices in the Chat Completions answer")
+    content = getattr(getattr(choices[0], "message", None), "content", None)
     if not isinstance(content, str):
-        raise ProviderError("unexpected Chat Completions answer: content is not text")
-    return content
+        raise _malformed("openai", "the first choice has no text content")
+    return content, openai_usage(getattr(completion, "usage", None))
 
 
-PROVIDERS = {
-    "anthropic": (lambda: settings.ANTHROPIC_API_KEY, call_anthropic),
-    "openai": (lambda: settings.OPENAI_API_KEY, call_openai),
-}
+PROVIDERS = {"anthropic": call_anthropic, "openai": call_openai}
 
 
-def complete(model_ref: str, prompt: str) -> Completion:
+def _ms_since(began: float) -> int:
+    return round((time.perf_counter() - began) * 1000)
+
+
+def complete(model_ref: str, prompt: str, **options) -> Completion:
+    """Call the model of `model_ref` ("provider:model_id"), or the simulator when its provider has no key.
+
+    `options` are `Request`'s: system, max_tokens, temperature, top_p, stop.
+    """
     provider, _, model_id = model_ref.partition(":")
-    key_of, call = PROVIDERS.get(provider, (lambda: "", None))
-    if call is None or not key_of():
-        if settings.SIMULATED_LATENCY:
-            time.sleep(settings.SIMULATED_LATENCY)
-        return Completion(simulate(model_ref, prompt), simulated=True)
-    return Completion(call(model_id, prompt), simulated=False)
+    request = Request(model_id=model_id, prompt=prompt, **options)
+    call = PROVIDERS.get(provider)
+    if call is None or not _api_key(provider):
+        return _simulated(model_ref, request)
+    began = time.perf_counter()
+    text, usage = call(request)
+    return Completion(text, simulated=False, usage=usage, latency_ms=_ms_since(began))

@@ -30,6 +30,10 @@ class StepOutcome:
     error: str = ""
 
 
+# An LLM step's usage, written with its finish (null for tool steps and failed calls).
+FINISH_USAGE_COLUMNS = (*Step.USAGE_FIELDS, "raw_usage", "cost_usd", "price_version", "latency_ms")
+
+
 @cache
 def _statements(vendor: str) -> dict[str, str]:
     q = connection.ops.quote_name
@@ -40,10 +44,12 @@ def _statements(vendor: str) -> dict[str, str]:
         "hold": f"UPDATE {run} SET status = '{running}', heartbeat_at = %s, simulated = simulated OR %s"
         f" WHERE {held} AND status IN ('{running}', '{pending}')",
         "start_columns": f"INSERT INTO {step} (run_id, node_id, type, position, status, input, output, error, model_ref,"
-        f" prompt_hash, simulated, mapped_from, started_at)",
-        "start_values": f"%s, %s, %s, '{Step.Status.RUNNING}', %s, '', '', '', '', %s, %s, %s",
+        f" prompt_hash, simulated, mapped_from, started_at, price_version)",
+        "start_values": f"%s, %s, %s, '{Step.Status.RUNNING}', %s, '', '', '', '', %s, %s, %s, ''",
         "finish": f"UPDATE {step} SET status = %s, finished_at = %s, input = %s, output = %s, error = %s,"
-        f" model_ref = %s, prompt_hash = %s, simulated = %s WHERE id = %s",
+        f" model_ref = %s, prompt_hash = %s, simulated = %s, "
+        + ", ".join(f"{name} = %s" for name in FINISH_USAGE_COLUMNS)
+        + " WHERE id = %s",
         "tool_call": f"INSERT INTO {call} (step_id, tool, mutating, dry_run, arguments, result, created_at)"
         f" VALUES (%s, %s, %s, %s, %s, %s, %s)",
         "complete": f"UPDATE {run} SET status = '{Run.Status.COMPLETED}', finished_at = %s, lease = '',"
@@ -57,8 +63,15 @@ def _at(moment):
     return connection.ops.adapt_datetimefield_value(moment)
 
 
-def _json(model, name: str, value):
+def _prep(model, name: str, value):
     return model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+def _usage_values(fields: dict) -> tuple:
+    """FINISH_USAGE_COLUMNS' values, adapted as the ORM would (JSON, decimal)."""
+    return tuple(
+        _prep(Step, name, fields.get(name, "" if name == "price_version" else None)) for name in FINISH_USAGE_COLUMNS
+    )
 
 
 class StepBoundary:
@@ -86,12 +99,13 @@ class StepBoundary:
                 (
                     outcome.status,
                     at,
-                    _json(Step, "input", f.get("input", {})),
+                    _prep(Step, "input", f.get("input", {})),
                     f.get("output", ""),
                     outcome.error,
                     f.get("model_ref", ""),
                     f.get("prompt_hash", ""),
                     f.get("simulated", False),
+                    *_usage_values(f),
                     outcome.step_id,
                 ),
             )
@@ -106,8 +120,8 @@ class StepBoundary:
                         c["tool"],
                         c["mutating"],
                         c["dry_run"],
-                        _json(ToolCall, "arguments", c["arguments"]),
-                        _json(ToolCall, "result", c["result"]),
+                        _prep(ToolCall, "arguments", c["arguments"]),
+                        _prep(ToolCall, "result", c["result"]),
                         at,
                     ),
                 )
@@ -143,7 +157,7 @@ class StepBoundary:
         while True:
             at = _at(timezone.now())
             hold_params = (at, self.simulated, self.run_id, self.lease)
-            step_values = (node_id, type, position, _json(Step, "input", {}), False, mapped_from, at)
+            step_values = (node_id, type, position, _prep(Step, "input", {}), False, mapped_from, at)
             parts = self._recording(sql)
             if connection.vendor == "postgresql":
                 statement = self._one_statement(

@@ -144,6 +144,22 @@ class Step(models.Model):
     mapped_from = models.CharField(max_length=100, blank=True, help_text="The original run's node id, when renamed.")
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Usage of an LLM step, from the provider's answer; null where the provider did not say.
+    input_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Total, cache reads and writes included."
+    )
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cache_read_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cache_write_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
+    raw_usage = models.JSONField(null=True, blank=True, help_text="The usage object as the provider sent it.")
+    cost_usd = models.DecimalField(
+        max_digits=20, decimal_places=12, null=True, blank=True, help_text="Null when the price is unknown, never 0."
+    )
+    price_version = models.CharField(max_length=40, blank=True, help_text="The price data the cost was computed with.")
+    latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="The provider call, retries included.")
+
+    USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
     class Meta:
         ordering = ["run", "position"]

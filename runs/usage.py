@@ -1,0 +1,86 @@
+"""A run's usage and cost: the sums of its LLM steps, read in one query for any number of runs."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, cast
+
+from django.db.models import Count, Q, Sum
+
+from .models import Step
+
+
+def decimal_string(value: Decimal | None) -> str | None:
+    """A cost as the API writes it: the exact decimal, without trailing zeros or an exponent."""
+    if value is None:
+        return None
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@dataclass(frozen=True)
+class RunUsage:
+    tokens: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(Step.USAGE_FIELDS))
+    cost_usd: Decimal | None = Decimal(0)  # None when an LLM step's cost is unknown
+    llm_steps: int = 0
+    simulated: bool = False  # some of the usage and cost come from the simulator
+
+    @property
+    def cost_complete(self) -> bool:
+        return self.cost_usd is not None
+
+    def as_api(self) -> dict:
+        return {
+            "usage": dict(self.tokens),
+            "cost_usd": decimal_string(self.cost_usd),
+            "cost_complete": self.cost_complete,
+        }
+
+
+def usage_of_runs(run_ids) -> dict[str, RunUsage]:
+    """Each run's sums; a run without LLM steps costs 0 (nothing was called), one with an unpriced step has no cost.
+
+    A step counts once it has finished: a completed LLM step without a cost makes the run's cost unknown,
+    a failed call (nothing billed, no usage) does not.
+    """
+    rows = cast(
+        Iterable[dict[str, Any]],  # the sums' names are built from USAGE_FIELDS, which the stubs cannot follow
+        Step.objects.filter(run_id__in=list(run_ids), type="llm")
+        .values("run_id")
+        .annotate(
+            **{f"sum_{name}": Sum(name) for name in Step.USAGE_FIELDS},
+            cost=Sum("cost_usd"),
+            steps=Count("id"),
+            unpriced=Count(
+                "id",
+                filter=Q(cost_usd__isnull=True) & (Q(status=Step.Status.COMPLETED) | Q(input_tokens__isnull=False)),
+            ),
+            simulated_steps=Count("id", filter=Q(simulated=True)),
+        )
+        .order_by(),
+    )
+    return {
+        row["run_id"]: RunUsage(
+            tokens={name: row[f"sum_{name}"] for name in Step.USAGE_FIELDS},
+            cost_usd=None if row["unpriced"] else (row["cost"] or Decimal(0)),
+            llm_steps=row["steps"],
+            simulated=row["simulated_steps"] > 0,
+        )
+        for row in rows
+    }
+
+
+def usage_of_run(run_id: str) -> RunUsage:
+    return usage_of_runs([run_id]).get(run_id, RunUsage())
+
+
+def step_usage_api(step: Step) -> dict:
+    """An LLM step's usage fields in the API; a tool step has none (all null)."""
+    is_llm = step.type == "llm"
+    return {
+        "usage": {name: getattr(step, name) for name in Step.USAGE_FIELDS} if is_llm else None,
+        "raw_usage": step.raw_usage,
+        "cost_usd": decimal_string(step.cost_usd),
+        "price_version": step.price_version or None,
+        "latency_ms": step.latency_ms,
+    }
