@@ -107,3 +107,11 @@ def submit_replay(*, user, run: Run, request: dict, idempotency_key: str = ""):
         fields=request,
         idempotency_key=idempotency_key,
     )
+
+
+def executed_replay(*, user, run: Run, request: dict) -> Run:
+    """A replay submitted and executed in-process."""
+    new = submit_replay(user=user, run=run, request=request).run
+    execute(new.run_id)
+    new.refresh_from_db()
+    return new

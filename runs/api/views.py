@@ -4,6 +4,7 @@ from django.http import HttpResponse, JsonResponse
 
 from runs import services
 from runs.access import get_artifact_for_member, get_run_ref_for_member, get_version_for_member, get_workflow_for_member
+from runs.compare import compare, compared_runs
 from runs.http.api import api_view, created, json_body
 from runs.models import Role
 
@@ -98,3 +99,12 @@ def _lifecycle_view(action):
 pause_run = _lifecycle_view(services.pause_run)
 resume_run = _lifecycle_view(services.resume_run)
 cancel_run = _lifecycle_view(services.cancel_run)
+
+
+@api_view(("GET",))
+def compare_runs(request, membership, run_id):
+    base, other = compared_runs(membership, run_id, request.GET.get("with") or None)
+    comparison = compare(base, other)
+    return JsonResponse(
+        {"base": run_dict(base, steps=False), "other": run_dict(other, steps=False), **comparison.as_api()}
+    )

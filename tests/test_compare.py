@@ -1,0 +1,140 @@
+"""Compare a replay with its original: rows aligned by node id then by the node mapping, totals, diffs, the API."""
+
+import pytest
+
+from runs.compare import DIFFERENT_WORKFLOWS, compare, line_diff, word_diff
+from runs.http.errors import Rejected
+
+from .builders import executed_replay, finished_run, renaming_version, support_workflow
+
+
+@pytest.fixture
+def source(acme):
+    return finished_run(support_workflow(acme)[0])
+
+
+def test_an_as_is_replay_of_a_deterministic_run_has_every_output_the_same(source, operator):
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    comparison = compare(source, replay)
+    assert [(r.base.node_id, r.other.node_id, r.match) for r in comparison.rows] == [
+        ("draft", "draft", "same"),
+        ("notify", "notify", "same"),
+    ]
+    assert comparison.changed_outputs == 0
+
+
+def test_a_model_replay_changes_the_llm_output_and_names_both_models(source, operator):
+    replay = executed_replay(
+        user=operator, run=source, request={"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"}
+    )
+    draft = compare(source, replay).rows[0]
+    assert draft.output_changed and draft.model_ref.as_list() == ["anthropic:claude-opus-4-7", "openai:gpt-5"]
+
+
+def test_a_cross_version_replay_pairs_each_renamed_node_with_its_target_as_mapped(source, operator):
+    renaming_version(source.version)
+    replay = executed_replay(
+        user=operator,
+        run=source,
+        request={"mode": "as_is", "target_version": 2, "node_mapping": {"draft": "compose", "notify": "send"}},
+    )
+    rows = compare(source, replay).rows
+    assert [(r.base.node_id, r.other.node_id, r.match) for r in rows] == [
+        ("draft", "compose", "mapped"),
+        ("notify", "send", "mapped"),
+    ]
+
+
+def test_compared_the_other_way_round_the_mapping_still_pairs_the_nodes(source, operator):
+    renaming_version(source.version)
+    replay = executed_replay(
+        user=operator,
+        run=source,
+        request={"mode": "as_is", "target_version": 2, "node_mapping": {"draft": "compose", "notify": "send"}},
+    )
+    assert [r.match for r in compare(replay, source).rows] == ["mapped", "mapped"]
+
+
+def test_nodes_without_a_counterpart_are_listed_as_only_in_one_run(source, operator, acme):
+    from runs import services
+
+    draft = source.version.nodes.get(node_id="draft").config
+    v2 = services.add_version(
+        workflow=source.workflow,
+        nodes=[{"id": "draft", "type": "llm", "prompt": draft["prompt"], "model": draft["model"]}],
+    )
+    other = finished_run(v2)
+    assert [r.match for r in compare(source, other).rows] == ["same", "base_only"]
+    assert [r.match for r in compare(other, source).rows] == ["same", "other_only"]
+
+
+def test_runs_of_different_workflows_cannot_be_compared_409(source, acme):
+    other = finished_run(support_workflow(acme)[0])
+    with pytest.raises(Rejected) as info:
+        compare(source, other)
+    assert info.value.status == 409 and info.value.message == DIFFERENT_WORKFLOWS
+
+
+def test_totals_count_completed_steps_and_changed_outputs(source, operator):
+    replay = executed_replay(
+        user=operator, run=source, request={"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"}
+    )
+    api = compare(source, replay).as_api()["totals"]
+    assert api["steps_completed"] == [2, 2] and api["steps_failed"] == [0, 0] and api["changed_outputs"] >= 1
+
+
+def test_a_word_diff_marks_inserted_and_deleted_words_and_keeps_repeated_ones():
+    diff = word_diff("the cat sat on the mat", "the cat sat on the the mat")
+    assert [(p.op, p.text) for p in diff.pieces if p.op != "equal"] == [("insert", "the ")]
+    assert "".join(p.text for p in diff.pieces if p.op != "delete") == "the cat sat on the the mat"
+
+
+def test_a_long_output_is_diffed_in_full_up_to_the_setting_and_says_where_it_stops(settings):
+    settings.COMPARE_DIFF_MAX_CHARS = 10
+    diff = word_diff("a" * 50, "b" * 50)
+    assert diff.stopped_at == 10
+    assert word_diff("short", "shorter").stopped_at is None
+
+
+def test_a_json_diff_is_by_line():
+    diff = line_diff('{\n  "a": 1\n}', '{\n  "a": 2\n}')
+    assert [(p.op, p.text.strip()) for p in diff.pieces if p.op != "equal"] == [
+        ("delete", '"a": 1'),
+        ("insert", '"a": 2'),
+    ]
+
+
+def test_the_compare_api_answers_both_summaries_rows_and_totals(api, source, operator):
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    response = api.get(f"/api/v1/acme/runs/{replay.run_id}/compare")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["base"]["run_id"] == source.run_id and body["other"]["run_id"] == replay.run_id
+    row = body["rows"][0]
+    assert row["base_node_id"] == "draft" and row["match"] == "same" and row["output_changed"] is False
+    assert set(row) >= {"status", "model_ref", "prompt_hash", "latency_ms", "input_tokens", "output_tokens", "cost_usd"}
+    assert body["totals"]["changed_outputs"] == 0
+
+
+def test_the_compare_api_with_another_runs_compares_in_that_order(api, source, operator):
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    body = api.get(f"/api/v1/acme/runs/{source.run_id}/compare?with={replay.run_id}").json()
+    assert body["base"]["run_id"] == source.run_id and body["other"]["run_id"] == replay.run_id
+
+
+def test_the_compare_api_of_an_original_without_with_is_400(api, source):
+    response = api.get(f"/api/v1/acme/runs/{source.run_id}/compare")
+    assert response.status_code == 400 and response.json()["error"]["field"] == "with"
+
+
+def test_the_compare_api_of_runs_of_different_workflows_is_409(api, source, acme):
+    other = finished_run(support_workflow(acme)[0])
+    response = api.get(f"/api/v1/acme/runs/{source.run_id}/compare?with={other.run_id}")
+    assert response.status_code == 409 and response.json()["error"]["message"] == DIFFERENT_WORKFLOWS
+
+
+def test_the_compare_api_of_a_foreign_run_answers_as_the_run_detail_does(outsider_api, source):
+    response = outsider_api.get(f"/api/v1/globex/runs/{source.run_id}/compare")
+    assert (
+        response.status_code == 403 and response.json()["error"]["message"] == "This run belongs to another workspace."
+    )
