@@ -31,6 +31,7 @@ def _require(obj: dict, key: str, kind: type, where: str):
 
 def parse_nodes(workspace: Workspace, nodes) -> list[NodeSpec]:
     """Validate a version's node list; every failure names the field, nothing is saved."""
+    from .engine.llm_options import parse_llm_options
     from .engine.tools import TOOLS
 
     if not isinstance(nodes, list) or not nodes:
@@ -91,6 +92,7 @@ def parse_nodes(workspace: Workspace, nodes) -> list[NodeSpec]:
             prompt_refs.append((where, artifact_id, content_hash))
             model_refs[where] = model
             config = {"prompt": {"artifact_id": artifact_id, "content_hash": content_hash}, "model": model}
+            config |= parse_llm_options(raw, where)
         else:
             tool = _require(raw, "tool", str, where)
             if tool not in TOOLS:

@@ -24,7 +24,7 @@ def test_llm_step_records_model_ref_prompt_hash_and_simulated(acme):
     step = run.steps.get(node_id="draft")
     assert step.model_ref == "anthropic:claude-opus-4-7" and step.prompt_hash == revision.content_hash
     assert step.simulated and run.simulated
-    assert step.input == {"prompt": "Reply to Dana"}
+    assert step.input == {"prompt": "Reply to Dana", "max_tokens": 1024}
 
 
 def test_simulator_is_deterministic_and_differs_by_model(acme):

@@ -104,7 +104,7 @@ def test_new_prompt_replay_uses_the_revision_on_every_node_of_that_artifact(acme
         {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id, "content_hash": newer.content_hash},
     )
     step = replay.steps.get(node_id="draft")
-    assert step.prompt_hash == newer.content_hash and step.input == {"prompt": "Be brief with Dana"}
+    assert step.prompt_hash == newer.content_hash and step.input == {"prompt": "Be brief with Dana", "max_tokens": 1024}
     assert step.output != source.steps.get(node_id="draft").output
     assert replay.overrides == {
         "prompt": {"artifact_id": revision.artifact.artifact_id, "content_hash": newer.content_hash}

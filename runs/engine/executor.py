@@ -15,6 +15,7 @@ from django.utils import timezone
 from runs.models import PromptRevision, Run, Step, ToolCall
 
 from .lease import claim, fail_run, hold
+from .llm_options import options_of
 from .plan import PlannedNode, mutation_decision, version_plan
 from .pricing import PRICE_VERSION, price
 from .providers import ProviderError, complete
@@ -167,13 +168,17 @@ class RunExecutor:
         if template is None:
             raise StepFailed(f"prompt revision {prompt_hash} of {node.config['prompt']['artifact_id']} not found")
         prompt = render_text(template, self.context)
+        options = options_of(node.config)
+        sent = options.config()  # recorded in the step's input as sent, the system prompt rendered
+        if options.system:
+            sent["system"] = render_text(options.system, self.context)
         called_at = timezone.now()  # the step is priced at the time of its call
-        completion = complete(model_ref, prompt)
+        completion = complete(model_ref, prompt, **{**sent, "stop": tuple(options.stop)})
         if completion.simulated and not self.simulated:
             self.simulated = self.boundary.simulated = True  # recorded with the step
         usage = completion.usage
         return {
-            "input": {"prompt": prompt},
+            "input": {"prompt": prompt, **sent},
             "output": completion.text,
             "output_value": completion.text,
             "model_ref": model_ref,
