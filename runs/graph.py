@@ -3,9 +3,13 @@
 import re
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, StrictStr
 
 from .http.errors import BadRequest, NotFound
-from .models import CONTENT_HASH_RE, PROMPT_ID_RE, CatalogModel, Node, PromptRevision, Workspace
+from .http.input import Input, invalid, parse
+from .models import CONTENT_HASH_RE, PROMPT_ID_RE, CatalogModel, Node, NodeType, PromptRevision, Workspace
 
 NODE_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}$")
 MAX_NODES = 10_000  # the trace viewer and the benchmarks go to 10,000-step runs
@@ -20,13 +24,78 @@ class NodeSpec:
     policies: dict = field(default_factory=dict)
 
 
-def _require(obj: dict, key: str, kind: type, where: str):
-    value = obj.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        names: dict[type, str] = {str: "a string", dict: "an object", list: "a list"}
-        expected = names.get(kind, kind.__name__)
-        raise BadRequest(f"{where}.{key} must be {expected}.", field=f"{where}.{key}")
+def _node_id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise invalid("{field} must be a string.")
+    if not NODE_ID_RE.match(value):
+        raise invalid(f"{{field}} {value!r} is malformed: letters, digits, '_', '-' and '.', at most 100 characters.")
     return value
+
+
+def _identifier(pattern: str, example: str) -> BeforeValidator:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise invalid("{field} must be a string.")
+        if not re.match(pattern, value):
+            raise invalid(f"{{field}} {value!r} is malformed: expected {example}.")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _policies(value: Any) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid("{field} must be an object.")
+    replay = value.get("replay", {})
+    if not isinstance(replay, dict) or not isinstance(replay.get("allowMutations", False), bool):
+        raise invalid("{field}.replay.allowMutations must be true or false.")
+    return value
+
+
+def _string_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        raise invalid("{field} must be a list of node ids.")
+    return value
+
+
+NodeIdField = Annotated[str, BeforeValidator(_node_id)]
+
+
+class PromptRef(Input):
+    artifact_id: Annotated[str, _identifier(PROMPT_ID_RE, "prompt_ followed by 8 hex digits")]
+    content_hash: Annotated[str, _identifier(CONTENT_HASH_RE, "sha256: followed by 64 hex digits")]
+
+
+class NodeInput(Input):
+    """One node of a version, as the API sends it (options of an llm node are LlmOptions)."""
+
+    id: NodeIdField
+    type: Literal["llm", "tool"]
+    after: Annotated[list[str], BeforeValidator(_string_list)] = []
+    policies: Annotated[dict, BeforeValidator(_policies)] = {}
+
+
+class LlmNodeInput(NodeInput):
+    prompt: PromptRef
+    model: StrictStr
+
+
+class ToolNodeInput(NodeInput):
+    tool: StrictStr
+    args: dict = {}
+
+
+NODE_INPUTS: dict[str, type[NodeInput]] = {NodeType.LLM: LlmNodeInput, NodeType.TOOL: ToolNodeInput}
+
+
+def _node_input(raw: Any, where: str) -> NodeInput:
+    if not isinstance(raw, dict):
+        raise BadRequest(f"{where} must be an object.", field=where)
+    if raw.get("type") not in NODE_INPUTS:
+        raise BadRequest(f"{where}.type must be 'llm' or 'tool'.", field=f"{where}.type")
+    return parse(NODE_INPUTS[raw["type"]], raw, prefix=where)
 
 
 def parse_nodes(workspace: Workspace, nodes) -> list[NodeSpec]:
@@ -44,67 +113,24 @@ def parse_nodes(workspace: Workspace, nodes) -> list[NodeSpec]:
     model_refs: dict[str, str] = {}
     for index, raw in enumerate(nodes):
         where = f"nodes[{index}]"
-        if not isinstance(raw, dict):
-            raise BadRequest(f"{where} must be an object.", field=where)
-        node_id = _require(raw, "id", str, where)
-        if not NODE_ID_RE.match(node_id):
+        node = _node_input(raw, where)
+        if node.id in seen:
             raise BadRequest(
-                f"{where}.id {node_id!r} is malformed: letters, digits, '_', '-' and '.', at most 100 characters.",
-                field=f"{where}.id",
+                f"Duplicate node id {node.id!r}: node ids must be unique in a version.", field=f"{where}.id"
             )
-        if node_id in seen:
-            raise BadRequest(
-                f"Duplicate node id {node_id!r}: node ids must be unique in a version.", field=f"{where}.id"
-            )
-        seen.add(node_id)
-        node_type = raw.get("type")
-        if node_type not in ("llm", "tool"):
-            raise BadRequest(f"{where}.type must be 'llm' or 'tool'.", field=f"{where}.type")
-        after = raw.get("after", [])
-        if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
-            raise BadRequest(f"{where}.after must be a list of node ids.", field=f"{where}.after")
-        policies = raw.get("policies") or {}
-        if not isinstance(policies, dict):
-            raise BadRequest(f"{where}.policies must be an object.", field=f"{where}.policies")
-        allow = policies.get("replay", {}).get("allowMutations") if isinstance(policies.get("replay"), dict) else None
-        if "replay" in policies and (
-            not isinstance(policies["replay"], dict)
-            or ("allowMutations" in policies["replay"] and not isinstance(allow, bool))
-        ):
-            raise BadRequest(
-                f"{where}.policies.replay.allowMutations must be true or false.", field=f"{where}.policies"
-            )
-        if node_type == "llm":
-            prompt = _require(raw, "prompt", dict, where)
-            artifact_id = _require(prompt, "artifact_id", str, f"{where}.prompt")
-            content_hash = _require(prompt, "content_hash", str, f"{where}.prompt")
-            if not re.match(PROMPT_ID_RE, artifact_id):
-                raise BadRequest(
-                    f"{where}.prompt.artifact_id {artifact_id!r} is malformed: expected prompt_ followed by 8 hex digits.",
-                    field=f"{where}.prompt.artifact_id",
-                )
-            if not re.match(CONTENT_HASH_RE, content_hash):
-                raise BadRequest(
-                    f"{where}.prompt.content_hash is malformed: expected sha256: followed by 64 hex digits.",
-                    field=f"{where}.prompt.content_hash",
-                )
-            model = _require(raw, "model", str, where)
-            prompt_refs.append((where, artifact_id, content_hash))
-            model_refs[where] = model
-            config = {"prompt": {"artifact_id": artifact_id, "content_hash": content_hash}, "model": model}
-            config |= parse_llm_options(raw, where)
-        else:
-            tool = _require(raw, "tool", str, where)
-            if tool not in TOOLS:
+        seen.add(node.id)
+        if isinstance(node, LlmNodeInput):
+            prompt_refs.append((where, node.prompt.artifact_id, node.prompt.content_hash))
+            model_refs[where] = node.model
+            config: dict = {"prompt": node.prompt.model_dump(), "model": node.model} | parse_llm_options(raw, where)
+        elif isinstance(node, ToolNodeInput):
+            if node.tool not in TOOLS:
                 raise NotFound(
-                    f"{where}.tool: unknown tool {tool!r}. Known tools: {', '.join(sorted(TOOLS))}.",
+                    f"{where}.tool: unknown tool {node.tool!r}. Known tools: {', '.join(sorted(TOOLS))}.",
                     field=f"{where}.tool",
                 )
-            args = raw.get("args", {})
-            if not isinstance(args, dict):
-                raise BadRequest(f"{where}.args must be an object.", field=f"{where}.args")
-            config = {"tool": tool, "args": args}
-        specs.append(NodeSpec(node_id, node_type, config, list(after), policies))
+            config = {"tool": node.tool, "args": node.args}
+        specs.append(NodeSpec(node.id, node.type, config, list(node.after), node.policies))
 
     for index, spec in enumerate(specs):
         for dep in spec.after:
@@ -118,7 +144,14 @@ def parse_nodes(workspace: Workspace, nodes) -> list[NodeSpec]:
                     f"nodes[{index}].after: node {spec.node_id!r} depends on itself.", field=f"nodes[{index}].after"
                 )
     execution_order([(s.node_id, s.after) for s in specs])  # raises on a cycle
+    _check_references(workspace, model_refs, prompt_refs)
+    return specs
 
+
+def _check_references(
+    workspace: Workspace, model_refs: dict[str, str], prompt_refs: list[tuple[str, str, str]]
+) -> None:
+    """Every model in the catalog and every prompt revision in this workspace: 404 naming the node otherwise."""
     known_models = {m.model_ref for m in CatalogModel.objects.filter(model_ref__in=set(model_refs.values()))}
     for where, ref in model_refs.items():
         if ref not in known_models:
@@ -137,7 +170,6 @@ def parse_nodes(workspace: Workspace, nodes) -> list[NodeSpec]:
                     f"{where}.prompt: {content_hash} is not a revision of prompt artifact {artifact_id} in this workspace.",
                     field=f"{where}.prompt",
                 )
-    return specs
 
 
 def execution_order(nodes: list[tuple[str, list[str]]]) -> list[str]:
