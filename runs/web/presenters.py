@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from runs.models import Run, Step, ToolCall
+from runs.templatetags.usage import step_usage
 
 STEPS_PAGE = 200
 
@@ -108,6 +109,7 @@ def step_row_html(row: StepRow) -> SafeString:
         f'<span class="badge badge-{status}">{status}</span>'
         + ('<span class="badge badge-simulated">simulated</span>' if step.simulated else "")
         + "".join(DRY_RUN_BADGE for call in row.tool_calls if call.dry_run)
+        + step_usage(step)
     )
     model = f'<dt>Model</dt><dd class="mono">{e(step.model_ref)}</dd>' if step.model_ref else ""
     prompt = f'<dt>Prompt hash</dt><dd class="mono">{e(step.prompt_hash)}</dd>' if step.prompt_hash else ""

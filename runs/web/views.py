@@ -11,6 +11,7 @@ from runs.access import get_run_for_member, workspaces_of
 from runs.http.errors import Rejected
 from runs.http.web import workspace_view
 from runs.models import Role, Run, Step, Workflow
+from runs.usage import RunUsage, usage_of_run, usage_of_runs
 
 from .presenters import STEPS_PAGE, pretty_json, waterfall
 
@@ -55,6 +56,9 @@ def runs_list(request, membership):
     workspace = membership.workspace
     runs, filters = _filtered_runs(request, workspace)
     page = Paginator(runs, RUNS_PAGE).get_page(request.GET.get("page"))
+    usage = usage_of_runs(run.run_id for run in page)  # one query for the page's cost column
+    for run in page:
+        run.usage = usage.get(run.run_id, RunUsage())
     context = {
         "workspace": workspace,
         "membership": membership,
@@ -87,6 +91,7 @@ def trace(request, membership, run_id):
         "rows": waterfall(run, steps),
         "more_after": steps[-1].position if more else None,
         "section": "runs",
+        "usage": usage_of_run(run.run_id),  # the header's totals
     }
     if request.htmx and request.GET.get("fragment") == "live":
         response = render(request, "runs/trace.html#live", context)
