@@ -138,3 +138,65 @@ def test_the_compare_api_of_a_foreign_run_answers_as_the_run_detail_does(outside
     assert (
         response.status_code == 403 and response.json()["error"]["message"] == "This run belongs to another workspace."
     )
+
+
+def test_the_compare_page_shows_both_runs_and_every_row(operator_client, source, operator):
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    response = operator_client.get(f"/acme/ai/runs/{replay.run_id}/compare")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'href="/acme/ai/runs/{source.run_id}"' in html and f'href="/acme/ai/runs/{replay.run_id}"' in html
+    assert html.count('class="compare-row match-') == 2 and "badge-same" in html and "badge-changed" not in html
+
+
+def test_the_compare_page_of_an_original_offers_its_replays(operator_client, source, operator):
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    html = operator_client.get(f"/acme/ai/runs/{source.run_id}/compare").content.decode()
+    assert f"?with={replay.run_id}" in html
+
+
+def test_the_compare_page_of_runs_of_different_workflows_says_so_with_409(operator_client, source, acme):
+    other = finished_run(support_workflow(acme)[0])
+    response = operator_client.get(f"/acme/ai/runs/{source.run_id}/compare?with={other.run_id}")
+    assert response.status_code == 409 and DIFFERENT_WORKFLOWS in response.content.decode()
+
+
+def test_changed_only_keeps_the_changed_rows(operator_client, source, operator):
+    replay = executed_replay(
+        user=operator, run=source, request={"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"}
+    )
+    html = operator_client.get(f"/acme/ai/runs/{replay.run_id}/compare?changed=1").content.decode()
+    changed = compare(source, replay).changed_outputs
+    assert html.count('class="compare-row match-') == changed and 'name="changed" value="1" checked' in html
+
+
+def test_a_rows_diff_is_rendered_as_ins_and_del_when_opened(operator_client, source, operator):
+    replay = executed_replay(
+        user=operator, run=source, request={"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"}
+    )
+    response = operator_client.get(
+        f"/acme/ai/runs/{replay.run_id}/compare/row", {"row": "draft~draft"}, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert response.status_code == 200 and "<ins>" in html and "<del>" in html
+
+
+def test_a_diff_escapes_the_outputs(operator_client, acme, operator):
+    from runs.models import Step
+
+    source = finished_run(support_workflow(acme)[0])
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    Step.objects.filter(run=replay, node_id="draft").update(output="<script>alert(1)</script>")
+    html = operator_client.get(f"/acme/ai/runs/{replay.run_id}/compare/row", {"row": "draft~draft"}).content.decode()
+    assert "<script>alert(1)" not in html and "&lt;script&gt;" in html
+
+
+def test_the_compare_page_of_two_long_runs_takes_a_bounded_number_of_queries(
+    operator_client, acme, operator, django_assert_max_num_queries
+):
+    from .builders import chain_workflow
+
+    source = finished_run(chain_workflow(acme, length=30)[0])
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    with django_assert_max_num_queries(10):
+        assert operator_client.get(f"/acme/ai/runs/{replay.run_id}/compare").status_code == 200
