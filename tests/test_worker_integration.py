@@ -11,6 +11,7 @@ from runs.models import OutboxMessage, Run, Step
 
 from .builders import PAYLOAD, chain_workflow, llm, tool
 from .factories import PromptRevisionFactory
+from .provider_wire import ANTHROPIC_TEST_KEY, MESSAGES, message
 from .worker import BASE_DIR, FAST_SWEEP, TOOLS_REACH_LOCAL_SERVER, celery_worker, wait_for, worker_database_url
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -172,3 +173,40 @@ def test_the_database_connection_is_dropped_after_a_failed_task_and_kept_after_a
     assert connection.connection is not None
     drop_database_connection_after_failure(state="FAILURE")
     assert connection.connection is None
+
+
+def slow_provider_env(server, *, stale_after: float) -> dict:
+    """A worker whose Messages API is the local server, with a shortened stale threshold and a fast sweep."""
+    return {
+        "ANTHROPIC_API_KEY": ANTHROPIC_TEST_KEY,
+        "ANTHROPIC_BASE_URL": server.url,
+        "PROVIDER_MAX_RETRIES": "0",
+        "PROVIDER_TIMEOUT": "30",
+        "RUN_STALE_AFTER": str(stale_after),
+        "RUN_SWEEP_INTERVAL": "0.3",
+        "RUN_PENDING_REDISPATCH_AFTER": "1",
+    }
+
+
+def test_a_model_call_three_times_longer_than_the_stale_threshold_completes_exactly_once(acme, local_server):
+    local_server.script(MESSAGES, [(200, message("slow but sure"), 3.0)])
+    version, _ = chain_workflow(acme, 1)
+    # Two pool processes and the sweep: without the heartbeat the sweep hands the run to the idle one after 1 s.
+    with celery_worker(env=slow_provider_env(local_server, stale_after=1.0), concurrency=2, beat=True):
+        run = services.trigger_run(workflow=version.workflow, payload=PAYLOAD)
+        wait_for(lambda: status_of(run) == "completed", timeout=30, message="the slow call to complete")
+    assert len(local_server.requests) == 1
+    assert Step.objects.get(run=run).output == "slow but sure"
+
+
+def test_a_worker_that_dies_mid_call_is_still_recovered_by_the_sweep(acme, local_server):
+    local_server.script(MESSAGES, [(200, message("first try"), 30.0), (200, message("second try"))])
+    version, _ = chain_workflow(acme, 1)
+    env = slow_provider_env(local_server, stale_after=1.0)
+    with celery_worker(env=env) as first:
+        run = services.trigger_run(workflow=version.workflow, payload=PAYLOAD)
+        wait_for(lambda: len(local_server.requests) == 1, message="the call to start")
+        first.kill()  # the heartbeat thread dies with it
+    with celery_worker(env=env, beat=True):
+        wait_for(lambda: status_of(run) == "completed", timeout=30, message="the sweep to recover the run")
+    assert Step.objects.get(run=run).output == "second try"

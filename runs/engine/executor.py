@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from runs.models import PromptRevision, Run, Step, ToolCall
 
-from .lease import claim, fail_run, hold
+from .lease import claim, fail_run, heartbeat, hold
 from .llm_options import options_of
 from .plan import PlannedNode, mutation_decision, version_plan
 from .pricing import PRICE_VERSION, price
@@ -147,11 +147,12 @@ class RunExecutor:
         fields: dict = {}
         tool_call = None
         try:
-            if node.type == "llm":
-                fields = self.call_llm(node, prompts)
-                output = fields.pop("output_value")
-            else:
-                fields, tool_call, output = self.call_tool(node, recorded)
+            with heartbeat(self.run.pk, self.lease):  # a call of minutes keeps the run from looking abandoned
+                if node.type == "llm":
+                    fields = self.call_llm(node, prompts)
+                    output = fields.pop("output_value")
+                else:
+                    fields, tool_call, output = self.call_tool(node, recorded)
         except (StepFailed, TemplateError, ProviderError, ToolError) as exc:
             message = str(exc)
             self.boundary.outcome = StepOutcome(step_id, Step.Status.FAILED, timezone.now(), fields, error=message)
