@@ -8,7 +8,7 @@ from runs.models import Role
 
 from .plan import mutation_plan, plan_mapping
 from .rules import CROSS_BOUNDARY
-from .services import submit_replay
+from .services import preview_replay, submit_replay
 
 
 @api_view(("POST",), outsider_message=CROSS_BOUNDARY)
@@ -39,8 +39,10 @@ def submit(request, membership, run_id):
     )
 
 
-@api_view(("GET",))
+@api_view(("GET", "POST"), outsider_message=CROSS_BOUNDARY)
 def replay_plan(request, membership, run_id):
+    if request.method == "POST":
+        return _preview(request, membership, run_id)
     run = get_run_for_member(membership, run_id)
     if run.version_id is None:
         raise BadRequest("This run's workflow version was deleted: it has no replay plan.")
@@ -65,6 +67,22 @@ def replay_plan(request, membership, run_id):
             "mutations": mutations.mutations,
             "invoking_nodes": [n["node_id"] for n in mutations.invoking_nodes],
             "invoking_reasons": mutations.invoking_nodes,
+        }
+    )
+
+
+def _preview(request, membership, run_id):
+    """The plan submit would follow for this body, and what submit would answer now: no side effect, no quota."""
+    preview = preview_replay(membership=membership, run_id=run_id, fields=json_body(request))
+    refusal = preview.refusal
+    plan = preview.plan.as_api() if preview.plan else {"plan_version": None, "nodes": [], "totals": None}
+    return JsonResponse(
+        {
+            "replayable": refusal is None,
+            "refusal": {"status": refusal.status, "code": refusal.code, "message": refusal.message}
+            if refusal
+            else None,
+            **plan,
         }
     )
 

@@ -35,6 +35,8 @@ MODEL_NOT_AVAILABLE = (
 )
 PROVIDER_BLOCKED = "This model provider is blocked by the workspace policy. Pick a model from an allowed provider, or update the policy."
 QUOTA_EXCEEDED = "Replay quota exceeded"
+PLAN_CHANGED = "The replay plan changed since it was shown; review it again."
+MAX_START_NODES = 1000
 
 MODEL_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$"
 PROVIDER_RE = r"^[a-z0-9][a-z0-9_\-]{0,49}$"
@@ -84,6 +86,26 @@ def _node_mapping(value: Any) -> dict[str, str]:
     return {k: v for k, v in value.items() if v}
 
 
+def _from_nodes(value: Any) -> tuple[str, ...] | None:
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise invalid("{field} must be a list of node ids of the target version.")
+    if len(value) > MAX_START_NODES:
+        raise invalid(f"{{field}} names at most {MAX_START_NODES} start nodes.")
+    return tuple(dict.fromkeys(value))
+
+
+def _plan_version(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"plan_[0-9a-f]{16}", value):
+        raise invalid("{field} must be a plan_version as the replay plan answered it, like plan_0123456789abcdef.")
+    return value
+
+
 def _save_mapping(value: Any) -> str | None:
     if value in (None, "", False):
         return None
@@ -103,6 +125,8 @@ class ReplayFields(Input):
     target_version: VersionNumber = None
     node_mapping: Annotated[dict[str, str], BeforeValidator(_node_mapping)] = {}
     save_mapping: Annotated[str | None, BeforeValidator(_save_mapping)] = None
+    from_nodes: Annotated[tuple[str, ...] | None, BeforeValidator(_from_nodes)] = None
+    plan_version: Annotated[str | None, BeforeValidator(_plan_version)] = None
 
     @model_validator(mode="after")
     def fields_of_the_mode(self) -> Self:
@@ -206,3 +230,16 @@ def check_model(run: Run, fields: ReplayFields) -> None:
 def parse_fields(data: Mapping) -> ReplayFields:
     """Rule 6: the fields for the mode, each failure naming the field and the expected format."""
     return parse(ReplayFields, data)
+
+
+def check_start_nodes(fields: ReplayFields, target_nodes: tuple[PlannedNode, ...]) -> None:
+    """Each start node must be a node of the target version: 422 naming the ones that are not."""
+    known = {n.node_id for n in target_nodes}
+    unknown = [n for n in fields.from_nodes or () if n not in known]
+    if unknown:
+        raise ReplayRejected(
+            422,
+            f"from_nodes: {', '.join(repr(n) for n in unknown)} is not a node of the target workflow version.",
+            code="unknown_start_node",
+            field="from_nodes",
+        )

@@ -15,12 +15,14 @@ from mappings.services import save_mapping, unmapped_message, validate_pairs
 from runs.access import member_run
 from runs.engine.dispatch import dispatch_on_commit
 from runs.engine.plan import version_plan
-from runs.http.errors import BadRequest, Conflict
+from runs.engine.replay_plan import ReplayPlan, build_plan
+from runs.http.errors import BadRequest, Conflict, Rejected
 from runs.models import Membership, ReplayMode, Run, WorkflowVersion
 
-from .plan import plan_mapping
+from .plan import NodeMappingPlan, plan_mapping
 from .rules import (
     CROSS_BOUNDARY,
+    PLAN_CHANGED,
     QUOTA_EXCEEDED,
     ReplayFields,
     ReplayRejected,
@@ -28,6 +30,7 @@ from .rules import (
     check_model,
     check_prompt,
     check_replayable,
+    check_start_nodes,
     parse_fields,
 )
 
@@ -44,10 +47,14 @@ def _quota_key(group, request):
     return request
 
 
-def take_quota(workspace_id: int) -> None:
-    """Counts accepted replays only: called once every other rule has passed."""
+def take_quota(workspace_id: int, *, increment: bool = True) -> None:
+    """Counts accepted replays only: called once every other rule has passed (a preview only looks)."""
     if is_ratelimited(
-        f"workspace:{workspace_id}", group="replay", key=_quota_key, rate=settings.REPLAY_QUOTA_RATE, increment=True
+        f"workspace:{workspace_id}",
+        group="replay",
+        key=_quota_key,
+        rate=settings.REPLAY_QUOTA_RATE,
+        increment=increment,
     ):
         raise ReplayRejected(429, QUOTA_EXCEEDED, code="quota_exceeded")
 
@@ -61,10 +68,12 @@ def checked_idempotency_key(key: str) -> str:
 
 def _same_request(existing: Run, fields: ReplayFields, source: Run) -> bool:
     """A retry repeats the request; the same key with another mode, override or version is a mistake, not a retry."""
+    from_nodes = list(fields.from_nodes) if fields.from_nodes is not None else None
     return (
         existing.mode == fields.mode
         and (existing.overrides or {}) == fields.overrides()
         and (fields.target_version or source.version_number) == existing.version_number
+        and (existing.replay_plan or {}).get("from_nodes") == from_nodes
     )
 
 
@@ -101,6 +110,55 @@ def _target_of(source: Run, number: int | None) -> WorkflowVersion:
     return version
 
 
+@dataclass
+class Checked:
+    """A replay request that passed rules 2 to 10, with what it will do."""
+
+    fields: ReplayFields
+    target: WorkflowVersion
+    target_nodes: tuple
+    mapping: NodeMappingPlan
+    plan: ReplayPlan
+
+
+def _check(source: Run, membership: Membership, fields: Mapping) -> Checked:
+    """Rules 2 to 10 on the source as it is now, then the plan (and its version, when the request names one)."""
+    check_replayable(source)
+    parsed = parse_fields(fields)
+    target = _target_of(source, parsed.target_version)
+    target_nodes = version_plan(target.pk)
+    if parsed.mode == ReplayMode.PROMPT:
+        check_prompt(source, parsed, target_nodes)
+    elif parsed.mode == ReplayMode.MODEL:
+        check_model(source, parsed)
+    mapping = plan_mapping(user=membership.user, run=source, target=target, requested=parsed.node_mapping)
+    if mapping.renamed or parsed.node_mapping:
+        validate_pairs(mapping.pairs, renamed=mapping.renamed, target_ids=set(mapping.target_ids))
+        if mapping.unmapped:
+            raise ReplayRejected(
+                422, unmapped_message(len(mapping.unmapped)), code="unmapped_nodes", field="node_mapping"
+            )
+    check_start_nodes(parsed, target_nodes)
+    plan = build_plan(
+        source=source,
+        target_version_id=target.pk,
+        overrides=parsed.overrides(),
+        node_mapping=mapping.pairs,
+        from_nodes=parsed.from_nodes,
+        workspace_allows=membership.workspace.replay_allow_mutations,
+    )
+    checked = Checked(parsed, target, target_nodes, mapping, plan)
+    if parsed.plan_version and parsed.plan_version != plan.version:
+        raise PlanChanged(checked)
+    return checked
+
+
+class PlanChanged(ReplayRejected):
+    def __init__(self, checked: Checked):
+        super().__init__(409, PLAN_CHANGED, code="plan_changed", field="plan_version")
+        self.checked = checked
+
+
 def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idempotency_key: str = "") -> ReplayResult:
     """Create the replay of `run_id` and dispatch it on commit, or raise ReplayRejected (the first failing rule).
 
@@ -115,21 +173,8 @@ def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idemp
         key = checked_idempotency_key(idempotency_key)
         if key and (earlier := _earlier_replay(source, membership, key, fields)) is not None:
             return ReplayResult(earlier, created=False)
-        check_replayable(source)
-        parsed = parse_fields(fields)
-        target = _target_of(source, parsed.target_version)
-        target_nodes = version_plan(target.pk)
-        if parsed.mode == ReplayMode.PROMPT:
-            check_prompt(source, parsed, target_nodes)
-        elif parsed.mode == ReplayMode.MODEL:
-            check_model(source, parsed)
-        mapping = plan_mapping(user=membership.user, run=source, target=target, requested=parsed.node_mapping)
-        if mapping.renamed or parsed.node_mapping:
-            validate_pairs(mapping.pairs, renamed=mapping.renamed, target_ids=set(mapping.target_ids))
-            if mapping.unmapped:
-                raise ReplayRejected(
-                    422, unmapped_message(len(mapping.unmapped)), code="unmapped_nodes", field="node_mapping"
-                )
+        checked = _check(source, membership, fields)
+        parsed, target, mapping = checked.fields, checked.target, checked.mapping
         take_quota(source.workspace_id)
 
         replay = Run(
@@ -138,7 +183,7 @@ def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idemp
             version=target,
             version_number=target.number,
             trigger_payload=source.trigger_payload,
-            steps_total=len(target_nodes),
+            steps_total=len(checked.target_nodes),
             replay_of=source,
             replay_depth=source.replay_depth + 1,
             mode=parsed.mode,
@@ -146,6 +191,7 @@ def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idemp
             node_mapping=mapping.pairs,
             requested_by_id=membership.user_id,
             idempotency_key=key,
+            replay_plan=checked.plan.persisted(),
         )
         try:
             if key:  # only a key can collide: a savepoint to answer the race below
@@ -172,3 +218,28 @@ def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idemp
             )
         dispatch_on_commit(replay.pk)
     return ReplayResult(replay, created=True)
+
+
+@dataclass
+class Preview:
+    plan: ReplayPlan | None
+    refusal: Rejected | None
+
+
+def preview_replay(*, membership: Membership, run_id: str, fields: Mapping) -> Preview:
+    """What submit would do now, and what it would answer, with no side effect and no quota taken."""
+    source = member_run(
+        membership,
+        run_id,
+        Run.objects.select_related("workflow").filter(pk=run_id).first(),
+        foreign_message=CROSS_BOUNDARY,
+    )
+    try:
+        check_member_may_replay(membership)
+        checked = _check(source, membership, fields)
+        take_quota(source.workspace_id, increment=False)
+    except PlanChanged as exc:
+        return Preview(exc.checked.plan, exc)
+    except Rejected as exc:
+        return Preview(None, exc)
+    return Preview(checked.plan, None)

@@ -34,9 +34,19 @@ def step_dict(step: Step) -> dict:
         "started_at": iso(step.started_at),
         "finished_at": iso(step.finished_at),
         "error": step.error or None,
+        "reused_from": {"run_id": step.reused_from_run_id, "node_id": step.reused_from_node_id}
+        if step.reused_from_run_id
+        else None,
         **step_usage_api(step),
         "tool_calls": [
-            {"tool": c.tool, "mutating": c.mutating, "dry_run": c.dry_run, "arguments": c.arguments, "result": c.result}
+            {
+                "tool": c.tool,
+                "mutating": c.mutating,
+                "dry_run": c.dry_run,
+                "reused": c.reused,
+                "arguments": c.arguments,
+                "result": c.result,
+            }
             for c in step.tool_calls.all()
         ],
     }

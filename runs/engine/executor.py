@@ -16,9 +16,10 @@ from runs.models import PromptRevision, Run, Step, ToolCall
 
 from .lease import claim, fail_run, heartbeat, hold
 from .llm_options import options_of
-from .plan import PlannedNode, mutation_decision, version_plan
+from .plan import PlannedNode, effective_model, effective_prompt_hash, mutation_decision, version_plan
 from .pricing import PRICE_VERSION, price
 from .providers import ProviderError, complete
+from .reuse import copy_reused_steps, planned_disposition
 from .step_boundary import StepBoundary, StepOutcome
 from .templating import TemplateError, render_text, render_value
 from .tools import TOOLS, ToolContext, ToolError
@@ -57,15 +58,10 @@ class RunExecutor:
         return {(a, h): c for a, h, c in rows}
 
     def prompt_hash_for(self, node: PlannedNode) -> str:
-        prompt = node.config["prompt"]
-        override = self.overrides.get("prompt")
-        if override and override.get("artifact_id") == prompt["artifact_id"]:
-            return override["content_hash"]
-        return prompt["content_hash"]
+        return effective_prompt_hash(node, self.overrides)
 
     def model_for(self, node: PlannedNode) -> str:
-        override = self.overrides.get("model")
-        return override["model_ref"] if override else node.config["model"]
+        return effective_model(node, self.overrides)
 
     def recorded_results(self, plan) -> dict[str, object]:
         """The original run's tool results by node id: what a dry-run call returns."""
@@ -80,8 +76,12 @@ class RunExecutor:
         return dict(rows)
 
     def will_dry_run(self, node: PlannedNode) -> bool:
+        """As the run's plan says (the plan the dialog showed); a replay made before plans applies the same rule."""
         if not self.run.is_replay:
             return False
+        planned = planned_disposition(self.run, node.node_id)
+        if planned is not None:
+            return planned == "dry_run"
         decision = mutation_decision(node, workspace_allows=self.workspace.replay_allow_mutations)
         return decision is not None and not decision.invoke
 
@@ -91,6 +91,8 @@ class RunExecutor:
             fail_run(run.pk, self.lease, "The workflow version of this run was deleted before it could execute.")
             return
         plan = version_plan(run.version_id)
+        if not copy_reused_steps(run, self.lease):
+            return  # paused, cancelled or taken over before the copy
         done = {s.node_id: s for s in Step.objects.filter(run=run)}
         for node_id, step in done.items():
             if step.status == Step.Status.COMPLETED:

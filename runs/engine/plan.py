@@ -15,6 +15,7 @@ class PlannedNode:
     type: str
     config: dict
     allow_mutations: bool | None
+    after: tuple[str, ...] = ()
 
     @property
     def tool_name(self) -> str:
@@ -35,7 +36,10 @@ def version_plan(version_id: int) -> tuple[PlannedNode, ...]:
     nodes = list(Node.objects.filter(version_id=version_id).order_by("position"))
     order = execution_order([(n.node_id, n.after) for n in nodes])
     by_id = {n.node_id: n for n in nodes}
-    return tuple(PlannedNode(n.node_id, n.type, n.config, n.replay_allow_mutations) for n in (by_id[i] for i in order))
+    return tuple(
+        PlannedNode(n.node_id, n.type, n.config, n.replay_allow_mutations, tuple(n.after))
+        for n in (by_id[i] for i in order)
+    )
 
 
 @dataclass(frozen=True)
@@ -67,3 +71,18 @@ def mutation_decisions(plan: tuple[PlannedNode, ...], *, workspace_allows: bool)
     """Every mutating call of a plan, in execution order."""
     decisions = (mutation_decision(node, workspace_allows=workspace_allows) for node in plan)
     return [d for d in decisions if d is not None]
+
+
+def effective_prompt_hash(node: PlannedNode, overrides: dict) -> str:
+    """The prompt revision an llm node runs with: the replay's prompt override for its artifact, else its own."""
+    prompt = node.config["prompt"]
+    override = overrides.get("prompt")
+    if override and override.get("artifact_id") == prompt["artifact_id"]:
+        return override["content_hash"]
+    return prompt["content_hash"]
+
+
+def effective_model(node: PlannedNode, overrides: dict) -> str:
+    """The model an llm node runs with: the replay's model override, else its own."""
+    override = overrides.get("model")
+    return override["model_ref"] if override else node.config["model"]

@@ -74,6 +74,8 @@ class Run(models.Model):
     node_mapping = models.JSONField(default=dict, blank=True, help_text="{source node id: target node id}")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     idempotency_key = models.CharField(max_length=200, blank=True)
+    # The replay plan the executor follows: {"version", "from_nodes", "nodes": {node id: {action, disposition, reused_from}}}.
+    replay_plan = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -158,6 +160,10 @@ class Step(models.Model):
     )
     price_version = models.CharField(max_length=40, blank=True, help_text="The price data the cost was computed with.")
     latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="The provider call, retries included.")
+    # A reused step copies the output of the step that first produced it, in the run and node named here.
+    # Database defaults: the step boundary's plain SQL inserts steps without naming these columns.
+    reused_from_run_id = models.CharField(max_length=36, blank=True, db_default="")
+    reused_from_node_id = models.CharField(max_length=100, blank=True, db_default="")
 
     USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
@@ -188,6 +194,7 @@ class ToolCall(models.Model):
     tool = models.CharField(max_length=100)
     mutating = models.BooleanField()
     dry_run = models.BooleanField(default=False)
+    reused = models.BooleanField(db_default=False, help_text="Copied from the step it was reused from; not sent again.")
     arguments = models.JSONField(default=dict, blank=True)
     result = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from replay.rules import membership_for_replay
-from replay.services import submit_replay
+from replay.services import preview_replay, submit_replay
 from runs.http.errors import Rejected
 from runs.models import Role, Run
 
@@ -22,12 +22,21 @@ class Command(BaseCommand):
         )
         parser.add_argument("--map", action="append", default=[], metavar="OLD=NEW", help="Map a renamed node.")
         parser.add_argument(
+            "--from",
+            dest="from_nodes",
+            action="append",
+            default=[],
+            metavar="NODE",
+            help="Rerun from this node of the target version (repeatable); what comes before is reused.",
+        )
+        parser.add_argument("--plan", action="store_true", help="Print the replay plan and submit nothing.")
+        parser.add_argument(
             "--as",
             dest="as_user",
             help="Username the replay is requested by (default: the only admin of the run's workspace).",
         )
 
-    def handle(self, run_id, prompt, model, target_version, map, as_user, **options):
+    def handle(self, run_id, prompt, model, target_version, map, as_user, from_nodes, plan, **options):
         run = Run.objects.filter(pk=run_id).first()
         if run is None:
             raise CommandError(f"Run {run_id} was not found.")
@@ -53,11 +62,28 @@ class Command(BaseCommand):
         if any(len(p) != 2 for p in pairs):
             raise CommandError("--map takes OLD=NEW.")
         request["node_mapping"] = dict(pairs)
+        request["from_nodes"] = from_nodes or None
         try:
             membership = membership_for_replay(user, run.workspace_id)
+            if plan:
+                self.print_plan(preview_replay(membership=membership, run_id=run.run_id, fields=request))
+                return
             result = submit_replay(membership=membership, run_id=run.run_id, fields=request)
         except Rejected as exc:
             raise CommandError(f"{exc.status}: {exc.message}") from None
         self.stdout.write(result.run.run_id)
         if options["verbosity"] > 1:
             self.stderr.write(json.dumps({"replay_of": run_id, "mode": result.run.mode}))
+
+    def print_plan(self, preview) -> None:
+        if preview.plan is not None:
+            self.stdout.write(f"plan {preview.plan.version}")
+            for node in preview.plan.nodes + preview.plan.dropped:
+                call = (
+                    f"  {node.tool}: {node.disposition}" + (f" ({node.policy})" if node.policy else "")
+                    if node.tool
+                    else ""
+                )
+                self.stdout.write(f"{node.action:6} {node.node_id}  ({node.reason}){call}")
+        if preview.refusal is not None:
+            raise CommandError(f"{preview.refusal.status}: {preview.refusal.message}")

@@ -1,0 +1,305 @@
+"""The replay plan: what a replay will reuse, run, drop, dry-run or really invoke, and what it may cost.
+
+One function (build_plan) computes it for the dialog, the API and submit; the plan is persisted on
+the new run and the executor follows it, so what was shown is what runs. The dry-run decision in it
+is plan.mutation_decision, the same rule the executor applied before plans existed.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.utils import timezone
+
+from runs.models import NodeType, PromptRevision, Run, Step
+
+from .llm_options import options_of
+from .plan import PlannedNode, effective_model, effective_prompt_hash, mutation_decision, version_plan
+from .pricing import price
+from .providers import Usage
+from .templating import TemplateError, render_text, render_value
+
+REUSE, RUN, DROP = "reuse", "run", "drop"
+NARROW, WIDE = Decimal("0.10"), Decimal("0.50")  # the estimate's range: unchanged, or changed or downstream of a change
+
+
+def input_digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class NodePlan:
+    node_id: str
+    mapped_from: str  # the source node id, when the node mapping renamed it
+    action: str
+    reason: str
+    tool: str = ""
+    mutating: bool = False
+    disposition: str = ""  # "reused" | "dry_run" | "invoke", for a tool call
+    policy: str = ""  # which policy decided an invoke or a dry run
+    reused_from: dict | None = None  # {"run_id", "node_id"}: the step that first produced the output
+    estimate: tuple[Decimal, Decimal] | None = None
+
+    def contract(self) -> list:
+        return [self.node_id, self.mapped_from, self.action, self.disposition, self.reused_from]
+
+    def as_api(self) -> dict:
+        return {
+            "node_id": self.node_id,
+            "mapped_from": self.mapped_from or None,
+            "action": self.action,
+            "reason": self.reason,
+            "call": {
+                "tool": self.tool,
+                "mutating": self.mutating,
+                "disposition": self.disposition,
+                "policy": self.policy or None,
+            }
+            if self.tool
+            else None,
+            "estimated_cost_usd": [_money(v) for v in self.estimate] if self.estimate else None,
+            "reused_from": self.reused_from,
+        }
+
+
+def _money(value: Decimal) -> str:
+    text = f"{value.quantize(Decimal('1e-8')):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@dataclass
+class ReplayPlan:
+    target_version_id: int
+    from_nodes: tuple[str, ...] | None
+    nodes: list[NodePlan] = field(default_factory=list)
+    dropped: list[NodePlan] = field(default_factory=list)
+
+    @property
+    def version(self) -> str:
+        """Names what will happen; a submit whose plan has another version is refused (409)."""
+        contract = [self.target_version_id, self.from_nodes, [n.contract() for n in self.nodes + self.dropped]]
+        return "plan_" + input_digest(contract)[:16]
+
+    def count(self, action: str) -> int:
+        return sum(n.action == action for n in self.nodes)
+
+    def calls(self, disposition: str) -> list[NodePlan]:
+        return [n for n in self.nodes if n.disposition == disposition and n.mutating]
+
+    @property
+    def invoking(self) -> list[NodePlan]:
+        return self.calls("invoke")
+
+    def estimate(self) -> tuple[Decimal, Decimal] | None:
+        ranges = [n.estimate for n in self.nodes if n.estimate is not None]
+        llm_runs = [n for n in self.nodes if n.action == RUN and not n.tool]
+        if not ranges and llm_runs:
+            return None
+        return (sum((r[0] for r in ranges), Decimal(0)), sum((r[1] for r in ranges), Decimal(0)))
+
+    def by_node(self) -> dict[str, NodePlan]:
+        return {n.node_id: n for n in self.nodes}
+
+    def persisted(self) -> dict:
+        """What the new run stores and its executor follows."""
+        return {
+            "version": self.version,
+            "from_nodes": list(self.from_nodes) if self.from_nodes is not None else None,
+            "nodes": {
+                n.node_id: {"action": n.action, "disposition": n.disposition, "reused_from": n.reused_from}
+                for n in self.nodes
+            },
+        }
+
+    def as_api(self) -> dict:
+        estimate = self.estimate()
+        return {
+            "plan_version": self.version,
+            "nodes": [n.as_api() for n in self.nodes + self.dropped],
+            "totals": {
+                "runs": self.count(RUN),
+                "reuses": self.count(REUSE),
+                "drops": len(self.dropped),
+                "invokes": len(self.calls("invoke")),
+                "dry_runs": len(self.calls("dry_run")),
+                "estimated_cost_usd": [_money(v) for v in estimate] if estimate else None,
+            },
+        }
+
+
+def descendants(plan: tuple[PlannedNode, ...], start: set[str]) -> set[str]:
+    """The start nodes and every node that depends on one of them, directly or not."""
+    found = set(start)
+    for node in plan:  # execution order: every dependency comes before its dependents
+        if any(dep in found for dep in node.after):
+            found.add(node.node_id)
+    return found
+
+
+def _prompt_templates(source: Run, plan, overrides: dict) -> dict[tuple[str, str], str]:
+    wanted = {(n.config["prompt"]["artifact_id"], effective_prompt_hash(n, overrides)) for n in plan if n.type == "llm"}
+    if not wanted:
+        return {}
+    rows = PromptRevision.objects.filter(
+        artifact__workspace_id=source.workspace_id,
+        artifact__artifact_id__in={a for a, _ in wanted},
+        content_hash__in={h for _, h in wanted},
+    ).values_list("artifact__artifact_id", "content_hash", "content")
+    return {(a, h): c for a, h, c in rows}
+
+
+def rendered_input(node: PlannedNode, context: dict, templates: dict, overrides: dict) -> dict:
+    """The part of a step's recorded input that its parents' outputs and the trigger payload decide."""
+    if node.type == NodeType.LLM:
+        template = templates.get((node.config["prompt"]["artifact_id"], effective_prompt_hash(node, overrides)), "")
+        rendered = {"prompt": render_text(template, context)}
+        system = options_of(node.config).system
+        if system:
+            rendered["system"] = render_text(system, context)
+        return rendered
+    return {"arguments": render_value(node.config.get("args", {}), context)}
+
+
+def recorded_input(step: Step, node: PlannedNode) -> dict:
+    recorded = step.input or {}
+    keys = ("prompt", "system") if node.type == NodeType.LLM else ("arguments",)
+    return {k: recorded[k] for k in keys if k in recorded}
+
+
+def parsed_output(step: Step):
+    if step.type == NodeType.TOOL:
+        try:
+            return json.loads(step.output)
+        except ValueError:
+            return step.output
+    return step.output
+
+
+def definition_change(node: PlannedNode, source_node: PlannedNode | None, step: Step, overrides, source_of) -> str:
+    """What differs between the node as it will run and the node that recorded `step`; "" when nothing does."""
+    if source_node is None or source_node.type != node.type:
+        return "node type changed"
+    if node.type == NodeType.LLM:
+        if effective_prompt_hash(node, overrides) != step.prompt_hash:
+            return "prompt changed"
+        if effective_model(node, overrides) != step.model_ref:
+            return "model changed"
+        if options_of(node.config).config() != options_of(source_node.config).config():
+            return "options changed"
+    else:
+        if node.tool_name != source_node.tool_name:
+            return "tool changed"
+        if node.config.get("args", {}) != source_node.config.get("args", {}):
+            return "arguments changed"
+    if {source_of(dep) for dep in node.after} != set(source_node.after):
+        return "dependencies changed"
+    return ""
+
+
+def _estimate(node: PlannedNode, step: Step | None, overrides: dict, wide: bool) -> tuple[Decimal, Decimal] | None:
+    if node.type != NodeType.LLM or step is None or step.input_tokens is None or step.output_tokens is None:
+        return None
+    usage = Usage(step.input_tokens, step.output_tokens, step.cache_read_tokens, step.cache_write_tokens)
+    cost = price(effective_model(node, overrides), usage, timezone.now())
+    if cost is None:
+        return None
+    spread = WIDE if wide else NARROW
+    return (cost * (1 - spread), cost * (1 + spread))
+
+
+def build_plan(
+    *,
+    source: Run,
+    target_version_id: int,
+    overrides: dict,
+    node_mapping: dict[str, str],
+    from_nodes: tuple[str, ...] | None,
+    workspace_allows: bool,
+    trigger_payload: dict | None = None,
+) -> ReplayPlan:
+    """Every node of the target version with its action and reason, each tool call with its disposition.
+
+    Without start nodes every node runs, as a replay always did. With them, the start nodes and their
+    descendants run, and so does every node whose recorded step cannot be reused; the rest is reused.
+    """
+    target = version_plan(target_version_id)
+    source_nodes = {n.node_id: n for n in version_plan(source.version_id)} if source.version_id else {}
+    source_of_target = {new: old for old, new in node_mapping.items()}
+
+    def source_of(node_id: str) -> str:
+        return source_of_target.get(node_id, node_id)
+
+    steps = {s.node_id: s for s in Step.objects.filter(run_id=source.pk)}
+    templates = _prompt_templates(source, target, overrides) if from_nodes is not None else {}
+    context: dict = {"trigger": source.trigger_payload if trigger_payload is None else trigger_payload, "nodes": {}}
+    must_run = descendants(target, set(from_nodes)) if from_nodes is not None else {n.node_id for n in target}
+    changed: set[str] = set()  # nodes whose definition or input changed, for the estimate's width
+    plan = ReplayPlan(target_version_id=target_version_id, from_nodes=from_nodes)
+    for node in target:
+        source_id = source_of(node.node_id)
+        step = steps.get(source_id)
+        source_node = source_nodes.get(source_id)
+        upstream_changed = any(dep in changed for dep in node.after)
+        change = definition_change(node, source_node, step, overrides, source_of) if step else "no recorded step"
+        if change:
+            changed.add(node.node_id)
+        action, reason = REUSE, "its recorded step is reused"
+        if from_nodes is None:
+            action, reason = RUN, "a replay without a start node runs every node"
+        elif node.node_id in from_nodes:
+            action, reason = RUN, "start node"
+        elif node.node_id in must_run:
+            parent = next(dep for dep in node.after if dep in must_run)
+            action, reason = RUN, f"downstream of {parent}"
+        elif step is None:
+            action, reason = RUN, "no recorded step to reuse"
+        elif step.status != Step.Status.COMPLETED:
+            action, reason = (
+                RUN,
+                f"its recorded step {'failed' if step.status == Step.Status.FAILED else 'did not finish'}",
+            )
+        elif change:
+            action, reason = RUN, change
+        else:
+            try:
+                fresh = rendered_input(node, context, templates, overrides)
+            except TemplateError:
+                fresh = None
+            if fresh is None or input_digest(fresh) != input_digest(recorded_input(step, node)):
+                action, reason = RUN, "input changed"
+                changed.add(node.node_id)
+        if action == RUN:
+            must_run.add(node.node_id)
+        elif step is not None:
+            context["nodes"][node.node_id] = {"output": parsed_output(step)}
+        entry = NodePlan(
+            node_id=node.node_id,
+            mapped_from=source_id if source_id != node.node_id else "",
+            action=action,
+            reason=reason,
+            estimate=(Decimal(0), Decimal(0))
+            if action == REUSE and node.type == NodeType.LLM
+            else (_estimate(node, step, overrides, bool(change) or upstream_changed) if action == RUN else None),
+        )
+        if action == REUSE and step is not None:
+            entry.reused_from = (
+                {"run_id": step.reused_from_run_id, "node_id": step.reused_from_node_id}
+                if step.reused_from_run_id
+                else {"run_id": source.pk, "node_id": source_id}
+            )
+        if node.type == NodeType.TOOL:
+            entry.tool, entry.mutating = node.tool_name, node.mutating
+            decision = mutation_decision(node, workspace_allows=workspace_allows)
+            if action == REUSE:
+                entry.disposition = "reused"
+            elif decision is None:
+                entry.disposition = "invoke"
+            else:
+                entry.disposition, entry.policy = ("invoke" if decision.invoke else "dry_run"), decision.reason
+        plan.nodes.append(entry)
+    targeted = {source_of(n.node_id) for n in target}
+    for source_id in steps:
+        if source_id not in targeted:
+            plan.dropped.append(NodePlan(source_id, "", DROP, "no node of the target version receives it"))
+    return plan
