@@ -97,8 +97,7 @@ class NodeInline(admin.TabularInline):
 
     model = Node
     extra = 0
-    fields = ["position", "node_id", "type", "config", "after", "policies"]
-    readonly_fields = fields
+    fields = readonly_fields = ("position", "node_id", "type", "config", "after", "policies")
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
