@@ -1,5 +1,6 @@
 """Settings read from the environment refuse values they cannot understand, naming the variable."""
 
+import runpy
 import subprocess
 import sys
 
@@ -46,3 +47,27 @@ def test_manage_py_check_stops_at_start_up_on_a_bad_boolean():
     )
     assert result.returncode != 0
     assert "ImproperlyConfigured: DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def gunicorn_config(monkeypatch, **env) -> dict:
+    for name in ("REDIS_URL", "WEB_CONCURRENCY", "WEB_THREADS", "HOST", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(BASE_DIR / "config" / "gunicorn.py"))
+
+
+def test_gunicorn_serves_one_process_with_threads_on_the_embedded_default(monkeypatch):
+    config = gunicorn_config(monkeypatch, PORT="9000")
+    assert (config["workers"], config["threads"], config["worker_class"]) == (1, 8, "gthread")
+    assert config["bind"] == "127.0.0.1:9000"
+
+
+def test_gunicorn_refuses_several_processes_without_the_shared_redis_cache(monkeypatch):
+    with pytest.raises(SystemExit, match=r"WEB_CONCURRENCY=2 needs REDIS_URL: without it the replay quota"):
+        gunicorn_config(monkeypatch, WEB_CONCURRENCY="2")
+
+
+def test_gunicorn_serves_several_processes_with_redis(monkeypatch):
+    config = gunicorn_config(monkeypatch, REDIS_URL="redis://127.0.0.1:6379/4", WEB_CONCURRENCY="4", HOST="0.0.0.0")
+    assert (config["workers"], config["bind"]) == (4, "0.0.0.0:8000")
