@@ -50,7 +50,7 @@ soak: install
 	REPRISE_VAR_DIR=$(CURDIR)/var/soak $(PY) -m tests.reliability.soak
 
 bench: install
-	REPRISE_VAR_DIR=$(CURDIR)/var/bench $(PY) -m bench
+	REPRISE_VAR_DIR=$(CURDIR)/var/bench $(PY) -m bench $(FIGURES)
 
 clean:
 	rm -rf var/test var/soak var/bench

@@ -6,6 +6,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -304,6 +305,80 @@ class Bench:
             target_ms=50,
             target="median <= 50 ms (as replays)",
         )
+
+    def through_the_server_and_a_bare_chain(self, broker: str) -> None:
+        """From outside through the `make run` server vs. a bare 10-task Celery chain, interleaved in one run."""
+        import httpx
+        import redis
+
+        from tests.reliability.gunicorn import gunicorn
+        from tests.worker import celery_worker
+
+        from .chain import run_chain
+
+        chain_too = broker.startswith("Redis")
+        if not chain_too:
+            self.log("  (the bare chain runs on the Redis broker: measured on PostgreSQL + Redis only)")
+        signal = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]) if chain_too else None
+        url = f"/api/v1/{self.data.workspace.slug}/runs/{self.data.chain_source.run_id}/replays"
+        outside, bare = [], []
+        with (
+            gunicorn() as base,
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {self.data.token}"}, timeout=30) as http,
+            celery_worker(app="bench.chain", pool="solo") if chain_too else nullcontext(),
+        ):
+
+            def replay_from_outside() -> float:
+                began = time.perf_counter()
+                response = http.post(url, json={"mode": "as_is"})
+                assert response.status_code == 201, response.text
+                run_url = f"/api/v1/{self.data.workspace.slug}/runs/{response.json()['run_id']}"
+                while (status := http.get(run_url).json()["status"]) not in TERMINAL:
+                    time.sleep(0.005)
+                assert status == "completed", status
+                return time.perf_counter() - began
+
+            def bare_chain() -> float:
+                began = time.perf_counter()
+                run_chain(signal, f"bench-chain:{time.perf_counter_ns()}")
+                return time.perf_counter() - began
+
+            for i in range(45):  # the first 5 of each warm the processes, connections and caches
+                sample = replay_from_outside()
+                if i >= 5:
+                    outside.append(sample)
+                if chain_too:
+                    sample = bare_chain()
+                    if i >= 5:
+                        bare.append(sample)
+        ratio = statistics.median(outside) / statistics.median(bare) if bare else None
+        self.figures.append(
+            Figure(
+                f"submit -> completed from outside: 10-step replay through the make-run server (gunicorn), "
+                f"polling the run API every 5 ms, {broker}",
+                ms(statistics.median(outside)),
+                ms(p95(outside)),
+                "",
+                "<= 2x the bare chain",
+                ratio is None or ratio <= 2,
+            )
+        )
+        self.log(f"  from outside: median {ms(statistics.median(outside))}, p95 {ms(p95(outside))}")
+        if bare:
+            self.figures.append(
+                Figure(
+                    "bare Celery chain, 10 trivial tasks, warm solo worker, same Redis, nothing persisted",
+                    ms(statistics.median(bare)),
+                    ms(p95(bare)),
+                    "",
+                    "reference",
+                    True,
+                )
+            )
+            self.figures.append(
+                Figure("ratio: from outside / bare chain (medians)", f"{ratio:.2f}x", "", "", "<= 2x", ratio <= 2)
+            )
+            self.log(f"  bare chain: median {ms(statistics.median(bare))}, p95 {ms(p95(bare))}; ratio {ratio:.2f}x")
 
     def submit_replays(self, count: int) -> None:
         d = self.data
