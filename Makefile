@@ -27,13 +27,15 @@ chromium:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| { echo "Could not install chromium: run 'apt-get install -y chromium' as root."; exit 1; }; }
 
+# gunicorn with config/gunicorn.py (gthread; one process unless REDIS_URL is set), static files from var/static.
 run: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
-	@echo "Serving http://$(HOST):$(PORT)/ with one Celery worker (Ctrl-C stops both)."
+	@echo "Serving http://$(HOST):$(PORT)/ with gunicorn and one Celery worker (Ctrl-C stops both)."
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 		$(PY) -m celery -A config worker --beat --loglevel=INFO --concurrency=2 & \
-		$(PY) manage.py runserver --noreload $(HOST):$(PORT) & \
+		HOST=$(HOST) PORT=$(PORT) $(PY) -m gunicorn -c config/gunicorn.py config.wsgi & \
 		wait -n
 
 worker: install
@@ -59,7 +61,7 @@ soak: install
 	REPRISE_VAR_DIR=$(CURDIR)/var/soak $(PY) -m tests.reliability.soak
 
 bench: install
-	REPRISE_VAR_DIR=$(CURDIR)/var/bench $(PY) -m bench
+	REPRISE_VAR_DIR=$(CURDIR)/var/bench $(PY) -m bench $(FIGURES)
 
 clean:
 	rm -rf var/test var/test-fast var/soak var/bench

@@ -26,7 +26,35 @@ def table(stack: str, figures) -> str:
     return "\n".join(out)
 
 
-def main() -> int:
+# Every figure, in the order measured; `python -m bench NAME ...` (make bench FIGURES="...") measures only those.
+IN_PROCESS = (
+    "trace_viewer",
+    "mapping_dialog",
+    "detection",
+    "save_mapping",
+    "engine_overhead",
+    "replay_submit",
+)
+WITH_WORKER = (
+    "submit_to_completed",
+    "trigger_to_completed",
+    "through_the_server_and_a_bare_chain",
+    "throughput",
+    "worker_memory",
+)
+
+
+def selected(argv: list[str]) -> list[str]:
+    unknown = [name for name in argv if name not in IN_PROCESS + WITH_WORKER]
+    if unknown:
+        raise SystemExit(
+            f"Unknown figure(s): {', '.join(unknown)}. Choose from: {', '.join(IN_PROCESS + WITH_WORKER)}."
+        )
+    return [name for name in IN_PROCESS + WITH_WORKER if not argv or name in argv]
+
+
+def main(argv: list[str]) -> int:
+    names = selected(argv)
     stack = configure()
     log(f"Setting up a fresh benchmark database ({stack})...")
     setup_django()
@@ -42,21 +70,23 @@ def main() -> int:
         f"Built the data in {time.perf_counter() - began:.1f} s (runs of 10, 1,000 and 10,000 steps; 1,000-node versions)."
     )
     bench = Bench(data, log)
-    log("Pages and in-process figures:")
-    bench.trace_viewer()
-    bench.mapping_dialog()
-    bench.detection()
-    bench.save_mapping()
-    bench.engine_overhead()
-    bench.replay_submit()
-    bench.discard_queued_replays()
     broker = "Redis broker" if BENCH_DB == "postgres" else "filesystem broker"
-    log(f"Starting a Celery worker with 2 pool processes ({broker})...")
-    with celery_worker(concurrency=2) as worker:
-        bench.submit_to_completed(broker)
-        bench.trigger_to_completed(broker)
-        bench.throughput(throughput_seconds())
-        bench.worker_memory(worker, memory_runs())
+    arguments = {
+        "submit_to_completed": (broker,),
+        "trigger_to_completed": (broker,),
+        "through_the_server_and_a_bare_chain": (broker,),
+        "throughput": (throughput_seconds(),),
+    }
+    log("Pages and in-process figures:")
+    for name in (n for n in names if n in IN_PROCESS):
+        getattr(bench, name)()
+    bench.discard_queued_replays()
+    if any(name in WITH_WORKER for name in names):
+        log(f"Starting a Celery worker with 2 pool processes ({broker})...")
+        with celery_worker(concurrency=2) as worker:
+            arguments["worker_memory"] = (worker, memory_runs())
+            for name in (n for n in names if n in WITH_WORKER):
+                getattr(bench, name)(*arguments.get(name, ()))
     print(table(stack, bench.figures))
     failed = [f.name for f in bench.figures if not f.passed]
     if failed:
@@ -65,4 +95,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -5,8 +5,11 @@ import shutil
 from pathlib import Path
 
 BENCH_DB = os.environ.get("BENCH_DB", "postgres")
-PG_URL = "postgres://postgres@127.0.0.1:5432/reprise_bench"
-BROKER_DB, CACHE_DB = 12, 13
+# A machine that runs several benchmarks at once gives each its own database and Redis dbs.
+PG_NAME = os.environ.get("BENCH_PG_NAME", "reprise_bench")
+PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_NAME}"
+BROKER_DB = int(os.environ.get("BENCH_REDIS_BROKER_DB", "12"))
+CACHE_DB = int(os.environ.get("BENCH_REDIS_CACHE_DB", "13"))
 
 
 def configure() -> str:
@@ -36,10 +39,11 @@ def configure() -> str:
 
 def _fresh_postgres() -> None:
     import psycopg
+    from psycopg import sql
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS reprise_bench WITH (FORCE)")
-        conn.execute("CREATE DATABASE reprise_bench")
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(PG_NAME)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PG_NAME)))
 
 
 def _fresh_redis() -> None:

@@ -6,6 +6,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -306,6 +307,72 @@ class Bench:
             target="median <= 50 ms (as replays)",
         )
 
+    def through_the_server_and_a_bare_chain(self, broker: str) -> None:
+        """From outside through the `make run` server vs. a bare 10-task Celery chain, interleaved in one run."""
+        import httpx
+        import redis
+
+        from tests.reliability.gunicorn import gunicorn
+        from tests.worker import celery_worker
+
+        chain_too = broker.startswith("Redis")
+        if not chain_too:
+            self.log("  (the bare chain runs on the Redis broker: measured on PostgreSQL + Redis only)")
+        signal = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]) if chain_too else None
+        outside: list[float] = []
+        bare: list[float] = []
+        with (
+            gunicorn() as base,
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {self.data.token}"}, timeout=30) as http,
+            celery_worker(app="bench.chain", pool="solo") if chain_too else nullcontext(),
+        ):
+            for i in range(45):  # the first 5 of each warm the processes, connections and caches
+                sample = self.replay_from_outside(http)
+                outside += [sample] if i >= 5 else []
+                if signal is not None:
+                    sample = bare_chain(signal)
+                    bare += [sample] if i >= 5 else []
+        ratio = statistics.median(outside) / statistics.median(bare) if bare else None
+        self.figures.append(
+            Figure(
+                f"submit -> completed from outside: 10-step replay through the make-run server (gunicorn), "
+                f"polling the run API every 5 ms, {broker}",
+                ms(statistics.median(outside)),
+                ms(p95(outside)),
+                "",
+                "<= 2x the bare chain",
+                ratio is None or ratio <= 2,
+            )
+        )
+        self.log(f"  from outside: median {ms(statistics.median(outside))}, p95 {ms(p95(outside))}")
+        if ratio is not None:
+            self.figures.append(
+                Figure(
+                    "bare Celery chain, 10 trivial tasks, warm solo worker, same Redis, nothing persisted",
+                    ms(statistics.median(bare)),
+                    ms(p95(bare)),
+                    "",
+                    "reference",
+                    True,
+                )
+            )
+            self.figures.append(
+                Figure("ratio: from outside / bare chain (medians)", f"{ratio:.2f}x", "", "", "<= 2x", ratio <= 2)
+            )
+            self.log(f"  bare chain: median {ms(statistics.median(bare))}, p95 {ms(p95(bare))}; ratio {ratio:.2f}x")
+
+    def replay_from_outside(self, http) -> float:
+        """Submit over HTTP, then poll the run API every 5 ms until the replay is final; seconds to completed."""
+        slug = self.data.workspace.slug
+        began = time.perf_counter()
+        response = http.post(f"/api/v1/{slug}/runs/{self.data.chain_source.run_id}/replays", json={"mode": "as_is"})
+        assert response.status_code == 201, response.text
+        run_url = f"/api/v1/{slug}/runs/{response.json()['run_id']}"
+        while (status := http.get(run_url).json()["status"]) not in TERMINAL:
+            time.sleep(0.005)
+        assert status == "completed", status
+        return time.perf_counter() - began
+
     def submit_replays(self, count: int) -> None:
         d = self.data
         membership = membership_for_replay(d.user, d.chain_source.workspace_id)
@@ -374,6 +441,14 @@ class Bench:
                 growth <= 10,
             )
         )
+
+
+def bare_chain(signal) -> float:
+    from .chain import run_chain
+
+    began = time.perf_counter()
+    run_chain(signal, f"bench-chain:{time.perf_counter_ns()}")
+    return time.perf_counter() - began
 
 
 def group_rss(pgid: int) -> int:

@@ -93,9 +93,21 @@ class PromptArtifactAdmin(admin.ModelAdmin):
 
 
 class NodeInline(admin.TabularInline):
+    """A version's nodes as past runs executed them and workers cache them: shown, never edited."""
+
     model = Node
     extra = 0
-    fields = ["position", "node_id", "type", "config", "after", "policies"]
+    fields = readonly_fields = ("position", "node_id", "type", "config", "after", "policies")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Workflow)
@@ -106,11 +118,16 @@ class WorkflowAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkflowVersion)
-class WorkflowVersionAdmin(admin.ModelAdmin):
+class WorkflowVersionAdmin(ReadOnlyAdmin):
+    """Versions are immutable: created through the API (graph validation), deleted through it (runs survive)."""
+
     list_display = ["workflow", "number", "created_at"]
     list_filter = ["workflow__workspace"]
     search_fields = ["workflow__workflow_id", "workflow__name", "nodes__node_id"]
     inlines = [NodeInline]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 STEP_FIELDS = (

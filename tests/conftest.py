@@ -16,6 +16,23 @@ from .provider_wire import ANTHROPIC_TEST_KEY, OPENAI_TEST_KEY
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_without_collectstatic():
+    """In-process pages link static/ through the plain storage: a test needs no collectstatic run, and a stale
+    manifest cannot fail a template. The servers tests start as `make run` does (tests/reliability/gunicorn.py)
+    collect first and serve the manifest storage, as production does."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing directory
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(STORAGES=storages):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Rate-limit counters live in the cache and would outlast a test."""

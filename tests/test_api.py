@@ -211,7 +211,7 @@ def test_replay_plan(api, acme):
     }
 
 
-def test_policy_get_and_put_for_admins_only(admin_api, api, acme):
+def test_policy_get_and_put_by_an_admin(admin_api, api, acme):
     assert admin_api.get("/api/v1/acme/policy").json() == {
         "allowed_models": None,
         "allowed_providers": None,

@@ -37,7 +37,7 @@ def wait_for(predicate, timeout=20.0, interval=0.05, message="condition"):
 
 
 class Worker:
-    def __init__(self, env: dict, concurrency: int, beat: bool):
+    def __init__(self, env: dict, concurrency: int, beat: bool, app: str = "config", pool: str | None = None):
         self.name = f"test-{uuid.uuid4().hex[:8]}"
         log_dir = settings.VAR_DIR / "worker-logs"
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -47,7 +47,7 @@ class Worker:
             "-m",
             "celery",
             "-A",
-            "config",
+            app,
             "worker",
             "-n",
             f"{self.name}@%h",
@@ -58,6 +58,8 @@ class Worker:
         ]
         if beat:
             cmd += ["--beat", "--schedule", str(log_dir / f"{self.name}-beat")]
+        if pool:
+            cmd += ["--pool", pool]
         full_env = {**os.environ, "DATABASE_URL": worker_database_url(), **env}
         self.log = open(self.log_path, "w")  # noqa: SIM115 (open for the worker's lifetime, closed in stop())
         self.proc = subprocess.Popen(
@@ -87,8 +89,10 @@ class Worker:
 
 
 @contextmanager
-def celery_worker(env: dict | None = None, concurrency: int = 1, beat: bool = False):
-    worker = Worker(env or {}, concurrency, beat)
+def celery_worker(
+    env: dict | None = None, concurrency: int = 1, beat: bool = False, app: str = "config", pool: str | None = None
+):
+    worker = Worker(env or {}, concurrency, beat, app, pool)
     try:
         yield worker
     finally:

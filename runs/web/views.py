@@ -28,7 +28,7 @@ def home(request):
 
 
 class ThrottledLoginView(LoginView):
-    """Login, throttled per client address so passwords cannot be guessed at speed."""
+    """Login, throttled per client address (runs.http.client) so passwords cannot be guessed at speed."""
 
     def post(self, request, *args, **kwargs):
         if is_ratelimited(request, group="login", key="ip", rate=settings.LOGIN_RATE, increment=True):

@@ -1,0 +1,31 @@
+"""Every member of a workspace may read its policy (the replay dialog's banner shows its effect); only admins change it."""
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+DEFAULT_POLICY = {"allowed_models": None, "allowed_providers": None, "replay_allow_mutations": False}
+
+
+def put(client, body):
+    return client.put("/api/v1/acme/policy", data=json.dumps(body), content_type="application/json")
+
+
+def test_a_viewer_reads_the_workspace_policy(viewer_api):
+    response = viewer_api.get("/api/v1/acme/policy")
+    assert response.status_code == 200 and response.json() == DEFAULT_POLICY
+
+
+@pytest.mark.parametrize("client_fixture", ["viewer_api", "api"])
+def test_a_viewer_or_an_operator_changing_the_policy_is_403_and_changes_nothing(request, acme, client_fixture):
+    response = put(request.getfixturevalue(client_fixture), {"replay_allow_mutations": True})
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == "Only workspace admins can change this."
+    acme.refresh_from_db()
+    assert acme.replay_allow_mutations is False
+
+
+def test_a_member_of_another_workspace_cannot_read_the_policy(outsider_api, acme):
+    assert outsider_api.get("/api/v1/acme/policy").status_code == 403
