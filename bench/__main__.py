@@ -34,6 +34,8 @@ IN_PROCESS = (
     "save_mapping",
     "engine_overhead",
     "replay_submit",
+    "compare_page",
+    "replay_plan",
 )
 WITH_WORKER = (
     "submit_to_completed",

@@ -38,6 +38,8 @@ class BenchData:
     mapping_source: WorkflowVersion  # 1,000 nodes, all ran in trace_1k
     mapping_target: WorkflowVersion  # 1,000 nodes, every id renamed
     half_renamed_target: WorkflowVersion  # 1,000 nodes, 500 of them renamed
+    compare_1k: Run  # a second recorded 1,000-step run of trace_1k's version, to compare with it
+    rerun_source: Run  # an executed 1,000-step chain: every step reusable
 
 
 def llm(node_id, revision, after=()):
@@ -156,6 +158,29 @@ def build() -> BenchData:
         llm(f"c{i}", revision, ["a499" if i == 500 else f"c{i - 1}"]) for i in range(500, 1000)
     ]
     half_renamed = services.add_version(workflow=workflow, nodes=half)
+    compare_1k = recorded_run(thousand, 1000)
+    rerun_version = services.create_workflow(workspace=workspace, name="Rerun 1k", nodes=chain("r", revision, 1000))
+    rerun_source = Run.objects.create(
+        workspace=workspace,
+        workflow=rerun_version.workflow,
+        version=rerun_version,
+        version_number=1,
+        trigger_payload={"name": "Dana"},
+        steps_total=1000,
+    )
+    execute(rerun_source.run_id)
+    rerun_source.refresh_from_db()
     return BenchData(
-        workspace, user, token, revision, chain_source, trace_1k, trace_10k, thousand, renamed_all, half_renamed
+        workspace,
+        user,
+        token,
+        revision,
+        chain_source,
+        trace_1k,
+        trace_10k,
+        thousand,
+        renamed_all,
+        half_renamed,
+        compare_1k,
+        rerun_source,
     )

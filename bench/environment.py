@@ -59,3 +59,4 @@ def setup_django() -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # pages link the hashed names it writes

@@ -10,6 +10,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -18,7 +19,9 @@ from mappings.detection import renamed_nodes
 from mappings.services import save_mapping
 from replay.rules import membership_for_replay
 from replay.services import submit_replay
+from runs.compare import word_diff
 from runs.engine import executor
+from runs.engine.replay_plan import build_plan
 from runs.models import Run
 
 from .data import BenchData
@@ -151,6 +154,86 @@ class Bench:
             "mapping dialog, 500 renamed nodes",
             repeat(fetch, 20),
             queries=count_queries(fetch),
+            target_ms=200,
+            target="median <= 200 ms",
+        )
+
+    # --- judging a replay: compare and the replay plan ---------------------------------------------------------
+
+    def compare_page(self) -> None:
+        d = self.data
+        fetch = self.get_ok(f"/{d.workspace.slug}/ai/runs/{d.trace_1k.run_id}/compare?with={d.compare_1k.run_id}")
+        assert fetch().content.decode().count('class="compare-row match-') == 1000, "compare must list 1,000 rows"
+        self.add(
+            "compare page, two 1,000-step runs",
+            repeat(fetch, 20),
+            queries=count_queries(fetch),
+            target_ms=100,
+            max_queries=10,
+            target="median <= 100 ms, <= 10 queries",
+        )
+        words = [
+            "the",
+            "quick",
+            "brown",
+            "fox",
+            "jumps",
+            "over",
+            "the",
+            "lazy",
+            "dog",
+            "and",
+            "then",
+            "some",
+            "more",
+            "words",
+        ]
+        a = " ".join(words[i % len(words)] for i in range(2000))[:10_000]
+        b = " ".join(words[(i * 7) % len(words)] if i % 9 == 0 else words[i % len(words)] for i in range(2000))[:10_000]
+        self.add(
+            "word diff of two 10 kB outputs",
+            repeat(lambda: word_diff(a, b), 30),
+            target_ms=10,
+            target="median <= 10 ms",
+        )
+
+    def replay_plan(self) -> None:
+        d = self.data
+        source = d.rerun_source
+        last = f"r{source.steps_total - 1}"
+
+        def plan():
+            return build_plan(
+                source=source,
+                target_version_id=source.version_id,
+                overrides={},
+                node_mapping={},
+                from_nodes=(last,),
+                workspace_allows=False,
+            )
+
+        built = plan()
+        assert built.count("reuse") == 999, f"the plan should reuse 999 steps, not {built.count('reuse')}"
+        self.add(
+            "replay plan, 1,000-node run, rerun from the last",
+            repeat(plan, 20),
+            queries=count_queries(plan),
+            target_ms=50,
+            target="median <= 50 ms",
+        )
+        membership = membership_for_replay(d.user, source.workspace_id)
+
+        def rerun_to_completed():
+            cache.clear()  # the quota is not what is measured
+            run_id = submit_replay(
+                membership=membership, run_id=source.pk, fields={"mode": "as_is", "from_nodes": [last]}
+            ).run.run_id
+            executor.execute(run_id)
+            assert Run.objects.get(pk=run_id).status == Run.Status.COMPLETED
+
+        self.add(
+            "rerun from the last of 1,000 steps, submit to completed (in process)",
+            repeat(rerun_to_completed, 10, warmup=1),
             target_ms=200,
             target="median <= 200 ms",
         )
