@@ -86,7 +86,8 @@
     if (event.key !== "r" || event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
     if (isTyping(document.activeElement) || anyDialogOpen()) return;
     var button = document.getElementById("replay-button");
-    if (!button || button.disabled) return;
+    // An unfinished run's button is aria-disabled: focusable, so its reason can be read, but inert.
+    if (!button || button.disabled || button.getAttribute("aria-disabled") === "true") return;
     event.preventDefault();
     button.click();
   });
@@ -113,7 +114,22 @@
   }
   document.addEventListener("input", function (e) { if (e.target.closest("#replay-form")) refreshReplayForm(e.target); });
   document.addEventListener("change", function (e) { if (e.target.closest("#replay-form")) refreshReplayForm(e.target); });
-  document.body.addEventListener("htmx:afterSettle", function () { refreshReplayForm(null); refreshMappingForm(null); });
+  document.body.addEventListener("htmx:afterSettle", function () {
+    refreshReplayForm(null);
+    refreshMappingForm(null);
+    rescaleTimeline();
+  });
+
+  // Live trace: bars are laid out in milliseconds from the run's start, and only the polled header
+  // knows how long the run has lasted so far; every row's viewBox follows it.
+  function rescaleTimeline() {
+    var live = document.getElementById("trace-live");
+    if (!live || !live.dataset.totalMs) return;
+    var box = "0 0 " + live.dataset.totalMs + " 10";
+    document.querySelectorAll("#trace-steps svg.bar-track").forEach(function (svg) {
+      if (svg.getAttribute("viewBox") !== box) svg.setAttribute("viewBox", box);
+    });
+  }
 
   // Mapping dialog: options are filled from one JSON list (data-targets) when a select is first used,
   // so hundreds of renamed nodes do not mean hundreds of thousands of <option>s in the HTML.
