@@ -320,6 +320,39 @@ def test_monitoring_pause_resume_cancel_in_place(operator_client, source):
     assert conflict.status_code == 409 and "Cannot pause a cancelled run" in conflict.content.decode()
 
 
+def test_monitoring_action_answers_the_status_and_the_notice_out_of_band(operator_client, source):
+    running = run_in_status(source.version, "running")
+    html = operator_client.post(f"/acme/monitoring/workflow-runs/{running.run_id}/pause", **HTMX).content.decode()
+    assert html.index('<section id="run-status"') < html.index(
+        '<div id="run-notice" role="status" hx-swap-oob="innerHTML">'
+    )
+    assert '<div class="alert alert-success">Run paused.</div>' in html
+    assert '<button id="run-resume" type="submit" autofocus>Resume</button>' in html
+    assert '<button id="run-cancel" class="danger" type="submit">Cancel</button>' in html
+
+
+def test_monitoring_poll_leaves_the_notice_alone(operator_client, source):
+    running = run_in_status(source.version, "running")
+    html = operator_client.get(f"/acme/monitoring/workflow-runs/{running.run_id}?fragment=status", **HTMX)
+    assert "run-notice" not in html.content.decode() and 'id="run-pause"' in html.content.decode()
+
+
+def test_monitoring_action_without_javascript_keeps_its_notice_across_the_redirect(operator_client, source):
+    running = run_in_status(source.version, "running")
+    base = f"/acme/monitoring/workflow-runs/{running.run_id}"
+    response = operator_client.post(base + "/pause", follow=True)
+    assert response.redirect_chain == [(base, 302)]
+    assert (
+        '<div class="toast toast-success" role="status"><strong>Run paused.</strong></div>' in response.content.decode()
+    )
+    assert "Run paused." not in operator_client.get(base).content.decode()  # shown once
+
+
+def test_monitoring_action_without_javascript_that_is_refused_keeps_its_status(operator_client, source):
+    response = operator_client.post(f"/acme/monitoring/workflow-runs/{source.run_id}/pause")
+    assert response.status_code == 409 and "Cannot pause a completed run" in response.content.decode()
+
+
 def test_trace_headings_are_not_inside_a_summary(operator_client, source):
     html = operator_client.get(f"/acme/ai/runs/{source.run_id}").content.decode()
     assert '<h2 id="payload-heading">Trigger payload</h2>' in html

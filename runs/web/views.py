@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
@@ -187,6 +188,7 @@ def monitoring_detail(request, membership, run_id):
 
 LIFECYCLE = {"pause": services.pause_run, "resume": services.resume_run, "cancel": services.cancel_run}
 DONE = {"pause": "Run paused.", "resume": "Run resumed.", "cancel": "Run cancelled."}
+UNDO = {"pause": "resume", "resume": "pause"}  # the button that gets the focus after an action
 
 
 @workspace_view(methods=("POST",), role="operator")
@@ -194,18 +196,14 @@ def monitoring_action(request, membership, run_id, action):
     run = get_run_for_member(membership, run_id)
     if action not in LIFECYCLE:
         return render(request, "_error_fragment.html", {"status": 404, "message": "Unknown action."}, status=404)
+    in_place = "runs/monitoring_detail.html#action-result" if request.htmx else "runs/monitoring_detail.html"
     try:
         LIFECYCLE[action](run=run)
-        notice, error, status = DONE[action], "", 200
     except Rejected as exc:
-        notice, error, status = "", exc.message, exc.status
+        context = _monitoring_detail_context(membership, run_id)
+        return render(request, in_place, {**context, "error": exc.message}, status=exc.status)
+    if not request.htmx:  # the notice survives the redirect as a message, shown as a toast
+        messages.success(request, DONE[action])
+        return redirect("monitoring-detail", slug=membership.workspace.slug, run_id=run_id)
     context = _monitoring_detail_context(membership, run_id)
-    context.update(notice=notice, error=error)
-    if request.htmx or status != 200:
-        return render(
-            request,
-            "runs/monitoring_detail.html#status" if request.htmx else "runs/monitoring_detail.html",
-            context,
-            status=status,
-        )
-    return redirect("monitoring-detail", slug=membership.workspace.slug, run_id=run_id)
+    return render(request, in_place, {**context, "notice": DONE[action], "focus": UNDO.get(action)})

@@ -1,4 +1,4 @@
-"""Live pages keep their state while they poll: an open step, the focus, rows loaded on demand."""
+"""Live pages keep their state while they poll: an open step, the focus, rows loaded on demand, a notice."""
 
 import pytest
 from playwright.sync_api import expect
@@ -55,6 +55,26 @@ def test_an_open_step_loaded_with_load_more_stays_open_and_focused_while_the_run
     expect(page.locator("#step-s1")).not_to_have_attribute("open", "")
     expect(page.get_by_role("button", name="Replay")).to_be_enabled()
     page.screenshot(path=str(_shot("trace-live-finished")), full_page=True)
+    assert page.errors == []
+
+
+def test_the_monitoring_notice_and_the_focus_survive_the_polls(page_for, operator, acme):
+    run = run_in_status(support_workflow(acme)[0], "running")
+    page = page_for(operator)
+    page.goto(f"/acme/monitoring/workflow-runs/{run.run_id}")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#run-notice")).to_have_text("Run paused.")
+    expect(page.get_by_role("button", name="Resume")).to_be_focused()  # the button that undoes it
+    page.evaluate("document.getElementById('run-status').dataset.before = 'poll'")
+    next_polls(page, "status", 3)
+    expect(page.locator("#run-status[data-before]")).to_have_count(0)  # the polls did replace the status
+    expect(page.locator("#run-notice")).to_have_text("Run paused.")
+    expect(page.get_by_role("button", name="Resume")).to_be_focused()
+    page.get_by_role("button", name="Cancel").focus()
+    next_polls(page, "status", 2)
+    expect(page.get_by_role("button", name="Cancel")).to_be_focused()
+    expect(page.locator("#run-notice")).to_have_text("Run paused.")
+    page.screenshot(path=str(_shot("monitoring-notice")))
     assert page.errors == []
 
 
