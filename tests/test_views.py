@@ -258,13 +258,43 @@ def test_replay_dialog_red_banner_when_a_policy_opts_in(operator_client, acme):
     assert "<code>policies.replay.allowMutations: true</code>: this replay WILL invoke mutating tool calls." in html
 
 
-def test_replay_dialog_submit_success_fires_the_toast_event(operator_client, source):
+def test_replay_dialog_submit_success_answers_with_its_toast_out_of_band(operator_client, source):
     response = operator_client.post(
         f"/acme/ai/runs/{source.run_id}/replay", {"mode": "as_is", "idempotency_key": "x1"}, **HTMX
     )
-    assert response.status_code == 201
+    assert response.status_code == 201 and response["HX-Reswap"] == "none"
     new = Run.objects.get(replay_of=source)
-    assert '"replaySubmitted"' in response["HX-Trigger"] and new.run_id in response["HX-Trigger"]
+    event = response["HX-Trigger-After-Settle"]
+    assert '"replaySubmitted"' in event and new.run_id in event
+    html = response.content.decode().strip()
+    assert html.startswith('<div hx-swap-oob="beforeend:#toasts"><div class="toast toast-success" role="status">')
+    assert "<strong>Replay submitted</strong>" in html
+    assert f'<p>New run: <a class="mono" href="/acme/ai/runs/{new.run_id}">{new.run_id}</a></p>' in html
+
+
+def test_replay_dialog_submit_without_javascript_lands_on_the_new_run_with_the_toast(operator_client, source):
+    response = operator_client.post(f"/acme/ai/runs/{source.run_id}/replay", {"mode": "as_is"}, follow=True)
+    new = Run.objects.get(replay_of=source)
+    assert response.redirect_chain == [(f"/acme/ai/runs/{new.run_id}", 302)]
+    assert (
+        '<div class="toast toast-success" role="status"><strong>Replay submitted</strong>' in response.content.decode()
+    )
+
+
+def test_replay_words_are_written_once_in_replay_messages():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from replay import messages
+
+    for path in [
+        *Path(settings.BASE_DIR, "templates").rglob("*.html"),
+        *Path(settings.BASE_DIR, "static", "js").rglob("*.js"),
+    ]:
+        text = path.read_text()
+        for words in (messages.SUBMITTED, messages.SUBMISSION_FAILED, "New run:"):
+            assert words not in text, f"{path} copies {words!r}"
 
 
 def test_replay_dialog_double_submit_creates_one_run(operator_client, source):
@@ -282,7 +312,11 @@ def test_replay_dialog_rejection_keeps_the_status_and_shows_the_message(operator
     assert (
         response.status_code == 409 and "Replay submission failed" in html and "Cannot replay an in-flight run" in html
     )
-    assert '"replayFailed"' in response["HX-Trigger"]
+    toast = html[html.index('<div hx-swap-oob="beforeend:#toasts">') :]
+    assert toast.startswith(
+        '<div hx-swap-oob="beforeend:#toasts"><div class="toast toast-error" role="alert">'
+        "<strong>Replay submission failed</strong><p>Cannot replay an in-flight run"
+    )
 
 
 def test_replay_dialog_post_by_a_viewer_is_403(client, source, viewer):

@@ -14,40 +14,27 @@
     return document.querySelector("dialog[open]") !== null;
   }
 
-  // Toasts: server events arrive as HX-Trigger headers.
-  function toast(title, body, kind) {
-    var box = document.getElementById("toasts");
-    if (!box) return;
-    var el = document.createElement("div");
-    el.className = "toast toast-" + (kind || "success");
-    el.setAttribute("role", kind === "error" ? "alert" : "status");
-    var strong = document.createElement("strong");
-    strong.textContent = title;
-    el.appendChild(strong);
-    if (body) el.appendChild(body);
-    box.appendChild(el);
+  // Toasts are built by the server (templates/_toast.html): messages on a page load, out of band on an
+  // htmx answer. Here they only leave after a while.
+  function expire(el) {
     setTimeout(function () { el.classList.add("toast-leaving"); }, 7000);
     setTimeout(function () { el.remove(); }, 7600);
   }
+  var toasts = document.getElementById("toasts");
+  if (toasts) {
+    toasts.querySelectorAll(".toast").forEach(expire);
+    new MutationObserver(function (changes) {
+      changes.forEach(function (change) {
+        change.addedNodes.forEach(function (node) {
+          if (node.classList && node.classList.contains("toast")) expire(node);
+        });
+      });
+    }).observe(toasts, { childList: true });
+  }
 
-  document.body.addEventListener("replaySubmitted", function (event) {
-    var detail = event.detail || {};
-    var p = document.createElement("p");
-    p.append("New run: ");
-    var a = document.createElement("a");
-    a.href = detail.url;
-    a.className = "mono";
-    a.textContent = detail.run_id;
-    p.appendChild(a);
-    toast("Replay submitted", p, "success");
+  document.body.addEventListener("replaySubmitted", function () {
     var modal = document.getElementById("modal");
     if (modal && modal.open) modal.close();
-  });
-
-  document.body.addEventListener("replayFailed", function (event) {
-    var p = document.createElement("p");
-    p.textContent = (event.detail && event.detail.message) || "";
-    toast("Replay submission failed", p, "error");
   });
 
   document.body.addEventListener("mappingSaved", function () {
