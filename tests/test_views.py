@@ -387,6 +387,11 @@ def test_monitoring_action_without_javascript_that_is_refused_keeps_its_status(o
     assert response.status_code == 409 and "Cannot pause a completed run" in response.content.decode()
 
 
+def test_lists_have_captions(operator_client, source):
+    assert '<caption class="sr-only">' in operator_client.get("/acme/ai/runs").content.decode()
+    assert '<caption class="sr-only">' in operator_client.get("/acme/monitoring/workflow-runs").content.decode()
+
+
 def test_trace_headings_are_not_inside_a_summary(operator_client, source):
     html = operator_client.get(f"/acme/ai/runs/{source.run_id}").content.decode()
     assert '<h2 id="payload-heading">Trigger payload</h2>' in html
