@@ -176,6 +176,13 @@ def test_live_poll_ends_with_286_once_the_run_is_final(operator_client, source):
     assert "innerHTML:#step-draft" in html and "badge-completed" in html
 
 
+def test_live_poll_queries_do_not_grow_with_the_rows_it_appends(operator_client, acme, django_assert_max_num_queries):
+    run = finished_run(chain_workflow(acme, 200)[0])
+    with django_assert_max_num_queries(8):
+        html = poll(operator_client, run, after=-1).content.decode()
+    assert html.count('<details class="step"') == 200
+
+
 def test_live_poll_of_another_workspace_is_403(client, source, outsider):
     client.force_login(outsider)
     assert poll(client, source, after=0).status_code == 403
