@@ -32,7 +32,7 @@ ROW_CACHE_SECONDS = 60 * 60
 ROW = '<details class="step" id="step-{node}">{inner}</details>\n'
 ROW_INNER = (
     '<summary id="summary-{node}"><span class="step-name"><span class="mono">{node}</span>{mapped}'
-    '<span class="tag">{type}</span>{badges}</span>'
+    '<span class="tag">{type}</span><span class="badge badge-{status}">{status}</span>{simulated}{dry_runs}</span>'
     '<svg class="bar-track" viewBox="0 0 {total} 10" preserveAspectRatio="none" aria-hidden="true">'
     '<rect class="bar bar-{status}" x="{x}" y="1" width="{width}" height="8"></rect></svg>'
     '<span class="step-duration">{duration}</span></summary>'
@@ -163,19 +163,14 @@ def step_row_inner(row: StepRow) -> SafeString:
     end = axis.ms_since_start(step.finished_at) if step.finished_at else axis.total_ms
     started = timezone.localtime(step.started_at).strftime("%H:%M:%S.%f") if step.started_at else ""
     duration = f"{step.duration_ms} ms" if step.duration_ms is not None else "…"
-    badges = format_html(
-        '<span class="badge badge-{}">{}</span>{}{}',
-        step.status,
-        step.status,
-        SIMULATED_BADGE if step.simulated else "",
-        format_html_join("", "{}", ((DRY_RUN_BADGE,) for call in row.tool_calls if call.dry_run)),
-    )
+    dry_runs = [(DRY_RUN_BADGE,) for call in row.tool_calls if call.dry_run]
     return format_html(
         ROW_INNER,
         node=step.node_id,
         mapped=_optional('<span class="muted">was {}</span>', step.mapped_from),
         type=step.type,
-        badges=badges,
+        simulated=SIMULATED_BADGE if step.simulated else "",
+        dry_runs=format_html_join("", "{}", dry_runs) if dry_runs else "",
         total=axis.total_ms,
         status=step.status,
         x=x,
