@@ -6,8 +6,7 @@ from playwright.sync_api import expect
 from runs import services
 from runs.models import Step
 
-from ..builders import run_in_status, support_workflow
-from ..test_worker_integration import slow_workflow
+from ..builders import run_in_status, support_workflow, tool
 from ..worker import celery_worker, wait_for
 from .test_replay_dialog import _shot
 
@@ -21,6 +20,15 @@ def next_polls(page, fragment, count):
             pass
 
 
+def timed_workflow(workspace, server_url, seconds):
+    """A chain of http.get steps s0, s1, ... against the local server's /slow endpoint, each as long as given."""
+    nodes = [
+        tool(f"s{i}", "http.get", {"url": f"{server_url}/slow?s={s}"}, after=[f"s{i - 1}"] if i else [])
+        for i, s in enumerate(seconds)
+    ]
+    return services.create_workflow(workspace=workspace, name="Timed", nodes=nodes)
+
+
 def focused_id(page):
     return page.evaluate("document.activeElement && document.activeElement.id")
 
@@ -29,7 +37,7 @@ def test_an_open_step_loaded_with_load_more_stays_open_and_focused_while_the_run
     page_for, operator, acme, local_server, monkeypatch
 ):
     monkeypatch.setattr("runs.web.views.STEPS_PAGE", 2)  # so that the third step comes with "Load more"
-    version = slow_workflow(acme, local_server.url, steps=5, seconds=1.5)
+    version = timed_workflow(acme, local_server.url, [0.3, 0.3, 4, 1, 1])  # s2 runs while we open it
     page = page_for(operator)
     with celery_worker():
         run = services.trigger_run(workflow=version.workflow, payload={"name": "x"})
@@ -38,6 +46,7 @@ def test_an_open_step_loaded_with_load_more_stays_open_and_focused_while_the_run
             page.goto(f"/acme/ai/runs/{run.run_id}")
         expect(page.locator("#trace-steps > details")).to_have_count(3)
         third = page.locator("#step-s2")
+        expect(third.locator(".badge-running")).to_have_count(1)
         third.locator("summary").click()
         expect(third).to_have_attribute("open", "")
         assert focused_id(page) == "summary-s2"
