@@ -1,7 +1,8 @@
 import json
 
+from django.http import HttpResponse
 from django.shortcuts import render
-from django_htmx.http import trigger_client_event
+from django_htmx.http import reswap, trigger_client_event
 
 from runs.access import get_run_for_member, target_version_of
 from runs.http.errors import BadRequest, Rejected
@@ -71,5 +72,6 @@ def mapping_dialog(request, membership, run_id):
         context = _context(request, membership, run, target, chosen=pairs, visibility=visibility)
         context["error"] = exc.message
         return render(request, DIALOG + "#form", context, status=exc.status)
-    response = render(request, "mappings/_saved.html", {"mapping": mapping, "target": target})
+    # Nothing to swap: the mapping dialog closes and the replay dialog re-reads its mapping on the event.
+    response = reswap(HttpResponse(), "none")
     return trigger_client_event(response, "mappingSaved", {"visibility": mapping.get_visibility_display()})

@@ -1,8 +1,10 @@
 import uuid
 
+from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django_htmx.http import trigger_client_event
+from django.utils.html import format_html
+from django_htmx.http import reswap, trigger_client_event
 
 from mappings.services import pairs_from_form, unmapped_message
 from runs.access import get_run_for_member, target_version_of
@@ -11,6 +13,7 @@ from runs.http.input import version_number
 from runs.http.web import workspace_view
 from runs.models import CatalogModel, PromptRevision, WorkflowVersion
 
+from .messages import NEW_RUN, SUBMITTED
 from .plan import mutation_plan, plan_mapping
 from .rules import CROSS_BOUNDARY
 from .services import submit_replay
@@ -98,11 +101,13 @@ def dialog(request, membership, run_id):
     new = result.run
     url = reverse("trace", kwargs={"slug": membership.workspace.slug, "run_id": new.run_id})
     if not request.htmx:
+        messages.success(request, SUBMITTED)
         return redirect(url)
-    response = render(
-        request, "replay/_submitted.html", {"new": new, "url": url}, status=201 if result.created else 200
-    )
-    return trigger_client_event(response, "replaySubmitted", {"run_id": new.run_id, "url": url})
+    link = format_html('<a class="mono" href="{}">{}</a>', url, new.run_id)
+    toast = {"title": SUBMITTED, "description": format_html(NEW_RUN, run_id=link)}
+    response = render(request, "replay/_submitted.html", toast, status=201 if result.created else 200)
+    reswap(response, "none")  # the answer is only its out-of-band toast; the dialog closes on the event
+    return trigger_client_event(response, "replaySubmitted", {"run_id": new.run_id, "url": url}, after="settle")
 
 
 @workspace_view()

@@ -86,6 +86,7 @@ def test_run_detail_has_steps_and_tool_calls(api, acme):
         "tool": "messages.send",
         "mutating": True,
         "dry_run": False,
+        "reused": False,
         "arguments": {"to": "dana@example.com", "body": data["steps"][0]["output"]},
         "result": None,
     }

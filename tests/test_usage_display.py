@@ -90,7 +90,7 @@ def test_the_runs_list_has_a_cost_column_in_one_query_for_the_page(
     # As test_views' bound for the list, plus the page's usage sums.
     with django_assert_max_num_queries(9):
         html = operator_client.get("/acme/ai/runs").content.decode()
-    assert '<th class="num">Cost</th>' in html
+    assert '<th scope="col" class="num">Cost</th>' in html
     cells = re.findall(r'<td class="num"><span class="cost" title="\$([0-9.]+)[^"]*">(\$[0-9.]+)</span>', html)
     assert len(cells) == len(runs)
     assert all(Decimal(exact) > 0 and shown.startswith("$0.") for exact, shown in cells)

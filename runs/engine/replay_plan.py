@@ -230,7 +230,9 @@ def build_plan(
     def source_of(node_id: str) -> str:
         return source_of_target.get(node_id, node_id)
 
-    steps = {s.node_id: s for s in Step.objects.filter(run_id=source.pk)}
+    # A full replay on the source's own version reuses and drops nothing: it needs no recorded step.
+    needs_steps = from_nodes is not None or target_version_id != source.version_id
+    steps = {s.node_id: s for s in Step.objects.filter(run_id=source.pk)} if needs_steps else {}
     templates = _prompt_templates(source, target, overrides) if from_nodes is not None else {}
     context: dict = {"trigger": source.trigger_payload if trigger_payload is None else trigger_payload, "nodes": {}}
     must_run = descendants(target, set(from_nodes)) if from_nodes is not None else {n.node_id for n in target}

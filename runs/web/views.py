@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.views import LoginView
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
@@ -13,7 +14,7 @@ from runs.http.web import workspace_view
 from runs.models import Role, Run, Step, Workflow
 from runs.usage import RunUsage, usage_of_run, usage_of_runs
 
-from .presenters import STEPS_PAGE, pretty_json, waterfall
+from .presenters import STEPS_PAGE, pretty_json, timeline, waterfall
 
 RUNS_PAGE = 50
 
@@ -78,24 +79,64 @@ def _steps_page(run, after: int = -1):
     return list(Step.objects.filter(run=run, position__gt=after).order_by("position")[: STEPS_PAGE + 1])
 
 
+def _int_param(raw: str, default: int = -1) -> int:
+    return int(raw) if raw.isdigit() else default
+
+
+def _page_context(run, steps) -> dict:
+    """A page of rows and the tail after it: the last position shown, and whether more are to load."""
+    more = len(steps) > STEPS_PAGE
+    steps = steps[:STEPS_PAGE]
+    axis = timeline(run, steps)
+    return {
+        "rows": waterfall(run, steps, axis),
+        "timeline": axis,
+        "tail": {"after": steps[-1].position if steps else -1, "more": more},
+    }
+
+
+def _live_update(request, run) -> dict:
+    """What changed since the page's last poll: the rows it shows as running, and rows recorded after its last.
+
+    The page sends both (hx-include of the hidden inputs of templates/runs/trace.html); finished rows never
+    change, so they are never sent again, and while the page offers "Load more", new rows wait for it.
+    """
+    after = _int_param(request.GET.get("after", ""))
+    more = request.GET.get("more") == "1"
+    running = sorted({int(p) for p in request.GET.getlist("running")[:STEPS_PAGE] if p.isdigit() and int(p) <= after})
+    wanted = Q(position__in=running) if more else Q(position__in=running) | Q(position__gt=after)
+    steps = list(Step.objects.filter(wanted, run=run).order_by("position")[: len(running) + STEPS_PAGE + 1])
+    changed = [s for s in steps if s.position <= after]
+    new = [s for s in steps if s.position > after]
+    axis = timeline(run, steps)
+    rows = waterfall(run, changed + new[:STEPS_PAGE], axis)
+    tail = {"after": new[:STEPS_PAGE][-1].position, "more": len(new) > STEPS_PAGE} if new else None
+    return {
+        "changed": rows[: len(changed)],
+        "appended": rows[len(changed) :],
+        "tail": tail,
+        "timeline": axis,
+        "shown": tail["after"] + 1 if tail else after + 1,
+        "more": tail["more"] if tail else more,
+    }
+
+
 @workspace_view()
 def trace(request, membership, run_id):
     run = get_run_for_member(membership, run_id)
-    steps = _steps_page(run)
-    more = len(steps) > STEPS_PAGE
-    steps = steps[:STEPS_PAGE]
     context = {
         "workspace": membership.workspace,
         "membership": membership,
         "run": run,
-        "rows": waterfall(run, steps),
-        "more_after": steps[-1].position if more else None,
         "section": "runs",
         "usage": usage_of_run(run.run_id),  # the header's totals
     }
     if request.htmx and request.GET.get("fragment") == "live":
-        response = render(request, "runs/trace.html#live", context)
+        context.update(_live_update(request, run))
+        response = render(request, "runs/trace.html#poll", context)
         return HttpResponseStopPolling(response.content) if run.is_finished else response
+    context.update(_page_context(run, _steps_page(run)))
+    context.update(shown=len(context["rows"]), more=context["tail"]["more"])
     context["payload_json"] = pretty_json(run.trigger_payload)
     context["replays"] = list(run.replays.order_by("-created_at").only("run_id", "status", "mode", "created_at")[:50])
     return render(request, "runs/trace.html", context)
@@ -104,16 +145,8 @@ def trace(request, membership, run_id):
 @workspace_view()
 def trace_more_steps(request, membership, run_id):
     run = get_run_for_member(membership, run_id)
-    after = request.GET.get("after", "")
-    steps = _steps_page(run, int(after) if after.isdigit() else -1)
-    more = len(steps) > STEPS_PAGE
-    steps = steps[:STEPS_PAGE]
-    context = {
-        "run": run,
-        "workspace": membership.workspace,
-        "rows": waterfall(run, steps),
-        "more_after": steps[-1].position if more else None,
-    }
+    steps = _steps_page(run, _int_param(request.GET.get("after", "")))
+    context = {"run": run, "workspace": membership.workspace, **_page_context(run, steps)}
     return render(request, "runs/trace.html#step-rows", context)
 
 
@@ -165,6 +198,7 @@ def monitoring_detail(request, membership, run_id):
 
 LIFECYCLE = {"pause": services.pause_run, "resume": services.resume_run, "cancel": services.cancel_run}
 DONE = {"pause": "Run paused.", "resume": "Run resumed.", "cancel": "Run cancelled."}
+UNDO = {"pause": "resume", "resume": "pause"}  # the button that gets the focus after an action
 
 
 @workspace_view(methods=("POST",), role=Role.OPERATOR)
@@ -172,18 +206,14 @@ def monitoring_action(request, membership, run_id, action):
     run = get_run_for_member(membership, run_id)
     if action not in LIFECYCLE:
         return render(request, "_error_fragment.html", {"status": 404, "message": "Unknown action."}, status=404)
+    in_place = "runs/monitoring_detail.html#action-result" if request.htmx else "runs/monitoring_detail.html"
     try:
         LIFECYCLE[action](run=run)
-        notice, error, status = DONE[action], "", 200
     except Rejected as exc:
-        notice, error, status = "", exc.message, exc.status
+        context = _monitoring_detail_context(membership, run_id)
+        return render(request, in_place, {**context, "error": exc.message}, status=exc.status)
+    if not request.htmx:  # the notice survives the redirect as a message, shown as a toast
+        messages.success(request, DONE[action])
+        return redirect("monitoring-detail", slug=membership.workspace.slug, run_id=run_id)
     context = _monitoring_detail_context(membership, run_id)
-    context.update(notice=notice, error=error)
-    if request.htmx or status != 200:
-        return render(
-            request,
-            "runs/monitoring_detail.html#status" if request.htmx else "runs/monitoring_detail.html",
-            context,
-            status=status,
-        )
-    return redirect("monitoring-detail", slug=membership.workspace.slug, run_id=run_id)
+    return render(request, in_place, {**context, "notice": DONE[action], "focus": UNDO.get(action)})

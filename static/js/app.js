@@ -14,40 +14,27 @@
     return document.querySelector("dialog[open]") !== null;
   }
 
-  // Toasts: server events arrive as HX-Trigger headers.
-  function toast(title, body, kind) {
-    var box = document.getElementById("toasts");
-    if (!box) return;
-    var el = document.createElement("div");
-    el.className = "toast toast-" + (kind || "success");
-    el.setAttribute("role", kind === "error" ? "alert" : "status");
-    var strong = document.createElement("strong");
-    strong.textContent = title;
-    el.appendChild(strong);
-    if (body) el.appendChild(body);
-    box.appendChild(el);
+  // Toasts are built by the server (templates/_toast.html): messages on a page load, out of band on an
+  // htmx answer. Here they only leave after a while.
+  function expire(el) {
     setTimeout(function () { el.classList.add("toast-leaving"); }, 7000);
     setTimeout(function () { el.remove(); }, 7600);
   }
+  var toasts = document.getElementById("toasts");
+  if (toasts) {
+    toasts.querySelectorAll(".toast").forEach(expire);
+    new MutationObserver(function (changes) {
+      changes.forEach(function (change) {
+        change.addedNodes.forEach(function (node) {
+          if (node.classList && node.classList.contains("toast")) expire(node);
+        });
+      });
+    }).observe(toasts, { childList: true });
+  }
 
-  document.body.addEventListener("replaySubmitted", function (event) {
-    var detail = event.detail || {};
-    var p = document.createElement("p");
-    p.append("New run: ");
-    var a = document.createElement("a");
-    a.href = detail.url;
-    a.className = "mono";
-    a.textContent = detail.run_id;
-    p.appendChild(a);
-    toast("Replay submitted", p, "success");
+  document.body.addEventListener("replaySubmitted", function () {
     var modal = document.getElementById("modal");
     if (modal && modal.open) modal.close();
-  });
-
-  document.body.addEventListener("replayFailed", function (event) {
-    var p = document.createElement("p");
-    p.textContent = (event.detail && event.detail.message) || "";
-    toast("Replay submission failed", p, "error");
   });
 
   document.body.addEventListener("mappingSaved", function () {
@@ -86,7 +73,8 @@
     if (event.key !== "r" || event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
     if (isTyping(document.activeElement) || anyDialogOpen()) return;
     var button = document.getElementById("replay-button");
-    if (!button || button.disabled) return;
+    // An unfinished run's button is aria-disabled: focusable, so its reason can be read, but inert.
+    if (!button || button.disabled || button.getAttribute("aria-disabled") === "true") return;
     event.preventDefault();
     button.click();
   });
@@ -113,7 +101,22 @@
   }
   document.addEventListener("input", function (e) { if (e.target.closest("#replay-form")) refreshReplayForm(e.target); });
   document.addEventListener("change", function (e) { if (e.target.closest("#replay-form")) refreshReplayForm(e.target); });
-  document.body.addEventListener("htmx:afterSettle", function () { refreshReplayForm(null); refreshMappingForm(null); });
+  document.body.addEventListener("htmx:afterSettle", function () {
+    refreshReplayForm(null);
+    refreshMappingForm(null);
+    rescaleTimeline();
+  });
+
+  // Live trace: bars are laid out in milliseconds from the run's start, and only the polled header
+  // knows how long the run has lasted so far; every row's viewBox follows it.
+  function rescaleTimeline() {
+    var live = document.getElementById("trace-live");
+    if (!live || !live.dataset.totalMs) return;
+    var box = "0 0 " + live.dataset.totalMs + " 10";
+    document.querySelectorAll("#trace-steps svg.bar-track").forEach(function (svg) {
+      if (svg.getAttribute("viewBox") !== box) svg.setAttribute("viewBox", box);
+    });
+  }
 
   // Mapping dialog: options are filled from one JSON list (data-targets) when a select is first used,
   // so hundreds of renamed nodes do not mean hundreds of thousands of <option>s in the HTML.

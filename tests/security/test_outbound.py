@@ -223,4 +223,4 @@ def test_the_connection_goes_to_the_checked_address_even_if_the_name_resolves_ag
     run = finished_run(fetch_workflow(acme, f"http://rebind.test:{port}/"))
     assert run.status == "completed"
     assert lookups == ["rebind.test"]
-    assert local_server.requests[0]["headers"]["Host"] == f"rebind.test:{port}"
+    assert local_server.requests[0]["headers"]["host"] == f"rebind.test:{port}"
