@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +41,35 @@ STEP_FIELDS = (
     "latency_ms",
 )
 SORTS = {"latency": "latency_ms", "cost": "cost_usd"}
+
+
+@dataclass
+class StepFacts:
+    """What a comparison reads of a step: plain values, not model instances (2,000 of them per page)."""
+
+    id: int
+    run_id: str
+    node_id: str
+    type: str
+    position: int
+    status: str
+    output: str
+    model_ref: str
+    prompt_hash: str
+    simulated: bool
+    mapped_from: str
+    started_at: Any
+    finished_at: Any
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: Decimal | None
+    latency_ms: int | None
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.finished_at and self.started_at:
+            return int((self.finished_at - self.started_at).total_seconds() * 1000)
+        return None
 
 
 class CannotCompare(Rejected):
@@ -110,16 +140,16 @@ def _plain(value):
 
 @dataclass
 class Row:
-    base: Step | None
-    other: Step | None
+    base: StepFacts | None
+    other: StepFacts | None
     match: str  # "same" | "mapped" | "base_only" | "other_only"
 
-    @property
+    @cached_property
     def dom_id(self) -> str:
         """A stable element id for the row, whatever characters its node ids hold."""
         return "row-" + hashlib.sha1(self.key.encode()).hexdigest()[:12]
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Names the row in a URL: base node id, then other node id."""
         return f"{self.base.node_id if self.base else ''}~{self.other.node_id if self.other else ''}"
@@ -130,37 +160,37 @@ class Row:
             getattr(self.other, name, None) if self.other else None,
         )
 
-    @property
+    @cached_property
     def output_changed(self) -> bool:
         if self.base is None or self.other is None:
             return True
         return canonical_output(self.base) != canonical_output(self.other)
 
-    @property
+    @cached_property
     def status(self) -> Pair:
         return self.pair("status")
 
-    @property
+    @cached_property
     def model_ref(self) -> Pair:
         return self.pair("model_ref")
 
-    @property
+    @cached_property
     def prompt_hash(self) -> Pair:
         return self.pair("prompt_hash")
 
-    @property
+    @cached_property
     def latency_ms(self) -> Pair:
         return Pair(_latency(self.base), _latency(self.other))
 
-    @property
+    @cached_property
     def input_tokens(self) -> Pair:
         return self.pair("input_tokens")
 
-    @property
+    @cached_property
     def output_tokens(self) -> Pair:
         return self.pair("output_tokens")
 
-    @property
+    @cached_property
     def cost_usd(self) -> Pair:
         return self.pair("cost_usd")
 
@@ -180,7 +210,7 @@ class Row:
         }
 
 
-def _latency(step: Step | None) -> int | None:
+def _latency(step: StepFacts | None) -> int | None:
     if step is None:
         return None
     if step.latency_ms is not None:
@@ -188,7 +218,7 @@ def _latency(step: Step | None) -> int | None:
     return step.duration_ms
 
 
-def canonical_output(step: Step) -> str:
+def canonical_output(step: StepFacts) -> str:
     """A tool step's output as canonical JSON (key order and spacing do not count as changes); text as it is."""
     if step.type == "tool":
         try:
@@ -198,7 +228,7 @@ def canonical_output(step: Step) -> str:
     return step.output
 
 
-def align(base_steps: list[Step], other_steps: list[Step]) -> list[Row]:
+def align(base_steps: list[StepFacts], other_steps: list[StepFacts]) -> list[Row]:
     """Rows by node id first, then by the node mapping either run recorded (mapped_from); leftovers last."""
     base_by_id = {s.node_id: s for s in base_steps}
     other_by_id = {s.node_id: s for s in other_steps}
@@ -246,7 +276,7 @@ class RunTotals:
     failed: int
 
 
-def totals_of(run: Run, steps: list[Step]) -> RunTotals:
+def totals_of(run: Run, steps: list[StepFacts]) -> RunTotals:
     llm = [s for s in steps if s.type == "llm" and s.finished_at is not None]
     unknown_cost = any(s.cost_usd is None and s.status == Step.Status.COMPLETED for s in llm)
     return RunTotals(
@@ -314,10 +344,12 @@ class Comparison:
         }
 
 
-def steps_of(run_ids: list[str]) -> dict[str, list[Step]]:
+def steps_of(run_ids: list[str]) -> dict[str, list[StepFacts]]:
     """Both runs' steps in one query, without the step inputs (large, and not compared here)."""
-    found: dict[str, list[Step]] = {run_id: [] for run_id in run_ids}
-    for step in Step.objects.filter(run_id__in=run_ids).only(*STEP_FIELDS).order_by("run_id", "position"):
+    found: dict[str, list[StepFacts]] = {run_id: [] for run_id in run_ids}
+    rows = Step.objects.filter(run_id__in=run_ids).order_by("run_id", "position").values_list(*STEP_FIELDS)
+    for values in rows:
+        step = StepFacts(*values)
         found[step.run_id].append(step)
     return found
 

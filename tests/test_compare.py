@@ -200,3 +200,16 @@ def test_the_compare_page_of_two_long_runs_takes_a_bounded_number_of_queries(
     replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
     with django_assert_max_num_queries(10):
         assert operator_client.get(f"/acme/ai/runs/{replay.run_id}/compare").status_code == 200
+
+
+def test_rows_beyond_a_page_come_with_more_rows(operator_client, source, operator, monkeypatch):
+    from runs.web import compare as compare_views
+
+    monkeypatch.setattr(compare_views, "ROWS_PAGE", 1)
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    html = operator_client.get(f"/acme/ai/runs/{replay.run_id}/compare").content.decode()
+    assert html.count('class="compare-row match-') == 1 and "More rows" in html
+    more = operator_client.get(
+        f"/acme/ai/runs/{replay.run_id}/compare", {"offset": 1, "fragment": "rows"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert more.count('class="compare-row match-') == 1 and "notify" in more and "More rows" not in more

@@ -1,14 +1,94 @@
 """The compare page: two runs side by side, rows node by node, each row's diff loaded when it is opened."""
 
+from urllib.parse import quote
+
 from django.http import Http404
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django_htmx.http import HttpResponseStopPolling
 
 from runs.access import get_run_for_member
-from runs.compare import SORTS, Comparison, compare, compared_runs, output_diff
+from runs.compare import SORTS, Comparison, Row, compare, compared_runs, output_diff
 from runs.http.web import workspace_view
+from runs.templatetags.compare import signed
+from runs.templatetags.usage import exact_tokens, exact_usd, usd
 
 PAGE = "runs/compare.html"
+ROWS_PAGE = 200  # rows rendered per response; the rest come with "More rows", as the trace's steps do
+
+ROW = (
+    '<details class="compare-row match-{match}" id="{dom_id}"><summary hx-get="{diff_url}" hx-trigger="click once"'
+    ' hx-target="next .compare-diff" hx-swap="innerHTML"><span class="node mono">{label}</span>{match_label}'
+    "<span>{status_a} → {status_b}</span>{model}{prompt}"
+    '<span title="latency {lat_a} → {lat_b} ms">Δ {lat_delta}</span>{tokens_in}{tokens_out}{cost}'
+    '<span class="badge badge-{output}">{output}</span></summary>'
+    '<div class="compare-diff"><p class="muted">Loading the diff…</p></div></details>\n'
+)
+MATCH_LABELS = {"mapped": "mapped", "base_only": "only in base", "other_only": "only in other"}
+
+
+def _badge(status: str | None) -> SafeString:
+    return format_html('<span class="badge badge-{}">{}</span>', status, status) if status else SafeString("—")
+
+
+def _token_change(label: str, pair) -> SafeString:
+    if pair.a is None and pair.b is None:
+        return SafeString("")
+    return format_html(
+        '<span title="{} tokens {} → {}">{} {}</span>',
+        label,
+        exact_tokens(pair.a),
+        exact_tokens(pair.b),
+        label,
+        signed(pair.delta),
+    )
+
+
+def _cost_change(pair) -> SafeString:
+    if pair.a is None and pair.b is None:
+        return SafeString("")
+    if pair.delta is None:
+        change = "unknown"
+    else:
+        change = ("+" if pair.delta >= 0 else "−") + usd(abs(pair.delta))
+    return format_html('<span title="{} → {}">cost {}</span>', exact_usd(pair.a), exact_usd(pair.b), change)
+
+
+def row_html(row: Row, diff_url: str) -> SafeString:
+    """One node of the comparison, built as Django's admin builds changelist rows: escaped by format_html."""
+    model = row.model_ref
+    prompt = row.prompt_hash
+    return format_html(
+        ROW,
+        match=row.match,
+        dom_id=row.dom_id,
+        diff_url=f"{diff_url}&row={quote(row.key)}",
+        label=f"{row.base.node_id} → {row.other.node_id}" if row.match == "mapped" else (row.base or row.other).node_id,  # type: ignore[union-attr]
+        match_label=format_html('<span class="match">{}</span>', MATCH_LABELS[row.match])
+        if row.match in MATCH_LABELS
+        else "",
+        status_a=_badge(row.status.a),
+        status_b=_badge(row.status.b),
+        model=format_html(
+            '<span class="mono">{}{}</span>', model.a or "—", f" → {model.b or '—'}" if model.changed else ""
+        )
+        if model.a or model.b
+        else "",
+        prompt=format_html(
+            '<span class="badge badge-changed" title="{} → {}">prompt changed</span>', prompt.a, prompt.b
+        )
+        if prompt.changed and prompt.a and prompt.b
+        else "",
+        lat_a="—" if row.latency_ms.a is None else row.latency_ms.a,
+        lat_b="—" if row.latency_ms.b is None else row.latency_ms.b,
+        lat_delta=signed(row.latency_ms.delta) + (" ms" if row.latency_ms.delta is not None else ""),
+        tokens_in=_token_change("in", row.input_tokens),
+        tokens_out=_token_change("out", row.output_tokens),
+        cost=_cost_change(row.cost_usd),
+        output="changed" if row.output_changed else "same",
+    )
 
 
 def _context(membership, comparison: Comparison, request) -> dict:
@@ -21,10 +101,33 @@ def _context(membership, comparison: Comparison, request) -> dict:
         "base": comparison.base,
         "other": comparison.other,
         "rows": comparison.shown_rows(changed_only=changed_only, sort=sort),
+        "offset": _offset(request),
         "changed_only": changed_only,
         "sort": sort if sort in SORTS else "",
         "with_id": request.GET.get("with", ""),
         "section": "runs",
+    }
+
+
+def _offset(request) -> int:
+    raw = request.GET.get("offset", "")
+    return int(raw) if raw.isdigit() else 0
+
+
+def _rows_context(context: dict, request, workspace, other) -> dict:
+    """The page of rendered rows from the context's offset, and where the next page starts."""
+    offset, rows = context["offset"], context["rows"]
+    query = request.GET.copy()
+    for name in ("offset", "fragment", "row"):
+        query.pop(name, None)
+    diff_url = reverse("compare-row-diff", args=[workspace.slug, other.run_id]) + "?" + query.urlencode()
+    page = rows[offset : offset + ROWS_PAGE]
+    more = offset + ROWS_PAGE if offset + ROWS_PAGE < len(rows) else None
+    if more is not None:
+        query["offset"] = str(more)
+    return {
+        "row_html": [row_html(r, diff_url) for r in page],
+        "more_url": f"?{query.urlencode()}&fragment=rows" if more is not None else None,
     }
 
 
@@ -39,6 +142,9 @@ def compare_page(request, membership, run_id):
     base, other = compared_runs(membership, run_id, with_id)
     comparison = compare(base, other)
     context = _context(membership, comparison, request)
+    context.update(_rows_context(context, request, membership.workspace, other))
+    if request.htmx and request.GET.get("fragment") == "rows":
+        return render(request, PAGE + "#rows", context)
     if request.htmx and request.GET.get("fragment") == "live":
         response = render(request, PAGE + "#live", context)
         return response if comparison.in_flight else HttpResponseStopPolling(response.content)

@@ -7,7 +7,7 @@ from runs import services
 from runs.models import Step
 
 from ..builders import run_in_status, support_workflow, tool
-from ..worker import celery_worker, wait_for
+from ..worker import TOOLS_REACH_LOCAL_SERVER, celery_worker, wait_for
 from .test_replay_dialog import _shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -39,7 +39,7 @@ def test_an_open_step_loaded_with_load_more_stays_open_and_focused_while_the_run
     monkeypatch.setattr("runs.web.views.STEPS_PAGE", 2)  # so that the third step comes with "Load more"
     version = timed_workflow(acme, local_server.url, [0.3, 0.3, 4, 1, 1])  # s2 runs while we open it
     page = page_for(operator)
-    with celery_worker():
+    with celery_worker(env=TOOLS_REACH_LOCAL_SERVER):
         run = services.trigger_run(workflow=version.workflow, payload={"name": "x"})
         wait_for(lambda: Step.objects.filter(run=run, node_id="s2").exists(), message="the third step to start")
         with page.expect_response(lambda r: "/steps?after=1" in r.url):  # "Load more", revealed at once
