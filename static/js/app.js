@@ -79,6 +79,16 @@
     button.click();
   });
 
+  // c on a replay's trace opens the comparison with its original, with the same rules as r.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "c" || event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+    if (isTyping(document.activeElement) || anyDialogOpen()) return;
+    var link = document.getElementById("compare-link");
+    if (!link) return;
+    event.preventDefault();
+    link.click();
+  });
+
   // Replay form: show the chosen mode's fields; Submit replay only when they are all filled.
   function refreshReplayForm(root) {
     var form = (root && root.closest && root.closest("#replay-form")) || document.getElementById("replay-form");
