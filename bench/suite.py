@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import statistics
 import time
 import tracemalloc
@@ -173,24 +174,7 @@ class Bench:
             max_queries=10,
             target="median <= 100 ms, <= 10 queries",
         )
-        words = [
-            "the",
-            "quick",
-            "brown",
-            "fox",
-            "jumps",
-            "over",
-            "the",
-            "lazy",
-            "dog",
-            "and",
-            "then",
-            "some",
-            "more",
-            "words",
-        ]
-        a = " ".join(words[i % len(words)] for i in range(2000))[:10_000]
-        b = " ".join(words[(i * 7) % len(words)] if i % 9 == 0 else words[i % len(words)] for i in range(2000))[:10_000]
+        a, b = two_outputs_10kb()
         self.add(
             "word diff of two 10 kB outputs",
             repeat(lambda: word_diff(a, b), 30),
@@ -525,6 +509,17 @@ class Bench:
                 growth <= 10,
             )
         )
+
+
+def two_outputs_10kb() -> tuple[str, str]:
+    """Two 10 kB model outputs, the second a revision of the first: a word in 25 changed, a sentence inserted."""
+    rng = random.Random(7)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocabulary = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 9))) for _ in range(3000)]
+    words = [rng.choice(vocabulary) for _ in range(1700)]
+    revised = [rng.choice(vocabulary) if i % 25 == 0 else w for i, w in enumerate(words)]
+    revised[800:800] = ["and", "here", "the", "new", "model", "adds", "a", "sentence", "of", "its", "own"]
+    return " ".join(words)[:10_000], " ".join(revised)[:10_000]
 
 
 def bare_chain(signal) -> float:

@@ -4,7 +4,6 @@ The rows carry what each step recorded (status, model, prompt hash, latency, tok
 outputs differ; the diff of one row's outputs is computed only when it is asked for (word_diff, json_diff).
 """
 
-import difflib
 import hashlib
 import json
 import re
@@ -14,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from django.conf import settings
+from rapidfuzz.distance import Indel
 
 from .access import get_run_for_member
 from .http.errors import BadRequest, Rejected
@@ -371,7 +371,7 @@ def compare(base: Run, other: Run) -> Comparison:
 
 # Diffs of one row's outputs
 
-_WORDS = re.compile(r"\s+|[^\s]+")
+_WORDS = re.compile(r"\s*\S+\s*|\s+")  # a word with its surrounding spaces: lone spaces would match everywhere
 
 
 @dataclass(frozen=True)
@@ -394,21 +394,32 @@ def _limited(a: str, b: str) -> tuple[str, str, int | None]:
 
 
 def _diff(tokens_a: list[str], tokens_b: list[str], stopped: int | None) -> Diff:
-    matcher = difflib.SequenceMatcher(None, tokens_a, tokens_b, autojunk=False)
-    pieces = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            pieces.append(DiffPiece("equal", "".join(tokens_a[i1:i2])))
+    """The longest common subsequence of the tokens (rapidfuzz's Indel, in C++); in each change, deletions first."""
+    pieces: list[DiffPiece] = []
+    deleted: list[str] = []
+    inserted: list[str] = []
+
+    def flush() -> None:
+        if deleted:
+            pieces.append(DiffPiece("delete", "".join(deleted)))
+        if inserted:
+            pieces.append(DiffPiece("insert", "".join(inserted)))
+        deleted.clear()
+        inserted.clear()
+
+    for op in Indel.opcodes(tokens_a, tokens_b):
+        if op.tag == "equal":
+            flush()
+            pieces.append(DiffPiece("equal", "".join(tokens_a[op.src_start : op.src_end])))
             continue
-        if i2 > i1:
-            pieces.append(DiffPiece("delete", "".join(tokens_a[i1:i2])))
-        if j2 > j1:
-            pieces.append(DiffPiece("insert", "".join(tokens_b[j1:j2])))
+        deleted.extend(tokens_a[op.src_start : op.src_end])
+        inserted.extend(tokens_b[op.dest_start : op.dest_end])
+    flush()
     return Diff(pieces, stopped)
 
 
 def word_diff(a: str, b: str) -> Diff:
-    """Word by word (whitespace kept), with autojunk off so repeated words are not dropped from the match."""
+    """Word by word, each word with its spaces, so that text put back together from the pieces is exact."""
     a, b, stopped = _limited(a, b)
     return _diff(_WORDS.findall(a), _WORDS.findall(b), stopped)
 
