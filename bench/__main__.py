@@ -48,6 +48,8 @@ def main() -> int:
     bench.detection()
     bench.save_mapping()
     bench.engine_overhead()
+    bench.engine_overhead_sdk()
+    bench.pricing()
     bench.replay_submit()
     bench.discard_queued_replays()
     broker = "Redis broker" if BENCH_DB == "postgres" else "filesystem broker"

@@ -219,6 +219,52 @@ class Bench:
             executor.complete = real_complete
         self.add("engine overhead per step (beyond the provider call)", per_step, target_ms=3, target="<= 3 ms")
 
+    def engine_overhead_sdk(self) -> None:
+        """The same 10-step runs through the anthropic SDK against a local Messages API server."""
+        from django.test import override_settings
+
+        from tests.http_server import LocalServer
+        from tests.provider_wire import MESSAGES, message
+
+        d = self.data
+        with LocalServer(keep_alive=True) as server:
+            server.script(MESSAGES, [(200, message(input_tokens=420, output_tokens=180))])
+            per_step = []
+            with override_settings(ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_BASE_URL=server.url):
+                for i in range(33):
+                    run = Run.objects.create(
+                        workspace=d.workspace,
+                        workflow_id=d.chain_source.workflow_id,
+                        version_id=d.chain_source.version_id,
+                        version_number=1,
+                        trigger_payload={"name": "Dana"},
+                        steps_total=10,
+                    )
+                    server.busy_seconds = 0.0
+                    began = time.perf_counter()
+                    executor.execute(run.run_id)
+                    elapsed = time.perf_counter() - began
+                    assert Run.objects.get(pk=run.pk).status == "completed"
+                    if i >= 3:
+                        per_step.append((elapsed - server.busy_seconds) / 10)
+        self.add(
+            "engine overhead per step, SDK path (beyond the local server's own time)",
+            per_step,
+            target_ms=3,
+            target="<= 3 ms",
+        )
+
+    def pricing(self) -> None:
+        from django.utils import timezone
+
+        from runs.engine.pricing import price
+        from runs.engine.providers import Usage
+
+        usage = Usage(input_tokens=2000, output_tokens=250, cache_read_tokens=500, cache_write_tokens=300)
+        at = timezone.now()
+        samples = repeat(lambda: price("anthropic:claude-opus-4-7", usage, at), 2000, warmup=50)
+        self.add("pricing one step (genai-prices, bundled data)", samples, target_ms=0.2, target="<= 0.2 ms")
+
     def detection(self) -> None:
         ran = [f"a{i}" for i in range(1000)]
         target = [f"b{i}" for i in range(1000)]
