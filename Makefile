@@ -30,9 +30,9 @@ chromium:
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	@echo "Serving http://$(HOST):$(PORT)/ with one Celery worker (Ctrl-C stops both)."
+	@echo "Serving http://$(HOST):$(PORT)/ with one Celery worker, 32 threads (Ctrl-C stops both)."
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
-		$(PY) -m celery -A config worker --beat --loglevel=INFO --concurrency=2 & \
+		$(PY) -m celery -A config worker --beat --loglevel=INFO & \
 		$(PY) manage.py runserver --noreload $(HOST):$(PORT) & \
 		wait -n
 

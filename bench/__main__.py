@@ -59,6 +59,7 @@ def main() -> int:
         bench.trigger_to_completed(broker)
         bench.throughput(throughput_seconds())
         bench.worker_memory(worker, memory_runs())
+    bench.slow_calls(processes=2, concurrency=40)
     print(table(stack, bench.figures))
     failed = [f.name for f in bench.figures if not f.passed]
     if failed:

@@ -6,6 +6,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -418,6 +419,37 @@ class Bench:
                 growth <= 10,
             )
         )
+
+    def slow_calls(self, *, processes: int, concurrency: int) -> None:
+        """Item 7's figures: replays of a 5-step run, 1 s a model call, submitted together, until all complete."""
+        from tests.worker import celery_worker
+
+        from . import slow_calls
+
+        one = slow_calls.sources(self.data, 1, "slow-one")
+        ten = slow_calls.sources(self.data, 10, "slow-ten")
+        with slow_calls.provider_server() as server:
+            env = slow_calls.worker_env(server, concurrency)
+            self.log(f"Starting {processes} Celery worker processes, {concurrency} threads each, 1 s per model call...")
+            with ExitStack() as workers:
+                for _ in range(processes):
+                    workers.enter_context(celery_worker(env=env, concurrency=concurrency))
+                slow_calls.replays_together(self.data, one, 4)  # warm every thread's connection
+                for count, targets, target_s in ((20, one, 8), (200, ten, 20)):
+                    elapsed = slow_calls.replays_together(self.data, targets, count)
+                    where = "one workspace" if len(targets) == 1 else f"{len(targets)} workspaces"
+                    self.figures.append(
+                        Figure(
+                            f"{count} replays of a 5-step run, 1 s a model call, submitted together ({where}),"
+                            f" {processes} x {concurrency} threads",
+                            f"{elapsed:.1f} s",
+                            "",
+                            "",
+                            f"<= {target_s} s",
+                            elapsed <= target_s,
+                        )
+                    )
+                    self.log(f"  {count} slow replays: {elapsed:.1f} s")
 
 
 def group_rss(pgid: int) -> int:
