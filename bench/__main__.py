@@ -53,8 +53,8 @@ def main() -> int:
     bench.replay_submit()
     bench.discard_queued_replays()
     broker = "Redis broker" if BENCH_DB == "postgres" else "filesystem broker"
-    log(f"Starting a Celery worker with 2 pool processes ({broker})...")
-    with celery_worker(concurrency=2) as worker:
+    log(f"Starting 2 Celery worker processes of 4 threads each ({broker})...")
+    with celery_worker(concurrency=4) as worker, celery_worker(concurrency=4):
         bench.submit_to_completed(broker)
         bench.trigger_to_completed(broker)
         bench.throughput(throughput_seconds())
