@@ -121,12 +121,12 @@ class Heartbeats:
             if not due:
                 continue
             try:
-                connection.close_if_unusable_or_obsolete()  # this thread's own connection
                 for run_id, lease in due:
                     beat(run_id, lease)  # 0 rows once the run is no longer ours: the next boundary lets go
             except DatabaseError as exc:
                 log.warning("heartbeat of %d running steps failed: %s; trying again", len(due), exc)
-                connection.close()
+            finally:
+                connection.close()  # this thread's own: beats are seconds apart, hold no connection between them
 
 
 HEARTBEATS = Heartbeats()
