@@ -47,8 +47,11 @@ class LocalServer:
             def log_message(self, *args):
                 pass
 
+            def parse_request(self):
+                self.began = time.monotonic()  # the server's own time starts with parsing the request
+                return super().parse_request()
+
             def _answer(self):
-                self.began = time.monotonic()
                 parsed = urlparse(self.path)
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
