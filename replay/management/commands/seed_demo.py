@@ -151,7 +151,7 @@ class Command(BaseCommand):
             if run.status == Run.Status.PENDING and run.run_id not in self.leave_pending:
                 execute(run_id)
         self.seed_replays()
-        lay_out_like_real_runs(Run.objects.filter(workspace__slug__in=("acme", "globex")).select_related(None))
+        lay_out_like_real_runs(Run.objects.filter(workspace__slug__in=("acme", "globex")))
         self.report()
 
     leave_pending = {"run_0a1b2c3d"}
