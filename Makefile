@@ -32,9 +32,9 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
-	@echo "Serving http://$(HOST):$(PORT)/ with gunicorn and one Celery worker (Ctrl-C stops both)."
+	@echo "Serving http://$(HOST):$(PORT)/ with gunicorn and one Celery worker of 32 threads (Ctrl-C stops both)."
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
-		$(PY) -m celery -A config worker --beat --loglevel=INFO --concurrency=2 & \
+		$(PY) -m celery -A config worker --beat --loglevel=INFO & \
 		HOST=$(HOST) PORT=$(PORT) $(PY) -m gunicorn -c config/gunicorn.py config.wsgi & \
 		wait -n
 

@@ -33,6 +33,8 @@ IN_PROCESS = (
     "detection",
     "save_mapping",
     "engine_overhead",
+    "engine_overhead_sdk",
+    "pricing",
     "replay_submit",
     "compare_page",
     "replay_plan",
@@ -44,15 +46,16 @@ WITH_WORKER = (
     "throughput",
     "worker_memory",
 )
+OWN_WORKERS = ("slow_calls",)
 
 
 def selected(argv: list[str]) -> list[str]:
-    unknown = [name for name in argv if name not in IN_PROCESS + WITH_WORKER]
+    unknown = [name for name in argv if name not in IN_PROCESS + WITH_WORKER + OWN_WORKERS]
     if unknown:
         raise SystemExit(
-            f"Unknown figure(s): {', '.join(unknown)}. Choose from: {', '.join(IN_PROCESS + WITH_WORKER)}."
+            f"Unknown figure(s): {', '.join(unknown)}. Choose from: {', '.join(IN_PROCESS + WITH_WORKER + OWN_WORKERS)}."
         )
-    return [name for name in IN_PROCESS + WITH_WORKER if not argv or name in argv]
+    return [name for name in IN_PROCESS + WITH_WORKER + OWN_WORKERS if not argv or name in argv]
 
 
 def main(argv: list[str]) -> int:
@@ -84,11 +87,13 @@ def main(argv: list[str]) -> int:
         getattr(bench, name)()
     bench.discard_queued_replays()
     if any(name in WITH_WORKER for name in names):
-        log(f"Starting a Celery worker with 2 pool processes ({broker})...")
-        with celery_worker(concurrency=2) as worker:
+        log(f"Starting 2 Celery worker processes of 4 threads each ({broker})...")
+        with celery_worker(concurrency=4) as worker, celery_worker(concurrency=4):
             arguments["worker_memory"] = (worker, memory_runs())
             for name in (n for n in names if n in WITH_WORKER):
                 getattr(bench, name)(*arguments.get(name, ()))
+    if "slow_calls" in names:
+        bench.slow_calls(processes=2, concurrency=40)  # starts its own workers, with a slow provider
     print(table(stack, bench.figures))
     failed = [f.name for f in bench.figures if not f.passed]
     if failed:

@@ -7,7 +7,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -289,6 +289,52 @@ class Bench:
             executor.complete = real_complete
         self.add("engine overhead per step (beyond the provider call)", per_step, target_ms=3, target="<= 3 ms")
 
+    def engine_overhead_sdk(self) -> None:
+        """The same 10-step runs through the anthropic SDK against a local Messages API server."""
+        from django.test import override_settings
+
+        from tests.http_server import LocalServer
+        from tests.provider_wire import MESSAGES, message
+
+        d = self.data
+        with LocalServer(keep_alive=True) as server:
+            server.script(MESSAGES, [(200, message(input_tokens=420, output_tokens=180))])
+            per_step = []
+            with override_settings(ANTHROPIC_API_KEY="sk-ant-bench", ANTHROPIC_BASE_URL=server.url):
+                for i in range(33):
+                    run = Run.objects.create(
+                        workspace=d.workspace,
+                        workflow_id=d.chain_source.workflow_id,
+                        version_id=d.chain_source.version_id,
+                        version_number=1,
+                        trigger_payload={"name": "Dana"},
+                        steps_total=10,
+                    )
+                    server.busy_seconds = 0.0
+                    began = time.perf_counter()
+                    executor.execute(run.run_id)
+                    elapsed = time.perf_counter() - began
+                    assert Run.objects.get(pk=run.pk).status == "completed"
+                    if i >= 3:
+                        per_step.append((elapsed - server.busy_seconds) / 10)
+        self.add(
+            "engine overhead per step, SDK path (beyond the local server's own time)",
+            per_step,
+            target_ms=3,
+            target="<= 3 ms",
+        )
+
+    def pricing(self) -> None:
+        from django.utils import timezone
+
+        from runs.engine.pricing import price
+        from runs.engine.providers import Usage
+
+        usage = Usage(input_tokens=2000, output_tokens=250, cache_read_tokens=500, cache_write_tokens=300)
+        at = timezone.now()
+        samples = repeat(lambda: price("anthropic:claude-opus-4-7", usage, at), 2000, warmup=50)
+        self.add("pricing one step (genai-prices, bundled data)", samples, target_ms=0.2, target="<= 0.2 ms")
+
     def detection(self) -> None:
         ran = [f"a{i}" for i in range(1000)]
         target = [f"b{i}" for i in range(1000)]
@@ -509,6 +555,37 @@ class Bench:
                 growth <= 10,
             )
         )
+
+    def slow_calls(self, *, processes: int, concurrency: int) -> None:
+        """Item 7's figures: replays of a 5-step run, 1 s a model call, submitted together, until all complete."""
+        from tests.worker import celery_worker
+
+        from . import slow_calls
+
+        one = slow_calls.sources(self.data, 1, "slow-one")
+        ten = slow_calls.sources(self.data, 10, "slow-ten")
+        with slow_calls.provider_server() as server:
+            env = slow_calls.worker_env(server, concurrency)
+            self.log(f"Starting {processes} Celery worker processes, {concurrency} threads each, 1 s per model call...")
+            with ExitStack() as workers:
+                for _ in range(processes):
+                    workers.enter_context(celery_worker(env=env, concurrency=concurrency))
+                slow_calls.replays_together(self.data, one, 4)  # warm every thread's connection
+                for count, targets, target_s in ((20, one, 8), (200, ten, 20)):
+                    elapsed = slow_calls.replays_together(self.data, targets, count)
+                    where = "one workspace" if len(targets) == 1 else f"{len(targets)} workspaces"
+                    self.figures.append(
+                        Figure(
+                            f"{count} replays of a 5-step run, 1 s a model call, submitted together ({where}),"
+                            f" {processes} x {concurrency} threads",
+                            f"{elapsed:.1f} s",
+                            "",
+                            "",
+                            f"<= {target_s} s",
+                            elapsed <= target_s,
+                        )
+                    )
+                    self.log(f"  {count} slow replays: {elapsed:.1f} s")
 
 
 def two_outputs_10kb() -> tuple[str, str]:

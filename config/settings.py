@@ -288,6 +288,12 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A run spends nearly all its time waiting on a provider: a worker process executes runs in threads, where
+# waiting is cheap. Each executing thread holds one database connection, and the process one more for the
+# heartbeat of long calls: a worker process uses at most CELERY_WORKER_CONCURRENCY + 2 (see the README).
+CELERY_WORKER_POOL = env_str("CELERY_WORKER_POOL", "threads")
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 32)
+# Enforced by the prefork pool only; in threads a call is bounded by PROVIDER_TIMEOUT and HTTP_TOOL_TIMEOUT.
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -11,9 +11,11 @@ from urllib.parse import parse_qs, urlparse
 
 
 class LocalServer:
-    def __init__(self):
+    def __init__(self, keep_alive: bool = False):
+        self.keep_alive = keep_alive  # HTTP/1.1 connections a client can reuse, as a provider's are
         self.scripts: dict[str, list] = {}
         self.requests: list[dict] = []
+        self.busy_seconds = 0.0  # the server's own time, from reading a request to writing its answer
         self.lock = threading.Lock()
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -39,8 +41,15 @@ class LocalServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if server.keep_alive else "HTTP/1.0"
+            disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart (delayed ACK)
+
             def log_message(self, *args):
                 pass
+
+            def parse_request(self):
+                self.began = time.monotonic()  # the server's own time starts with parsing the request
+                return super().parse_request()
 
             def _answer(self):
                 parsed = urlparse(self.path)
@@ -79,6 +88,9 @@ class LocalServer:
                     self.send_header("content-length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
+                    self.wfile.flush()
+                    with server.lock:
+                        server.busy_seconds += time.monotonic() - self.began
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

@@ -1,7 +1,10 @@
 """Ownership of a running run: claim, hold and fail, each a compare-and-swap on the run's lease."""
 
+import itertools
 import logging
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -62,30 +65,78 @@ def beat(run_id: str, lease: str) -> bool:
     )
 
 
+class Heartbeats:
+    """The steps executing in this process, and one thread that keeps their leases alive.
+
+    A step registers for the time of its call (a dict entry, no thread of its own: cheap on the hot path
+    and with many executor threads). The thread looks every second at most and extends the heartbeat of
+    each call last beaten `RUN_STALE_AFTER * HEARTBEAT_FRACTION` ago, so a quick step writes nothing and
+    a call of minutes is never stale.
+    """
+
+    TICK = 1.0  # seconds between looks, at most
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: dict[int, list] = {}  # token -> [run_id, lease, last beat (or start), monotonic]
+        self.tokens = itertools.count()
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+
+    def _ensure_thread(self) -> None:
+        if self.thread is None or not self.thread.is_alive() or self.pid != os.getpid():  # none yet, or forked
+            self.pid = os.getpid()
+            self.thread = threading.Thread(target=self._beat_forever, name="reprise-heartbeat", daemon=True)
+            self.thread.start()
+
+    def register(self, run_id: str, lease: str) -> int:
+        with self.lock:
+            token = next(self.tokens)
+            self.calls[token] = [run_id, lease, time.monotonic()]
+            self._ensure_thread()
+        return token
+
+    def unregister(self, token: int) -> None:
+        with self.lock:
+            self.calls.pop(token, None)
+
+    def active(self) -> int:
+        with self.lock:
+            return len(self.calls)
+
+    def due(self, interval: float) -> list[tuple[str, str]]:
+        """The calls last beaten `interval` ago or more, marked as beaten now."""
+        now = time.monotonic()
+        with self.lock:
+            due = [call for call in self.calls.values() if call[2] <= now - interval]
+            for call in due:
+                call[2] = now
+            return [(run_id, lease) for run_id, lease, _ in due]
+
+    def _beat_forever(self) -> None:
+        while True:
+            interval = settings.RUN_STALE_AFTER * HEARTBEAT_FRACTION
+            time.sleep(min(interval, self.TICK))
+            due = self.due(interval)
+            if not due:
+                continue
+            try:
+                for run_id, lease in due:
+                    beat(run_id, lease)  # 0 rows once the run is no longer ours: the next boundary lets go
+            except DatabaseError as exc:
+                log.warning("heartbeat of %d running steps failed: %s; trying again", len(due), exc)
+            finally:
+                connection.close()  # this thread's own: beats are seconds apart, hold no connection between them
+
+
+HEARTBEATS = Heartbeats()
+
+
 @contextmanager
 def heartbeat(run_id: str, lease: str) -> Iterator[None]:
-    """Keep the lease alive while the body runs (a provider or tool call), from a thread stopped when it returns."""
-    interval = settings.RUN_STALE_AFTER * HEARTBEAT_FRACTION
-    stop = threading.Event()
-
-    def keep_alive() -> None:
-        beaten = False
-        try:
-            while not stop.wait(interval):
-                beaten = True
-                try:
-                    if not beat(run_id, lease):
-                        return  # no longer ours: the step boundary after the call will find out and let go
-                except DatabaseError as exc:
-                    log.warning("heartbeat of run %s failed: %s; trying again", run_id, exc)
-        finally:
-            if beaten:
-                connection.close()  # this thread's own connection
-
-    thread = threading.Thread(target=keep_alive, name=f"heartbeat-{run_id}", daemon=True)
-    thread.start()
+    """Keep the lease alive while the body runs (a provider or tool call); stops beating when it returns."""
+    token = HEARTBEATS.register(run_id, lease)
     try:
         yield
     finally:
-        stop.set()
-        thread.join(timeout=interval)
+        HEARTBEATS.unregister(token)

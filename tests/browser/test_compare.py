@@ -50,7 +50,7 @@ def test_a_model_replay_shows_the_changed_output_as_a_word_diff(page_for, operat
 
 def test_a_cross_version_replay_pairs_the_renamed_node_with_its_target_as_mapped(page_for, operator, source):
     renaming_version(source.version)
-    replay = executed_replay(
+    executed_replay(
         user=operator,
         run=source,
         request={"mode": "as_is", "target_version": 2, "node_mapping": {"draft": "compose", "notify": "send"}},

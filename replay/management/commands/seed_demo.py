@@ -6,6 +6,7 @@ from django.db import transaction
 
 from replay.rules import membership_for_replay
 from replay.services import submit_replay
+from runs.demo import lay_out_like_real_runs
 from runs.engine.executor import execute
 from runs.graph import build_nodes, parse_nodes
 from runs.models import (
@@ -27,6 +28,20 @@ DRAFT_V2 = (
     "acknowledging the issue ({{ trigger.message }}) and giving the next step."
 )
 
+# The support team's house rules, sent as the system prompt of every model call (as a real deployment would).
+SUPPORT_SYSTEM = (
+    "You are a support assistant for Acme, an online store. Customer {{ trigger.customer_name }} "
+    "(id {{ trigger.customer_id }}) wrote to us. Be accurate, brief and kind. Never promise a refund, a "
+    "replacement or a delivery date that the order system has not confirmed; say what happens next and "
+    "who will do it. Do not ask for information we already have (the order number, the email address). "
+    "If the customer is upset, acknowledge it in one sentence, without apologising more than once. "
+    "Write plain text without markdown, greetings of more than three words or signatures; the ticketing "
+    "system adds the agent's name. If a message mixes several requests, answer the most urgent one and "
+    "list the others so that an agent can follow up. Categories for classification: damaged item, late "
+    "delivery, refund status, billing, account access, product question, other."
+)
+LLM_OPTIONS = {"system": SUPPORT_SYSTEM, "max_tokens": 400}
+
 
 def nodes_v1(classify, draft):
     return [
@@ -42,8 +57,16 @@ def nodes_v1(classify, draft):
             "prompt": classify,
             "model": "anthropic:claude-sonnet-4-5",
             "after": ["lookup"],
+            **LLM_OPTIONS,
         },
-        {"id": "draft", "type": "llm", "prompt": draft, "model": "anthropic:claude-opus-4-7", "after": ["classify"]},
+        {
+            "id": "draft",
+            "type": "llm",
+            "prompt": draft,
+            "model": "anthropic:claude-opus-4-7",
+            "after": ["classify"],
+            **LLM_OPTIONS,
+        },
         {
             "id": "notify",
             "type": "tool",
@@ -80,6 +103,7 @@ def nodes_v2(classify, draft):
             "prompt": classify,
             "model": "anthropic:claude-sonnet-4-5",
             "after": ["lookup"],
+            **LLM_OPTIONS,
         },
         {
             "id": "compose_reply",
@@ -87,6 +111,7 @@ def nodes_v2(classify, draft):
             "prompt": draft,
             "model": "anthropic:claude-opus-4-7",
             "after": ["triage"],
+            **LLM_OPTIONS,
         },
         {
             "id": "notify",
@@ -128,6 +153,7 @@ class Command(BaseCommand):
             if run.status == Run.Status.PENDING and run.run_id not in self.leave_pending:
                 execute(run_id)
         self.seed_replays()
+        lay_out_like_real_runs(Run.objects.filter(workspace__slug__in=("acme", "globex")))
         self.report()
 
     leave_pending = {"run_0a1b2c3d"}

@@ -1,0 +1,32 @@
+"""The demo tells the truth: its runs look like real ones (durations, tokens, costs), labelled simulated."""
+
+from django.core.management import call_command
+
+from runs.models import Run, Step
+
+
+def test_the_demo_trace_has_realistic_durations_tokens_and_costs_labelled_simulated(db):
+    call_command("seed_demo")
+    run = Run.objects.get(pk="run_8f2c1a90")
+    llm_steps = list(run.steps.filter(type="llm"))
+    assert llm_steps and all(s.simulated for s in llm_steps)
+    assert all(s.duration_ms >= 300 and s.input_tokens and s.output_tokens and s.cost_usd > 0 for s in llm_steps)
+    assert all(s.latency_ms <= s.duration_ms for s in llm_steps)
+    tools = run.steps.filter(type="tool")
+    assert all(10 <= s.duration_ms < 300 for s in tools)
+    steps = list(run.steps.order_by("position"))
+    assert all(a.finished_at <= b.started_at for a, b in zip(steps, steps[1:], strict=False)), "one after another"
+    assert run.started_at <= steps[0].started_at and steps[-1].finished_at <= run.finished_at
+
+
+def test_seeding_the_demo_again_keeps_its_timings(db):
+    call_command("seed_demo")
+    before = list(Step.objects.order_by("pk").values_list("started_at", "finished_at", "latency_ms"))
+    call_command("seed_demo")
+    assert list(Step.objects.order_by("pk").values_list("started_at", "finished_at", "latency_ms")) == before
+
+
+def test_a_demo_replay_was_created_after_the_run_it_replays_finished(db):
+    call_command("seed_demo")
+    for replay in Run.objects.filter(replay_depth__gte=1, status="completed").select_related("replay_of"):
+        assert replay.created_at > replay.replay_of.finished_at
