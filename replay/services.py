@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django_ratelimit.core import is_ratelimited
+from django_ratelimit.core import get_usage, is_ratelimited
 
 from mappings.services import save_mapping, unmapped_message, validate_pairs
 from runs.access import member_run
@@ -45,6 +45,12 @@ class ReplayResult:
 
 def _quota_key(group, request):
     return request
+
+
+def quota_left(workspace_id: int) -> int:
+    """Replays the workspace may still submit this minute (the dialog shows it; nothing is counted)."""
+    usage = get_usage(f"workspace:{workspace_id}", group="replay", key=_quota_key, rate=settings.REPLAY_QUOTA_RATE)
+    return max(0, usage["limit"] - usage["count"]) if usage else 0
 
 
 def take_quota(workspace_id: int, *, increment: bool = True) -> None:

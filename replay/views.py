@@ -8,15 +8,16 @@ from django_htmx.http import reswap, trigger_client_event
 
 from mappings.services import pairs_from_form, unmapped_message
 from runs.access import get_run_for_member, target_version_of
+from runs.engine.plan import version_plan
 from runs.http.errors import Rejected
 from runs.http.input import version_number
 from runs.http.web import workspace_view
-from runs.models import CatalogModel, PromptRevision, WorkflowVersion
+from runs.models import CatalogModel, PromptRevision, Run, Step, WorkflowVersion
 
 from .messages import NEW_RUN, SUBMITTED
 from .plan import mutation_plan, plan_mapping
 from .rules import CROSS_BOUNDARY
-from .services import submit_replay
+from .services import preview_replay, quota_left, submit_replay
 
 DIALOG = "replay/dialog.html"
 
@@ -59,7 +60,19 @@ def _dialog_context(request, membership, run, target_raw=None, values=None):
         "idempotency_key": uuid.uuid4().hex,
     }
     if run.version_id is not None:
-        context.update(_mapping_context(request, membership, run, _target(run, target_raw)))
+        target = _target(run, target_raw)
+        context.update(_mapping_context(request, membership, run, target))
+        target_nodes = version_plan(target.pk)
+        chosen = (values or {}).get("from_nodes") or [request.GET.get("from_node", "")]
+        context["start_nodes"] = [n.node_id for n in target_nodes]
+        context["start_from"] = default_start(run, target_nodes, chosen[0])
+        fields = {
+            **(values or {"mode": "as_is"}),
+            "from_nodes": [context["start_from"]] if context["start_from"] else None,
+        }
+        fields["node_mapping"] = context["mapping"].pairs
+        fields.pop("plan_version", None)
+        context.update(_plan_context(membership, run, fields))
     return context
 
 
@@ -74,10 +87,38 @@ def _form_data(post) -> dict:
             "model_ref",
             "target_version",
             "save_mapping",
+            "plan_version",
         )
     }
     data["node_mapping"] = pairs_from_form(post)
+    data["from_nodes"] = [post["from_node"]] if post.get("from_node") else None
     return data
+
+
+def default_start(run, target_nodes, requested: str = "") -> str:
+    """The Start from select's choice: the node asked for, else a failed run's failed node, else the first node."""
+    ids = [n.node_id for n in target_nodes]
+    if requested in ids:
+        return requested
+    if run.status == Run.Status.FAILED:
+        failed = run.steps.filter(status=Step.Status.FAILED).values_list("node_id", flat=True).first()
+        if failed in ids:
+            return failed
+    return ""
+
+
+def _plan_context(membership, run, data: dict) -> dict:
+    """The dialog's plan panel: what submit would do with these fields now, and what it would answer."""
+    preview = preview_replay(membership=membership, run_id=run.run_id, fields=data)
+    plan = preview.plan
+    return {
+        "preview": preview,
+        "plan": plan,
+        "reused": [n for n in plan.nodes if n.action == "reuse"] if plan else [],
+        "will_run": [n for n in plan.nodes if n.action == "run"] if plan else [],
+        "estimate": plan.estimate() if plan else None,
+        "quota_left": quota_left(membership.workspace_id),
+    }
 
 
 @workspace_view(methods=("GET", "POST"), outsider_message=CROSS_BOUNDARY)
@@ -108,6 +149,16 @@ def dialog(request, membership, run_id):
     response = render(request, "replay/_submitted.html", toast, status=201 if result.created else 200)
     reswap(response, "none")  # the answer is only its out-of-band toast; the dialog closes on the event
     return trigger_client_event(response, "replaySubmitted", {"run_id": new.run_id, "url": url}, after="settle")
+
+
+@workspace_view(methods=("POST",), outsider_message=CROSS_BOUNDARY)
+def plan_panel(request, membership, run_id):
+    """The plan panel, re-rendered as the mode, version, mapping or start node changes."""
+    run = get_run_for_member(membership, run_id, foreign_message=CROSS_BOUNDARY)
+    data = _form_data(request.POST)
+    data.pop("plan_version", None)
+    context = {"workspace": membership.workspace, "run": run, **_plan_context(membership, run, data)}
+    return render(request, DIALOG + "#plan-panel", context)
 
 
 @workspace_view()

@@ -38,7 +38,8 @@ ROW_INNER = (
     '<rect class="bar bar-{status}" x="{x}" y="1" width="{width}" height="8"></rect></svg>'
     '<span class="step-duration">{duration}</span></summary>'
     '<div class="step-body"><dl class="kv">{model}{prompt}<dt>Started</dt><dd>{started}</dd></dl>{error}'
-    "<h3>Input</h3><pre>{input}</pre><h3>Output</h3><pre>{output}</pre>{tool_calls}</div>{running}"
+    "<h3>Input</h3><pre>{input}</pre><h3>Output</h3><pre>{output}</pre>{tool_calls}"
+    '<button type="button" class="link js-rerun-from" data-node="{node}">Rerun from here</button></div>{running}'
 )
 TOOL_CALLS = (
     '<table class="table compact"><caption>Tool calls</caption><thead><tr><th scope="col">Tool</th>'

@@ -79,6 +79,16 @@
     button.click();
   });
 
+  // "Rerun from here" on a step opens the Replay dialog with that start node.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest(".js-rerun-from");
+    var replay = document.getElementById("replay-button");
+    if (!button || !replay || replay.getAttribute("aria-disabled") === "true" || !window.htmx) return;
+    event.preventDefault();
+    var url = replay.getAttribute("hx-get") + "?from_node=" + encodeURIComponent(button.dataset.node);
+    window.htmx.ajax("GET", url, { target: "#modal", swap: "innerHTML" });
+  });
+
   // c on a replay's trace opens the comparison with its original, with the same rules as r.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "c" || event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
@@ -106,6 +116,9 @@
     });
     var mapping = form.querySelector("#mapping-section");
     if (mapping && parseInt(mapping.dataset.unmapped || "0", 10) > 0) ready = false;
+    // A plan that really invokes mutating calls needs its confirmation ticked first.
+    var confirm = form.querySelector("input[name=confirm_invoke]");
+    if (confirm && !confirm.checked) ready = false;
     var submit = form.querySelector("#submit-replay");
     if (submit && !form.classList.contains("htmx-request")) submit.disabled = !ready;
   }

@@ -200,3 +200,24 @@ def _shot(name):
     folder = settings.VAR_DIR / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.png"
+
+
+def test_rerun_from_here_opens_the_dialog_with_its_plan_and_submits_what_it_shows(page_for, operator, acme):
+    from ..builders import chain_workflow
+
+    source = finished_run(chain_workflow(acme, length=3)[0])
+    page = page_for(operator)
+    open_trace(page, source)
+    page.locator("#step-n2 summary").click()
+    page.locator("#step-n2").get_by_role("button", name="Rerun from here").click()
+    dialog = page.locator("#modal[open]")
+    expect(dialog.get_by_label("Start from")).to_have_value("n2")
+    expect(dialog.locator("#plan-panel")).to_contain_text("Reused 2 · Will run 1")
+    dialog.get_by_label("Start from").select_option("n1")
+    expect(dialog.locator("#plan-panel")).to_contain_text("Reused 1 · Will run 2")
+    page.screenshot(path=_shot("dialog-plan-rerun-from"), full_page=True)
+    dialog.get_by_role("button", name="Submit replay").click()
+    expect(page.locator("#toasts")).to_contain_text("Replay submitted")
+    replay = Run.objects.get(replay_of=source)
+    assert replay.replay_plan["from_nodes"] == ["n1"]
+    assert page.errors == []
