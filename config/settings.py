@@ -5,134 +5,17 @@ filesystem broker and a local-memory cache. Production sets DATABASE_URL,
 CELERY_BROKER_URL and REDIS_URL (see README.md).
 """
 
-import ipaddress
 import os
-import re
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from .env import database_from_url, env_bool, env_float, env_int, env_list, env_str, parse_hosts, sqlite_database
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("REPRISE_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    word = value.strip().lower()
-    if word not in TRUE_WORDS + FALSE_WORDS:
-        raise ImproperlyConfigured(
-            f"{name}={value!r} is not a boolean: use one of {', '.join(TRUE_WORDS)} or {', '.join(FALSE_WORDS)}."
-        )
-    return word in TRUE_WORDS
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
-
-
-def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
-HOST_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
-
-
-def parse_hosts(name: str, value: str) -> tuple[str | ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """Comma-separated host names, IP addresses and CIDR blocks: names lowercased, addresses as /32 or /128 blocks."""
-    return tuple(_host_entry(name, item.strip()) for item in value.split(",") if item.strip())
-
-
-def _host_entry(name: str, item: str) -> str | ipaddress.IPv4Network | ipaddress.IPv6Network:
-    text = item[1:-1] if item.startswith("[") and item.endswith("]") else item
-    problem = "is not a host name, an IP address or a CIDR block (e.g. api.example.com, 10.0.0.5, 10.0.0.0/8)"
-    try:
-        return ipaddress.ip_network(text)
-    except ValueError as exc:
-        if _is_ip_address(text.partition("/")[0]):
-            problem = f"is not a CIDR block: {exc}"  # e.g. host bits set, or a prefix too long
-    host = text.lower().removesuffix(".")
-    # A name whose last label is a number would be read as an IPv4 address by URL parsers.
-    if not HOST_NAME.fullmatch(host) or host.rsplit(".", 1)[-1].isdigit():
-        raise ImproperlyConfigured(f"{name}: {item!r} {problem}")
-    return host
-
-
-def _is_ip_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def database_from_url(url: str) -> dict:
-    """Translate DATABASE_URL (postgres://… or sqlite:///path) into Django's dict."""
-    parsed = urlparse(url)
-    if parsed.scheme in {"postgres", "postgresql", "pgsql"}:
-        options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parsed.path.lstrip("/")) or "reprise",
-            "USER": unquote(parsed.username or ""),
-            "PASSWORD": unquote(parsed.password or ""),
-            "HOST": parsed.hostname or "",
-            "PORT": str(parsed.port or ""),
-            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": options,
-            "TEST": {"NAME": env_str("DATABASE_TEST_NAME", "test_reprise")},
-        }
-    if parsed.scheme == "sqlite":
-        path = unquote(parsed.path) or str(VAR_DIR / "reprise.sqlite3")
-        return sqlite_database(Path(path))
-    raise ValueError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r} (use postgres:// or sqlite:///)")
-
-
-def sqlite_database(path: Path) -> dict:
-    # WAL lets the web process read while the worker writes; IMMEDIATE
-    # transactions avoid the "database is locked" upgrade deadlock.
-    return {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(path),
-        "OPTIONS": {
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 30,
-        },
-        # A file, not memory, so a real worker subprocess sees the test data.
-        "TEST": {"NAME": str(path.with_name(path.stem + "-test.sqlite3"))},
-    }
 
 
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
@@ -187,7 +70,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": database_from_url(env_str("DATABASE_URL"))
+    "default": database_from_url(env_str("DATABASE_URL"), VAR_DIR / "reprise.sqlite3")
     if env_str("DATABASE_URL")
     else sqlite_database(VAR_DIR / "reprise.sqlite3")
 }

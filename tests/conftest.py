@@ -160,7 +160,7 @@ def local_server():
 @pytest.fixture
 def tools_reach_local_server(settings):
     """Let the http tools reach 127.0.0.1, where local_server listens: they refuse loopback by default."""
-    from config.settings import parse_hosts
+    from config.env import parse_hosts
 
     settings.TOOL_HTTP_ALLOWED_HOSTS = parse_hosts("TOOL_HTTP_ALLOWED_HOSTS", "127.0.0.1")
 

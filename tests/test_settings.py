@@ -7,7 +7,7 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.settings import env_bool, env_int
+from config.env import env_bool, env_int
 
 from .worker import BASE_DIR
 

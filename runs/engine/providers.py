@@ -5,11 +5,8 @@ One client per provider and configuration per process: the SDK keeps its connect
 `ProviderError` whose message names the provider, the HTTP status and the provider's own message.
 """
 
-import hashlib
-import math
 import re
 import time
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 import anthropic
@@ -17,108 +14,24 @@ import openai
 from django.conf import settings
 from openai.types.chat import ChatCompletionMessageParam
 
-SIM_WORDS = [
-    "acknowledged",
-    "summary",
-    "draft",
-    "review",
-    "customer",
-    "order",
-    "refund",
-    "shipping",
-    "invoice",
-    "priority",
-    "follow-up",
-    "escalate",
-    "resolve",
-    "confirm",
-    "schedule",
-    "update",
-    "account",
-    "billing",
-    "notice",
-    "careful",
-    "concise",
-    "polite",
-]
-CHARS_PER_TOKEN = 4  # the simulator's usage: about four characters to a token
-DEFAULT_MAX_TOKENS = 1024
+from .completion import DEFAULT_MAX_TOKENS, Completion, ProviderError, Request, Usage, ms_since
+from .simulator import CHARS_PER_TOKEN, simulate, simulated, simulated_tokens
+
 MAX_ERROR_MESSAGE = 300
 # An API key, or the masked echo of one that some providers put in their 401 message.
 KEY_LIKE = re.compile(r"\b(?:sk|key)-[A-Za-z0-9_\-*]{6,}")
 
-
-class ProviderError(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Token counts from a provider's answer; None where the provider did not say.
-
-    `input_tokens` is the total, cache reads and writes included, whatever the provider's convention.
-    """
-
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    reasoning_tokens: int | None = None
-    raw: dict | None = None  # the usage object as the provider sent it
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    simulated: bool
-    usage: Usage = field(default_factory=Usage)
-    latency_ms: int = 0
-
-
-@dataclass(frozen=True)
-class Request:
-    """What one LLM step sends: the rendered prompt and system, and the node's options."""
-
-    model_id: str
-    prompt: str
-    system: str = ""
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    temperature: float | None = None
-    top_p: float | None = None
-    stop: tuple[str, ...] = ()
-
-
-# --- the simulator -----------------------------------------------------------------------------------------------
-
-
-def simulate(model_ref: str, prompt: str, system: str = "") -> str:
-    """Same model, prompt and system → same text; another of them → visibly different text."""
-    seed = f"{model_ref}\n{prompt}" if not system else f"{model_ref}\n{system}\n{prompt}"
-    digest = hashlib.sha256(seed.encode()).digest()
-    words = " ".join(SIM_WORDS[b % len(SIM_WORDS)] for b in digest[:12])
-    excerpt = " ".join(prompt.split())[:80]
-    return f"[simulated {model_ref} #{digest.hex()[:8]}] {words}. (prompt: {excerpt})"
-
-
-def simulated_tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
-
-
-def _simulated(model_ref: str, request: Request) -> Completion:
-    began = time.perf_counter()
-    if settings.SIMULATED_LATENCY:
-        time.sleep(settings.SIMULATED_LATENCY)
-    text = simulate(model_ref, request.prompt, request.system)[: request.max_tokens * CHARS_PER_TOKEN]
-    input_tokens = simulated_tokens(request.system + request.prompt)
-    output_tokens = simulated_tokens(text)
-    usage = Usage(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=0,
-        cache_write_tokens=0,
-        raw={"simulated": True, "input_tokens": input_tokens, "output_tokens": output_tokens},
-    )
-    return Completion(text, simulated=True, usage=usage, latency_ms=_ms_since(began))
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "DEFAULT_MAX_TOKENS",
+    "Completion",
+    "ProviderError",
+    "Request",
+    "Usage",
+    "complete",
+    "simulate",
+    "simulated_tokens",
+]
 
 
 # --- errors --------------------------------------------------------------------------------------------------------
@@ -308,10 +221,6 @@ def call_openai(request: Request) -> tuple[str, Usage]:
 PROVIDERS = {"anthropic": call_anthropic, "openai": call_openai}
 
 
-def _ms_since(began: float) -> int:
-    return round((time.perf_counter() - began) * 1000)
-
-
 def complete(model_ref: str, prompt: str, **options) -> Completion:
     """Call the model of `model_ref` ("provider:model_id"), or the simulator when its provider has no key.
 
@@ -321,7 +230,7 @@ def complete(model_ref: str, prompt: str, **options) -> Completion:
     request = Request(model_id=model_id, prompt=prompt, **options)
     call = PROVIDERS.get(provider)
     if call is None or not _api_key(provider):
-        return _simulated(model_ref, request)
+        return simulated(model_ref, request)
     began = time.perf_counter()
     text, usage = call(request)
-    return Completion(text, simulated=False, usage=usage, latency_ms=_ms_since(began))
+    return Completion(text, simulated=False, usage=usage, latency_ms=ms_since(began))

@@ -5,27 +5,28 @@ the new run and the executor follows it, so what was shown is what runs. The dry
 is plan.mutation_decision, the same rule the executor applied before plans existed.
 """
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.utils import timezone
 
-from runs.models import NodeType, PromptRevision, Run, Step
+from runs.models import NodeType, Run, Step
 
-from .llm_options import options_of
-from .plan import PlannedNode, effective_model, effective_prompt_hash, mutation_decision, version_plan
+from .plan import PlannedNode, effective_model, mutation_decision, version_plan
 from .pricing import price
 from .providers import Usage
-from .templating import TemplateError, render_text, render_value
+from .reusability import (
+    definition_change,
+    input_digest,
+    parsed_output,
+    prompt_templates,
+    recorded_input,
+    rendered_input,
+)
+from .templating import TemplateError
 
 REUSE, RUN, DROP = "reuse", "run", "drop"
 NARROW, WIDE = Decimal("0.10"), Decimal("0.50")  # the estimate's range: unchanged, or changed or downstream of a change
-
-
-def input_digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -137,66 +138,6 @@ def descendants(plan: tuple[PlannedNode, ...], start: set[str]) -> set[str]:
     return found
 
 
-def _prompt_templates(source: Run, plan, overrides: dict) -> dict[tuple[str, str], str]:
-    wanted = {(n.config["prompt"]["artifact_id"], effective_prompt_hash(n, overrides)) for n in plan if n.type == "llm"}
-    if not wanted:
-        return {}
-    rows = PromptRevision.objects.filter(
-        artifact__workspace_id=source.workspace_id,
-        artifact__artifact_id__in={a for a, _ in wanted},
-        content_hash__in={h for _, h in wanted},
-    ).values_list("artifact__artifact_id", "content_hash", "content")
-    return {(a, h): c for a, h, c in rows}
-
-
-def rendered_input(node: PlannedNode, context: dict, templates: dict, overrides: dict) -> dict:
-    """The part of a step's recorded input that its parents' outputs and the trigger payload decide."""
-    if node.type == NodeType.LLM:
-        template = templates.get((node.config["prompt"]["artifact_id"], effective_prompt_hash(node, overrides)), "")
-        rendered = {"prompt": render_text(template, context)}
-        system = options_of(node.config).system
-        if system:
-            rendered["system"] = render_text(system, context)
-        return rendered
-    return {"arguments": render_value(node.config.get("args", {}), context)}
-
-
-def recorded_input(step: Step, node: PlannedNode) -> dict:
-    recorded = step.input or {}
-    keys = ("prompt", "system") if node.type == NodeType.LLM else ("arguments",)
-    return {k: recorded[k] for k in keys if k in recorded}
-
-
-def parsed_output(step: Step):
-    if step.type == NodeType.TOOL:
-        try:
-            return json.loads(step.output)
-        except ValueError:
-            return step.output
-    return step.output
-
-
-def definition_change(node: PlannedNode, source_node: PlannedNode | None, step: Step, overrides, source_of) -> str:
-    """What differs between the node as it will run and the node that recorded `step`; "" when nothing does."""
-    if source_node is None or source_node.type != node.type:
-        return "node type changed"
-    if node.type == NodeType.LLM:
-        if effective_prompt_hash(node, overrides) != step.prompt_hash:
-            return "prompt changed"
-        if effective_model(node, overrides) != step.model_ref:
-            return "model changed"
-        if options_of(node.config).config() != options_of(source_node.config).config():
-            return "options changed"
-    else:
-        if node.tool_name != source_node.tool_name:
-            return "tool changed"
-        if node.config.get("args", {}) != source_node.config.get("args", {}):
-            return "arguments changed"
-    if {source_of(dep) for dep in node.after} != set(source_node.after):
-        return "dependencies changed"
-    return ""
-
-
 def _estimate(node: PlannedNode, step: Step | None, overrides: dict, wide: bool) -> tuple[Decimal, Decimal] | None:
     if node.type != NodeType.LLM or step is None or step.input_tokens is None or step.output_tokens is None:
         return None
@@ -233,7 +174,7 @@ def build_plan(
     # A full replay on the source's own version reuses and drops nothing: it needs no recorded step.
     needs_steps = from_nodes is not None or target_version_id != source.version_id
     steps = {s.node_id: s for s in Step.objects.filter(run_id=source.pk)} if needs_steps else {}
-    templates = _prompt_templates(source, target, overrides) if from_nodes is not None else {}
+    templates = prompt_templates(source, target, overrides) if from_nodes is not None else {}
     context: dict = {"trigger": source.trigger_payload if trigger_payload is None else trigger_payload, "nodes": {}}
     must_run = descendants(target, set(from_nodes)) if from_nodes is not None else {n.node_id for n in target}
     changed: set[str] = set()  # nodes whose definition or input changed, for the estimate's width

@@ -11,7 +11,7 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from config.settings import parse_hosts
+from config.env import parse_hosts
 from runs import services
 from runs.engine.outbound import Refused, check, refusal_reason
 from runs.models import ToolCall

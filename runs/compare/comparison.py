@@ -1,0 +1,139 @@
+"""Two runs of one workflow compared: which two, their totals, and the rows between them."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from runs.access import get_run_for_member
+from runs.http.errors import BadRequest, Rejected
+from runs.models import Membership, Run, Step, ToolCall
+
+from .rows import Pair, Row, StepFacts, align, steps_of
+
+DIFFERENT_WORKFLOWS = "These runs belong to different workflows and cannot be compared."
+NOT_A_REPLAY = "This run is not a replay: pick a run to compare it with (?with=<run_id>)."
+SORTS = {"latency": "latency_ms", "cost": "cost_usd"}
+
+
+class CannotCompare(Rejected):
+    code = "cannot_compare"
+
+
+def check_comparable(base: Run, other: Run) -> None:
+    if base.workflow_id != other.workflow_id:
+        raise CannotCompare(409, DIFFERENT_WORKFLOWS, code="different_workflows")
+    if base.pk == other.pk:
+        raise BadRequest("A run compared with itself shows nothing: pick another run.", field="with")
+
+
+def pair_of(run: Run) -> Run:
+    """The run a run is compared with by default: the run it replays."""
+    if run.replay_of is None:
+        raise BadRequest(NOT_A_REPLAY, field="with")
+    return run.replay_of
+
+
+def compared_runs(membership: Membership, run_id: str, with_id: str | None) -> tuple[Run, Run]:
+    """(base, other): the run it replays and the run, or the run and the `with` run. 404/403 as the trace."""
+    run = get_run_for_member(membership, run_id)
+    if with_id:
+        return run, get_run_for_member(membership, with_id)
+    return get_run_for_member(membership, pair_of(run).pk), run
+
+
+def _sum(values) -> Any:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+@dataclass
+class RunTotals:
+    duration_ms: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: Decimal | None
+    completed: int
+    failed: int
+
+
+def totals_of(run: Run, steps: list[StepFacts]) -> RunTotals:
+    llm = [s for s in steps if s.type == "llm" and s.finished_at is not None]
+    unknown_cost = any(s.cost_usd is None and s.status == Step.Status.COMPLETED for s in llm)
+    return RunTotals(
+        duration_ms=run.duration_ms,
+        input_tokens=_sum(s.input_tokens for s in llm),
+        output_tokens=_sum(s.output_tokens for s in llm),
+        cost_usd=None if unknown_cost else (_sum(s.cost_usd for s in llm) if llm else Decimal(0)),
+        completed=sum(s.status == Step.Status.COMPLETED for s in steps),
+        failed=sum(s.status == Step.Status.FAILED for s in steps),
+    )
+
+
+@dataclass
+class Comparison:
+    base: Run
+    other: Run
+    rows: list[Row]
+    base_totals: RunTotals
+    other_totals: RunTotals
+    dry_run_calls: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def total(self, name: str) -> Pair:
+        return Pair(getattr(self.base_totals, name), getattr(self.other_totals, name))
+
+    @property
+    def changed_outputs(self) -> int:
+        return sum(r.output_changed for r in self.rows)
+
+    @property
+    def different_versions(self) -> bool:
+        return self.base.version_number != self.other.version_number
+
+    @property
+    def simulated(self) -> bool:
+        return self.base.simulated or self.other.simulated
+
+    @property
+    def in_flight(self) -> bool:
+        return not (self.base.is_finished and self.other.is_finished)
+
+    def shown_rows(self, *, changed_only: bool = False, sort: str = "") -> list[Row]:
+        rows = [r for r in self.rows if r.output_changed] if changed_only else list(self.rows)
+        if sort in SORTS:
+
+            def size(row: Row) -> float:
+                delta = getattr(row, SORTS[sort]).delta
+                return abs(float(delta)) if delta is not None else -1.0
+
+            rows.sort(key=size, reverse=True)
+        return rows
+
+    def as_api(self) -> dict:
+        return {
+            "rows": [r.as_api() for r in self.rows],
+            "totals": {
+                "duration_ms": self.total("duration_ms").as_list(),
+                "input_tokens": self.total("input_tokens").as_list(),
+                "output_tokens": self.total("output_tokens").as_list(),
+                "cost_usd": self.total("cost_usd").as_list(),
+                "steps_completed": self.total("completed").as_list(),
+                "steps_failed": self.total("failed").as_list(),
+                "changed_outputs": self.changed_outputs,
+            },
+        }
+
+
+def compare(base: Run, other: Run) -> Comparison:
+    """Both runs, aligned: three queries whatever the number of steps."""
+    check_comparable(base, other)
+    steps = steps_of([base.pk, other.pk])
+    dry_runs = ToolCall.objects.filter(step__run_id=other.pk, dry_run=True).count()
+    return Comparison(
+        base=base,
+        other=other,
+        rows=align(steps[base.pk], steps[other.pk]),
+        base_totals=totals_of(base, steps[base.pk]),
+        other_totals=totals_of(other, steps[other.pk]),
+        dry_run_calls=dry_runs,
+    )

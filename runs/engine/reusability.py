@@ -1,0 +1,74 @@
+"""Whether a recorded step can be reused: its definition and the input it would render now, against the record."""
+
+import hashlib
+import json
+
+from runs.models import NodeType, PromptRevision, Run, Step
+
+from .llm_options import options_of
+from .plan import PlannedNode, effective_model, effective_prompt_hash
+from .templating import render_text, render_value
+
+
+def input_digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def prompt_templates(source: Run, plan, overrides: dict) -> dict[tuple[str, str], str]:
+    wanted = {(n.config["prompt"]["artifact_id"], effective_prompt_hash(n, overrides)) for n in plan if n.type == "llm"}
+    if not wanted:
+        return {}
+    rows = PromptRevision.objects.filter(
+        artifact__workspace_id=source.workspace_id,
+        artifact__artifact_id__in={a for a, _ in wanted},
+        content_hash__in={h for _, h in wanted},
+    ).values_list("artifact__artifact_id", "content_hash", "content")
+    return {(a, h): c for a, h, c in rows}
+
+
+def rendered_input(node: PlannedNode, context: dict, templates: dict, overrides: dict) -> dict:
+    """The part of a step's recorded input that its parents' outputs and the trigger payload decide."""
+    if node.type == NodeType.LLM:
+        template = templates.get((node.config["prompt"]["artifact_id"], effective_prompt_hash(node, overrides)), "")
+        rendered = {"prompt": render_text(template, context)}
+        system = options_of(node.config).system
+        if system:
+            rendered["system"] = render_text(system, context)
+        return rendered
+    return {"arguments": render_value(node.config.get("args", {}), context)}
+
+
+def recorded_input(step: Step, node: PlannedNode) -> dict:
+    recorded = step.input or {}
+    keys = ("prompt", "system") if node.type == NodeType.LLM else ("arguments",)
+    return {k: recorded[k] for k in keys if k in recorded}
+
+
+def parsed_output(step: Step):
+    if step.type == NodeType.TOOL:
+        try:
+            return json.loads(step.output)
+        except ValueError:
+            return step.output
+    return step.output
+
+
+def definition_change(node: PlannedNode, source_node: PlannedNode | None, step: Step, overrides, source_of) -> str:
+    """What differs between the node as it will run and the node that recorded `step`; "" when nothing does."""
+    if source_node is None or source_node.type != node.type:
+        return "node type changed"
+    if node.type == NodeType.LLM:
+        if effective_prompt_hash(node, overrides) != step.prompt_hash:
+            return "prompt changed"
+        if effective_model(node, overrides) != step.model_ref:
+            return "model changed"
+        if options_of(node.config).config() != options_of(source_node.config).config():
+            return "options changed"
+    else:
+        if node.tool_name != source_node.tool_name:
+            return "tool changed"
+        if node.config.get("args", {}) != source_node.config.get("args", {}):
+            return "arguments changed"
+    if {source_of(dep) for dep in node.after} != set(source_node.after):
+        return "dependencies changed"
+    return ""
