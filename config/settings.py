@@ -116,6 +116,8 @@ WHITENOISE_AUTOREFRESH = False
 # Request size limits: API bodies beyond this are refused with 413/400, never parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 3000
+# An edited trigger payload in a replay request, as serialized JSON (a larger one is refused with 413).
+REPLAY_PAYLOAD_MAX_BYTES = env_int("REPLAY_PAYLOAD_MAX_BYTES", 256 * 1024)
 
 # Security headers. No inline script anywhere: page scripts live in static/.
 SECURE_CSP = {

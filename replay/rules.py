@@ -1,5 +1,6 @@
 """The replay rules table: its messages, the declared replay fields, and each check, in the order they answer."""
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Self
@@ -106,6 +107,36 @@ def _plan_version(value: Any) -> str | None:
     return value
 
 
+def _trigger_payload(value: Any) -> dict | None:
+    """An edited payload: a JSON object, or (from the dialog's editor) the text of one."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            line, column = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
+            raise invalid(f"{{field}} is not valid JSON: {getattr(exc, 'msg', exc)} at line {line}, column {column}.")
+    if not isinstance(value, dict):
+        raise invalid("{field} must be a JSON object, as the trigger accepts.")
+    return value
+
+
+def payload_size_error(payload: dict | None) -> ReplayRejected | None:
+    """413 when the edited payload is larger than REPLAY_PAYLOAD_MAX_BYTES."""
+    if payload is None:
+        return None
+    size = len(json.dumps(payload, separators=(",", ":")).encode())
+    if size <= settings.REPLAY_PAYLOAD_MAX_BYTES:
+        return None
+    return ReplayRejected(
+        413,
+        f"trigger_payload is at most {settings.REPLAY_PAYLOAD_MAX_BYTES} bytes of JSON; this one is {size}.",
+        code="too_large",
+        field="trigger_payload",
+    )
+
+
 def _save_mapping(value: Any) -> str | None:
     if value in (None, "", False):
         return None
@@ -127,6 +158,7 @@ class ReplayFields(Input):
     save_mapping: Annotated[str | None, BeforeValidator(_save_mapping)] = None
     from_nodes: Annotated[tuple[str, ...] | None, BeforeValidator(_from_nodes)] = None
     plan_version: Annotated[str | None, BeforeValidator(_plan_version)] = None
+    trigger_payload: Annotated[dict | None, BeforeValidator(_trigger_payload)] = None
 
     @model_validator(mode="after")
     def fields_of_the_mode(self) -> Self:

@@ -32,6 +32,7 @@ from .rules import (
     check_replayable,
     check_start_nodes,
     parse_fields,
+    payload_size_error,
 )
 
 IDEMPOTENCY_KEY_RE = re.compile(r"[\x20-\x7e]{0,200}")
@@ -75,8 +76,10 @@ def checked_idempotency_key(key: str) -> str:
 def _same_request(existing: Run, fields: ReplayFields, source: Run) -> bool:
     """A retry repeats the request; the same key with another mode, override or version is a mistake, not a retry."""
     from_nodes = list(fields.from_nodes) if fields.from_nodes is not None else None
+    payload = fields.trigger_payload if fields.trigger_payload is not None else source.trigger_payload
     return (
-        existing.mode == fields.mode
+        existing.trigger_payload == payload
+        and existing.mode == fields.mode
         and (existing.overrides or {}) == fields.overrides()
         and (fields.target_version or source.version_number) == existing.version_number
         and (existing.replay_plan or {}).get("from_nodes") == from_nodes
@@ -131,6 +134,8 @@ def _check(source: Run, membership: Membership, fields: Mapping) -> Checked:
     """Rules 2 to 10 on the source as it is now, then the plan (and its version, when the request names one)."""
     check_replayable(source)
     parsed = parse_fields(fields)
+    if (too_large := payload_size_error(parsed.trigger_payload)) is not None:
+        raise too_large
     target = _target_of(source, parsed.target_version)
     target_nodes = version_plan(target.pk)
     if parsed.mode == ReplayMode.PROMPT:
@@ -152,6 +157,7 @@ def _check(source: Run, membership: Membership, fields: Mapping) -> Checked:
         node_mapping=mapping.pairs,
         from_nodes=parsed.from_nodes,
         workspace_allows=membership.workspace.replay_allow_mutations,
+        trigger_payload=parsed.trigger_payload,
     )
     checked = Checked(parsed, target, target_nodes, mapping, plan)
     if parsed.plan_version and parsed.plan_version != plan.version:
@@ -181,6 +187,7 @@ def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idemp
             return ReplayResult(earlier, created=False)
         checked = _check(source, membership, fields)
         parsed, target, mapping = checked.fields, checked.target, checked.mapping
+        payload = parsed.trigger_payload if parsed.trigger_payload is not None else source.trigger_payload
         take_quota(source.workspace_id)
 
         replay = Run(
@@ -188,7 +195,8 @@ def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idemp
             workflow_id=source.workflow_id,
             version=target,
             version_number=target.number,
-            trigger_payload=source.trigger_payload,
+            trigger_payload=payload,
+            payload_edited=payload != source.trigger_payload,
             steps_total=len(checked.target_nodes),
             replay_of=source,
             replay_depth=source.replay_depth + 1,

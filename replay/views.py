@@ -1,3 +1,4 @@
+import json
 import uuid
 
 from django.contrib import messages
@@ -8,11 +9,13 @@ from django_htmx.http import reswap, trigger_client_event
 
 from mappings.services import pairs_from_form, unmapped_message
 from runs.access import get_run_for_member, target_version_of
+from runs.compare import json_diff
 from runs.engine.plan import version_plan
 from runs.http.errors import Rejected
 from runs.http.input import version_number
 from runs.http.web import workspace_view
 from runs.models import CatalogModel, PromptRevision, Run, Step, WorkflowVersion
+from runs.web.presenters import pretty_json
 
 from .messages import NEW_RUN, SUBMITTED
 from .plan import mutation_plan, plan_mapping
@@ -58,6 +61,8 @@ def _dialog_context(request, membership, run, target_raw=None, values=None):
             if workspace.model_is_available(m) and workspace.provider_is_allowed(m.provider)
         ],
         "idempotency_key": uuid.uuid4().hex,
+        "payload_text": (values or {}).get("trigger_payload") or pretty_json(run.trigger_payload),
+        "original_payload_text": pretty_json(run.trigger_payload),
     }
     if run.version_id is not None:
         target = _target(run, target_raw)
@@ -92,6 +97,7 @@ def _form_data(post) -> dict:
     }
     data["node_mapping"] = pairs_from_form(post)
     data["from_nodes"] = [post["from_node"]] if post.get("from_node") else None
+    data["trigger_payload"] = post.get("trigger_payload") or None
     return data
 
 
@@ -111,7 +117,15 @@ def _plan_context(membership, run, data: dict) -> dict:
     """The dialog's plan panel: what submit would do with these fields now, and what it would answer."""
     preview = preview_replay(membership=membership, run_id=run.run_id, fields=data)
     plan = preview.plan
+    edited = data.get("trigger_payload")
+    payload_diff = None
+    if isinstance(edited, str):
+        try:
+            payload_diff = json_diff(run.trigger_payload, json.loads(edited))
+        except ValueError:
+            payload_diff = None  # the editor shows the syntax error as you type; the refusal says it too
     return {
+        "payload_diff": payload_diff,
         "preview": preview,
         "plan": plan,
         "reused": [n for n in plan.nodes if n.action == "reuse"] if plan else [],

@@ -61,6 +61,7 @@ def run_dict(run: Run, *, steps: bool = True) -> dict:
         "version_number": run.version_number,
         "status": run.status,
         "trigger_payload": run.trigger_payload,
+        "payload_edited": run.payload_edited,
         "replay_of": run.replay_of_id,
         "replay_depth": run.replay_depth,
         "mode": run.mode or None,

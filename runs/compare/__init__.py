@@ -14,7 +14,7 @@ from .comparison import (
     compared_runs,
     pair_of,
 )
-from .diff import Diff, line_diff, output_diff, word_diff
+from .diff import Diff, json_diff, line_diff, output_diff, word_diff
 from .rows import Pair, Row, StepFacts, align
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "align",
     "compare",
     "compared_runs",
+    "json_diff",
     "line_diff",
     "output_diff",
     "pair_of",

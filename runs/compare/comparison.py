@@ -8,6 +8,7 @@ from runs.access import get_run_for_member
 from runs.http.errors import BadRequest, Rejected
 from runs.models import Membership, Run, Step, ToolCall
 
+from .diff import json_diff
 from .rows import Pair, Row, StepFacts, align, steps_of
 
 DIFFERENT_WORKFLOWS = "These runs belong to different workflows and cannot be compared."
@@ -83,6 +84,11 @@ class Comparison:
         return Pair(getattr(self.base_totals, name), getattr(self.other_totals, name))
 
     @property
+    def payload_diff(self):
+        """The trigger payloads' line diff when they differ (an edited replay), else None."""
+        return json_diff(self.base.trigger_payload, self.other.trigger_payload)
+
+    @property
     def changed_outputs(self) -> int:
         return sum(r.output_changed for r in self.rows)
 
@@ -121,6 +127,7 @@ class Comparison:
                 "steps_failed": self.total("failed").as_list(),
                 "changed_outputs": self.changed_outputs,
             },
+            "payload_changed": self.base.trigger_payload != self.other.trigger_payload,
         }
 
 

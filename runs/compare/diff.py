@@ -1,5 +1,6 @@
 """Diffs of one row's outputs, computed when the row is opened: words for text, lines for canonical JSON."""
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -72,3 +73,11 @@ def output_diff(row: Row) -> Diff:
     b = canonical_output(row.other) if row.other else ""
     kind = (row.base or row.other).type  # type: ignore[union-attr]
     return line_diff(a, b) if kind == "tool" else word_diff(a, b)
+
+
+def json_diff(a, b) -> Diff | None:
+    """A line diff of two JSON values as canonical JSON, or None when they are the same value."""
+    if a == b:
+        return None
+    dump = lambda v: json.dumps(v, sort_keys=True, indent=2, ensure_ascii=False)  # noqa: E731
+    return line_diff(dump(a), dump(b))

@@ -56,6 +56,7 @@ class Run(models.Model):
     version_number = models.PositiveIntegerField(help_text="Kept when the version itself is deleted.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     trigger_payload = models.JSONField(default=dict, blank=True)
+    payload_edited = models.BooleanField(default=False, help_text="A replay whose trigger payload was edited.")
     steps_total = models.PositiveIntegerField(default=0)
     simulated = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)

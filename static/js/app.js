@@ -79,6 +79,38 @@
     button.click();
   });
 
+  // The trigger payload editor: JSON checked as you type (the error names line and column), and a reset.
+  function payloadError(text) {
+    try {
+      var value = JSON.parse(text);
+      if (value === null || typeof value !== "object" || Array.isArray(value)) return "The trigger payload must be a JSON object.";
+      return "";
+    } catch (error) {
+      var match = /position (\d+)/.exec(error.message);
+      var at = match ? parseInt(match[1], 10) : text.length;
+      var before = text.slice(0, at).split("\n");
+      return "Not valid JSON at line " + before.length + ", column " + (before[before.length - 1].length + 1) + ": " + error.message;
+    }
+  }
+  function checkPayload(textarea) {
+    var message = payloadError(textarea.value);
+    var out = document.getElementById("payload-error");
+    if (out) out.textContent = message;
+    textarea.setAttribute("aria-invalid", message ? "true" : "false");
+    return !message;
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.id === "trigger_payload") checkPayload(event.target);
+  });
+  document.addEventListener("click", function (event) {
+    var reset = event.target.closest(".js-reset-payload");
+    var textarea = document.getElementById("trigger_payload");
+    if (!reset || !textarea) return;
+    textarea.value = textarea.dataset.original;
+    checkPayload(textarea);
+    refreshReplayForm(textarea);
+  });
+
   // "Rerun from here" on a step opens the Replay dialog with that start node.
   document.addEventListener("click", function (event) {
     var button = event.target.closest(".js-rerun-from");
@@ -119,6 +151,8 @@
     // A plan that really invokes mutating calls needs its confirmation ticked first.
     var confirm = form.querySelector("input[name=confirm_invoke]");
     if (confirm && !confirm.checked) ready = false;
+    var payload = form.querySelector("#trigger_payload");
+    if (payload && payloadError(payload.value)) ready = false;
     var submit = form.querySelector("#submit-replay");
     if (submit && !form.classList.contains("htmx-request")) submit.disabled = !ready;
   }

@@ -221,3 +221,23 @@ def test_rerun_from_here_opens_the_dialog_with_its_plan_and_submits_what_it_show
     replay = Run.objects.get(replay_of=source)
     assert replay.replay_plan["from_nodes"] == ["n1"]
     assert page.errors == []
+
+
+def test_the_payload_editor_checks_json_as_you_type_and_resets(page_for, operator, source):
+    page = page_for(operator)
+    open_trace(page, source)
+    page.keyboard.press("r")
+    dialog = page.locator("#modal[open]")
+    dialog.get_by_text("Edit trigger payload").click()
+    editor = dialog.get_by_label("Trigger payload (JSON)")
+    editor.fill('{\n  "name": }')
+    expect(dialog.locator("#payload-error")).to_contain_text("line 2")
+    expect(dialog.get_by_role("button", name="Submit replay")).to_be_disabled()
+    editor.fill('{"name": "Ana", "email": "ana@example.com"}')
+    expect(dialog.locator("#payload-error")).to_have_text("")
+    expect(dialog.locator("#plan-panel")).to_contain_text("Trigger payload, against the original")
+    page.screenshot(path=_shot("dialog-payload-edited"), full_page=True)
+    dialog.get_by_role("button", name="Reset to original").click()
+    expect(editor).to_have_value(re.compile('"name": "Dana"'))
+    expect(dialog.get_by_role("button", name="Submit replay")).to_be_enabled()
+    assert page.errors == []
