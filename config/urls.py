@@ -2,11 +2,14 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from config import openapi
 from mappings import api as mappings_api
 from replay import api as replay_api
 from runs.web import views as runs_views
 
 api_v1 = [
+    path("openapi.json", openapi.openapi_json, name="openapi"),
+    path("docs", openapi.docs, name="api-docs"),
     path("<slug:slug>/runs/<str:run_id>/replays", replay_api.submit),
     path("<slug:slug>/runs/<str:run_id>/replay-plan", replay_api.replay_plan),
     path("<slug:slug>/policy", replay_api.policy),
