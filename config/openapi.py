@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 from mappings.openapi import OPERATIONS as MAPPING_OPERATIONS
 from replay.openapi import OPERATIONS as REPLAY_OPERATIONS
 from runs.api.openapi import OPERATIONS as RUN_OPERATIONS
+from runs.api.views import no_such_endpoint
 from runs.http.openapi import CONVERTER_SCHEMAS, Route, build_document
 
 PREFIX = "api/v1/"
@@ -40,10 +41,10 @@ def _walk(patterns, prefix: str = ""):
 
 
 def api_routes() -> dict:
-    """Every view routed under /api/v1/ (but the description's own pages), with its OpenAPI path."""
+    """Every view routed under /api/v1/ (but the description's own pages and the 404), with its OpenAPI path."""
     routes = {}
     for route, view in _walk(get_resolver().url_patterns):
-        if not route.startswith(PREFIX) or view in (openapi_json, docs):
+        if not route.startswith(PREFIX) or view in (openapi_json, docs, no_such_endpoint):
             continue
         parameters = {m["name"]: CONVERTER_SCHEMAS[m["converter"] or "str"] for m in PARAMETER.finditer(route)}
         routes[view] = Route(path="/" + PARAMETER.sub(r"{\g<name>}", route), parameters=parameters)

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from config import openapi
 from mappings import api as mappings_api
 from replay import api as replay_api
+from runs.api import views as runs_api_views
 from runs.web import views as runs_views
 
 api_v1 = [
@@ -15,6 +16,7 @@ api_v1 = [
     path("<slug:slug>/policy", replay_api.policy),
     path("<slug:slug>/mappings", mappings_api.mappings),
     path("", include("runs.api.urls")),
+    re_path(r"^(?P<path>.*)$", runs_api_views.no_such_endpoint),
 ]
 
 urlpatterns = [

@@ -74,3 +74,14 @@ def test_the_reference_page_lists_every_operation_and_loads_nothing_from_elsewhe
         for op in item.values():
             assert f'id="op-{op["operationId"]}"' in html
     assert not re.search(r'(?:src|href)="(?:https?:)?//', html)
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/%C2%B7/workflows", "/api/v1/acme/workflows/wf_1/versions/-1", "/api/v1/nowhere"]
+)
+def test_a_path_no_api_pattern_matches_answers_the_json_404_of_the_error_shape(client, path):
+    """Found by schemathesis: a malformed slug or version number fell through to Django's HTML 404 page."""
+    response = client.post(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert Error.model_validate(response.json()).error.code == "not_found"

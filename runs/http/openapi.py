@@ -17,6 +17,8 @@ AUTHENTICATED = {
     401: "No bearer token, or an unknown or revoked one.",
     403: "The token's user is not a member of this workspace, or their role does not allow this.",
 }
+# Any path whose parameters do not match the URL patterns (e.g. a slug with a space) gets the API's own 404.
+NO_ENDPOINT = "no API endpoint at this path (a path parameter is malformed)"
 WITH_BODY = {
     400: "The body is not a JSON object, or a field is missing or malformed: `error.field` names it.",
     413: "The body is larger than the server accepts.",
@@ -82,6 +84,10 @@ class Operation:
         if self.body is not None:
             statuses.update(WITH_BODY)
         statuses.update(self.errors)
+        own = statuses.get(404)
+        statuses[404] = (
+            f"{own.rstrip('.')}; or {NO_ENDPOINT}." if own else NO_ENDPOINT[0].upper() + NO_ENDPOINT[1:] + "."
+        )
         return dict(sorted(statuses.items()))
 
 

@@ -1,0 +1,102 @@
+"""schemathesis against the live API: a real gunicorn serving the test database, checked against its own description.
+
+Every operation gets a bounded number of generated requests, some with ids of real rows, so the requests reach
+past the 404s; each answer must be no server error and must match the status, content type and schema its
+operation documents.
+"""
+
+from collections import Counter
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from runs.models import ApiToken
+
+from ..builders import finished_run, renaming_version, run_in_status, support_workflow
+from ..reliability.gunicorn import gunicorn
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+EXAMPLES_PER_OPERATION = 20
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@pytest.fixture
+def seeded(acme, admin_user):
+    """Real rows for the generated requests to reach: a workflow of two versions, its prompt, runs in three states."""
+    version, revision = support_workflow(acme)
+    renaming_version(version)
+    finished = finished_run(version)
+    return {
+        "token": ApiToken.issue(admin_user)[1],
+        "slug": acme.slug,
+        "workflow_id": version.workflow.workflow_id,
+        "artifact_id": revision.artifact.artifact_id,
+        "run_ids": [finished.run_id, run_in_status(version, "paused").run_id, finished_run(version).run_id],
+    }
+
+
+def real_path_parameters(operation, seeded) -> list[dict]:
+    """Path parameters naming rows that exist; the generated ones mostly name nothing."""
+    names = {p.name for p in operation.path_parameters}
+    base = {"slug": seeded["slug"], "workflow_id": seeded["workflow_id"], "artifact_id": seeded["artifact_id"]}
+    combos = [{**base, "run_id": run_id, "number": 2} for run_id in seeded["run_ids"]]
+    return [{k: v for k, v in combo.items() if k in names} for combo in combos]
+
+
+def exercise(operation, real_parameters: list[dict], headers: dict) -> Counter[int]:
+    """Send the operation's generated requests and check each answer; returns how many got each status."""
+    strategies = [
+        operation.as_strategy(),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+        *(operation.as_strategy(path_parameters=p) for p in real_parameters),
+    ]
+    statuses: Counter[int] = Counter()
+
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=(Phase.explicit, Phase.generate),
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=st.one_of(strategies))
+    def check(case):
+        response = case.call_and_validate(headers=headers, checks=CHECKS)
+        statuses[response.status_code] += 1
+
+    check()
+    return statuses
+
+
+def test_every_operation_answers_as_its_description_says(seeded):
+    with gunicorn(workers=1, threads=4) as base:
+        description = httpx.get(base + "/api/v1/openapi.json").json()
+        schema = schemathesis.openapi.from_dict(description)
+        schema.config.update(base_url=base)
+        headers = {"Authorization": f"Bearer {seeded['token']}"}
+        examples: dict[str, Counter[int]] = {}
+        failures: dict[str, str] = {}
+        operations = [result.ok() for result in schema.get_all_operations()]
+        for operation in operations:
+            try:
+                examples[operation.label] = exercise(operation, real_path_parameters(operation, seeded), headers)
+            except Exception as exc:  # every operation is checked; the failures are reported together
+                failures[operation.label] = str(exc)[:3000]
+        total = sum(sum(c.values()) for c in examples.values())
+        print(f"\n{len(operations)} operations, {total} examples")
+        for label, statuses in examples.items():
+            print(f"  {label}: {dict(sorted(statuses.items()))}")
+    assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+    assert len(operations) == len(examples)
