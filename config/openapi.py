@@ -15,13 +15,16 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.views.decorators.http import require_GET
 
 from mappings.openapi import OPERATIONS as MAPPING_OPERATIONS
+from replay.openapi import LINKS as REPLAY_LINKS
 from replay.openapi import OPERATIONS as REPLAY_OPERATIONS
+from runs.api.openapi import LINKS as RUN_LINKS
 from runs.api.openapi import OPERATIONS as RUN_OPERATIONS
 from runs.api.views import no_such_endpoint
 from runs.http.openapi import CONVERTER_SCHEMAS, Route, build_document
 
 PREFIX = "api/v1/"
 OPERATIONS = [*RUN_OPERATIONS, *REPLAY_OPERATIONS, *MAPPING_OPERATIONS]
+LINKS = [*RUN_LINKS, *REPLAY_LINKS]
 DESCRIPTION = (
     "Replay finished AI workflow runs without repeating their side effects. Every refusal answers "
     '`{"error": {"code", "message", "field"?}}` with the HTTP status of the rule that answered.'
@@ -54,7 +57,12 @@ def api_routes() -> dict:
 @functools.cache
 def document() -> dict:
     return build_document(
-        title="Reprise API", version="1", description=DESCRIPTION, routes=api_routes(), operations=OPERATIONS
+        title="Reprise API",
+        version="1",
+        description=DESCRIPTION,
+        routes=api_routes(),
+        operations=OPERATIONS,
+        links=LINKS,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from runs.http.input import Input, VersionNumber
-from runs.http.openapi import Header, Operation
+from runs.http.openapi import SAME_WORKSPACE, Header, Link, Operation
 from runs.models import ReplayMode, RunStatus
 
 from . import api
@@ -133,4 +133,18 @@ OPERATIONS = [
         response=Policy,
         description="Only the fields the body names change.",
     ),
+]
+
+RUN = {**SAME_WORKSPACE, "path.run_id": "$response.body#/run_id"}
+AS_IS = {"mode": "as_is"}
+
+LINKS = [
+    # A triggered run is in flight (409) until it finishes; a cancelled one can be replayed.
+    Link("triggerRun", "submitReplay", RUN, body=AS_IS),
+    Link("cancelRun", "submitReplay", RUN, body=AS_IS),
+    Link("getRun", "submitReplay", RUN, body=AS_IS),
+    Link("getRun", "getReplayPlan", RUN),
+    Link("submitReplay", "getRun", RUN),
+    Link("submitReplay", "getReplayPlan", RUN),
+    Link("submitReplay", "cancelRun", RUN),
 ]

@@ -12,7 +12,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from runs.engine.tools import TOOLS
 from runs.graph import MAX_NODES, NODE_ID_RE
-from runs.http.openapi import Operation
+from runs.http.openapi import SAME_WORKSPACE, Link, Operation
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput, WorkflowInput
 from runs.models import CONTENT_HASH_RE, PROMPT_ID_RE, NodeType, ReplayMode, RunStatus
 from runs.models.runs import StepStatus
@@ -82,12 +82,16 @@ class VersionBody(BaseModel):
     nodes: Nodes
 
 
-class PromptCreated(BaseModel):
+class Prompt(BaseModel):
+    """A prompt artifact and the hash of the revision just stored."""
+
     artifact_id: str
     content_hash: str
 
 
-class WorkflowCreated(BaseModel):
+class WorkflowVersion(BaseModel):
+    """A workflow and the number of the version just created."""
+
     workflow_id: str
     version: int
 
@@ -166,7 +170,7 @@ OPERATIONS = [
         TAG,
         status=201,
         body=PromptInput,
-        response=PromptCreated,
+        response=Prompt,
     ),
     Operation(
         views.create_prompt_revision,
@@ -176,7 +180,7 @@ OPERATIONS = [
         TAG,
         status=201,
         body=RevisionInput,
-        response=PromptCreated,
+        response=Prompt,
         errors={404: "No such prompt artifact in this workspace."},
     ),
     Operation(
@@ -187,7 +191,7 @@ OPERATIONS = [
         TAG,
         status=201,
         body=WorkflowBody,
-        response=WorkflowCreated,
+        response=WorkflowVersion,
         errors=NOT_FOUND,
     ),
     Operation(
@@ -198,7 +202,7 @@ OPERATIONS = [
         TAG,
         status=201,
         body=VersionBody,
-        response=WorkflowCreated,
+        response=WorkflowVersion,
         errors=NOT_FOUND,
     ),
     Operation(
@@ -282,4 +286,41 @@ OPERATIONS = [
         response=Run,
         errors={404: "No such run.", **ILLEGAL},
     ),
+]
+
+WORKFLOW = {**SAME_WORKSPACE, "path.workflow_id": "$response.body#/workflow_id"}
+RUN = {**SAME_WORKSPACE, "path.run_id": "$response.body#/run_id"}
+# A workflow of one llm node on the prompt revision just created.
+ONE_NODE_ON_THE_PROMPT = {
+    "name": "Linked workflow",
+    "nodes": [
+        {
+            "id": "draft",
+            "type": "llm",
+            "model": "anthropic:claude-opus-4-7",
+            "prompt": {"artifact_id": "$response.body#/artifact_id", "content_hash": "$response.body#/content_hash"},
+        }
+    ],
+}
+
+LINKS = [
+    Link(
+        "createPrompt",
+        "createPromptRevision",
+        {**SAME_WORKSPACE, "path.artifact_id": "$response.body#/artifact_id"},
+    ),
+    Link("createPrompt", "createWorkflow", SAME_WORKSPACE, body=ONE_NODE_ON_THE_PROMPT),
+    Link("createWorkflow", "createWorkflowVersion", WORKFLOW),
+    Link("createWorkflow", "triggerRun", WORKFLOW),
+    Link("createWorkflow", "pauseWorkflow", WORKFLOW),
+    Link("createWorkflow", "deleteWorkflowVersion", {**WORKFLOW, "path.number": "$response.body#/version"}),
+    Link("createWorkflowVersion", "triggerRun", WORKFLOW),
+    Link("createWorkflowVersion", "deleteWorkflowVersion", {**WORKFLOW, "path.number": "$response.body#/version"}),
+    Link("pauseWorkflow", "unpauseWorkflow", WORKFLOW),
+    Link("triggerRun", "getRun", RUN),
+    Link("triggerRun", "pauseRun", RUN),
+    Link("triggerRun", "cancelRun", RUN),
+    Link("pauseRun", "resumeRun", RUN),
+    Link("pauseRun", "cancelRun", RUN),
+    Link("cancelRun", "getRun", RUN),
 ]

@@ -92,6 +92,28 @@ class Operation:
 
 
 @dataclass(frozen=True)
+class Link:
+    """An OpenAPI link: what a successful answer of `source` lets a client call next, e.g. the run it created.
+
+    Declared by the app that owns the target, so runs never names replay's operations.
+    """
+
+    source: str
+    target: str
+    parameters: Mapping[str, str]
+    status: int | None = None  # the source's success status by default
+    body: Any = None
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.target
+
+
+SAME_WORKSPACE = {"path.slug": "$request.path.slug"}
+
+
+@dataclass(frozen=True)
 class Route:
     """A URL pattern as the description needs it: `/api/v1/{slug}/runs/{run_id}` and its parameter schemas."""
 
@@ -150,8 +172,31 @@ def _responses(op: Operation, schemas: Mapping) -> dict:
     return responses
 
 
+def _add_links(paths: dict, operations: list[Operation], links: Iterable[Link]) -> None:
+    entries = {entry["operationId"]: entry for item in paths.values() for entry in item.values()}
+    statuses = {op.operation_id: op.status for op in operations}
+    for link in links:
+        if link.source not in entries or link.target not in entries:
+            raise LookupError(f"Link {link.source} -> {link.target}: no such operation.")
+        response = entries[link.source]["responses"][str(link.status or statuses[link.source])]
+        definition: dict[str, Any] = {"operationId": link.target, "parameters": dict(link.parameters)}
+        if link.body is not None:
+            definition["requestBody"] = link.body
+            # schemathesis would otherwise merge generated fields into it; the body is meant as written.
+            definition["x-schemathesis"] = {"merge_body": False}
+        if link.description:
+            definition["description"] = link.description
+        response.setdefault("links", {})[link.name] = definition
+
+
 def build_document(
-    *, title: str, version: str, description: str, routes: Mapping[Callable, Route], operations: Iterable[Operation]
+    *,
+    title: str,
+    version: str,
+    description: str,
+    routes: Mapping[Callable, Route],
+    operations: Iterable[Operation],
+    links: Iterable[Link] = (),
 ) -> dict:
     """The OpenAPI 3.1 document of `operations`, each at the route of its view. Raises on an unrouted operation."""
     operations = list(operations)
@@ -182,6 +227,7 @@ def build_document(
         if not op.authenticated:
             entry["security"] = []
         item[op.method.lower()] = entry
+    _add_links(paths, operations, links)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},

@@ -28,6 +28,7 @@ from ..reliability.gunicorn import gunicorn
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 EXAMPLES_PER_OPERATION = 20
+SCENARIOS = 50
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -80,9 +81,16 @@ def exercise(operation, real_parameters: list[dict], headers: dict) -> Counter[i
     return statuses
 
 
-def test_every_operation_answers_as_its_description_says(seeded):
+@pytest.fixture
+def live(seeded):
+    """The base URL of a gunicorn serving the seeded test database, and the description it serves."""
     with gunicorn(workers=1, threads=4) as base:
-        description = httpx.get(base + "/api/v1/openapi.json").json()
+        yield base, httpx.get(base + "/api/v1/openapi.json").json()
+
+
+def test_every_operation_answers_as_its_description_says(live, seeded):
+    base, description = live
+    if True:
         schema = schemathesis.openapi.from_dict(description)
         schema.config.update(base_url=base)
         headers = {"Authorization": f"Bearer {seeded['token']}"}
@@ -100,3 +108,41 @@ def test_every_operation_answers_as_its_description_says(seeded):
             print(f"  {label}: {dict(sorted(statuses.items()))}")
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
     assert len(operations) == len(examples)
+
+
+def test_linked_sequences_answer_as_the_description_says(live, seeded):
+    """Create a prompt, a workflow on it, trigger it, cancel the run, replay it: each step fed by the last's answer."""
+    base, description = live
+    schema = schemathesis.openapi.from_dict(description)
+    schema.config.update(base_url=base)
+    headers = {"Authorization": f"Bearer {seeded['token']}"}
+    steps: Counter[str] = Counter()
+
+    class Scenarios(schema.as_state_machine()):
+        def before_call(self, case):
+            # Scenarios start in the seeded workspace (a generated slug names none: 403 ends the scenario).
+            if case.path_parameters and "slug" in case.path_parameters:
+                case.path_parameters["slug"] = seeded["slug"]
+
+        def get_call_kwargs(self, case):
+            return {"headers": headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            steps[f"{case.operation.label} {response.status_code}"] += 1
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    Scenarios.run(
+        settings=settings(
+            max_examples=SCENARIOS,
+            stateful_step_count=8,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=(Phase.explicit, Phase.generate),
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    print(f"\n{SCENARIOS} scenarios, {sum(steps.values())} steps")
+    for step, count in sorted(steps.items()):
+        print(f"  {step}: {count}")
+    assert steps, "no scenario ran"
