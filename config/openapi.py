@@ -110,6 +110,11 @@ def _type(schema: dict) -> list[dict]:
     return [{"text": text + (f" ({', '.join(extra)})" if extra else "")}]
 
 
+def _prose(text: str) -> list[dict]:
+    """Markdown's `code` spans as tokens: [{"text": "Send "}, {"text": "mode", "code": True}]."""
+    return [{"text": part, "code": i % 2 == 1} for i, part in enumerate(text.split("`")) if part]
+
+
 def _content_type(content: dict | None) -> list[dict]:
     return _type(content["application/json"]["schema"]) if content else []
 
@@ -127,15 +132,19 @@ def reference() -> dict:
                     "method": method.upper(),
                     "path": path,
                     "summary": op["summary"],
-                    "description": op.get("description", ""),
+                    "description": _prose(op.get("description", "")),
                     "authenticated": op.get("security") != [],
                     "parameters": [
-                        {**p, "type": _type(p["schema"]), "description": p.get("description", "")}
+                        {**p, "type": _type(p["schema"]), "description": _prose(p.get("description", ""))}
                         for p in op["parameters"]
                     ],
                     "body": {"required": body["required"], "type": _content_type(body["content"])} if body else None,
                     "responses": [
-                        {"status": status, "description": r["description"], "type": _content_type(r.get("content"))}
+                        {
+                            "status": status,
+                            "description": _prose(r["description"]),
+                            "type": _content_type(r.get("content")),
+                        }
                         for status, r in op["responses"].items()
                     ],
                 }
@@ -146,7 +155,7 @@ def reference() -> dict:
         schemas.append(
             {
                 "name": name,
-                "description": schema.get("description", ""),
+                "description": _prose(schema.get("description", "")),
                 "type": _type({k: v for k, v in schema.items() if k != "properties"})
                 if "properties" not in schema
                 else [],
@@ -155,10 +164,11 @@ def reference() -> dict:
                         "name": prop,
                         "type": _type(sub),
                         "required": prop in required,
-                        "description": sub.get("description", ""),
+                        "description": _prose(sub.get("description", "")),
                     }
                     for prop, sub in schema.get("properties", {}).items()
                 ],
             }
         )
-    return {"info": doc["info"], "tags": tags, "schemas": schemas}
+    info = {**doc["info"], "description": _prose(doc["info"]["description"])}
+    return {"info": info, "tags": tags, "schemas": schemas}

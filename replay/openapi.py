@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from mappings.services import unmapped_message
 from runs.http.input import Input, VersionNumber
 from runs.http.openapi import SAME_WORKSPACE, Header, Link, Operation
 from runs.models import ReplayMode, RunStatus
@@ -105,7 +106,8 @@ OPERATIONS = [
             409: _one_of(
                 IN_FLIGHT, VERSION_DELETED, WORKFLOW_PAUSED, "the Idempotency-Key was used for a different request"
             ),
-            422: "The prompt artifact is unused by the target version, or renamed nodes are not all mapped: “N renamed node(s) need mapping before this cross-version replay can run.”",
+            422: "The prompt artifact is unused by the target version, or a node mapping pair is invalid, or "
+            f"renamed nodes are not all mapped: “{unmapped_message(0).replace('0', 'N', 1)}”",
             429: _one_of(DEPTH_EXCEEDED, QUOTA_EXCEEDED),
         },
     ),
