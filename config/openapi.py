@@ -133,7 +133,6 @@ def reference() -> dict:
                     "path": path,
                     "summary": op["summary"],
                     "description": _prose(op.get("description", "")),
-                    "authenticated": op.get("security") != [],
                     "parameters": [
                         {**p, "type": _type(p["schema"]), "description": _prose(p.get("description", ""))}
                         for p in op["parameters"]

@@ -85,3 +85,19 @@ def test_a_path_no_api_pattern_matches_answers_the_json_404_of_the_error_shape(c
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert Error.model_validate(response.json()).error.code == "not_found"
+
+
+def test_query_models_are_described_as_query_parameters():
+    def query(path, method):
+        return {
+            p["name"]: (p["required"], p["schema"]["type"])
+            for p in document()["paths"][path][method]["parameters"]
+            if p["in"] == "query"
+        }
+
+    assert query("/api/v1/{slug}/mappings", "get") == {
+        "workflow_id": (True, "string"),
+        "source_version": (True, "integer"),
+        "target_version": (True, "integer"),
+    }
+    assert query("/api/v1/{slug}/runs/{run_id}/replay-plan", "get") == {"target_version": (False, "integer")}

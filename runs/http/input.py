@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from .errors import BadRequest
@@ -81,5 +81,7 @@ def required_version(value: Any) -> int:
 
 
 # A workflow version number, from JSON (3) or a form or query string ("3"): the one parser of version numbers.
-VersionNumber = Annotated[int | None, BeforeValidator(_version_number)]
+VersionNumber = Annotated[
+    int | None, BeforeValidator(_version_number, json_schema_input_type=Annotated[int, Field(ge=1)] | None)
+]
 Blank = BeforeValidator(_blank_is_none)

@@ -77,10 +77,9 @@ class Operation:
     also: Mapping[int, str] = field(default_factory=dict)
     errors: Mapping[int, str] = field(default_factory=dict)
     description: str = ""
-    authenticated: bool = True
 
     def error_statuses(self) -> dict[int, str]:
-        statuses = dict(AUTHENTICATED) if self.authenticated else {}
+        statuses = dict(AUTHENTICATED)
         if self.body is not None:
             statuses.update(WITH_BODY)
         statuses.update(self.errors)
@@ -103,7 +102,6 @@ class Link:
     parameters: Mapping[str, str]
     status: int | None = None  # the source's success status by default
     body: Any = None
-    description: str = ""
 
     @property
     def name(self) -> str:
@@ -124,23 +122,33 @@ class Route:
 def _models(operations: Iterable[Operation]) -> list[tuple[type[BaseModel], Any]]:
     seen: dict[tuple[type[BaseModel], str], None] = {(Error, "serialization"): None}
     for op in operations:
-        for model, mode in ((op.body, "validation"), (op.query, "validation"), (op.response, "serialization")):
+        for model, mode in ((op.body, "validation"), (op.response, "serialization")):
             if model is not None:
                 seen[(model, mode)] = None
     return list(seen)
 
 
-def _parameters(op: Operation, route: Route, schemas: Mapping) -> list[dict]:
+def _without_null(schema: dict) -> dict:
+    """An optional query parameter is left out, never null: `int | None` is described as the integer."""
+    options = [o for o in schema.get("anyOf", ()) if o != {"type": "null"}]
+    if len(options) == 1:
+        return {**{k: v for k, v in schema.items() if k != "anyOf"}, **options[0]}
+    return schema
+
+
+def _parameters(op: Operation, route: Route) -> list[dict]:
     parameters = [
         {"name": name, "in": "path", "required": True, "description": PATH_PARAMETERS.get(name, ""), "schema": schema}
         for name, schema in route.parameters.items()
     ]
     if op.query is not None:
-        query = schemas[(op.query, "validation")]
-        properties = query.get("properties", {})
+        # A query model's fields are parameters of their own, inlined: a query string has no nested objects.
+        query = op.query.model_json_schema(ref_template=REF)
+        if "$defs" in query:
+            raise ValueError(f"{op.query.__name__}: a query model must be flat.")
         required = set(query.get("required", ())) if op.query_required else set()
-        for name, schema in properties.items():
-            schema = {k: v for k, v in schema.items() if k not in ("title", "default")}
+        for name, schema in query["properties"].items():
+            schema = _without_null({k: v for k, v in schema.items() if k not in ("title", "default")})
             parameters.append({"name": name, "in": "query", "required": name in required, "schema": schema})
     for header in op.headers:
         parameters.append(
@@ -184,8 +192,6 @@ def _add_links(paths: dict, operations: list[Operation], links: Iterable[Link]) 
             definition["requestBody"] = link.body
             # schemathesis would otherwise merge generated fields into it; the body is meant as written.
             definition["x-schemathesis"] = {"merge_body": False}
-        if link.description:
-            definition["description"] = link.description
         response.setdefault("links", {})[link.name] = definition
 
 
@@ -217,15 +223,13 @@ def build_document(
             "operationId": op.operation_id,
             "summary": op.summary,
             "tags": [op.tag],
-            "parameters": _parameters(op, route, schemas),
+            "parameters": _parameters(op, route),
             "responses": _responses(op, schemas),
         }
         if op.description:
             entry["description"] = op.description
         if op.body is not None:
             entry["requestBody"] = {"required": op.body_required, "content": _json(schemas[(op.body, "validation")])}
-        if not op.authenticated:
-            entry["security"] = []
         item[op.method.lower()] = entry
     _add_links(paths, operations, links)
     return {

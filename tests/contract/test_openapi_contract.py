@@ -5,10 +5,12 @@ past the 404s; each answer must be no server error and must match the status, co
 operation documents.
 """
 
+import os
 from collections import Counter
 
 import httpx
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -27,16 +29,18 @@ from ..reliability.gunicorn import gunicorn
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
-EXAMPLES_PER_OPERATION = 20
-SCENARIOS = 50
+# Bounded for make test (about a minute); raise them for a deeper local hunt: CONTRACT_EXAMPLES=200 CONTRACT_SCENARIOS=300.
+EXAMPLES_PER_OPERATION = int(os.environ.get("CONTRACT_EXAMPLES", 20))
+SCENARIOS = int(os.environ.get("CONTRACT_SCENARIOS", 50))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture
 def seeded(acme, admin_user):
-    """Real rows for the generated requests to reach: a workflow of two versions, its prompt, runs in three states."""
+    """Real rows for the generated requests to reach: a workflow of three versions, its prompt, runs in two states."""
     version, revision = support_workflow(acme)
-    renaming_version(version)
+    renaming_version(version)  # 2: the target of cross-version replays and mappings
+    renaming_version(version)  # 3: the one DELETE may delete
     finished = finished_run(version)
     return {
         "token": ApiToken.issue(admin_user)[1],
@@ -47,20 +51,31 @@ def seeded(acme, admin_user):
     }
 
 
-def real_path_parameters(operation, seeded) -> list[dict]:
-    """Path parameters naming rows that exist; the generated ones mostly name nothing."""
+def real_parameters(operation, seeded) -> list[dict]:
+    """Path (and query) parameters naming rows that exist; the generated ones mostly name nothing."""
     names = {p.name for p in operation.path_parameters}
     base = {"slug": seeded["slug"], "workflow_id": seeded["workflow_id"], "artifact_id": seeded["artifact_id"]}
-    combos = [{**base, "run_id": run_id, "number": 2} for run_id in seeded["run_ids"]]
-    return [{k: v for k, v in combo.items() if k in names} for combo in combos]
+    combos = [{**base, "run_id": run_id, "number": 3} for run_id in seeded["run_ids"]]
+    found = [{"path_parameters": {k: v for k, v in combo.items() if k in names}} for combo in combos]
+    if any(p.name == "source_version" for p in operation.query):
+        pair = {"workflow_id": seeded["workflow_id"], "source_version": 1, "target_version": 2}
+        found = [{**found[0], "query": pair}]
+    return found
 
 
-def exercise(operation, real_parameters: list[dict], headers: dict) -> Counter[int]:
+def fits_the_request_line(case) -> bool:
+    """gunicorn answers a request line over 4094 bytes with its own HTML 414 before the API sees it: not ours to test."""
+    sent = case.as_transport_kwargs(base_url="http://127.0.0.1")
+    request = requests.Request(sent["method"], sent["url"], params=sent.get("params")).prepare()
+    return len(request.path_url) < 4000
+
+
+def exercise(operation, real: list[dict], headers: dict) -> Counter[int]:
     """Send the operation's generated requests and check each answer; returns how many got each status."""
     strategies = [
         operation.as_strategy(),
         operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
-        *(operation.as_strategy(path_parameters=p) for p in real_parameters),
+        *(operation.as_strategy(**parameters) for parameters in real),
     ]
     statuses: Counter[int] = Counter()
 
@@ -72,7 +87,7 @@ def exercise(operation, real_parameters: list[dict], headers: dict) -> Counter[i
         phases=(Phase.explicit, Phase.generate),
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=st.one_of(strategies))
+    @given(case=st.one_of(strategies).filter(fits_the_request_line))
     def check(case):
         response = case.call_and_validate(headers=headers, checks=CHECKS)
         statuses[response.status_code] += 1
@@ -99,7 +114,7 @@ def test_every_operation_answers_as_its_description_says(live, seeded):
         operations = [result.ok() for result in schema.get_all_operations()]
         for operation in operations:
             try:
-                examples[operation.label] = exercise(operation, real_path_parameters(operation, seeded), headers)
+                examples[operation.label] = exercise(operation, real_parameters(operation, seeded), headers)
             except Exception as exc:  # every operation is checked; the failures are reported together
                 failures[operation.label] = str(exc)[:3000]
         total = sum(sum(c.values()) for c in examples.values())
