@@ -1,8 +1,8 @@
 """schemathesis against the live API: a real gunicorn serving the test database, checked against its own description.
 
-Every operation gets a bounded number of generated requests, some with ids of real rows, so the requests reach
-past the 404s; each answer must be no server error and must match the status, content type and schema its
-operation documents.
+Every operation gets a bounded number of generated requests, valid and invalid, some with ids of real rows so that
+they reach past the 404s; each answer must be no server error, must match the status, content type and schema its
+operation documents, and must refuse what the description calls invalid.
 """
 
 import os
@@ -18,6 +18,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -32,7 +33,13 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 # Bounded for make test (about a minute); raise them for a deeper local hunt: CONTRACT_EXAMPLES=200 CONTRACT_SCENARIOS=300.
 EXAMPLES_PER_OPERATION = int(os.environ.get("CONTRACT_EXAMPLES", 20))
 SCENARIOS = int(os.environ.get("CONTRACT_SCENARIOS", 50))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 
 
 @pytest.fixture
