@@ -49,6 +49,8 @@ def api_routes() -> dict:
     for route, view in _walk(get_resolver().url_patterns):
         if not route.startswith(PREFIX) or view in (openapi_json, docs, no_such_endpoint):
             continue
+        if view in routes:
+            raise ValueError(f"{view.__name__} is routed twice under /{PREFIX}: its operations would be ambiguous.")
         parameters = {m["name"]: CONVERTER_SCHEMAS[m["converter"] or "str"] for m in PARAMETER.finditer(route)}
         routes[view] = Route(path="/" + PARAMETER.sub(r"{\g<name>}", route), parameters=parameters)
     return routes

@@ -16,7 +16,8 @@ api_v1 = [
     path("<slug:slug>/policy", replay_api.policy),
     path("<slug:slug>/mappings", mappings_api.mappings),
     path("", include("runs.api.urls")),
-    re_path(r"^(?P<path>.*)$", runs_api_views.no_such_endpoint),
+    # [\s\S], not ".": a path may hold an encoded newline, and "." would let it fall through to the HTML 404.
+    re_path(r"^(?P<path>[\s\S]*)$", runs_api_views.no_such_endpoint),
 ]
 
 urlpatterns = [

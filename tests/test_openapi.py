@@ -77,10 +77,17 @@ def test_the_reference_page_lists_every_operation_and_loads_nothing_from_elsewhe
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/v1/%C2%B7/workflows", "/api/v1/acme/workflows/wf_1/versions/-1", "/api/v1/nowhere"]
+    "path",
+    [
+        "/api/v1/%C2%B7/workflows",
+        "/api/v1/acme/workflows/wf_1/versions/-1",
+        "/api/v1/nowhere",
+        "/api/v1/%C2%B7/workflows/wf%0A1/pause",
+    ],
 )
 def test_a_path_no_api_pattern_matches_answers_the_json_404_of_the_error_shape(client, path):
-    """Found by schemathesis: a malformed slug or version number fell through to Django's HTML 404 page."""
+    """Found by schemathesis: a malformed slug or version number, or an id with an encoded newline, fell through
+    to Django's HTML 404 page."""
     response = client.post(path)
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
