@@ -309,3 +309,14 @@ def test_deleting_a_version_past_the_integer_range_is_a_404(api, acme):
     response = api.delete(f"/api/v1/acme/workflows/{version.workflow.workflow_id}/versions/{TOO_BIG}")
     assert response.status_code == 404
     assert WorkflowVersion.objects.filter(pk=version.pk).exists()
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_body_with_a_number_json_cannot_hold_is_a_400_and_creates_no_run(api, acme, number):
+    """Python's json reads NaN, Infinity and 1e400 (as inf), which neither database's JSON column accepts: a 500."""
+    version, _ = support_workflow(acme)
+    url = f"/api/v1/acme/workflows/{version.workflow.workflow_id}/runs"
+    response = api.post(url, data='{"payload": {"x": ' + number + "}}", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("JSON numbers must be finite")
+    assert not Run.objects.filter(workflow=version.workflow).exists()
