@@ -53,9 +53,9 @@ test: install chromium lint
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null || { echo "Models changed without a migration."; exit 1; }
 	REPRISE_VAR_DIR=$(CURDIR)/var/test $(PY) -m pytest -q $(PYTEST_ARGS)
 
-# The inner loop: no worker subprocesses, no browser, no reliability proofs.
+# The inner loop: no worker subprocesses, no browser, no reliability proofs, no live contract test.
 test-fast: install
-	REPRISE_VAR_DIR=$(CURDIR)/var/test-fast $(PY) -m pytest -q -m "not worker and not browser" --ignore=tests/reliability $(PYTEST_ARGS)
+	REPRISE_VAR_DIR=$(CURDIR)/var/test-fast $(PY) -m pytest -q -m "not worker and not browser" --ignore=tests/reliability --ignore=tests/contract $(PYTEST_ARGS)
 
 soak: install
 	REPRISE_VAR_DIR=$(CURDIR)/var/soak $(PY) -m tests.reliability.soak

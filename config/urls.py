@@ -1,17 +1,23 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from config import openapi
 from mappings import api as mappings_api
 from replay import api as replay_api
+from runs.api import views as runs_api_views
 from runs.web import views as runs_views
 
 api_v1 = [
+    path("openapi.json", openapi.openapi_json, name="openapi"),
+    path("docs", openapi.docs, name="api-docs"),
     path("<slug:slug>/runs/<str:run_id>/replays", replay_api.submit),
     path("<slug:slug>/runs/<str:run_id>/replay-plan", replay_api.replay_plan),
     path("<slug:slug>/policy", replay_api.policy),
     path("<slug:slug>/mappings", mappings_api.mappings),
     path("", include("runs.api.urls")),
+    # [\s\S], not ".": a path may hold an encoded newline, and "." would let it fall through to the HTML 404.
+    re_path(r"^(?P<path>[\s\S]*)$", runs_api_views.no_such_endpoint),
 ]
 
 urlpatterns = [

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Self
 
 from django.conf import settings
-from pydantic import BeforeValidator, model_validator
+from pydantic import BeforeValidator, StringConstraints, model_validator
 
 from mappings.models import NodeMapping
 from mappings.services import check_pair_count
@@ -69,7 +69,7 @@ def _identifier(pattern: str, example: str) -> BeforeValidator:
             raise invalid(f"{{field}} is malformed: expected {example}.")
         return value
 
-    return BeforeValidator(check)
+    return BeforeValidator(check, json_schema_input_type=Annotated[str, StringConstraints(pattern=pattern)] | None)
 
 
 def _mode(value: Any) -> str:
@@ -148,17 +148,23 @@ def _save_mapping(value: Any) -> str | None:
 class ReplayFields(Input):
     """A replay request's fields, as the API body, the dialog form and the command send them."""
 
-    mode: Annotated[str, BeforeValidator(_mode)]
+    mode: Annotated[str, BeforeValidator(_mode, json_schema_input_type=ReplayMode)]
     prompt_artifact_id: Annotated[str | None, _identifier(PROMPT_ID_RE, EXAMPLES["prompt_artifact_id"])] = None
     content_hash: Annotated[str | None, _identifier(CONTENT_HASH_RE, EXAMPLES["content_hash"])] = None
     model_id: Annotated[str | None, _identifier(MODEL_ID_RE, EXAMPLES["model_id"])] = None
     model_ref: Annotated[str | None, _identifier(MODEL_REF_RE, EXAMPLES["model_ref"])] = None
     target_version: VersionNumber = None
     node_mapping: Annotated[dict[str, str], BeforeValidator(_node_mapping)] = {}
-    save_mapping: Annotated[str | None, BeforeValidator(_save_mapping)] = None
-    from_nodes: Annotated[tuple[str, ...] | None, BeforeValidator(_from_nodes)] = None
-    plan_version: Annotated[str | None, BeforeValidator(_plan_version)] = None
-    trigger_payload: Annotated[dict | None, BeforeValidator(_trigger_payload)] = None
+    save_mapping: Annotated[
+        str | None, BeforeValidator(_save_mapping, json_schema_input_type=NodeMapping.Visibility | None)
+    ] = None
+    from_nodes: Annotated[
+        tuple[str, ...] | None, BeforeValidator(_from_nodes, json_schema_input_type=list[str] | None)
+    ] = None
+    plan_version: Annotated[str | None, BeforeValidator(_plan_version, json_schema_input_type=str | None)] = None
+    trigger_payload: Annotated[dict | None, BeforeValidator(_trigger_payload, json_schema_input_type=dict | None)] = (
+        None
+    )
 
     @model_validator(mode="after")
     def fields_of_the_mode(self) -> Self:

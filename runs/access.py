@@ -65,7 +65,7 @@ def get_workflow_for_member(membership: Membership, workflow_id: str) -> Workflo
 
 def get_version_for_member(membership: Membership, workflow_id: str, number: int) -> WorkflowVersion:
     workflow = get_workflow_for_member(membership, workflow_id)
-    version = workflow.versions.filter(number=number).first()
+    version = workflow.versions.filter(number=number).first() if number <= WorkflowVersion.MAX_NUMBER else None
     if version is None:
         raise NotFound(f"Workflow {workflow_id} has no version {number}.")
     version.workflow = workflow

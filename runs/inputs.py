@@ -6,7 +6,7 @@ Services validate with these (runs.http.input.parse) so every caller, API or not
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, StringConstraints
 
 from .http.input import Input, invalid
 from .models import CONTENT_HASH_RE
@@ -26,7 +26,10 @@ def _text(max_len: int) -> BeforeValidator:
             raise invalid("{field} must not contain NUL characters.")
         return value
 
-    return BeforeValidator(check)
+    # The description says the same: a string of max_len characters at most with one that is not a space.
+    return BeforeValidator(
+        check, json_schema_input_type=Annotated[str, StringConstraints(max_length=max_len, pattern=r"\S")]
+    )
 
 
 def _content_hash(value: Any) -> str | None:
@@ -55,7 +58,12 @@ def _payload(value: Any) -> dict:
 
 Name = Annotated[str, _text(MAX_NAME_CHARS)]
 PromptContent = Annotated[str, _text(MAX_PROMPT_CHARS)]
-ContentHash = Annotated[str | None, BeforeValidator(_content_hash)]
+ContentHash = Annotated[
+    str | None,
+    BeforeValidator(
+        _content_hash, json_schema_input_type=Annotated[str, StringConstraints(pattern=CONTENT_HASH_RE)] | None
+    ),
+]
 
 
 class RevisionInput(Input):
@@ -72,8 +80,13 @@ class WorkflowInput(Input):
 
 
 class PauseInput(Input):
-    reason: Annotated[str, BeforeValidator(_reason)] = ""
+    reason: Annotated[
+        str,
+        BeforeValidator(
+            _reason, json_schema_input_type=Annotated[str, StringConstraints(max_length=MAX_REASON_CHARS)] | None
+        ),
+    ] = ""
 
 
 class TriggerInput(Input):
-    payload: Annotated[dict, BeforeValidator(_payload)] = {}
+    payload: Annotated[dict, BeforeValidator(_payload, json_schema_input_type=dict[str, Any] | None)] = {}

@@ -279,3 +279,46 @@ def test_fuzzed_replay_requests_never_500_and_create_nothing_on_4xx(fuzz_world, 
             assert Run.objects.count() == before and "error" in response.json()
         else:
             assert response.status_code == 201
+
+
+# Found by schemathesis (tests/contract): a version number past the database's integer range was a 500.
+TOO_BIG = WorkflowVersion.MAX_NUMBER + 1
+
+
+def test_a_version_number_past_the_integer_range_is_a_400_naming_the_field(api, acme):
+    version, _ = support_workflow(acme)
+    workflow_id = version.workflow.workflow_id
+    response = api.get(f"/api/v1/acme/mappings?workflow_id={workflow_id}&source_version={TOO_BIG}&target_version=1")
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "bad_request",
+        "message": "source_version must be a workflow version number (a positive integer).",
+        "field": "source_version",
+    }
+
+
+def test_a_replay_plan_or_replay_on_a_version_past_the_integer_range_is_a_400(api, acme):
+    run = finished_run(support_workflow(acme)[0])
+    plan = api.get(f"/api/v1/acme/runs/{run.run_id}/replay-plan?target_version={TOO_BIG}")
+    replay = post(api, f"/api/v1/acme/runs/{run.run_id}/replays", {"mode": "as_is", "target_version": TOO_BIG})
+    assert (plan.status_code, plan.json()["error"]["field"]) == (400, "target_version")
+    assert (replay.status_code, replay.json()["error"]["field"]) == (400, "target_version")
+    assert not Run.objects.filter(replay_of=run).exists()
+
+
+def test_deleting_a_version_past_the_integer_range_is_a_404(api, acme):
+    version, _ = support_workflow(acme)
+    response = api.delete(f"/api/v1/acme/workflows/{version.workflow.workflow_id}/versions/{TOO_BIG}")
+    assert response.status_code == 404
+    assert WorkflowVersion.objects.filter(pk=version.pk).exists()
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_body_with_a_number_json_cannot_hold_is_a_400_and_creates_no_run(api, acme, number):
+    """Python's json reads NaN, Infinity and 1e400 (as inf), which neither database's JSON column accepts: a 500."""
+    version, _ = support_workflow(acme)
+    url = f"/api/v1/acme/workflows/{version.workflow.workflow_id}/runs"
+    response = api.post(url, data='{"payload": {"x": ' + number + "}}", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("JSON numbers must be finite")
+    assert not Run.objects.filter(workflow=version.workflow).exists()

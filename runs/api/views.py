@@ -1,11 +1,13 @@
 """JSON API for prompts, workflows, versions, triggers and the run lifecycle."""
 
 from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from runs import services
 from runs.access import get_artifact_for_member, get_run_ref_for_member, get_version_for_member, get_workflow_for_member
 from runs.compare import compare, compared_runs
-from runs.http.api import api_view, created, json_body
+from runs.http.api import api_view, created, error_response, json_body
+from runs.http.errors import NotFound
 from runs.models import Role
 
 from .serializers import run_dict, run_with_steps
@@ -108,3 +110,9 @@ def compare_runs(request, membership, run_id):
     return JsonResponse(
         {"base": run_dict(base, steps=False), "other": run_dict(other, steps=False), **comparison.as_api()}
     )
+
+
+@csrf_exempt
+def no_such_endpoint(request, path=""):
+    """Any other path under /api/v1/: the API's own 404, not the HTML page (a malformed id in a path lands here)."""
+    return error_response(NotFound(f"No API endpoint at {request.path}: check the path and its ids."))

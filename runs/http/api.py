@@ -3,6 +3,7 @@
 import functools
 import json
 import logging
+import math
 from datetime import timedelta
 
 from django.core.exceptions import RequestDataTooBig
@@ -91,7 +92,7 @@ def json_body(request) -> dict:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_not_a_number, parse_float=_finite)
         has_nul = _has_nul(data)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("Malformed JSON body.") from None
@@ -102,6 +103,21 @@ def json_body(request) -> dict:
     if has_nul:
         raise BadRequest("JSON strings must not contain NUL (\\u0000) characters.")
     return data
+
+
+NOT_FINITE = "JSON numbers must be finite: NaN and Infinity are not JSON, and neither database stores them."
+
+
+def _not_a_number(name: str):
+    """Python's json reads NaN and Infinity, which no JSON column accepts: refused before anything is written."""
+    raise BadRequest(NOT_FINITE)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400
+        raise BadRequest(NOT_FINITE)
+    return number
 
 
 def _has_nul(value) -> bool:

@@ -3,10 +3,14 @@
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+from runs.models import WorkflowVersion
+
 from .errors import BadRequest
+
+MAX_VERSION_NUMBER = WorkflowVersion.MAX_NUMBER
 
 # Errors raised with this type carry their own complete message; others get the field name prefixed.
 OWN_MESSAGE = "reprise"
@@ -60,7 +64,7 @@ def _version_number(value: Any) -> Any:
         return None
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_VERSION_NUMBER:
         raise invalid("{field} must be a workflow version number (a positive integer).")
     return value
 
@@ -81,5 +85,8 @@ def required_version(value: Any) -> int:
 
 
 # A workflow version number, from JSON (3) or a form or query string ("3"): the one parser of version numbers.
-VersionNumber = Annotated[int | None, BeforeValidator(_version_number)]
+VersionNumber = Annotated[
+    int | None,
+    BeforeValidator(_version_number, json_schema_input_type=Annotated[int, Field(ge=1, le=MAX_VERSION_NUMBER)] | None),
+]
 Blank = BeforeValidator(_blank_is_none)

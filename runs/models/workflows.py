@@ -28,6 +28,9 @@ class Workflow(models.Model):
 class WorkflowVersion(models.Model):
     """An immutable graph of nodes. Deleting it leaves its runs with a null version."""
 
+    # PositiveIntegerField's range on every database: a larger number names no version (and would not fit a query).
+    MAX_NUMBER = 2_147_483_647
+
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)

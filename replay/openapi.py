@@ -1,0 +1,205 @@
+"""The description of the replay API: its operations, beside the URLs in config/urls.py, and what they answer.
+
+The statuses and their descriptions come from the rules table (replay.rules), in the order the rules answer.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from mappings.services import unmapped_message
+from runs.http.input import Input, VersionNumber
+from runs.http.openapi import SAME_WORKSPACE, Header, Link, Operation
+from runs.models import ReplayMode, RunStatus
+
+from . import api
+from .policy import PolicyInput
+from .rules import (
+    CROSS_BOUNDARY,
+    DEPTH_EXCEEDED,
+    IN_FLIGHT,
+    MODEL_NOT_AVAILABLE,
+    PROVIDER_BLOCKED,
+    QUOTA_EXCEEDED,
+    VERSION_DELETED,
+    VIEWER_CANNOT_REPLAY,
+    WORKFLOW_PAUSED,
+    ReplayFields,
+)
+from .services import IDEMPOTENCY_KEY_RE
+
+TAG = "Replay"
+
+
+def _one_of(*messages: str) -> str:
+    return "One of: " + "; ".join(f"“{m}”" for m in messages)
+
+
+class ReplayCreated(BaseModel):
+    run_id: str
+    status: RunStatus
+    replay_of: str
+    replay_depth: int
+    version: int
+    mode: ReplayMode
+
+
+class SavedMapping(BaseModel):
+    visibility: Literal["operator", "workspace"]
+    owner: str
+    pairs: dict[str, str]
+    covers_all: bool
+
+
+class InvokingNode(BaseModel):
+    node_id: str
+    tool: str
+    reason: str
+
+
+class ReplayPlan(BaseModel):
+    """What a replay on the target version will do: renamed nodes, the saved mapping that applies, mutations."""
+
+    source_version: int
+    target_version: int
+    renamed_nodes: list[str]
+    target_nodes: list[str]
+    saved_mapping: SavedMapping | None
+    mutations: Literal["dry_run", "invoke"]
+    invoking_nodes: list[str]
+    invoking_reasons: list[InvokingNode]
+
+
+class PlanQuery(Input):
+    target_version: VersionNumber = None
+
+
+class PlannedCall(BaseModel):
+    tool: str
+    mutating: bool
+    disposition: Literal["reused", "dry_run", "invoke"]
+    policy: str | None
+
+
+class PlannedNode(BaseModel):
+    node_id: str
+    mapped_from: str | None
+    action: Literal["reuse", "run", "drop"]
+    reason: str
+    call: PlannedCall | None
+    estimated_cost_usd: list[str] | None
+    reused_from: dict[str, str] | None
+
+
+class PlanTotals(BaseModel):
+    runs: int
+    reuses: int
+    drops: int
+    invokes: int
+    dry_runs: int
+    estimated_cost_usd: list[str] | None
+
+
+class Refusal(BaseModel):
+    status: int
+    code: str
+    message: str
+
+
+class PreflightPlan(BaseModel):
+    """What submit would do with this body, and what it would answer now; no side effect, no quota taken."""
+
+    replayable: bool
+    refusal: Refusal | None
+    plan_version: str | None
+    nodes: list[PlannedNode]
+    totals: PlanTotals | None
+
+
+class Policy(BaseModel):
+    allowed_models: list[str] | None
+    allowed_providers: list[str] | None
+    replay_allow_mutations: bool
+
+
+IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "A retry with the same key and request answers 200 with the run it made; the same key with another request is a 409.",
+    {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_RE.pattern}$"},
+)
+
+OPERATIONS = [
+    Operation(
+        api.submit,
+        "POST",
+        "submitReplay",
+        "Replay a finished run",
+        TAG,
+        status=201,
+        body=ReplayFields,
+        headers=(IDEMPOTENCY_KEY,),
+        response=ReplayCreated,
+        also={200: "A retry with the same Idempotency-Key: the run it made."},
+        description="The rules answer in the order of the rules table; the first that fails answers.",
+        errors={
+            400: "A field is missing or malformed for the mode: `error.field` names it and the message the expected format; or the Idempotency-Key is malformed or was used for another run.",
+            403: _one_of(CROSS_BOUNDARY, VIEWER_CANNOT_REPLAY, MODEL_NOT_AVAILABLE, PROVIDER_BLOCKED),
+            404: "The run, the prompt artifact or revision, the target version or the model is unknown: the message names it.",
+            409: _one_of(
+                IN_FLIGHT, VERSION_DELETED, WORKFLOW_PAUSED, "the Idempotency-Key was used for a different request"
+            ),
+            422: "The prompt artifact is unused by the target version, or a node mapping pair is invalid, or "
+            f"renamed nodes are not all mapped: “{unmapped_message(0).replace('0', 'N', 1)}”",
+            429: _one_of(DEPTH_EXCEEDED, QUOTA_EXCEEDED),
+        },
+    ),
+    Operation(
+        api.replay_plan,
+        "GET",
+        "getReplayPlan",
+        "What a replay on a target version will do",
+        TAG,
+        query=PlanQuery,
+        response=ReplayPlan,
+        errors={
+            400: "target_version is not a version number, or the run's version was deleted.",
+            404: "No such run, or no such target version.",
+        },
+    ),
+    Operation(
+        api.replay_plan,
+        "POST",
+        "previewReplayPlan",
+        "The plan a replay with this body would follow, and what submit would answer",
+        TAG,
+        body=ReplayFields,
+        response=PreflightPlan,
+        description="Send the plan_version it answers with the submit: a plan that changed meanwhile is refused 409.",
+        errors={404: "No such run.", 403: CROSS_BOUNDARY},
+    ),
+    Operation(api.policy, "GET", "getPolicy", "The workspace's replay policy", TAG, response=Policy),
+    Operation(
+        api.policy,
+        "PUT",
+        "updatePolicy",
+        "Change the workspace's replay policy (admins)",
+        TAG,
+        body=PolicyInput,
+        response=Policy,
+        description="Only the fields the body names change.",
+    ),
+]
+
+RUN = {**SAME_WORKSPACE, "path.run_id": "$response.body#/run_id"}
+AS_IS = {"mode": "as_is"}
+
+LINKS = [
+    # A triggered run is in flight (409) until it finishes; a cancelled one can be replayed.
+    Link("triggerRun", "submitReplay", RUN, body=AS_IS),
+    Link("cancelRun", "submitReplay", RUN, body=AS_IS),
+    Link("getRun", "submitReplay", RUN, body=AS_IS),
+    Link("getRun", "getReplayPlan", RUN),
+    Link("submitReplay", "getRun", RUN),
+    Link("submitReplay", "getReplayPlan", RUN),
+    Link("submitReplay", "cancelRun", RUN),
+]

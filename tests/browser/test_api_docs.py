@@ -1,0 +1,39 @@
+"""The API reference page in Chromium: it renders every operation and asks nothing of another origin."""
+
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+from config.openapi import document
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+def shot(name):
+    from django.conf import settings
+
+    folder = settings.VAR_DIR / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.png"
+
+
+def test_the_api_reference_renders_without_a_request_to_another_origin_or_a_csp_violation(
+    browser, live_server, settings
+):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+    page = context.new_page()
+    origins, console = set(), []
+    page.on("request", lambda r: origins.add(urlsplit(r.url).netloc))
+    page.on("console", lambda m: console.append(m.text) if m.type in ("error", "warning") else None)
+    page.goto("/api/v1/docs")
+    expect(page.get_by_role("heading", name="Reprise API v1")).to_be_visible()
+    operations = [op for item in document()["paths"].values() for op in item.values()]
+    expect(page.locator("article.api-op")).to_have_count(len(operations))
+    page.screenshot(path=str(shot("api-docs")))
+    page.get_by_role("link", name="POST /api/v1/{slug}/runs/{run_id}/replays").click()
+    expect(page.locator("#op-submitReplay")).to_contain_text("Replay quota exceeded")
+    page.locator("#op-submitReplay").screenshot(path=str(shot("api-docs-replay")))
+    context.close()
+    assert origins == {urlsplit(live_server.url).netloc}
+    assert console == []
