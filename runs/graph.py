@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from heapq import heappop, heappush
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, StrictStr
+from pydantic import BeforeValidator, Field, StrictStr, StringConstraints
 
 from .http.errors import BadRequest, NotFound
 from .http.input import Input, invalid, parse
@@ -60,12 +60,18 @@ def _string_list(value: Any) -> list[str]:
     return value
 
 
-NodeIdField = Annotated[str, BeforeValidator(_node_id)]
+NodeIdField = Annotated[str, BeforeValidator(_node_id), StringConstraints(pattern=NODE_ID_RE.pattern)]
 
 
 class PromptRef(Input):
-    artifact_id: Annotated[str, _identifier(PROMPT_ID_RE, "prompt_ followed by 8 hex digits")]
-    content_hash: Annotated[str, _identifier(CONTENT_HASH_RE, "sha256: followed by 64 hex digits")]
+    artifact_id: Annotated[
+        str, _identifier(PROMPT_ID_RE, "prompt_ followed by 8 hex digits"), StringConstraints(pattern=PROMPT_ID_RE)
+    ]
+    content_hash: Annotated[
+        str,
+        _identifier(CONTENT_HASH_RE, "sha256: followed by 64 hex digits"),
+        StringConstraints(pattern=CONTENT_HASH_RE),
+    ] = Field(description="A revision of the artifact in this workspace.")
 
 
 class NodeInput(Input):
@@ -73,16 +79,24 @@ class NodeInput(Input):
 
     id: NodeIdField
     type: Literal["llm", "tool"]
-    after: Annotated[list[str], BeforeValidator(_string_list)] = []
-    policies: Annotated[dict, BeforeValidator(_policies)] = {}
+    after: Annotated[list[str], BeforeValidator(_string_list)] = Field(
+        default=[], description="Ids of the nodes this one runs after."
+    )
+    policies: Annotated[dict, BeforeValidator(_policies)] = Field(
+        default={}, description='{"replay": {"allowMutations": true | false}}: the node\'s own replay policy.'
+    )
 
 
 class LlmNodeInput(NodeInput):
+    """A model call: a prompt revision, pinned by its hash, sent to a model of the catalog."""
+
     prompt: PromptRef
-    model: StrictStr
+    model: StrictStr = Field(description="A model ref of the catalog, e.g. `anthropic:claude-opus-4-7`.")
 
 
 class ToolNodeInput(NodeInput):
+    """A tool call; `args` are templates reading `trigger.*` and `nodes.<id>.output`."""
+
     tool: StrictStr
     args: dict = {}
 

@@ -7,67 +7,30 @@ runs.graph.parse_nodes, so the models below describe them from the same constant
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import BaseModel, ConfigDict, Field
 
+from runs.engine.llm_options import LlmOptions
 from runs.engine.tools import TOOLS
-from runs.graph import MAX_NODES, NODE_ID_RE
+from runs.graph import MAX_NODES, LlmNodeInput, ToolNodeInput
 from runs.http.openapi import SAME_WORKSPACE, Link, Operation
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput, WorkflowInput
-from runs.models import CONTENT_HASH_RE, PROMPT_ID_RE, NodeType, ReplayMode, RunStatus
+from runs.models import NodeType, ReplayMode, RunStatus
 from runs.models.runs import StepStatus
 
 from . import views
 
-NodeId = Annotated[str, StringConstraints(pattern=NODE_ID_RE.pattern)]
-ContentHash = Annotated[str, StringConstraints(pattern=CONTENT_HASH_RE)]
-ArtifactId = Annotated[str, StringConstraints(pattern=PROMPT_ID_RE)]
 
+class LlmNode(LlmNodeInput, LlmOptions):
+    """A model call: the node as parse_nodes declares it, with the options LlmOptions declares."""
 
-def _optional(description: str = "") -> Any:
-    """A key that may be left out but, when given, must not be null (parse_nodes refuses a null there)."""
-    return Field(None, description=description or None, json_schema_extra=lambda s: s.pop("default", None))
-
-
-class ReplayPolicy(BaseModel):
-    allowMutations: bool | SkipJsonSchema[None] = _optional(
-        "Invoke this node's mutating tool calls in replays; left out, the workspace policy decides."
-    )
-
-
-class NodePolicies(BaseModel):
-    replay: ReplayPolicy | SkipJsonSchema[None] = _optional()
-
-
-class PromptRef(BaseModel):
-    artifact_id: ArtifactId
-    content_hash: ContentHash = Field(description="A revision of the artifact in this workspace.")
-
-
-class LlmNode(BaseModel):
-    """A model call: a prompt revision, pinned by its hash, sent to a model of the catalog."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: NodeId
     type: Literal["llm"]
-    prompt: PromptRef
-    model: str = Field(description="A model ref of the catalog, e.g. `anthropic:claude-opus-4-7`.")
-    after: list[str] = Field(default=[], description="Ids of the nodes this one runs after.")
-    policies: NodePolicies | None = None
 
 
-class ToolNode(BaseModel):
-    """A tool call; `args` are templates reading `trigger.*` and `nodes.<id>.output`."""
+class ToolNode(ToolNodeInput):
+    """A tool call: the node as parse_nodes declares it, its tool one of the registry's."""
 
-    model_config = ConfigDict(extra="allow")
-
-    id: NodeId
     type: Literal["tool"]
     tool: Literal[tuple(sorted(TOOLS))]  # type: ignore[valid-type]
-    args: dict[str, Any] = {}
-    after: list[str] = Field(default=[], description="Ids of the nodes this one runs after.")
-    policies: NodePolicies | None = None
 
 
 Node = Annotated[LlmNode | ToolNode, Field(discriminator="type")]
