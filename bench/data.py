@@ -124,6 +124,21 @@ def recorded_run(version: WorkflowVersion, steps: int) -> Run:
     return run
 
 
+def executed_run(version: WorkflowVersion, steps: int) -> Run:
+    """A run of `version` executed in process, as the simulator answers it: every step reusable."""
+    run = Run.objects.create(
+        workspace_id=version.workflow.workspace_id,
+        workflow=version.workflow,
+        version=version,
+        version_number=version.number,
+        trigger_payload={"name": "Dana"},
+        steps_total=steps,
+    )
+    execute(run.run_id)
+    run.refresh_from_db()
+    return run
+
+
 def build() -> BenchData:
     account = Account.objects.create(name="Bench")
     workspace = Workspace.objects.create(account=account, slug="bench", name="Bench")
@@ -132,17 +147,9 @@ def build() -> BenchData:
     _, token = ApiToken.issue(user, name="bench")
     revision = services.create_prompt(workspace=workspace, name="bench", content="Summarise: {{ trigger.name }}")
 
-    chain_version = services.create_workflow(workspace=workspace, name="Chain 10", nodes=chain("n", revision, 10))
-    chain_source = Run.objects.create(
-        workspace=workspace,
-        workflow=chain_version.workflow,
-        version=chain_version,
-        version_number=1,
-        trigger_payload={"name": "Dana"},
-        steps_total=10,
+    chain_source = executed_run(
+        services.create_workflow(workspace=workspace, name="Chain 10", nodes=chain("n", revision, 10)), 10
     )
-    execute(chain_source.run_id)
-    chain_source.refresh_from_db()
 
     big = services.create_workflow(
         workspace=workspace, name="Big 10k", nodes=chain("s", revision, 10_000, tool_every=10)
@@ -159,17 +166,9 @@ def build() -> BenchData:
     ]
     half_renamed = services.add_version(workflow=workflow, nodes=half)
     compare_1k = recorded_run(thousand, 1000)
-    rerun_version = services.create_workflow(workspace=workspace, name="Rerun 1k", nodes=chain("r", revision, 1000))
-    rerun_source = Run.objects.create(
-        workspace=workspace,
-        workflow=rerun_version.workflow,
-        version=rerun_version,
-        version_number=1,
-        trigger_payload={"name": "Dana"},
-        steps_total=1000,
+    rerun_source = executed_run(
+        services.create_workflow(workspace=workspace, name="Rerun 1k", nodes=chain("r", revision, 1000)), 1000
     )
-    execute(rerun_source.run_id)
-    rerun_source.refresh_from_db()
     return BenchData(
         workspace,
         user,
