@@ -15,7 +15,6 @@ from django.utils import timezone
 from runs.models import PromptRevision, Run, Step, ToolCall
 
 from .lease import claim, fail_run, heartbeat, hold
-from .llm_options import options_of
 from .plan import PlannedNode, effective_model, effective_prompt_hash, mutation_decision, version_plan
 from .pricing import PRICE_VERSION, price
 from .providers import ProviderError, complete
@@ -171,7 +170,7 @@ class RunExecutor:
         if template is None:
             raise StepFailed(f"prompt revision {prompt_hash} of {node.config['prompt']['artifact_id']} not found")
         prompt = render_text(template, self.context)
-        options = options_of(node.config)
+        options = node.options
         sent = options.config()  # recorded in the step's input as sent, the system prompt rendered
         if options.system:
             sent["system"] = render_text(options.system, self.context)

@@ -1,12 +1,16 @@
 """What a run will execute: a version's nodes in order, and the one rule that says which calls dry-run."""
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 from runs.graph import execution_order
 from runs.models import Node
 
 from .tools import TOOLS
+
+if TYPE_CHECKING:
+    from .llm_options import LlmOptions
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,13 @@ class PlannedNode:
     @property
     def tool_name(self) -> str:
         return self.config.get("tool", "") if self.type == Node.Type.TOOL else ""
+
+    @cached_property
+    def options(self) -> "LlmOptions":
+        """An llm node's validated options, once per process (versions are immutable)."""
+        from .llm_options import options_of
+
+        return options_of(self.config)
 
     @property
     def mutating(self) -> bool:

@@ -26,6 +26,23 @@ from .reusability import (
 from .templating import TemplateError
 
 REUSE, RUN, DROP = "reuse", "run", "drop"
+# What the plan reads of the source's steps (not their timings or raw usage: 1,000 of them per plan).
+PLAN_STEP_FIELDS = (
+    "run_id",
+    "node_id",
+    "type",
+    "status",
+    "input",
+    "output",
+    "model_ref",
+    "prompt_hash",
+    "reused_from_run_id",
+    "reused_from_node_id",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+)
 NARROW, WIDE = Decimal("0.10"), Decimal("0.50")  # the estimate's range: unchanged, or changed or downstream of a change
 
 
@@ -173,7 +190,8 @@ def build_plan(
 
     # A full replay on the source's own version reuses and drops nothing: it needs no recorded step.
     needs_steps = from_nodes is not None or target_version_id != source.version_id
-    steps = {s.node_id: s for s in Step.objects.filter(run_id=source.pk)} if needs_steps else {}
+    recorded = Step.objects.filter(run_id=source.pk).only(*PLAN_STEP_FIELDS)
+    steps = {s.node_id: s for s in recorded} if needs_steps else {}
     templates = prompt_templates(source, target, overrides) if from_nodes is not None else {}
     context: dict = {"trigger": source.trigger_payload if trigger_payload is None else trigger_payload, "nodes": {}}
     must_run = descendants(target, set(from_nodes)) if from_nodes is not None else {n.node_id for n in target}

@@ -5,7 +5,6 @@ import json
 
 from runs.models import NodeType, PromptRevision, Run, Step
 
-from .llm_options import options_of
 from .plan import PlannedNode, effective_model, effective_prompt_hash
 from .templating import render_text, render_value
 
@@ -31,7 +30,7 @@ def rendered_input(node: PlannedNode, context: dict, templates: dict, overrides:
     if node.type == NodeType.LLM:
         template = templates.get((node.config["prompt"]["artifact_id"], effective_prompt_hash(node, overrides)), "")
         rendered = {"prompt": render_text(template, context)}
-        system = options_of(node.config).system
+        system = node.options.system
         if system:
             rendered["system"] = render_text(system, context)
         return rendered
@@ -62,7 +61,7 @@ def definition_change(node: PlannedNode, source_node: PlannedNode | None, step: 
             return "prompt changed"
         if effective_model(node, overrides) != step.model_ref:
             return "model changed"
-        if options_of(node.config).config() != options_of(source_node.config).config():
+        if node.options != source_node.options:
             return "options changed"
     else:
         if node.tool_name != source_node.tool_name:

@@ -52,6 +52,15 @@
       if (first) first.focus();
     }
   });
+  // Submit replay waits while the plan it will send is being computed: what was shown is what runs.
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt.id !== "plan-panel") return;
+    var submit = document.getElementById("submit-replay");
+    if (submit) submit.disabled = true;
+  });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.elt.id === "plan-panel" && !event.detail.successful) refreshReplayForm(event.detail.elt);
+  });
   document.body.addEventListener("htmx:load", function (event) {
     refreshReplayForm(event.detail.elt);
     refreshMappingForm(event.detail.elt);
