@@ -55,14 +55,18 @@ def quota_left(workspace_id: int) -> int:
 
 
 def take_quota(workspace_id: int, *, increment: bool = True) -> None:
-    """Counts accepted replays only: called once every other rule has passed (a preview only looks)."""
-    if is_ratelimited(
-        f"workspace:{workspace_id}",
-        group="replay",
-        key=_quota_key,
-        rate=settings.REPLAY_QUOTA_RATE,
-        increment=increment,
-    ):
+    """Counts accepted replays only: called once every other rule has passed.
+
+    A preview (increment=False) counts nothing and refuses as the next submit would: when none is left.
+    """
+    limited = (
+        is_ratelimited(
+            f"workspace:{workspace_id}", group="replay", key=_quota_key, rate=settings.REPLAY_QUOTA_RATE, increment=True
+        )
+        if increment
+        else quota_left(workspace_id) == 0
+    )
+    if limited:
         raise ReplayRejected(429, QUOTA_EXCEEDED, code="quota_exceeded")
 
 

@@ -217,3 +217,11 @@ def test_the_command_reruns_from_a_node_and_prints_the_plan_without_submitting(a
     call_command("replay", source.run_id, "--from", "notify", "--as", "operator")
     new = Run.objects.get(pk=capsys.readouterr().out.strip())
     assert new.replay_plan["from_nodes"] == ["notify"]
+
+
+def test_the_preflight_refuses_as_the_next_submit_would_once_the_quota_is_spent(api, acme, settings):
+    settings.REPLAY_QUOTA_RATE = "1/m"
+    source = finished_run(support_workflow(acme)[0])
+    api.post(f"/api/v1/acme/runs/{source.run_id}/replays", {"mode": "as_is"}, content_type="application/json")
+    body = post_plan(api, source, {"mode": "as_is"}).json()
+    assert body["refusal"] == {"status": 429, "code": "quota_exceeded", "message": "Replay quota exceeded"}

@@ -110,8 +110,12 @@ def test_rejected_submit_shows_replay_submission_failed(page_for, operator, sour
     page.keyboard.press("r")
     page.get_by_role("button", name="Submit replay").click()
     expect(page.locator(".toast")).to_contain_text("Replay submitted")
+    expect(page.locator("#modal[open]")).to_have_count(0)  # r is ignored while a dialog is open
     page.keyboard.press("r")
-    page.get_by_role("button", name="Submit replay").click()
+    submit = page.locator("#modal[open]").get_by_role("button", name="Submit replay")
+    expect(page.locator("#modal[open] #plan-panel")).to_contain_text("Replay quota exceeded")  # the plan says so first
+    expect(submit).to_be_enabled()
+    submit.click()
     expect(page.locator("#replay-error")).to_contain_text("Replay submission failed")
     expect(page.locator("#replay-error")).to_contain_text("Replay quota exceeded")
     expect(page.locator(".toast-error")).to_contain_text("Replay quota exceeded")
