@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django_ratelimit.core import get_usage, is_ratelimited
 
 from mappings.services import save_mapping, unmapped_message, validate_pairs
-from runs.access import member_run
+from runs.access import member_run, target_version_of
 from runs.engine.dispatch import dispatch_on_commit
 from runs.engine.plan import version_plan
 from runs.engine.replay_plan import ReplayPlan, build_plan
@@ -113,14 +113,10 @@ def _own_version(source: Run) -> WorkflowVersion:
 
 
 def _target_of(source: Run, number: int | None) -> WorkflowVersion:
+    """The locked row's own version without a query; another one through the one lookup of target versions."""
     if number in (None, source.version_number):
         return _own_version(source)
-    version = WorkflowVersion.objects.filter(workflow_id=source.workflow_id, number=number).first()
-    if version is None:
-        raise ReplayRejected(
-            404, f"target_version {number} does not exist for this workflow.", code="not_found", field="target_version"
-        )
-    return version
+    return target_version_of(source, number)
 
 
 @dataclass
