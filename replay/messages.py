@@ -4,3 +4,8 @@ SUBMITTED = "Replay submitted"
 SUBMISSION_FAILED = "Replay submission failed"
 # The description of the "Replay submitted" toast; {run_id} is the new run's id, linked to its trace.
 NEW_RUN = "New run: {run_id}"
+# The "Write a new revision…" action of the Replay dialog; {content_hash} is the revision both fields now name.
+REVISION_CREATED = "Saved a new revision: {content_hash}. Both fields now name it."
+REVISION_REUSED = "This content matches an existing revision: {content_hash}. Both fields now name it."
+NO_PROMPTS = "No LLM node of v{number} uses a prompt artifact."
+NOT_A_VERSION_PROMPT = "Choose a prompt artifact that an LLM node of v{number} uses."

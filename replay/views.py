@@ -11,13 +11,15 @@ from mappings.services import pairs_from_form, unmapped_message
 from runs.access import get_run_for_member, target_version_of
 from runs.compare import json_diff
 from runs.engine.plan import version_plan
-from runs.http.errors import Rejected
+from runs.http.errors import BadRequest, Forbidden, Rejected
 from runs.http.input import version_number
-from runs.http.web import workspace_view
-from runs.models import CatalogModel, PromptRevision, Run, Step, WorkflowVersion
+from runs.http.web import ROLE_NEEDED, workspace_view
+from runs.models import CatalogModel, PromptRevision, Role, Run, Step, WorkflowVersion
+from runs.prompts import prompts_of_version
+from runs.services import save_prompt_revision
 from runs.web.presenters import pretty_json
 
-from .messages import NEW_RUN, SUBMITTED
+from .messages import NEW_RUN, NO_PROMPTS, NOT_A_VERSION_PROMPT, REVISION_CREATED, REVISION_REUSED, SUBMITTED
 from .plan import mutation_plan, plan_mapping
 from .rules import CROSS_BOUNDARY
 from .services import preview_replay, quota_left, submit_replay
@@ -189,3 +191,44 @@ def mapping_section(request, membership, run_id):
         **_mapping_context(request, membership, run, _target(run, request.GET.get("target_version"))),
     }
     return render(request, DIALOG + "#mapping-section", context)
+
+
+WRITER = "replay/_revision_writer.html"
+
+
+@workspace_view(methods=("GET", "POST"), outsider_message=CROSS_BOUNDARY)
+def revision_writer(request, membership, run_id):
+    """ "Write a new revision…": edit the content of a prompt the target version uses, and save it as a revision.
+
+    The same service as the API saves it, so identical content reuses its revision; both dialog fields are then
+    filled through the revisionSaved event.
+    """
+    run = get_run_for_member(membership, run_id, foreign_message=CROSS_BOUNDARY)
+    data = request.POST if request.method == "POST" else request.GET
+    if run.version_id is None:
+        return render(request, WRITER, {"error": "This run's workflow version was deleted."}, status=409)
+    target = _target(run, data.get("target_version"))
+    prompts = prompts_of_version(target, membership.workspace_id)
+    context = {"workspace": membership.workspace, "run": run, "target": target, "prompts": prompts}
+    if not prompts:
+        return render(request, WRITER, {**context, "error": NO_PROMPTS.format(number=target.number)})
+    requested = data.get("revision_artifact", "")
+    chosen = next((p for p in prompts if p.artifact.artifact_id == requested), None)
+    if request.method == "GET":
+        chosen = chosen or prompts[0]
+        return render(request, WRITER, {**context, "chosen": chosen, "content": chosen.content})
+    content = data.get("revision_content", "")
+    try:
+        if not membership.has_role(Role.OPERATOR):
+            raise Forbidden(ROLE_NEEDED[Role.OPERATOR])
+        if chosen is None:
+            raise BadRequest(NOT_A_VERSION_PROMPT.format(number=target.number), field="revision_artifact")
+        revision, created = save_prompt_revision(artifact=chosen.artifact, content=content)
+    except Rejected as exc:
+        context.update(chosen=chosen or prompts[0], content=content, error=exc.message)
+        return render(request, WRITER, context, status=exc.status)
+    notice = (REVISION_CREATED if created else REVISION_REUSED).format(content_hash=revision.content_hash)
+    context.update(chosen=chosen, content=revision.content, notice=notice)
+    response = render(request, WRITER, context, status=201 if created else 200)
+    saved = {"artifact_id": chosen.artifact.artifact_id, "content_hash": revision.content_hash}
+    return trigger_client_event(response, "revisionSaved", saved, after="settle")

@@ -32,15 +32,17 @@ def create_prompt(*, workspace: Workspace, name, content, content_hash=None) -> 
 
 
 def add_prompt_revision(*, artifact: PromptArtifact, content, content_hash=None) -> PromptRevision:
+    return save_prompt_revision(artifact=artifact, content=content, content_hash=content_hash)[0]
+
+
+def save_prompt_revision(*, artifact: PromptArtifact, content, content_hash=None) -> tuple[PromptRevision, bool]:
+    """The revision of this content, and whether it is new: identical content reuses the existing revision."""
     fields = parse(RevisionInput, {"content": content, "content_hash": content_hash})
     content, content_hash = fields.content, fields.content_hash
     actual = content_hash_of(content)
     if content_hash is not None and content_hash != actual:
         raise BadRequest(f"content_hash does not match the content (its SHA-256 is {actual}).", field="content_hash")
-    revision, _ = PromptRevision.objects.get_or_create(
-        artifact=artifact, content_hash=actual, defaults={"content": content}
-    )
-    return revision
+    return PromptRevision.objects.get_or_create(artifact=artifact, content_hash=actual, defaults={"content": content})
 
 
 @transaction.atomic

@@ -155,6 +155,7 @@
         if (active && input.value.trim() === "") ready = false;
       });
     });
+    form.querySelectorAll(".mode-extra").forEach(function (box) { box.hidden = box.dataset.mode !== mode; });
     var mapping = form.querySelector("#mapping-section");
     if (mapping && parseInt(mapping.dataset.unmapped || "0", 10) > 0) ready = false;
     // A plan that really invokes mutating calls needs its confirmation ticked first.
@@ -165,6 +166,27 @@
     var submit = form.querySelector("#submit-replay");
     if (submit && !form.classList.contains("htmx-request")) submit.disabled = !ready;
   }
+  // "Write a new revision…": a saved revision fills both prompt fields, as if typed, so the plan and Submit follow.
+  document.body.addEventListener("revisionSaved", function (e) {
+    var artifact = document.getElementById("prompt_artifact_id");
+    var hash = document.getElementById("content_hash");
+    if (!artifact || !hash) return;
+    artifact.value = e.detail.artifact_id;
+    hash.value = e.detail.content_hash;
+    hash.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  document.addEventListener("click", function (e) {
+    if (!e.target.closest(".js-close-revision-writer")) return;
+    var writer = document.getElementById("revision-writer");
+    if (writer) writer.innerHTML = "";
+    var opener = document.getElementById("write-revision");
+    if (opener) opener.focus();
+  });
+  document.addEventListener("change", function (e) {
+    // Another version uses other prompts: the open writer would edit the wrong one.
+    var writer = document.getElementById("revision-writer");
+    if (e.target.id === "target_version" && writer) writer.innerHTML = "";
+  });
   document.addEventListener("input", function (e) { if (e.target.closest("#replay-form")) refreshReplayForm(e.target); });
   document.addEventListener("change", function (e) { if (e.target.closest("#replay-form")) refreshReplayForm(e.target); });
   document.body.addEventListener("htmx:afterSettle", function () {

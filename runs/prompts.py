@@ -1,0 +1,40 @@
+"""Selectors for the prompts a workflow version's LLM nodes use."""
+
+from dataclasses import dataclass
+
+from .engine.plan import version_plan
+from .models import Node, PromptArtifact, PromptRevision, WorkflowVersion
+
+
+@dataclass(frozen=True)
+class VersionPrompt:
+    artifact: PromptArtifact
+    node_ids: tuple[str, ...]
+    content: str  # the revision the first of those nodes uses: what this version would render
+
+
+def prompts_of_version(version: WorkflowVersion, workspace_id: int) -> list[VersionPrompt]:
+    """Each artifact an LLM node of `version` uses, in node order, with the content that node renders."""
+    used: dict[str, tuple[str, list[str]]] = {}  # artifact id -> (content hash of its first node, node ids)
+    for node in version_plan(version.pk):
+        prompt = (node.config.get("prompt") or {}) if node.type == Node.Type.LLM else {}
+        if "artifact_id" in prompt:
+            used.setdefault(prompt["artifact_id"], (prompt.get("content_hash", ""), []))[1].append(node.node_id)
+    if not used:
+        return []
+    artifacts = PromptArtifact.objects.filter(workspace_id=workspace_id, artifact_id__in=used).in_bulk(
+        field_name="artifact_id"
+    )
+    contents = {
+        (artifact_id, content_hash): content
+        for artifact_id, content_hash, content in PromptRevision.objects.filter(
+            artifact__in=artifacts.values(), content_hash__in={h for h, _ in used.values()}
+        ).values_list("artifact__artifact_id", "content_hash", "content")
+    }
+    return [
+        VersionPrompt(
+            artifact=artifacts[artifact_id], node_ids=tuple(nodes), content=contents.get((artifact_id, h), "")
+        )
+        for artifact_id, (h, nodes) in used.items()
+        if artifact_id in artifacts
+    ]
