@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from runs import services
-from runs.models import Run, Step, ToolCall
+from runs.models import Run, Step
 
 from .builders import chain_workflow, executed_replay, finished_run, llm, submit_replay, support_workflow, tool
 from .factories import PromptRevisionFactory
@@ -103,19 +103,31 @@ def test_a_stale_plan_version_is_409(acme, operator):
     assert info.value.message == "The replay plan changed since it was shown; review it again."
 
 
-def test_a_worker_killed_mid_copy_leaves_no_half_copied_run(acme, operator, monkeypatch):
+def test_a_copy_that_fails_after_the_steps_leaves_no_half_copied_run(acme, operator, monkeypatch):
+    from django.db import DatabaseError
+
+    from runs.engine import reuse
     from runs.engine.executor import execute
 
     source = finished_run(support_workflow(acme)[0])
     rerun = submit_replay(user=operator, run=source, request={"mode": "as_is", "from_nodes": ["notify"]}).run
-
-    def killed(*args, **kwargs):
-        raise SystemExit("worker killed")
-
-    monkeypatch.setattr(ToolCall.objects, "bulk_create", killed)
-    with pytest.raises(SystemExit):
+    copy_steps, _ = reuse._copy_statements("any")
+    monkeypatch.setattr(reuse, "_copy_statements", lambda vendor: (copy_steps, "SELECT * FROM no_such_table"))
+    with pytest.raises(DatabaseError):
         execute(rerun.run_id)
     assert not rerun.steps.exists()
+
+
+def test_a_rerun_whose_source_steps_are_gone_fails_clearly_and_copies_nothing(acme, operator):
+    from runs.engine.executor import execute
+    from runs.engine.reuse import SOURCE_GONE
+
+    source = finished_run(support_workflow(acme)[0])
+    rerun = submit_replay(user=operator, run=source, request={"mode": "as_is", "from_nodes": ["notify"]}).run
+    source.steps.all().delete()
+    execute(rerun.run_id)
+    rerun.refresh_from_db()
+    assert rerun.status == Run.Status.FAILED and rerun.error == SOURCE_GONE and not rerun.steps.exists()
 
 
 @pytest.mark.parametrize(
@@ -225,3 +237,33 @@ def test_the_preflight_refuses_as_the_next_submit_would_once_the_quota_is_spent(
     api.post(f"/api/v1/acme/runs/{source.run_id}/replays", {"mode": "as_is"}, content_type="application/json")
     body = post_plan(api, source, {"mode": "as_is"}).json()
     assert body["refusal"] == {"status": 429, "code": "quota_exceeded", "message": "Replay quota exceeded"}
+
+
+def test_a_rerun_on_a_renamed_version_copies_the_renamed_steps_and_their_tool_calls(acme, operator):
+    revision = PromptRevisionFactory(artifact__workspace=acme, content="Follow up with {{ trigger.name }}")
+    send_args = {"to": "{{ trigger.email }}", "body": "hello"}
+
+    def version_of(tool_id, llm_id, workflow=None):
+        nodes = [tool(tool_id, "messages.send", send_args), llm(llm_id, revision, after=[tool_id])]
+        if workflow is None:
+            return services.create_workflow(workspace=acme, name="Notify first", nodes=nodes)
+        return services.add_version(workflow=workflow, nodes=nodes)
+
+    v1 = version_of("send", "draft")
+    source = finished_run(v1)
+    version_of("notify", "compose", workflow=v1.workflow)
+    rerun = executed_replay(
+        user=operator,
+        run=source,
+        request={
+            "mode": "as_is",
+            "target_version": 2,
+            "node_mapping": {"send": "notify", "draft": "compose"},
+            "from_nodes": ["compose"],
+        },
+    )
+    steps = steps_of(rerun)
+    notify = steps["notify"]
+    assert (notify.mapped_from, notify.reused_from_run_id, notify.reused_from_node_id) == ("send", source.pk, "send")
+    assert [(c.tool, c.reused, c.dry_run) for c in notify.tool_calls.all()] == [("messages.send", True, False)]
+    assert steps["compose"].reused_from_run_id == "" and steps["compose"].mapped_from == "draft"

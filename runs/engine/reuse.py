@@ -1,22 +1,18 @@
 """Copying a replay's reused steps: what its plan says to reuse, copied in one commit before anything runs."""
 
-from decimal import Decimal
+from functools import cache
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from runs.models import Run, Step, ToolCall
+from runs.models import NodeType, Run, Step, ToolCall
 
-from .lease import hold
+from .lease import fail_run, hold
 from .plan import version_plan
 
-NO_USAGE = {
-    "input_tokens": 0,
-    "output_tokens": 0,
-    "cache_read_tokens": 0,
-    "cache_write_tokens": 0,
-    "reasoning_tokens": 0,
-}
+# At most this many reused steps per INSERT: five parameters each, well inside SQLite's variable limit.
+COPY_CHUNK = 500
+SOURCE_GONE = "The source run's recorded steps no longer exist, so the steps this replay reuses cannot be copied."
 
 
 def reused_nodes(run: Run) -> dict[str, dict]:
@@ -25,74 +21,82 @@ def reused_nodes(run: Run) -> dict[str, dict]:
     return {node_id: entry for node_id, entry in nodes.items() if entry.get("action") == "reuse"}
 
 
+@cache
+def _copy_statements(vendor: str) -> tuple[str, str]:
+    """INSERT … SELECT, so the database copies the reused rows: nothing is loaded into Python and rebuilt.
+
+    The steps' statement joins a VALUES list of (source node, new node, position, producer run, producer
+    node); VALUES columns are named column1… on both PostgreSQL and SQLite. A reused LLM step costs
+    nothing and uses no tokens; a reused tool step has no usage at all.
+    """
+    q = connection.ops.quote_name
+    step, call = q(Step._meta.db_table), q(ToolCall._meta.db_table)
+    llm = f"CASE WHEN s.type = '{NodeType.LLM}' THEN 0 END"
+    usage = ", ".join(Step.USAGE_FIELDS)
+    steps = (
+        f"INSERT INTO {step} (run_id, node_id, type, position, status, input, output, error, model_ref, prompt_hash,"
+        f" simulated, mapped_from, started_at, finished_at, {usage}, cost_usd, price_version, latency_ms,"
+        f" reused_from_run_id, reused_from_node_id)"
+        f" SELECT %s, m.column2, s.type, m.column3, '{Step.Status.COMPLETED}', s.input, s.output, '', s.model_ref,"
+        f" s.prompt_hash, s.simulated, CASE WHEN s.node_id = m.column2 THEN '' ELSE s.node_id END, %s, %s,"
+        f" {', '.join([llm] * len(Step.USAGE_FIELDS))}, {llm}, s.price_version, {llm}, m.column4, m.column5"
+        f" FROM {step} s JOIN (VALUES {{rows}}) AS m ON s.node_id = m.column1 WHERE s.run_id = %s"
+    )
+    calls = (
+        f"INSERT INTO {call} (step_id, tool, mutating, dry_run, reused, arguments, result, created_at)"
+        f" SELECT n.id, c.tool, c.mutating, c.dry_run, %s, c.arguments, c.result, %s FROM {step} n"
+        f" JOIN {step} s ON s.run_id = %s"
+        f" AND s.node_id = CASE WHEN n.mapped_from = '' THEN n.node_id ELSE n.mapped_from END"
+        f" JOIN {call} c ON c.step_id = s.id"
+        f" WHERE n.run_id = %s AND n.reused_from_run_id <> ''"
+    )
+    return steps, calls
+
+
+class _SourceGone(Exception):
+    pass
+
+
 def copy_reused_steps(run: Run, lease: str) -> bool:
     """Copy every reused step and its tool call from the run that produced it, all or nothing.
 
-    Returns False when the run was paused, cancelled or taken over (nothing is copied then). A copy that
-    a redelivered task finds already made is not made again. Reused steps cost nothing and their tool
-    calls are marked reused: nothing is sent again.
+    Returns False when the run was paused, cancelled or taken over, or failed because the source's steps
+    are gone (nothing is copied then). A copy that a redelivered task finds already made is not made
+    again. Reused steps cost nothing and their tool calls are marked reused: nothing is sent again.
     """
     reuse = reused_nodes(run)
     if not reuse or run.version_id is None:
         return True
     mapping = {new: old for old, new in (run.node_mapping or {}).items()}
     positions = {node.node_id: i for i, node in enumerate(version_plan(run.version_id))}
-    with transaction.atomic():
-        if not hold(run.pk, lease):
-            return False
-        if Step.objects.filter(run=run, node_id__in=list(reuse)).exists():
-            return True  # copied by an earlier delivery of this task
-        sources = {
-            s.node_id: s
-            for s in Step.objects.filter(
-                run_id=run.replay_of_id, node_id__in=[mapping.get(n, n) for n in reuse]
-            ).prefetch_related("tool_calls")
-        }
-        now = timezone.now()
-        copies, calls = [], []
-        for node_id, entry in reuse.items():
-            source = sources[mapping.get(node_id, node_id)]
-            producer = entry.get("reused_from") or {"run_id": run.replay_of_id, "node_id": source.node_id}
-            copy = Step(
-                run=run,
-                node_id=node_id,
-                type=source.type,
-                position=positions[node_id],
-                status=Step.Status.COMPLETED,
-                input=source.input,
-                output=source.output,
-                model_ref=source.model_ref,
-                prompt_hash=source.prompt_hash,
-                simulated=source.simulated,
-                mapped_from=source.node_id if source.node_id != node_id else "",
-                started_at=now,
-                finished_at=now,
-                cost_usd=Decimal(0) if source.type == "llm" else None,
-                price_version=source.price_version,
-                latency_ms=0 if source.type == "llm" else None,
-                reused_from_run_id=producer["run_id"],
-                reused_from_node_id=producer["node_id"],
-                **(NO_USAGE if source.type == "llm" else {}),
-            )
-            copies.append(copy)
-            calls += [(copy, call) for call in source.tool_calls.all()]
-        Step.objects.bulk_create(copies, batch_size=500)
-        ToolCall.objects.bulk_create(
-            [
-                ToolCall(
-                    step=copy,
-                    tool=call.tool,
-                    mutating=call.mutating,
-                    dry_run=call.dry_run,
-                    arguments=call.arguments,
-                    result=call.result,
-                    reused=True,
-                    created_at=now,
+    rows = []
+    for node_id, entry in reuse.items():
+        source_node = mapping.get(node_id, node_id)
+        producer = entry.get("reused_from") or {"run_id": run.replay_of_id, "node_id": source_node}
+        rows.append((source_node, node_id, positions[node_id], producer["run_id"], producer["node_id"]))
+    steps_sql, calls_sql = _copy_statements(connection.vendor)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if not hold(run.pk, lease):
+                return False
+            if Step.objects.filter(run=run).exclude(reused_from_run_id="").exists():
+                return True  # copied by an earlier delivery of this task
+            copied = 0
+            for i in range(0, len(rows), COPY_CHUNK):
+                chunk = rows[i : i + COPY_CHUNK]
+                values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+                cursor.execute(
+                    steps_sql.format(rows=values),
+                    (run.pk, now, now, *(value for row in chunk for value in row), run.replay_of_id),
                 )
-                for copy, call in calls
-            ],
-            batch_size=500,
-        )
+                copied += cursor.rowcount
+            if copied != len(rows):
+                raise _SourceGone
+            cursor.execute(calls_sql, (True, now, run.replay_of_id, run.pk))
+    except _SourceGone:
+        fail_run(run.pk, lease, SOURCE_GONE)
+        return False
     return True
 
 
