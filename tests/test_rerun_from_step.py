@@ -104,14 +104,14 @@ def test_a_stale_plan_version_is_409(acme, operator):
 
 
 def test_a_copy_that_fails_after_the_steps_leaves_no_half_copied_run(acme, operator, monkeypatch):
-    from django.db import DatabaseError
+    from django.db import DatabaseError, connection
 
     from runs.engine import reuse
     from runs.engine.executor import execute
 
     source = finished_run(support_workflow(acme)[0])
     rerun = submit_replay(user=operator, run=source, request={"mode": "as_is", "from_nodes": ["notify"]}).run
-    copy_steps, _ = reuse._copy_statements("any")
+    copy_steps, _ = reuse._copy_statements(connection.vendor)
     monkeypatch.setattr(reuse, "_copy_statements", lambda vendor: (copy_steps, "SELECT * FROM no_such_table"))
     with pytest.raises(DatabaseError):
         execute(rerun.run_id)

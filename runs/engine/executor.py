@@ -8,6 +8,7 @@ the stale-run sweep can race without two executors ever working one run.
 import json
 import logging
 import uuid
+from typing import NamedTuple
 
 from django.db import DatabaseError
 from django.utils import timezone
@@ -18,6 +19,7 @@ from .lease import claim, fail_run, heartbeat, hold
 from .plan import PlannedNode, effective_model, effective_prompt_hash, mutation_decision, version_plan
 from .pricing import PRICE_VERSION, price
 from .providers import ProviderError, complete
+from .reusability import parsed_output
 from .reuse import copy_reused_steps, planned_disposition
 from .step_boundary import StepBoundary, StepOutcome
 from .templating import TemplateError, render_text, render_value
@@ -92,10 +94,10 @@ class RunExecutor:
         plan = version_plan(run.version_id)
         if not copy_reused_steps(run, self.lease):
             return  # paused, cancelled or taken over before the copy
-        done = {s.node_id: s for s in Step.objects.filter(run=run)}
+        done = recorded_so_far(run.pk)
         for node_id, step in done.items():
             if step.status == Step.Status.COMPLETED:
-                self.context["nodes"][node_id] = {"output": _parse_output(step)}
+                self.context["nodes"][node_id] = {"output": parsed_output(step)}
         prompts = self.prompt_contents(plan)
         recorded = self.recorded_results(plan)
 
@@ -116,7 +118,7 @@ class RunExecutor:
                 return
             if self.invokes_mutation(node):
                 # Started before a crash, never recorded as finished: the side effect may have happened.
-                Step.objects.filter(pk=existing.pk).update(
+                Step.objects.filter(pk=existing.id).update(
                     status=Step.Status.FAILED, error=INTERRUPTED, finished_at=timezone.now()
                 )
                 fail_run(run.pk, self.lease, f"Node {node.node_id} failed: {INTERRUPTED}")
@@ -131,7 +133,7 @@ class RunExecutor:
     def invokes_mutation(self, node: PlannedNode) -> bool:
         return node.mutating and not self.will_dry_run(node)
 
-    def run_step(self, node: PlannedNode, position: int, existing: Step | None, prompts, recorded) -> bool:
+    def run_step(self, node: PlannedNode, position: int, existing: "RecordedSoFar | None", prompts, recorded) -> bool:
         if existing is None:
             step_id = self.boundary.start(
                 node_id=node.node_id,
@@ -142,7 +144,7 @@ class RunExecutor:
             if step_id is None:
                 return False  # paused, cancelled or taken over at this step boundary
         else:
-            step_id = existing.pk
+            step_id = existing.id
             Step.objects.filter(pk=step_id).update(started_at=timezone.now())
 
         fields: dict = {}
@@ -220,13 +222,20 @@ class RunExecutor:
         return {"input": {"arguments": arguments}, "output": json.dumps(result, sort_keys=True)}, tool_call, result
 
 
-def _parse_output(step: Step):
-    if step.type == "tool":
-        try:
-            return json.loads(step.output)
-        except ValueError:
-            return step.output
-    return step.output
+class RecordedSoFar(NamedTuple):
+    """A step this run already recorded (reused, or run before a redelivery): what resuming needs of it."""
+
+    id: int
+    node_id: str
+    type: str
+    status: str
+    output: str
+    error: str
+
+
+def recorded_so_far(run_id: str) -> dict[str, RecordedSoFar]:
+    rows = Step.objects.filter(run_id=run_id).values_list(*RecordedSoFar._fields)
+    return {row[1]: RecordedSoFar._make(row) for row in rows}
 
 
 def execute(run_id: str) -> None:

@@ -16,33 +16,18 @@ from .plan import PlannedNode, effective_model, mutation_decision, version_plan
 from .pricing import price
 from .providers import Usage
 from .reusability import (
+    RecordedStep,
     definition_change,
     input_digest,
     parsed_output,
     prompt_templates,
     recorded_input,
+    recorded_steps,
     rendered_input,
 )
 from .templating import TemplateError
 
 REUSE, RUN, DROP = "reuse", "run", "drop"
-# What the plan reads of the source's steps (not their timings or raw usage: 1,000 of them per plan).
-PLAN_STEP_FIELDS = (
-    "run_id",
-    "node_id",
-    "type",
-    "status",
-    "input",
-    "output",
-    "model_ref",
-    "prompt_hash",
-    "reused_from_run_id",
-    "reused_from_node_id",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-)
 NARROW, WIDE = Decimal("0.10"), Decimal("0.50")  # the estimate's range: unchanged, or changed or downstream of a change
 
 
@@ -155,7 +140,9 @@ def descendants(plan: tuple[PlannedNode, ...], start: set[str]) -> set[str]:
     return found
 
 
-def _estimate(node: PlannedNode, step: Step | None, overrides: dict, wide: bool) -> tuple[Decimal, Decimal] | None:
+def _estimate(
+    node: PlannedNode, step: RecordedStep | None, overrides: dict, wide: bool
+) -> tuple[Decimal, Decimal] | None:
     if node.type != NodeType.LLM or step is None or step.input_tokens is None or step.output_tokens is None:
         return None
     usage = Usage(step.input_tokens, step.output_tokens, step.cache_read_tokens, step.cache_write_tokens)
@@ -190,8 +177,7 @@ def build_plan(
 
     # A full replay on the source's own version reuses and drops nothing: it needs no recorded step.
     needs_steps = from_nodes is not None or target_version_id != source.version_id
-    recorded = Step.objects.filter(run_id=source.pk).only(*PLAN_STEP_FIELDS)
-    steps = {s.node_id: s for s in recorded} if needs_steps else {}
+    steps = recorded_steps(source.pk) if needs_steps else {}
     templates = prompt_templates(source, target, overrides) if from_nodes is not None else {}
     context: dict = {"trigger": source.trigger_payload if trigger_payload is None else trigger_payload, "nodes": {}}
     must_run = descendants(target, set(from_nodes)) if from_nodes is not None else {n.node_id for n in target}

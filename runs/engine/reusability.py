@@ -2,11 +2,36 @@
 
 import hashlib
 import json
+from typing import NamedTuple
 
 from runs.models import NodeType, PromptRevision, Run, Step
 
 from .plan import PlannedNode, effective_model, effective_prompt_hash
 from .templating import render_text, render_value
+
+
+class RecordedStep(NamedTuple):
+    """What a plan reads of a source step: a plain tuple, as a plan reads a thousand of them."""
+
+    node_id: str
+    type: str
+    status: str
+    input: dict
+    output: str
+    model_ref: str
+    prompt_hash: str
+    reused_from_run_id: str
+    reused_from_node_id: str
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_read_tokens: int | None
+    cache_write_tokens: int | None
+
+
+def recorded_steps(run_id: str) -> dict[str, RecordedStep]:
+    """A run's steps by node id, as the plan reads them (not their timings or raw usage)."""
+    rows = Step.objects.filter(run_id=run_id).values_list(*RecordedStep._fields)
+    return {row[0]: RecordedStep._make(row) for row in rows}
 
 
 def input_digest(value) -> str:
@@ -37,13 +62,14 @@ def rendered_input(node: PlannedNode, context: dict, templates: dict, overrides:
     return {"arguments": render_value(node.config.get("args", {}), context)}
 
 
-def recorded_input(step: Step, node: PlannedNode) -> dict:
+def recorded_input(step: RecordedStep, node: PlannedNode) -> dict:
     recorded = step.input or {}
     keys = ("prompt", "system") if node.type == NodeType.LLM else ("arguments",)
     return {k: recorded[k] for k in keys if k in recorded}
 
 
-def parsed_output(step: Step):
+def parsed_output(step) -> object:
+    """A step's output as its dependents' templates see it: a tool's JSON result decoded, an LLM's text."""
     if step.type == NodeType.TOOL:
         try:
             return json.loads(step.output)
@@ -52,7 +78,9 @@ def parsed_output(step: Step):
     return step.output
 
 
-def definition_change(node: PlannedNode, source_node: PlannedNode | None, step: Step, overrides, source_of) -> str:
+def definition_change(
+    node: PlannedNode, source_node: PlannedNode | None, step: RecordedStep, overrides, source_of
+) -> str:
     """What differs between the node as it will run and the node that recorded `step`; "" when nothing does."""
     if source_node is None or source_node.type != node.type:
         return "node type changed"
