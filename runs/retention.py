@@ -1,0 +1,107 @@
+"""Retention: finished runs older than a window are deleted with what they recorded, in short batches."""
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from runs.models import OutboxMessage, Record, Run, Step, ToolCall
+
+DEFAULT_BATCH_SIZE = 1000
+
+
+@dataclass
+class PruneReport:
+    """What a prune deleted (or, dry, would delete), and how long its longest batch held its locks."""
+
+    cutoff: datetime
+    dry_run: bool
+    runs: int = 0
+    steps: int = 0
+    tool_calls: int = 0
+    batches: int = 0
+    longest_batch_s: float = 0.0
+    batch_seconds: list[float] = field(default_factory=list, repr=False)
+
+    def summary(self) -> str:
+        verb = "Would delete" if self.dry_run else "Deleted"
+        line = (
+            f"{verb} {self.runs} run(s) finished before {self.cutoff:%Y-%m-%d %H:%M:%S} UTC, "
+            f"{self.steps} step(s) and {self.tool_calls} tool call(s), in {self.batches} batch(es)"
+        )
+        if self.dry_run:
+            return line + "; nothing was deleted (dry run)."
+        return line + f"; longest batch {self.longest_batch_s * 1000:.0f} ms."
+
+
+def prunable(cutoff: datetime) -> QuerySet[Run]:
+    """Finished runs that finished before `cutoff`, except the source of a replay still in flight.
+
+    That replay still reads its source (recorded results for dry-run calls, steps it reuses): its source
+    waits for the next prune once it has finished.
+    """
+    in_flight_replay = Run.objects.filter(replay_of=OuterRef("pk"), status__in=Run.IN_FLIGHT_STATUSES)
+    return Run.objects.filter(status__in=Run.FINAL_STATUSES, finished_at__lt=cutoff).exclude(Exists(in_flight_replay))
+
+
+def prune_runs(*, older_than: timedelta, dry_run: bool = False, batch_size: int = DEFAULT_BATCH_SIZE) -> PruneReport:
+    """Delete finished runs whose `finished_at` is older than `older_than`, `batch_size` runs per transaction."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be 1 or more")
+    report = PruneReport(cutoff=timezone.now() - older_than, dry_run=dry_run)
+    if dry_run:
+        return _count(report, batch_size)
+    while True:
+        began = time.perf_counter()
+        with transaction.atomic():
+            ids = _claim_batch(report.cutoff, batch_size)
+            if not ids:
+                break
+            steps, tool_calls = _delete_batch(ids)
+        elapsed = time.perf_counter() - began
+        report.runs += len(ids)
+        report.steps += steps
+        report.tool_calls += tool_calls
+        report.batches += 1
+        report.batch_seconds.append(elapsed)
+        report.longest_batch_s = max(report.longest_batch_s, elapsed)
+    return report
+
+
+def _count(report: PruneReport, batch_size: int) -> PruneReport:
+    runs = prunable(report.cutoff).values("pk")
+    report.runs = runs.count()
+    report.steps = Step.objects.filter(run_id__in=runs).count()
+    report.tool_calls = ToolCall.objects.filter(step__run_id__in=runs).count()
+    report.batches = -(-report.runs // batch_size)
+    return report
+
+
+def _claim_batch(cutoff: datetime, batch_size: int) -> list[str]:
+    """The oldest prunable runs, locked. A run a replay submit holds (it locks its source) is skipped, and a
+    second prune running at once takes other runs: neither waits, and no run is deleted twice."""
+    batch = prunable(cutoff).order_by("finished_at").select_for_update(skip_locked=True)
+    return list(batch.values_list("pk", flat=True)[:batch_size])
+
+
+def _delete_batch(ids: list[str]) -> tuple[int, int]:
+    """Delete the runs `ids` and what points at them, children first, by primary key: no row is loaded.
+
+    Raw deletes skip Django's on_delete handling, so each foreign key to Run or Step is done here as its
+    model declares it (tests/test_retention.py checks that this list covers every one of them).
+    """
+    using = Run.objects.db
+    # SET_NULL: a replay of a pruned run keeps working; its lineage says the source no longer exists.
+    Run.objects.filter(replay_of_id__in=ids).exclude(pk__in=ids).update(replay_of=None)
+    # SET_NULL: a business record outlives the run that created it.
+    Record.objects.filter(run_id__in=ids).update(run=None)
+    # CASCADE, deepest first.
+    step_ids = Step.objects.filter(run_id__in=ids).values("pk")
+    tool_calls = ToolCall.objects.filter(step_id__in=step_ids)._raw_delete(using)
+    steps = Step.objects.filter(run_id__in=ids)._raw_delete(using)
+    OutboxMessage.objects.filter(run_id__in=ids)._raw_delete(using)
+    Run.objects.filter(pk__in=ids)._raw_delete(using)
+    return steps, tool_calls
