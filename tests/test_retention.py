@@ -82,6 +82,14 @@ def test_a_small_batch_size_deletes_every_run_in_several_batches(version):
     assert not Run.objects.filter(pk__in=[r.pk for r in runs]).exists()
 
 
+def test_a_batch_slower_than_the_lock_budget_halves_the_next_one(version, monkeypatch):
+    runs = [aged(finished_run(version)) for _ in range(7)]
+    monkeypatch.setattr("runs.retention.LOCK_BUDGET_S", 0.0)  # every batch is "too slow"
+    report = prune_runs(older_than=WINDOW, batch_size=4)
+    assert (report.batch_runs, report.runs) == ([4, 2, 1], 7)
+    assert not Run.objects.filter(pk__in=[r.pk for r in runs]).exists()
+
+
 def test_the_source_of_a_replay_still_in_flight_is_kept_until_the_replay_finishes(old, operator):
     replay = submit_replay(user=operator, run=old, request={"mode": "as_is"}).run
     assert prune_runs(older_than=WINDOW).runs == 0
