@@ -14,6 +14,9 @@ DEFAULT_BATCH_SIZE = 500  # ≈150 ms a batch on PostgreSQL (bench/prune.py)
 # A batch holds its locks until it commits. One slower than this halves the next (a loaded database, wide runs),
 # so no batch comes near the issue's limit of one second; fast ones grow back up to the batch size asked for.
 LOCK_BUDGET_S = 0.4
+# Runs differ in width (up to 10,000 steps): a batch also stops at this many steps (by steps_total), taking at
+# least one run, so a batch of wide runs is as short as one of narrow runs.
+STEP_BUDGET = 5000
 
 
 @dataclass
@@ -31,14 +34,13 @@ class PruneReport:
     batch_runs: list[int] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
-        verb = "Would delete" if self.dry_run else "Deleted"
-        line = (
-            f"{verb} {self.runs} run(s) finished before {self.cutoff:%Y-%m-%d %H:%M:%S} UTC, "
-            f"{self.steps} step(s) and {self.tool_calls} tool call(s), in {self.batches} batch(es)"
+        counts = (
+            f"{self.runs} run(s) finished before {self.cutoff:%Y-%m-%d %H:%M:%S} UTC, "
+            f"{self.steps} step(s) and {self.tool_calls} tool call(s)"
         )
-        if self.dry_run:
-            return line + "; nothing was deleted (dry run)."
-        return line + f"; longest batch {self.longest_batch_s * 1000:.0f} ms."
+        if self.dry_run:  # the step budget may split batches further: at least this many
+            return f"Would delete {counts}, in at least {self.batches} batch(es); nothing was deleted (dry run)."
+        return f"Deleted {counts}, in {self.batches} batch(es); longest batch {self.longest_batch_s * 1000:.0f} ms."
 
 
 def prunable(cutoff: datetime) -> QuerySet[Run]:
@@ -94,11 +96,19 @@ def claim_query(cutoff: datetime, batch_size: int) -> QuerySet:
     """The keys of the oldest prunable runs, to lock. A run a replay submit holds (it locks its source) is
     skipped, and a second prune running at once takes other runs: neither waits, no run is deleted twice."""
     batch = prunable(cutoff).order_by("finished_at").select_for_update(skip_locked=True)
-    return batch.values_list("pk", flat=True)[:batch_size]
+    return batch.values_list("pk", "steps_total")[:batch_size]
 
 
 def _claim_batch(cutoff: datetime, batch_size: int) -> list[str]:
-    return list(claim_query(cutoff, batch_size))
+    """The claimed runs up to STEP_BUDGET steps; the others claimed stay as they are, unlocked at commit."""
+    ids: list[str] = []
+    steps = 0
+    for pk, steps_total in claim_query(cutoff, batch_size):
+        if ids and steps + steps_total > STEP_BUDGET:
+            break
+        ids.append(pk)
+        steps += steps_total
+    return ids
 
 
 def _delete_batch(ids: list[str]) -> tuple[int, int]:

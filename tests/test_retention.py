@@ -90,6 +90,19 @@ def test_a_batch_slower_than_the_lock_budget_halves_the_next_one(version, monkey
     assert not Run.objects.filter(pk__in=[r.pk for r in runs]).exists()
 
 
+def test_a_batch_stops_at_the_step_budget_so_wide_runs_go_fewer_at_a_time(version, monkeypatch):
+    for _ in range(3):
+        aged(finished_run(version))  # 2 steps each
+    monkeypatch.setattr("runs.retention.STEP_BUDGET", 4)
+    assert prune_runs(older_than=WINDOW, batch_size=10).batch_runs == [2, 1]
+
+
+def test_a_run_wider_than_the_step_budget_is_still_pruned_alone(old, monkeypatch):
+    monkeypatch.setattr("runs.retention.STEP_BUDGET", 1)
+    report = prune_runs(older_than=WINDOW)
+    assert (report.batch_runs, report.steps) == ([1], 2)
+
+
 def test_the_source_of_a_replay_still_in_flight_is_kept_until_the_replay_finishes(old, operator):
     replay = submit_replay(user=operator, run=old, request={"mode": "as_is"}).run
     assert prune_runs(older_than=WINDOW).runs == 0
@@ -133,7 +146,10 @@ def test_the_command_prints_what_it_deleted(old):
 def test_the_command_dry_run_prints_what_it_would_delete_and_deletes_nothing(old):
     out = StringIO()
     call_command("prune_runs", "--older-than", "30", "--dry-run", stdout=out)
-    assert "Would delete 1 run(s)" in out.getvalue() and "nothing was deleted (dry run)" in out.getvalue()
+    assert (
+        "Would delete 1 run(s)" in out.getvalue()
+        and "in at least 1 batch(es); nothing was deleted (dry run)" in out.getvalue()
+    )
     assert Run.objects.filter(pk=old.pk).exists()
 
 
