@@ -3,11 +3,13 @@
 import json
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection, transaction
 from django.utils import timezone
 
 from runs.models import OutboxMessage, Record, Run, Step, ToolCall
@@ -108,6 +110,30 @@ def test_the_source_of_a_replay_still_in_flight_is_kept_until_the_replay_finishe
     assert prune_runs(older_than=WINDOW).runs == 0
     Run.objects.filter(pk=replay.pk).update(status=Run.Status.COMPLETED, finished_at=timezone.now())
     assert prune_runs(older_than=WINDOW).runs == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: SQLite serializes whole transactions")
+def test_a_run_locked_by_a_replay_submit_is_skipped_not_waited_for(old):
+    locked, release = threading.Event(), threading.Event()
+
+    def submit_holding_the_source():  # as replay.services.submit_replay locks it
+        with transaction.atomic():
+            Run.objects.select_for_update().get(pk=old.pk)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    holder = threading.Thread(target=submit_holding_the_source)
+    holder.start()
+    assert locked.wait(10)
+    try:
+        report = prune_runs(older_than=WINDOW)
+    finally:
+        release.set()
+        holder.join()
+    assert report.runs == 0 and Run.objects.filter(pk=old.pk).exists()
+    assert prune_runs(older_than=WINDOW).runs == 1  # released, the next prune takes it
 
 
 def test_a_replay_of_a_pruned_run_stays_with_its_lineage_set_to_null(old, operator):
