@@ -5,7 +5,7 @@ import platform
 import sys
 import time
 
-from .environment import BENCH_DB, configure, setup_django
+from .environment import BENCH_DB, PG_NAME, configure, setup_django
 
 
 def log(message: str) -> None:
@@ -47,15 +47,15 @@ WITH_WORKER = (
     "worker_memory",
 )
 OWN_WORKERS = ("slow_calls",)
+OWN_DATABASE = ("prune",)  # bench/prune.py: 100,000 runs in a database of their own, PostgreSQL only
+EVERY = IN_PROCESS + WITH_WORKER + OWN_WORKERS + OWN_DATABASE
 
 
 def selected(argv: list[str]) -> list[str]:
-    unknown = [name for name in argv if name not in IN_PROCESS + WITH_WORKER + OWN_WORKERS]
+    unknown = [name for name in argv if name not in EVERY]
     if unknown:
-        raise SystemExit(
-            f"Unknown figure(s): {', '.join(unknown)}. Choose from: {', '.join(IN_PROCESS + WITH_WORKER + OWN_WORKERS)}."
-        )
-    return [name for name in IN_PROCESS + WITH_WORKER + OWN_WORKERS if not argv or name in argv]
+        raise SystemExit(f"Unknown figure(s): {', '.join(unknown)}. Choose from: {', '.join(EVERY)}.")
+    return [name for name in EVERY if not argv or name in argv]
 
 
 def main(argv: list[str]) -> int:
@@ -94,6 +94,10 @@ def main(argv: list[str]) -> int:
                 getattr(bench, name)(*arguments.get(name, ()))
     if "slow_calls" in names:
         bench.slow_calls(processes=2, concurrency=40)  # starts its own workers, with a slow provider
+    if "prune" in names:
+        from . import prune
+
+        bench.figures += prune.figures(BENCH_DB, PG_NAME, log)
     print(table(stack, bench.figures))
     failed = [f.name for f in bench.figures if not f.passed]
     if failed:

@@ -196,6 +196,13 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 RUN_SWEEP_INTERVAL = env_float("RUN_SWEEP_INTERVAL", 10.0)
 RUN_STALE_AFTER = env_float("RUN_STALE_AFTER", 120.0)
 RUN_PENDING_REDISPATCH_AFTER = env_float("RUN_PENDING_REDISPATCH_AFTER", 15.0)
+# Retention: finished runs are deleted this many days after they finished (runs/retention.py). Unset keeps every run.
+RUN_RETENTION_DAYS: int | None = env_int("RUN_RETENTION_DAYS", 0) if env_str("RUN_RETENTION_DAYS").strip() else None
+if RUN_RETENTION_DAYS is not None and RUN_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"RUN_RETENTION_DAYS={RUN_RETENTION_DAYS} must be 1 or more (leave it unset to keep every run)."
+    )
+RUN_PRUNE_INTERVAL = env_float("RUN_PRUNE_INTERVAL", 3600.0)
 
 # Providers. Without a key the deterministic simulator answers (labelled "simulated").
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
@@ -232,3 +239,5 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-runs": {"task": "runs.tasks.sweep_stale_runs", "schedule": RUN_SWEEP_INTERVAL},
 }
+if RUN_RETENTION_DAYS is not None:
+    CELERY_BEAT_SCHEDULE["prune-old-runs"] = {"task": "runs.tasks.prune_old_runs", "schedule": RUN_PRUNE_INTERVAL}

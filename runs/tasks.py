@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from celery import shared_task
 from celery.signals import task_postrun, task_prerun, worker_ready
 from django.db import close_old_connections, connections
@@ -15,6 +17,18 @@ def sweep_stale_runs() -> int:
     from runs.engine.dispatch import sweep_stale_runs as sweep
 
     return sweep()
+
+
+@shared_task(ignore_result=True)
+def prune_old_runs() -> int:
+    """Retention on beat's schedule: each batch is claimed afresh, so a second or concurrent run is harmless."""
+    from django.conf import settings
+
+    from runs.retention import prune_runs
+
+    if settings.RUN_RETENTION_DAYS is None:
+        return 0  # the setting was removed since this was queued
+    return prune_runs(older_than=timedelta(days=settings.RUN_RETENTION_DAYS)).runs
 
 
 @worker_ready.connect

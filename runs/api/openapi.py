@@ -15,6 +15,7 @@ from runs.graph import MAX_NODES, LlmNodeInput, ToolNodeInput
 from runs.http.openapi import SAME_WORKSPACE, Link, Operation
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput, WorkflowInput
 from runs.models import NodeType, ReplayMode, RunStatus
+from runs.models import Run as RunRow
 from runs.models.runs import StepStatus
 
 from . import views
@@ -105,7 +106,12 @@ class Run(BaseModel):
     version_number: int
     status: RunStatus
     trigger_payload: dict[str, Any]
-    replay_of: str | None
+    replay_of: str | None = Field(
+        description="The run this replays; null for an original, or once that run was pruned."
+    )
+    lineage_note: str | None = Field(
+        description=f'"{RunRow.SOURCE_GONE}" for a replay whose source was pruned (replay_of null); null otherwise.'
+    )
     replay_depth: int
     mode: ReplayMode | None = Field(description="How a replay replayed its source; null for an original run.")
     overrides: dict[str, Any]
@@ -307,6 +313,7 @@ OPERATIONS = [
             400: "The run is not a replay and no ?with= names a run to compare it with.",
             404: "No such run in this workspace.",
             409: "These runs belong to different workflows and cannot be compared.",
+            410: "The run is a replay whose source was pruned, and no ?with= names a run to compare it with.",
         },
     ),
 ]

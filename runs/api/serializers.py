@@ -63,6 +63,7 @@ def run_dict(run: Run, *, steps: bool = True) -> dict:
         "trigger_payload": run.trigger_payload,
         "payload_edited": run.payload_edited,
         "replay_of": run.replay_of_id,
+        "lineage_note": Run.SOURCE_GONE if run.source_is_gone else None,
         "replay_depth": run.replay_depth,
         "mode": run.mode or None,
         "overrides": run.overrides,

@@ -6,6 +6,7 @@ outputs differ; the diff of one row's outputs is computed only when it is asked 
 
 from .comparison import (
     DIFFERENT_WORKFLOWS,
+    NO_ORIGINAL,
     NOT_A_REPLAY,
     SORTS,
     CannotCompare,
@@ -19,6 +20,7 @@ from .rows import Pair, Row, StepFacts, align
 
 __all__ = [
     "DIFFERENT_WORKFLOWS",
+    "NO_ORIGINAL",
     "NOT_A_REPLAY",
     "SORTS",
     "CannotCompare",

@@ -13,6 +13,7 @@ from .rows import Pair, Row, StepFacts, align, steps_of
 
 DIFFERENT_WORKFLOWS = "These runs belong to different workflows and cannot be compared."
 NOT_A_REPLAY = "This run is not a replay: pick a run to compare it with (?with=<run_id>)."
+NO_ORIGINAL = f"{Run.SOURCE_GONE}: pick a run to compare it with (?with=<run_id>)."
 SORTS = {"latency": "latency_ms", "cost": "cost_usd"}
 
 
@@ -29,6 +30,8 @@ def check_comparable(base: Run, other: Run) -> None:
 
 def pair_of(run: Run) -> Run:
     """The run a run is compared with by default: the run it replays."""
+    if run.source_is_gone:
+        raise CannotCompare(410, NO_ORIGINAL, code="source_gone")
     if run.replay_of is None:
         raise BadRequest(NOT_A_REPLAY, field="with")
     return run.replay_of

@@ -42,12 +42,18 @@ class StepStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# Beside Run as well as on it: Run.Meta's index condition cannot see Run's own attributes.
+FINAL_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
 class Run(models.Model):
     Status = RunStatus
     Mode = RunMode
 
-    FINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+    FINAL_STATUSES = FINAL_RUN_STATUSES
     IN_FLIGHT_STATUSES = (Status.PENDING, Status.RUNNING, Status.PAUSED)
+    # The lineage of a replay whose source was deleted (retention): the trace, compare and the API all say this.
+    SOURCE_GONE = "Replay of a run that no longer exists"
 
     run_id = models.CharField(primary_key=True, max_length=36, default=new_run_id)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
@@ -105,6 +111,8 @@ class Run(models.Model):
             models.Index(fields=["replay_of", "-created_at"], name="run_replays_of_idx"),
             # The sweep: stale pending/running runs.
             models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat_idx"),
+            # Retention (runs/retention.py, prune_runs): the oldest finished runs, by finished_at.
+            models.Index(fields=["finished_at"], condition=Q(status__in=FINAL_RUN_STATUSES), name="run_prune_idx"),
         ]
 
     def __str__(self):
@@ -117,6 +125,11 @@ class Run(models.Model):
     @property
     def is_replay(self) -> bool:
         return self.replay_depth > 0
+
+    @property
+    def source_is_gone(self) -> bool:
+        """A replay whose source run was deleted (pruned): `replay_of` was set to null."""
+        return self.replay_depth > 0 and self.replay_of_id is None
 
     @property
     def duration(self):
