@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from runs import services
-from runs.models import Run, Step
+from runs.models import Run, Step, ToolCall
 
 from .builders import chain_workflow, executed_replay, finished_run, llm, submit_replay, support_workflow, tool
 from .factories import PromptRevisionFactory
@@ -103,19 +103,25 @@ def test_a_stale_plan_version_is_409(acme, operator):
     assert info.value.message == "The replay plan changed since it was shown; review it again."
 
 
-def test_a_copy_that_fails_after_the_steps_leaves_no_half_copied_run(acme, operator, monkeypatch):
-    from django.db import DatabaseError, connection
+def test_a_worker_killed_mid_copy_leaves_no_half_copied_run(acme, operator):
+    from django.db import connection
 
-    from runs.engine import reuse
     from runs.engine.executor import execute
 
     source = finished_run(support_workflow(acme)[0])
     rerun = submit_replay(user=operator, run=source, request={"mode": "as_is", "from_nodes": ["notify"]}).run
-    copy_steps, _ = reuse._copy_statements(connection.vendor)
-    monkeypatch.setattr(reuse, "_copy_statements", lambda vendor: (copy_steps, "SELECT * FROM no_such_table"))
-    with pytest.raises(DatabaseError):
+    copying_calls = f"INSERT INTO {connection.ops.quote_name(ToolCall._meta.db_table)}"
+    steps_copied = []
+
+    def killed_before_the_tool_calls(execute_sql, sql, params, many, context):
+        if sql.startswith(copying_calls):
+            steps_copied.append(Step.objects.filter(run=rerun).count())
+            raise SystemExit("worker killed")
+        return execute_sql(sql, params, many, context)
+
+    with connection.execute_wrapper(killed_before_the_tool_calls), pytest.raises(SystemExit):
         execute(rerun.run_id)
-    assert not rerun.steps.exists()
+    assert steps_copied == [1] and not rerun.steps.exists()
 
 
 def test_a_rerun_whose_source_steps_are_gone_fails_clearly_and_copies_nothing(acme, operator):
