@@ -273,3 +273,20 @@ def test_a_rerun_on_a_renamed_version_copies_the_renamed_steps_and_their_tool_ca
     assert (notify.mapped_from, notify.reused_from_run_id, notify.reused_from_node_id) == ("send", source.pk, "send")
     assert [(c.tool, c.reused, c.dry_run) for c in notify.tool_calls.all()] == [("messages.send", True, False)]
     assert steps["compose"].reused_from_run_id == "" and steps["compose"].mapped_from == "draft"
+
+
+@pytest.mark.parametrize(
+    "fresh,recorded,same",
+    [
+        ({"prompt": "Hi Dana"}, {"prompt": "Hi Dana"}, True),
+        ({"prompt": "Hi Dana"}, {"prompt": "Hi Ana"}, False),
+        ({"arguments": {"n": 1}}, {"arguments": {"n": 1}}, True),
+        ({"arguments": {"n": 1}}, {"arguments": {"n": 1.0}}, False),
+        ({"arguments": {"n": 1}}, {"arguments": {"n": True}}, False),
+        ({"arguments": [None]}, {"arguments": [None, None]}, False),
+    ],
+)
+def test_an_input_is_the_same_only_when_its_json_is(fresh, recorded, same):
+    from runs.engine.reusability import same_input
+
+    assert same_input(fresh, recorded) is same

@@ -24,6 +24,7 @@ from .reusability import (
     recorded_input,
     recorded_steps,
     rendered_input,
+    same_input,
 )
 from .templating import TemplateError
 
@@ -213,7 +214,7 @@ def build_plan(
                 fresh = rendered_input(node, context, templates, overrides)
             except TemplateError:
                 fresh = None
-            if fresh is None or input_digest(fresh) != input_digest(recorded_input(step, node)):
+            if fresh is None or not same_input(fresh, recorded_input(step, node)):
                 action, reason = RUN, "input changed"
                 changed.add(node.node_id)
         if action == RUN:

@@ -38,6 +38,17 @@ def input_digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def same_input(fresh: dict, recorded: dict) -> bool:
+    """Whether a node would render the input its step recorded: their digests agree.
+
+    Python's == already tells strings apart exactly, so an LLM node's input (all strings) needs no digest;
+    values of other types are digested too, because 1 == 1.0 == True in Python but not in JSON.
+    """
+    if fresh != recorded:
+        return False
+    return all(isinstance(v, str) for v in fresh.values()) or input_digest(fresh) == input_digest(recorded)
+
+
 def prompt_templates(source: Run, plan, overrides: dict) -> dict[tuple[str, str], str]:
     wanted = {(n.config["prompt"]["artifact_id"], effective_prompt_hash(n, overrides)) for n in plan if n.type == "llm"}
     if not wanted:
@@ -89,12 +100,12 @@ def definition_change(
             return "prompt changed"
         if effective_model(node, overrides) != step.model_ref:
             return "model changed"
-        if node.options != source_node.options:
+        if node is not source_node and node.options != source_node.options:  # one version's nodes are cached
             return "options changed"
     else:
         if node.tool_name != source_node.tool_name:
             return "tool changed"
-        if node.config.get("args", {}) != source_node.config.get("args", {}):
+        if node is not source_node and node.config.get("args", {}) != source_node.config.get("args", {}):
             return "arguments changed"
     if {source_of(dep) for dep in node.after} != set(source_node.after):
         return "dependencies changed"
