@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from runs.models import Run, Step, ToolCall
@@ -77,6 +78,8 @@ def copy_reused_steps(run: Run, lease: str) -> bool:
             copies.append(copy)
             calls += [(copy, call) for call in source.tool_calls.all()]
         Step.objects.bulk_create(copies, batch_size=500)
+        # Reused steps are completed steps of this run: counted in the commit that copies them.
+        Run.objects.filter(pk=run.pk).update(steps_completed=F("steps_completed") + len(copies))
         ToolCall.objects.bulk_create(
             [
                 ToolCall(

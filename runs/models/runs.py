@@ -58,6 +58,9 @@ class Run(models.Model):
     trigger_payload = models.JSONField(default=dict, blank=True)
     payload_edited = models.BooleanField(default=False, help_text="A replay whose trigger payload was edited.")
     steps_total = models.PositiveIntegerField(default=0)
+    # Kept by the step boundary (and the copy of reused steps) in the commit that records each completed step,
+    # so a list shows progress without counting a run's steps.
+    steps_completed = models.PositiveIntegerField(default=0)
     simulated = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
