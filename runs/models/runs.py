@@ -50,7 +50,8 @@ class Run(models.Model):
     IN_FLIGHT_STATUSES = (Status.PENDING, Status.RUNNING, Status.PAUSED)
 
     run_id = models.CharField(primary_key=True, max_length=36, default=new_run_id)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
+    # No index of its own: every index of Meta.indexes but one leads with it.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs", db_index=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs")
     version = models.ForeignKey(WorkflowVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
     version_number = models.PositiveIntegerField(help_text="Kept when the version itself is deleted.")
@@ -102,8 +103,26 @@ class Run(models.Model):
             ),
         ]
         indexes = [
-            # Runs list and monitoring: runs of a workspace by recency.
-            models.Index(fields=["workspace", "-created_at"], name="run_workspace_recent_idx"),
+            # runs.listing.page_query, unfiltered or by time range or originals only (the runs list, the
+            # monitoring list, GET /api/v1/<slug>/runs): a keyset range of (created_at, run_id) per workspace.
+            models.Index(fields=["workspace", "-created_at", "-run_id"], name="run_ws_recent_idx"),
+            # runs.listing.page_query with a status filter (alone or with time, lineage, prefix).
+            models.Index(fields=["workspace", "status", "-created_at", "-run_id"], name="run_ws_status_recent_idx"),
+            # runs.listing.page_query with a workflow filter (alone or with the others).
+            models.Index(fields=["workspace", "workflow", "-created_at", "-run_id"], name="run_ws_workflow_recent_idx"),
+            # runs.listing.page_query, replays only: the replays alone, however few among the originals.
+            models.Index(
+                fields=["workspace", "-created_at", "-run_id"],
+                condition=Q(replay_depth__gt=0),
+                name="run_ws_replays_recent_idx",
+            ),
+            # runs.listing.page_query with a run id prefix (LIKE 'run_8f%'): pattern ops, so PostgreSQL can
+            # range-scan a prefix in any collation (it ignores opclasses elsewhere).
+            models.Index(
+                fields=["workspace", "run_id"],
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+                name="run_ws_id_prefix_idx",
+            ),
             # Lineage on the trace viewer: replays of a run.
             models.Index(fields=["replay_of", "-created_at"], name="run_replays_of_idx"),
             # The sweep: stale pending/running runs.
