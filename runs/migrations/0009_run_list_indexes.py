@@ -30,10 +30,6 @@ class Migration(migrations.Migration):
             model_name='run',
             index=models.Index(condition=models.Q(('replay_depth__gt', 0)), fields=['workspace', '-created_at', '-run_id'], name='run_ws_replays_recent_idx'),
         ),
-        migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['workspace', 'run_id'], name='run_ws_id_prefix_idx', opclasses=['int8_ops', 'varchar_pattern_ops']),
-        ),
         migrations.RemoveIndex(
             model_name='run',
             name='run_workspace_recent_idx',

@@ -116,13 +116,8 @@ class Run(models.Model):
                 condition=Q(replay_depth__gt=0),
                 name="run_ws_replays_recent_idx",
             ),
-            # runs.listing.page_query with a run id prefix (LIKE 'run_8f%'): pattern ops, so PostgreSQL can
-            # range-scan a prefix in any collation (it ignores opclasses elsewhere).
-            models.Index(
-                fields=["workspace", "run_id"],
-                opclasses=["int8_ops", "varchar_pattern_ops"],
-                name="run_ws_id_prefix_idx",
-            ),
+            # A run id prefix (LIKE 'run_8f%') needs no index here: the primary key's varchar_pattern_ops index,
+            # which Django creates on PostgreSQL for a CharField key, serves a long one, run_ws_recent_idx a short one.
             # Lineage on the trace viewer: replays of a run.
             models.Index(fields=["replay_of", "-created_at"], name="run_replays_of_idx"),
             # The sweep: stale pending/running runs.
