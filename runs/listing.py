@@ -13,41 +13,76 @@ from typing import Annotated, Any, Literal
 
 from django.db.models import Q, QuerySet, Subquery
 from django.utils import timezone
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from .http.errors import BadRequest
-from .http.input import Blank, Input, invalid
-from .models import RUN_ID_RE, WORKFLOW_ID_RE, Run, RunStatus, Workflow
+from .http.input import Input, invalid
+from .models import RUN_ID_RE, WORKFLOW_ID_RE, Run, RunStatus, Workflow, Workspace
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-RUN_ID_PREFIX_RE = r"^run_[0-9a-f]{0,32}$"
+RUN_ID_PREFIX_RE = r"^(run_)?[0-9a-fA-F]{0,32}$"
 
 
-def _aware(value: datetime) -> datetime:
-    """A time without an offset (a form's datetime-local) is in the site's time zone."""
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 time; one without an offset (a form's datetime-local) is in the site's time zone (UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise invalid("{field} must be a time in ISO 8601, e.g. 2026-11-30T10:00:00Z.") from None
+    if not isinstance(value, datetime):
+        raise invalid("{field} must be a time in ISO 8601, e.g. 2026-11-30T10:00:00Z.")
     return timezone.make_aware(value) if timezone.is_naive(value) else value
 
 
 def _run_id_prefix(value: Any) -> Any:
-    """`run_8f2c`, or its hex alone (`8f2c`); any case. Just `run_` filters nothing."""
-    if not isinstance(value, str):
-        return value
-    value = value.strip().lower()
-    if re.fullmatch(r"[0-9a-f]+", value):
-        value = "run_" + value
-    if not re.fullmatch(RUN_ID_PREFIX_RE, value):
+    """`run_8f2c`, or its hex alone (`8f2c`), in either case. Just `run_` filters nothing."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(RUN_ID_PREFIX_RE, value):
         raise invalid("{field} must be the start of a run id: run_ followed by hex digits, e.g. run_8f2c.")
-    return value if value != "run_" else None
+    value = value.lower()
+    return None if value in ("", "run_") else value if value.startswith("run_") else "run_" + value
 
 
 def _workflow_id(value: Any) -> Any:
-    if isinstance(value, str) and not re.fullmatch(WORKFLOW_ID_RE, value.strip()):
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(WORKFLOW_ID_RE, value):
         raise invalid("{field} must be a workflow id: wf_ followed by 8 hex digits.")
-    return value.strip() if isinstance(value, str) else value
+    return value
 
 
-Moment = Annotated[datetime | None, Blank, AfterValidator(lambda v: v and _aware(v))]
+def _limit(value: Any) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise invalid(f"{{field}} must be a number of runs from 1 to {MAX_PAGE_SIZE}.")
+    return value
+
+
+def _one_of(values: tuple[str, ...]):
+    def check(value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if value not in values:
+            raise invalid("{field} must be one of: " + ", ".join(values) + ".")
+        return value
+
+    return check
+
+
+def _declared(check, described) -> BeforeValidator:
+    """A field checked by `check` alone (the forms send more than JSON would), described to clients as `described`."""
+    return BeforeValidator(check, json_schema_input_type=described)
+
+
+STATUSES = tuple(RunStatus.values)
+LINEAGES = ("replays", "originals")
+Moment = Annotated[datetime | None, _declared(_moment, datetime | None)]
 
 
 class RunFilters(Input):
@@ -57,20 +92,16 @@ class RunFilters(Input):
         default=None, alias="from", description="Runs created at or after this time (ISO 8601; no offset = UTC)."
     )
     to: Moment = Field(default=None, description="Runs created before this time (ISO 8601; no offset = UTC).")
-    status: Annotated[RunStatus | None, Blank] = None
-    workflow: Annotated[
-        str | None,
-        BeforeValidator(_workflow_id, json_schema_input_type=Annotated[str, Field(pattern=WORKFLOW_ID_RE)] | None),
-        Blank,  # before validators run last to first: a blank field is None before it is checked
-    ] = Field(default=None, description="A workflow id: only its runs.")
-    lineage: Annotated[Literal["replays", "originals"] | None, Blank] = Field(
+    status: Annotated[str | None, _declared(_one_of(STATUSES), Literal[STATUSES] | None)] = None
+    workflow: Annotated[str | None, _declared(_workflow_id, Annotated[str, Field(pattern=WORKFLOW_ID_RE)] | None)] = (
+        Field(default=None, description="A workflow id: only its runs.")
+    )
+    lineage: Annotated[str | None, _declared(_one_of(LINEAGES), Literal[LINEAGES] | None)] = Field(
         default=None, description="`replays`: replays only; `originals`: runs that are not replays."
     )
     run_id_prefix: Annotated[
-        str | None,
-        BeforeValidator(_run_id_prefix, json_schema_input_type=Annotated[str, Field(pattern=RUN_ID_PREFIX_RE)] | None),
-        Blank,
-    ] = Field(default=None, description="Runs whose id starts with this, e.g. `run_8f2c`.")
+        str | None, _declared(_run_id_prefix, Annotated[str, Field(pattern=RUN_ID_PREFIX_RE)] | None)
+    ] = Field(default=None, description="Runs whose id starts with this, e.g. `run_8f2c` (or `8f2c`).")
 
     @model_validator(mode="after")
     def _range(self):
@@ -79,6 +110,7 @@ class RunFilters(Input):
         return self
 
     def is_set(self) -> bool:
+        """Whether any filter narrows the list."""
         return any(getattr(self, name) is not None for name in type(self).model_fields)
 
     def as_query(self) -> dict[str, str]:
@@ -88,6 +120,15 @@ class RunFilters(Input):
             k: (timezone.localtime(v).strftime("%Y-%m-%dT%H:%M:%S") if isinstance(v, datetime) else str(v))
             for k, v in values.items()
         }
+
+
+class RunListQuery(RunFilters):
+    """GET /api/v1/<slug>/runs: the filters, a cursor from an earlier page and the page's size."""
+
+    cursor: str | None = Field(default=None, description="A page's `next` (or `prev`): the page after it.")
+    limit: Annotated[int, _declared(_limit, Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)])] = Field(
+        default=PAGE_SIZE, description="Runs per page."
+    )
 
 
 @dataclass(frozen=True)
@@ -121,7 +162,7 @@ def decode_cursor(cursor: str) -> Position:
     return Position(created_at, run_id, older=direction == "o")
 
 
-def runs_matching(workspace, filters: RunFilters) -> QuerySet[Run]:
+def runs_matching(workspace: Workspace, filters: RunFilters) -> QuerySet[Run]:
     """The workspace's runs the filters allow, unordered and unsliced."""
     runs = Run.objects.filter(workspace=workspace)
     if filters.from_ is not None:
@@ -144,7 +185,7 @@ def runs_matching(workspace, filters: RunFilters) -> QuerySet[Run]:
     return runs
 
 
-def page_query(workspace, filters: RunFilters, position: Position | None, limit: int) -> QuerySet[Run]:
+def page_query(workspace: Workspace, filters: RunFilters, position: Position | None, limit: int) -> QuerySet[Run]:
     """The one query of a page: `limit + 1` rows from `position`, in index order (newest first unless paging newer)."""
     runs = runs_matching(workspace, filters)
     if position is None or position.older:
@@ -166,10 +207,14 @@ class RunPage:
     prev: str | None  # newer runs
 
 
-def page_of_runs(workspace, filters: RunFilters, cursor: str | None = None, limit: int = PAGE_SIZE) -> RunPage:
+def page_of_runs(
+    workspace: Workspace, filters: RunFilters, cursor: str | None = None, limit: int = PAGE_SIZE
+) -> RunPage:
     """A page of the workspace's runs, newest first, with the cursors of the pages beside it (None at either end)."""
     position = decode_cursor(cursor) if cursor else None
     rows = list(page_query(workspace, filters, position, limit))
+    for row in rows:
+        row.workspace = workspace  # every row's, read once
     more = len(rows) > limit
     rows = rows[:limit]
     if position is not None and not position.older:
