@@ -71,7 +71,7 @@ def _plans(workspace, data) -> None:
     from runs.listing import RunFilters, decode_cursor, page_query
 
     deep = decode_cursor(_deep_cursor(workspace))
-    wf = data.workflows[1].workflow_id
+    wf = data.workflows[1].workflow_id  # none of its runs failed (bench/scale_data.py): the worst case
     for label, values, position in (
         ("first page", {}, None),
         ("status=failed", {"status": "failed"}, None),
@@ -130,6 +130,7 @@ def measure() -> list:
         ("scale: runs list, first page", page("/scale/ai/runs")),
         ("scale: runs list, ?status=failed", page("/scale/ai/runs?status=failed")),
         ("scale: runs list, workflow + replays only", page(f"/scale/ai/runs?workflow={wf}&lineage=replays")),
+        ("scale: runs list, workflow + status=failed", page(f"/scale/ai/runs?workflow={wf}&status=failed")),
         ("scale: runs list, run id prefix", page("/scale/ai/runs?run_id_prefix=run_8f2")),
         ("scale: runs list, a page 90% back by cursor", page(f"/scale/ai/runs?cursor={deep}")),
         ("scale: monitoring list", page("/scale/monitoring/workflow-runs")),

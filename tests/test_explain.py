@@ -92,6 +92,11 @@ def test_the_workflow_filter_reads_its_index(history):
     assert "InitPlan" in plan, plan  # the workflow's key, looked up once
 
 
+def test_a_workflow_and_a_status_read_their_composite_index_even_when_nothing_matches(history):
+    plan = plan_of(page(history, deep_position(history), status="failed", workflow=history.workflows[1].workflow_id))
+    assert_index_range(plan, "run_ws_workflow_status_idx")
+
+
 def test_replays_only_reads_the_partial_index_of_replays(history):
     assert_index_range(plan_of(page(history, lineage="replays")), "run_ws_replays_recent_idx")
 

@@ -108,8 +108,14 @@ class Run(models.Model):
             models.Index(fields=["workspace", "-created_at", "-run_id"], name="run_ws_recent_idx"),
             # runs.listing.page_query with a status filter (alone or with time, lineage, prefix).
             models.Index(fields=["workspace", "status", "-created_at", "-run_id"], name="run_ws_status_recent_idx"),
-            # runs.listing.page_query with a workflow filter (alone or with the others).
+            # runs.listing.page_query with a workflow filter (alone or with lineage, time, prefix).
             models.Index(fields=["workspace", "workflow", "-created_at", "-run_id"], name="run_ws_workflow_recent_idx"),
+            # runs.listing.page_query with a workflow and a status, the triage question ("failed runs of this
+            # workflow"): without it the planner intersects both indexes' ranges, which grow with the history.
+            models.Index(
+                fields=["workspace", "workflow", "status", "-created_at", "-run_id"],
+                name="run_ws_workflow_status_idx",
+            ),
             # runs.listing.page_query, replays only: the replays alone, however few among the originals.
             models.Index(
                 fields=["workspace", "-created_at", "-run_id"],
