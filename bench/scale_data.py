@@ -55,6 +55,7 @@ def build(workspace: Workspace, *, runs: int, requested_by_id: int) -> ScaleData
     with transaction.atomic(), connection.cursor() as cursor:
         # Consistent by construction: the foreign keys' checks (millions of lookups) would double the time.
         cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("SET LOCAL work_mem = '256MB'")  # the sort of the steps below, in memory
         cursor.execute(
             f"""
             INSERT INTO {run} (run_id, workspace_id, workflow_id, version_id, version_number, status,
@@ -90,6 +91,7 @@ def build(workspace: Workspace, *, runs: int, requested_by_id: int) -> ScaleData
                 r.created_at + p * interval '40 ms', r.created_at + (p + 1) * interval '40 ms', '', '', ''
             FROM {run} r CROSS JOIN generate_series(0, {STEPS - 1}) AS p
             WHERE r.workspace_id = %(ws)s AND (r.status <> 'running' OR p = 0)
+            ORDER BY r.run_id, p  -- every index of steps leads with run_id: appended to, not written all over
             """,
             {"ws": workspace.pk},
         )
