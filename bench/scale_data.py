@@ -52,10 +52,15 @@ def build(workspace: Workspace, *, runs: int, requested_by_id: int) -> ScaleData
     run, step = Run._meta.db_table, Step._meta.db_table
     cases = " ".join(f"WHEN {w} THEN {v.pk}" for w, v in enumerate(versions))
     workflow_cases = " ".join(f"WHEN {w} THEN {v.workflow_id}" for w, v in enumerate(versions))
-    with transaction.atomic(), connection.cursor() as cursor:
+    # A bulk load builds the declared indexes after the rows (one sorted build each), not row by row.
+    declared = [(model, index) for model in (Run, Step) for index in model._meta.indexes]
+    with transaction.atomic(), connection.schema_editor(atomic=False) as editor, connection.cursor() as cursor:
+        for model, index in declared:
+            editor.remove_index(model, index)
         # Consistent by construction: the foreign keys' checks (millions of lookups) would double the time.
         cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("SET LOCAL work_mem = '256MB'")  # the sort of the steps below, in memory
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")  # the index builds after the load
         cursor.execute(
             f"""
             INSERT INTO {run} (run_id, workspace_id, workflow_id, version_id, version_number, status,
@@ -95,6 +100,8 @@ def build(workspace: Workspace, *, runs: int, requested_by_id: int) -> ScaleData
             """,
             {"ws": workspace.pk},
         )
+        for model, index in declared:
+            editor.add_index(model, index)
         cursor.execute(f"ANALYZE {run}")
         cursor.execute(f"ANALYZE {step}")
     return ScaleData(workspace, [v.workflow for v in versions], versions, runs)
