@@ -185,7 +185,15 @@ def runs_matching(workspace: Workspace, filters: RunFilters) -> QuerySet[Run]:
     return runs
 
 
-def page_query(workspace: Workspace, filters: RunFilters, position: Position | None, limit: int) -> QuerySet[Run]:
+# No list shows them, and a replay's plan holds an entry per node: never read for a page of runs.
+NOT_LISTED = ("replay_plan",)
+# Nor does a page of HTML show these (the API's runs do).
+NOT_ON_PAGES = ("trigger_payload", "overrides", "node_mapping", "error", "lease")
+
+
+def page_query(
+    workspace: Workspace, filters: RunFilters, position: Position | None, limit: int, defer: tuple[str, ...] = ()
+) -> QuerySet[Run]:
     """The one query of a page: `limit + 1` rows from `position`, in index order (newest first unless paging newer)."""
     runs = runs_matching(workspace, filters)
     if position is None or position.older:
@@ -197,7 +205,7 @@ def page_query(workspace: Workspace, filters: RunFilters, position: Position | N
         order = ("created_at", "run_id")
         at, run_id = position.created_at, position.run_id
         runs = runs.filter(Q(created_at__gt=at) | Q(run_id__gt=run_id), created_at__gte=at)
-    return runs.select_related("workflow").order_by(*order)[: limit + 1]
+    return runs.select_related("workflow").defer(*NOT_LISTED, *defer).order_by(*order)[: limit + 1]
 
 
 @dataclass(frozen=True)
@@ -208,18 +216,25 @@ class RunPage:
 
 
 def page_of_runs(
-    workspace: Workspace, filters: RunFilters, cursor: str | None = None, limit: int = PAGE_SIZE
+    workspace: Workspace,
+    filters: RunFilters,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+    defer: tuple[str, ...] = (),
 ) -> RunPage:
-    """A page of the workspace's runs, newest first, with the cursors of the pages beside it (None at either end)."""
+    """A page of the workspace's runs, newest first, with the cursors of the pages beside it (None at either end).
+
+    `defer`: columns the caller will not read (e.g. NOT_ON_PAGES), left in the database.
+    """
     position = decode_cursor(cursor) if cursor else None
-    rows = list(page_query(workspace, filters, position, limit))
+    rows = list(page_query(workspace, filters, position, limit, defer))
     for row in rows:
         row.workspace = workspace  # every row's, read once
     more = len(rows) > limit
     rows = rows[:limit]
     if position is not None and not position.older:
         if not more:  # the newest runs: the first page, full even if runs were deleted since
-            return page_of_runs(workspace, filters, None, limit)
+            return page_of_runs(workspace, filters, None, limit, defer)
         rows.reverse()
     newest, oldest = (rows[0], rows[-1]) if rows else (None, None)
     has_older = more if position is None or position.older else True

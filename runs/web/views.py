@@ -11,7 +11,7 @@ from runs.access import get_run_for_member, workspaces_of
 from runs.http.errors import BadRequest, Rejected
 from runs.http.input import parse
 from runs.http.web import workspace_view
-from runs.listing import RunFilters, page_of_runs
+from runs.listing import NOT_ON_PAGES, RunFilters, page_of_runs
 from runs.models import Role, Run, Step, Workflow
 from runs.usage import RunUsage, usage_of_run, usage_of_runs
 
@@ -50,9 +50,9 @@ def _listed(request, workspace) -> dict:
     except BadRequest as exc:
         return {"page": None, "filters": RunFilters(), "error": exc.message, "values": request.GET.dict()}
     try:
-        page = page_of_runs(workspace, filters, request.GET.get("cursor") or None, RUNS_PAGE)
+        page = page_of_runs(workspace, filters, request.GET.get("cursor") or None, RUNS_PAGE, NOT_ON_PAGES)
     except BadRequest:
-        page = page_of_runs(workspace, filters, None, RUNS_PAGE)
+        page = page_of_runs(workspace, filters, None, RUNS_PAGE, NOT_ON_PAGES)
     return {"page": page, "filters": filters, "error": None, "values": request.GET.dict()}
 
 
