@@ -48,7 +48,9 @@ WITH_WORKER = (
 )
 OWN_WORKERS = ("slow_calls",)
 OWN_DATABASE = ("prune",)  # bench/prune.py: 100,000 runs in a database of their own, PostgreSQL only
-EVERY = IN_PROCESS + WITH_WORKER + OWN_WORKERS + OWN_DATABASE
+# PostgreSQL only, at BENCH_SCALE_RUNS runs in a database of its own (bench/scale.py); skipped on SQLite.
+SCALE = ("scale",)
+EVERY = IN_PROCESS + WITH_WORKER + OWN_WORKERS + OWN_DATABASE + SCALE
 
 
 def selected(argv: list[str]) -> list[str]:
@@ -60,7 +62,25 @@ def selected(argv: list[str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     names = selected(argv)
-    stack = configure()
+    others = any(name not in SCALE for name in names)
+    stack = configure() if others else "PostgreSQL (the scale section's own database)"
+    figures = measure(names, stack) if others else []
+    if "scale" in names:
+        if BENCH_DB == "postgres":
+            from .scale import run_in_child
+
+            figures += run_in_child(log)
+        else:
+            log("Skipped the scale section: it measures PostgreSQL at a million runs, and BENCH_DB is sqlite.")
+    print(table(stack, figures))
+    failed = [f.name for f in figures if not f.passed]
+    if failed:
+        log(f"{len(failed)} figure(s) missed their target: " + "; ".join(failed))
+    return 0
+
+
+def measure(names: list[str], stack: str) -> list:
+    """Every selected figure but the scale section's, on a fresh benchmark database."""
     log(f"Setting up a fresh benchmark database ({stack})...")
     setup_django()
 
@@ -98,11 +118,7 @@ def main(argv: list[str]) -> int:
         from . import prune
 
         bench.figures += prune.figures(BENCH_DB, PG_NAME, log)
-    print(table(stack, bench.figures))
-    failed = [f.name for f in bench.figures if not f.passed]
-    if failed:
-        log(f"{len(failed)} figure(s) missed their target: " + "; ".join(failed))
-    return 0
+    return bench.figures
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.cache import cache
@@ -26,42 +25,9 @@ from runs.engine.replay_plan import build_plan
 from runs.models import Run
 
 from .data import BenchData
+from .figures import Figure, measured, ms, p95, repeat
 
 TERMINAL = ("completed", "failed", "cancelled")
-
-
-@dataclass
-class Figure:
-    name: str
-    median: str
-    p95: str
-    queries: str
-    target: str
-    passed: bool
-
-    @property
-    def result(self) -> str:
-        return "pass" if self.passed else "FAIL"
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f} ms"
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-def repeat(fn: Callable[[], object], times: int, warmup: int = 3) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(times):
-        began = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - began)
-    return samples
 
 
 def count_queries(fn: Callable[[], object]) -> int:
@@ -79,20 +45,12 @@ class Bench:
         self.client.force_login(data.user)
         self.api = Client(HTTP_AUTHORIZATION=f"Bearer {data.token}")
 
-    def add(self, name, samples, *, target_ms=None, target_p95_ms=None, queries=None, max_queries=None, target=""):
-        med, high = statistics.median(samples), p95(samples)
-        passed = True
-        if target_ms is not None:
-            passed &= med * 1000 <= target_ms
-        if target_p95_ms is not None:
-            passed &= high * 1000 <= target_p95_ms
-        if max_queries is not None:
-            passed &= queries is not None and queries <= max_queries
-        figure = Figure(name, ms(med), ms(high), "" if queries is None else str(queries), target, passed)
+    def add(self, name, samples, **targets):
+        figure = measured(name, samples, **targets)
         self.figures.append(figure)
         self.log(
             f"  {name}: median {figure.median}, p95 {figure.p95}"
-            + (f", {queries} queries" if queries is not None else "")
+            + (f", {figure.queries} queries" if figure.queries else "")
         )
 
     # --- pages -------------------------------------------------------------------------------------------------

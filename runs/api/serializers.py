@@ -2,7 +2,7 @@ from django.db.models import Prefetch
 
 from runs.http.api import iso
 from runs.models import Run, Step, ToolCall
-from runs.usage import step_usage_api, usage_of_run
+from runs.usage import RunUsage, step_usage_api, usage_of_run
 
 
 def run_with_steps(run_id: str) -> Run:
@@ -52,7 +52,8 @@ def step_dict(step: Step) -> dict:
     }
 
 
-def run_dict(run: Run, *, steps: bool = True) -> dict:
+def run_dict(run: Run, *, steps: bool = True, usage: RunUsage | None = None) -> dict:
+    """A run as the API shows it; `usage`, when the caller read it for a page of runs at once, saves a query."""
     data = {
         "run_id": run.run_id,
         "workspace": run.workspace.slug,
@@ -73,7 +74,7 @@ def run_dict(run: Run, *, steps: bool = True) -> dict:
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
         "error": run.error or None,
-        **usage_of_run(run.run_id).as_api(),
+        **(usage if usage is not None else usage_of_run(run.run_id)).as_api(),
     }
     if steps:
         data["steps"] = [step_dict(s) for s in run.steps.all()]

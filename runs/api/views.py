@@ -8,7 +8,10 @@ from runs.access import get_artifact_for_member, get_run_ref_for_member, get_ver
 from runs.compare import compare, compared_runs
 from runs.http.api import api_view, created, error_response, json_body
 from runs.http.errors import NotFound
+from runs.http.input import parse
+from runs.listing import RunListQuery, page_of_runs
 from runs.models import Role
+from runs.usage import RunUsage, usage_of_runs
 
 from .serializers import run_dict, run_with_steps
 
@@ -80,6 +83,15 @@ def trigger_run(request, membership, workflow_id):
     data = json_body(request)
     run = services.trigger_run(workflow=workflow, payload=data.get("payload", {}))
     return created({"run_id": run.run_id, "status": run.status, "version": run.version_number})
+
+
+@api_view(("GET",))
+def list_runs(request, membership):
+    query = parse(RunListQuery, request.GET.dict())
+    page = page_of_runs(membership.workspace, query, query.cursor, query.limit)
+    usage = usage_of_runs(run.run_id for run in page.rows)  # one query for the page
+    runs = [run_dict(run, steps=False, usage=usage.get(run.run_id, RunUsage())) for run in page.rows]
+    return JsonResponse({"runs": runs, "next": page.next, "prev": page.prev})
 
 
 @api_view(("GET",))

@@ -30,12 +30,14 @@ def send_to_worker(run_id: str) -> bool:
         return False
 
 
-def sweep_stale_runs(limit: int = 500) -> int:
-    """Re-dispatch runs nobody is executing: pending too long, or running with a stale heartbeat."""
-    now = timezone.now()
+def stale_runs(now, limit: int = 500):
+    """The ids of runs nobody is executing: pending too long, or running with a stale heartbeat.
+
+    Served by run_status_heartbeat_idx: it reads the in-flight runs only, however long the history.
+    """
     pending_before = now - timedelta(seconds=settings.RUN_PENDING_REDISPATCH_AFTER)
     stale_before = now - timedelta(seconds=settings.RUN_STALE_AFTER)
-    ids = list(
+    return (
         Run.objects.annotate(last_dispatch=Coalesce("dispatched_at", "created_at"))
         .filter(
             Q(status=Run.Status.PENDING, last_dispatch__lt=pending_before)
@@ -43,6 +45,12 @@ def sweep_stale_runs(limit: int = 500) -> int:
         )
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def sweep_stale_runs(limit: int = 500) -> int:
+    """Re-dispatch runs nobody is executing: pending too long, or running with a stale heartbeat."""
+    now = timezone.now()
+    ids = list(stale_runs(now, limit))
     if not ids:
         return 0
     Run.objects.filter(pk__in=ids).update(dispatched_at=now)

@@ -4,6 +4,7 @@ import json
 from functools import cache
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from runs.models import NodeType, Run, Step, ToolCall
@@ -101,6 +102,8 @@ def copy_reused_steps(run: Run, lease: str) -> bool:
             copied = cursor.rowcount
             if copied != len(rows):
                 raise _SourceGone
+            # Reused steps are completed steps of this run: counted in the commit that copies them.
+            Run.objects.filter(pk=run.pk).update(steps_completed=F("steps_completed") + copied)
             cursor.execute(calls_sql, (True, now, run.replay_of_id, run.pk))
     except _SourceGone:
         fail_run(run.pk, lease, SOURCE_GONE)

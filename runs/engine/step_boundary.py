@@ -40,9 +40,12 @@ def _statements(vendor: str) -> dict[str, str]:
     run, step, call = (q(m._meta.db_table) for m in (Run, Step, ToolCall))
     running, pending = Run.Status.RUNNING, Run.Status.PENDING
     held = "run_id = %s AND lease = %s"
+    counted = "steps_completed = steps_completed + %s"  # 1 when the crossing records a completed step
     return {
-        "hold": f"UPDATE {run} SET status = '{running}', heartbeat_at = %s, simulated = simulated OR %s"
+        "hold": f"UPDATE {run} SET {counted}, status = '{running}', heartbeat_at = %s, simulated = simulated OR %s"
         f" WHERE {held} AND status IN ('{running}', '{pending}')",
+        # The recorded step's count when the run's own update above did not apply (paused, cancelled, taken over).
+        "count": f"UPDATE {run} SET steps_completed = steps_completed + 1 WHERE run_id = %s",
         "start_columns": f"INSERT INTO {step} (run_id, node_id, type, position, status, input, output, error, model_ref,"
         f" prompt_hash, simulated, mapped_from, started_at, price_version)",
         "start_values": f"%s, %s, %s, '{Step.Status.RUNNING}', %s, '', '', '', '', %s, %s, %s, ''",
@@ -52,9 +55,9 @@ def _statements(vendor: str) -> dict[str, str]:
         + " WHERE id = %s",
         "tool_call": f"INSERT INTO {call} (step_id, tool, mutating, dry_run, arguments, result, created_at)"
         f" VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        "complete": f"UPDATE {run} SET status = '{Run.Status.COMPLETED}', finished_at = %s, lease = '',"
+        "complete": f"UPDATE {run} SET {counted}, status = '{Run.Status.COMPLETED}', finished_at = %s, lease = '',"
         f" simulated = simulated OR %s WHERE {held} AND status = '{running}'",
-        "fail": f"UPDATE {run} SET status = '{Run.Status.FAILED}', error = %s, finished_at = %s, lease = '',"
+        "fail": f"UPDATE {run} SET {counted}, status = '{Run.Status.FAILED}', error = %s, finished_at = %s, lease = '',"
         f" simulated = simulated OR %s WHERE {held}",
     }
 
@@ -136,18 +139,39 @@ class StepBoundary:
         sql = "WITH " + ", ".join(f"{name} AS ({cte})" for name, cte, _ in ctes) + " " + final
         return sql, tuple(p for _, _, ps in ctes for p in ps) + params
 
+    @property
+    def _done(self) -> int:
+        """1 when the pending outcome is a completed step: the run's steps_completed counts it in the same commit."""
+        return int(self.outcome is not None and self.outcome.status == Step.Status.COMPLETED)
+
+    def _counted_unless(self, cte: str) -> list[tuple[str, str, tuple]]:
+        """PostgreSQL: count the recorded step on the run when the run's own update (`cte`) did not apply.
+
+        One statement may not update a row twice, so the count rides on that update when it applies, and
+        this CTE, which waits for it, applies only when it did not (re-checked on the newest row version).
+        """
+        if not self._done:
+            return []
+        sql = _statements(connection.vendor)
+        return [("counted", f"{sql['count']} AND NOT EXISTS (SELECT 1 FROM {cte})", (self.run_id,))]
+
     def _cross(self, parts: list[tuple[str, tuple]], final: str, params: tuple) -> int:
-        """Run the recording parts and the final statement in one commit; returns the final statement's rowcount."""
+        """Run the recording parts and the final update of the run in one commit; returns how many runs it updated."""
+        done = self._done
+        params = (done, *params)
         if connection.vendor == "postgresql":
+            named = [("finished", f"{final} RETURNING run_id", params), *self._counted_unless("finished")]
             with connection.cursor() as cursor:  # one statement: atomic and committed on its own
-                cursor.execute(*self._one_statement(parts, [], final, params))
-                count = cursor.rowcount
+                cursor.execute(*self._one_statement(parts, named, "SELECT count(*) FROM finished", ()))
+                count = cursor.fetchone()[0]
         else:
             with transaction.atomic(), connection.cursor() as cursor:
                 for sql, ps in parts:
                     cursor.execute(sql, ps)
                 cursor.execute(final, params)
                 count = cursor.rowcount
+                if done and not count:
+                    cursor.execute(_statements(connection.vendor)["count"], (self.run_id,))
         self.outcome = None  # committed
         return count
 
@@ -156,7 +180,8 @@ class StepBoundary:
         sql = _statements(connection.vendor)
         while True:
             at = _at(timezone.now())
-            hold_params = (at, self.simulated, self.run_id, self.lease)
+            done = self._done
+            hold_params = (done, at, self.simulated, self.run_id, self.lease)
             step_values = (node_id, type, position, _prep(Step, "input", {}), False, mapped_from, at)
             parts = self._recording(sql)
             if connection.vendor == "postgresql":
@@ -164,6 +189,7 @@ class StepBoundary:
                     parts,
                     [
                         ("held", f"{sql['hold']} RETURNING run_id", hold_params),
+                        *self._counted_unless("held"),
                         (
                             "started",
                             f"{sql['start_columns']} SELECT run_id, {sql['start_values']} FROM held"
@@ -191,6 +217,8 @@ class StepBoundary:
                         )
                         row = cursor.fetchone()
                         step_id = row[0] if row else None
+                    elif done:
+                        cursor.execute(sql["count"], (self.run_id,))
             self.outcome = None  # committed
             if held:
                 self.simulated = False
@@ -204,6 +232,8 @@ class StepBoundary:
         with transaction.atomic(), connection.cursor() as cursor:
             for s, ps in self._recording(sql):
                 cursor.execute(s, ps)
+            if self._done:
+                cursor.execute(sql["count"], (self.run_id,))
         self.outcome = None
 
     def fail(self, message: str) -> None:

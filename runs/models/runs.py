@@ -56,7 +56,8 @@ class Run(models.Model):
     SOURCE_GONE = "Replay of a run that no longer exists"
 
     run_id = models.CharField(primary_key=True, max_length=36, default=new_run_id)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs")
+    # No index of its own: every index of Meta.indexes but one leads with it.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runs", db_index=False)
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs")
     version = models.ForeignKey(WorkflowVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
     version_number = models.PositiveIntegerField(help_text="Kept when the version itself is deleted.")
@@ -64,6 +65,9 @@ class Run(models.Model):
     trigger_payload = models.JSONField(default=dict, blank=True)
     payload_edited = models.BooleanField(default=False, help_text="A replay whose trigger payload was edited.")
     steps_total = models.PositiveIntegerField(default=0)
+    # Kept by the step boundary (and the copy of reused steps) in the commit that records each completed step,
+    # so a list shows progress without counting a run's steps.
+    steps_completed = models.PositiveIntegerField(default=0)
     simulated = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -105,8 +109,27 @@ class Run(models.Model):
             ),
         ]
         indexes = [
-            # Runs list and monitoring: runs of a workspace by recency.
-            models.Index(fields=["workspace", "-created_at"], name="run_workspace_recent_idx"),
+            # runs.listing.page_query, unfiltered or by time range or originals only (the runs list, the
+            # monitoring list, GET /api/v1/<slug>/runs): a keyset range of (created_at, run_id) per workspace.
+            models.Index(fields=["workspace", "-created_at", "-run_id"], name="run_ws_recent_idx"),
+            # runs.listing.page_query with a status filter (alone or with time, lineage, prefix).
+            models.Index(fields=["workspace", "status", "-created_at", "-run_id"], name="run_ws_status_recent_idx"),
+            # runs.listing.page_query with a workflow filter (alone or with lineage, time, prefix).
+            models.Index(fields=["workspace", "workflow", "-created_at", "-run_id"], name="run_ws_workflow_recent_idx"),
+            # runs.listing.page_query with a workflow and a status, the triage question ("failed runs of this
+            # workflow"): without it the planner intersects both indexes' ranges, which grow with the history.
+            models.Index(
+                fields=["workspace", "workflow", "status", "-created_at", "-run_id"],
+                name="run_ws_workflow_status_idx",
+            ),
+            # runs.listing.page_query, replays only: the replays alone, however few among the originals.
+            models.Index(
+                fields=["workspace", "-created_at", "-run_id"],
+                condition=Q(replay_depth__gt=0),
+                name="run_ws_replays_recent_idx",
+            ),
+            # A run id prefix (LIKE 'run_8f%') needs no index here: the primary key's varchar_pattern_ops index,
+            # which Django creates on PostgreSQL for a CharField key, serves a long one, run_ws_recent_idx a short one.
             # Lineage on the trace viewer: replays of a run.
             models.Index(fields=["replay_of", "-created_at"], name="run_replays_of_idx"),
             # The sweep: stale pending/running runs.

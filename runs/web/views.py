@@ -1,16 +1,17 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import LoginView
-from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseStopPolling
 from django_ratelimit.core import is_ratelimited
 
 from runs import services
 from runs.access import get_run_for_member, workspaces_of
-from runs.http.errors import Rejected
+from runs.http.errors import BadRequest, Rejected
+from runs.http.input import parse
 from runs.http.web import workspace_view
+from runs.listing import NOT_ON_PAGES, RunFilters, page_of_runs
 from runs.models import Role, Run, Step, Workflow
 from runs.usage import RunUsage, usage_of_run, usage_of_runs
 
@@ -39,40 +40,47 @@ class ThrottledLoginView(LoginView):
         return super().post(request, *args, **kwargs)
 
 
-def _filtered_runs(request, workspace):
-    runs = Run.objects.filter(workspace=workspace).select_related("workflow").order_by("-created_at")
-    status = request.GET.get("status", "")
-    workflow_id = request.GET.get("workflow", "")
-    if status in Run.Status.values:
-        runs = runs.filter(status=status)
-    else:
-        status = ""
-    if workflow_id:
-        runs = runs.filter(workflow__workflow_id=workflow_id)
-    return runs, {"status": status, "workflow": workflow_id}
+def _listed(request, workspace) -> dict:
+    """A list page's runs (runs.listing, the one selector of lists), or the message of the filter that is invalid.
+
+    A cursor this list did not give (stale, edited by hand) is not an error on a page: it shows the first page.
+    """
+    try:
+        filters = parse(RunFilters, request.GET.dict())
+    except BadRequest as exc:
+        return {"page": None, "filters": RunFilters(), "error": exc.message, "values": request.GET.dict()}
+    try:
+        page = page_of_runs(workspace, filters, request.GET.get("cursor") or None, RUNS_PAGE, NOT_ON_PAGES)
+    except BadRequest:
+        page = page_of_runs(workspace, filters, None, RUNS_PAGE, NOT_ON_PAGES)
+    return {"page": page, "filters": filters, "error": None, "values": request.GET.dict()}
+
+
+def _list_context(membership, listed: dict, section: str) -> dict:
+    workspace = membership.workspace
+    return {
+        "workspace": workspace,
+        "membership": membership,
+        "section": section,
+        "statuses": Run.Status.choices,
+        "workflows": Workflow.objects.filter(workspace=workspace).order_by("name"),
+        **listed,
+    }
 
 
 @workspace_view()
 def runs_list(request, membership):
-    workspace = membership.workspace
-    runs, filters = _filtered_runs(request, workspace)
-    page = Paginator(runs, RUNS_PAGE).get_page(request.GET.get("page"))
-    usage = usage_of_runs(run.run_id for run in page)  # one query for the page's cost column
-    for run in page:
-        run.usage = usage.get(run.run_id, RunUsage())
-    context = {
-        "workspace": workspace,
-        "membership": membership,
-        "page": page,
-        "filters": filters,
-        "statuses": Run.Status.choices,
-        "workflows": Workflow.objects.filter(workspace=workspace).order_by("name"),
-        "section": "runs",
-    }
+    listed = _listed(request, membership.workspace)
+    if listed["page"] is not None:
+        rows = listed["page"].rows
+        usage = usage_of_runs(run.run_id for run in rows)  # one query for the page's cost column
+        for run in rows:
+            run.usage = usage.get(run.run_id, RunUsage())
     template = (
         "runs/runs_list.html#rows" if request.htmx and request.htmx.target == "runs-table" else "runs/runs_list.html"
     )
-    return render(request, template, context)
+    status = 400 if listed["error"] else 200
+    return render(request, template, _list_context(membership, listed, "runs"), status=status)
 
 
 def _steps_page(run, after: int = -1):
@@ -150,40 +158,15 @@ def trace_more_steps(request, membership, run_id):
     return render(request, "runs/trace.html#step-rows", context)
 
 
-def _monitoring_runs(workspace):
-    return (
-        Run.objects.filter(workspace=workspace)
-        .select_related("workflow")
-        .order_by("-created_at")
-        .annotate(steps_done=Count("steps", filter=Q(steps__status=Step.Status.COMPLETED)))
-    )
-
-
 @workspace_view()
 def monitoring_list(request, membership):
-    workspace = membership.workspace
-    runs = _monitoring_runs(workspace)
-    status = request.GET.get("status", "")
-    if status in Run.Status.values:
-        runs = runs.filter(status=status)
-    page = Paginator(runs, RUNS_PAGE).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "runs/monitoring_list.html",
-        {
-            "workspace": workspace,
-            "membership": membership,
-            "page": page,
-            "section": "monitoring",
-            "statuses": Run.Status.choices,
-            "filters": {"status": status},
-        },
-    )
+    listed = _listed(request, membership.workspace)
+    status = 400 if listed["error"] else 200
+    return render(request, "runs/monitoring_list.html", _list_context(membership, listed, "monitoring"), status=status)
 
 
 def _monitoring_detail_context(membership, run_id):
-    get_run_for_member(membership, run_id)
-    run = _monitoring_runs(membership.workspace).get(pk=run_id)
+    run = get_run_for_member(membership, run_id)  # its steps_completed is the progress shown
     return {"workspace": membership.workspace, "membership": membership, "run": run, "section": "monitoring"}
 
 

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
     atomic = False  # CONCURRENTLY cannot run inside a transaction
 
     dependencies = [
-        ("runs", "0006_payload_edited"),
+        ("runs", "0010_run_workflow_status_index"),
     ]
 
     operations = [

@@ -1,0 +1,180 @@
+"""The shapes of runs' JSON API that runs.api.openapi describes: bodies it reads and answers it gives.
+
+Request bodies are the declared inputs of runs.inputs. Node specs are still validated by hand in
+runs.graph.parse_nodes, so the models below describe them from the same constants (ids, patterns, tools).
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from runs.engine.llm_options import LlmOptions
+from runs.engine.tools import TOOLS
+from runs.graph import MAX_NODES, LlmNodeInput, ToolNodeInput
+from runs.inputs import WorkflowInput
+from runs.models import NodeType, ReplayMode, RunStatus
+from runs.models import Run as RunRow
+from runs.models.runs import StepStatus
+
+
+class LlmNode(LlmNodeInput, LlmOptions):
+    """A model call: the node as parse_nodes declares it, with the options LlmOptions declares."""
+
+    type: Literal["llm"]
+
+
+class ToolNode(ToolNodeInput):
+    """A tool call: the node as parse_nodes declares it, its tool one of the registry's."""
+
+    type: Literal["tool"]
+    tool: Literal[tuple(sorted(TOOLS))]  # type: ignore[valid-type]
+
+
+Node = Annotated[LlmNode | ToolNode, Field(discriminator="type")]
+Nodes = Annotated[list[Node], Field(min_length=1, max_length=MAX_NODES)]
+
+
+class WorkflowBody(WorkflowInput):
+    nodes: Nodes
+
+
+class VersionBody(BaseModel):
+    nodes: Nodes
+
+
+class Prompt(BaseModel):
+    """A prompt artifact and the hash of the revision just stored."""
+
+    artifact_id: str
+    content_hash: str
+
+
+class WorkflowVersion(BaseModel):
+    """A workflow and the number of the version just created."""
+
+    workflow_id: str
+    version: int
+
+
+class WorkflowPause(BaseModel):
+    workflow_id: str
+    paused: bool
+    reason: str
+
+
+class RunTriggered(BaseModel):
+    run_id: str
+    status: RunStatus
+    version: int
+
+
+class ToolCall(BaseModel):
+    tool: str
+    mutating: bool
+    dry_run: bool
+    arguments: Any
+    result: Any
+
+
+class Step(BaseModel):
+    node_id: str
+    type: NodeType
+    status: StepStatus
+    input: Any
+    output: str
+    model_ref: str | None
+    prompt_hash: str | None
+    simulated: bool
+    mapped_from: str | None = Field(description="The original run's node id, when this node was renamed.")
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    tool_calls: list[ToolCall]
+
+
+class RunSummary(BaseModel):
+    """A run with its lineage and its usage, without its steps."""
+
+    run_id: str
+    workspace: str
+    workflow_id: str
+    version: int | None = Field(description="null once the version was deleted; `version_number` stays.")
+    version_number: int
+    status: RunStatus
+    trigger_payload: dict[str, Any]
+    replay_of: str | None = Field(
+        description="The run this replays; null for an original, or once that run was pruned."
+    )
+    lineage_note: str | None = Field(
+        description=f'"{RunRow.SOURCE_GONE}" for a replay whose source was pruned (replay_of null); null otherwise.'
+    )
+    replay_depth: int
+    mode: ReplayMode | None = Field(description="How a replay replayed its source; null for an original run.")
+    overrides: dict[str, Any]
+    node_mapping: dict[str, str]
+    simulated: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+
+class Run(RunSummary):
+    """A run with its lineage, its steps and their tool calls."""
+
+    steps: list[Step]
+
+
+class RunList(BaseModel):
+    """A page of runs, newest first; pass `next` as `cursor` for the older page (null: there is none)."""
+
+    runs: list[RunSummary]
+    next: str | None
+    prev: str | None = Field(description="The cursor of the newer page; null on the first page.")
+
+
+class CompareQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    with_: str | None = Field(
+        default=None,
+        alias="with",
+        description="Another run of the same workflow: it is compared with this run (base = this run).",
+    )
+
+
+class CompareRow(BaseModel):
+    """One node of both runs; each pair is [base, other], null where a run has no value."""
+
+    base_node_id: str | None
+    other_node_id: str | None
+    match: Literal["same", "mapped", "base_only", "other_only"]
+    status: list[str | None]
+    model_ref: list[str | None]
+    prompt_hash: list[str | None]
+    output_changed: bool
+    latency_ms: list[int | None]
+    input_tokens: list[int | None]
+    output_tokens: list[int | None]
+    cost_usd: list[str | None]
+
+
+class CompareTotals(BaseModel):
+    duration_ms: list[int | None]
+    input_tokens: list[int | None]
+    output_tokens: list[int | None]
+    cost_usd: list[str | None]
+    steps_completed: list[int]
+    steps_failed: list[int]
+    changed_outputs: int
+
+
+class Comparison(BaseModel):
+    """Without ?with=, base is the run that was replayed and other this run."""
+
+    base: dict[str, Any]
+    other: dict[str, Any]
+    rows: list[CompareRow]
+    totals: CompareTotals
+    payload_changed: bool

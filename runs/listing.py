@@ -1,0 +1,246 @@
+"""Pages of a workspace's runs, newest first: the one selector of the runs list, the monitoring list and the API.
+
+A page is a keyset range of `(created_at, run_id)`, read from an index of Run.Meta in `limit + 1` rows
+whatever the history's size: no OFFSET, no COUNT(*) and no aggregate over the workspace's runs.
+"""
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.db.models import Q, QuerySet, Subquery
+from django.utils import timezone
+from pydantic import BeforeValidator, Field, model_validator
+
+from .http.errors import BadRequest
+from .http.input import Input, invalid
+from .models import RUN_ID_RE, WORKFLOW_ID_RE, Run, RunStatus, Workflow, Workspace
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+RUN_ID_PREFIX_RE = r"^(run_)?[0-9a-fA-F]{0,32}$"
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 time; one without an offset (a form's datetime-local) is in the site's time zone (UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise invalid("{field} must be a time in ISO 8601, e.g. 2026-11-30T10:00:00Z.") from None
+    if not isinstance(value, datetime):
+        raise invalid("{field} must be a time in ISO 8601, e.g. 2026-11-30T10:00:00Z.")
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
+
+
+def _run_id_prefix(value: Any) -> Any:
+    """`run_8f2c`, or its hex alone (`8f2c`), in either case. Just `run_` filters nothing."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(RUN_ID_PREFIX_RE, value):
+        raise invalid("{field} must be the start of a run id: run_ followed by hex digits, e.g. run_8f2c.")
+    value = value.lower()
+    return None if value in ("", "run_") else value if value.startswith("run_") else "run_" + value
+
+
+def _workflow_id(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(WORKFLOW_ID_RE, value):
+        raise invalid("{field} must be a workflow id: wf_ followed by 8 hex digits.")
+    return value
+
+
+def _limit(value: Any) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise invalid(f"{{field}} must be a number of runs from 1 to {MAX_PAGE_SIZE}.")
+    return value
+
+
+def _one_of(values: tuple[str, ...]):
+    def check(value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if value not in values:
+            raise invalid("{field} must be one of: " + ", ".join(values) + ".")
+        return value
+
+    return check
+
+
+def _declared(check, described) -> BeforeValidator:
+    """A field checked by `check` alone (the forms send more than JSON would), described to clients as `described`."""
+    return BeforeValidator(check, json_schema_input_type=described)
+
+
+STATUSES = tuple(RunStatus.values)
+LINEAGES = ("replays", "originals")
+Moment = Annotated[datetime | None, _declared(_moment, datetime | None)]
+
+
+class RunFilters(Input):
+    """What a list of runs may be narrowed to; every filter is served by an index of Run.Meta.indexes."""
+
+    from_: Moment = Field(
+        default=None, alias="from", description="Runs created at or after this time (ISO 8601; no offset = UTC)."
+    )
+    to: Moment = Field(default=None, description="Runs created before this time (ISO 8601; no offset = UTC).")
+    status: Annotated[str | None, _declared(_one_of(STATUSES), Literal[STATUSES] | None)] = None
+    workflow: Annotated[str | None, _declared(_workflow_id, Annotated[str, Field(pattern=WORKFLOW_ID_RE)] | None)] = (
+        Field(default=None, description="A workflow id: only its runs.")
+    )
+    lineage: Annotated[str | None, _declared(_one_of(LINEAGES), Literal[LINEAGES] | None)] = Field(
+        default=None, description="`replays`: replays only; `originals`: runs that are not replays."
+    )
+    run_id_prefix: Annotated[
+        str | None, _declared(_run_id_prefix, Annotated[str, Field(pattern=RUN_ID_PREFIX_RE)] | None)
+    ] = Field(default=None, description="Runs whose id starts with this, e.g. `run_8f2c` (or `8f2c`).")
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.from_ and self.to and self.from_ >= self.to:
+            raise invalid("{field} must be later than from.", field="to")
+        return self
+
+    def is_set(self) -> bool:
+        """Whether any filter narrows the list."""
+        return any(getattr(self, name) is not None for name in type(self).model_fields)
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as GET parameters, as a form sends them: kept in every page link."""
+        values = self.model_dump(by_alias=True, exclude_none=True)
+        return {
+            k: (timezone.localtime(v).strftime("%Y-%m-%dT%H:%M:%S") if isinstance(v, datetime) else str(v))
+            for k, v in values.items()
+        }
+
+
+class RunListQuery(RunFilters):
+    """GET /api/v1/<slug>/runs: the filters, a cursor from an earlier page and the page's size."""
+
+    cursor: str | None = Field(default=None, description="A page's `next` (or `prev`): the page after it.")
+    limit: Annotated[int, _declared(_limit, Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)])] = Field(
+        default=PAGE_SIZE, description="Runs per page."
+    )
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page starts: after (older than) or before (newer than) the run at `created_at`, `run_id`."""
+
+    created_at: datetime
+    run_id: str
+    older: bool
+
+
+def encode_cursor(position: Position) -> str:
+    raw = f"{'o' if position.older else 'n'}{position.created_at.isoformat()}|{position.run_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Position:
+    """The position a cursor of encode_cursor names; any other string is a 400 naming `cursor`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        direction, rest = raw[0], raw[1:]
+        at, run_id = rest.split("|")
+        created_at = datetime.fromisoformat(at)
+        if direction not in "on" or timezone.is_naive(created_at) or not re.fullmatch(RUN_ID_RE, run_id):
+            raise ValueError
+    except (ValueError, IndexError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest(
+            "cursor is not one this list gave (a page's next or prev): start again from the first page.",
+            field="cursor",
+        ) from None
+    return Position(created_at, run_id, older=direction == "o")
+
+
+def runs_matching(workspace: Workspace, filters: RunFilters) -> QuerySet[Run]:
+    """The workspace's runs the filters allow, unordered and unsliced."""
+    runs = Run.objects.filter(workspace=workspace)
+    if filters.from_ is not None:
+        runs = runs.filter(created_at__gte=filters.from_)
+    if filters.to is not None:
+        runs = runs.filter(created_at__lt=filters.to)
+    if filters.status is not None:
+        runs = runs.filter(status=filters.status)
+    if filters.workflow is not None:
+        # The workflow's key as a scalar subquery (an InitPlan): the index of (workspace, workflow, created_at)
+        # then serves the order, which a join would lose.
+        wanted = Workflow.objects.filter(workspace=workspace, workflow_id=filters.workflow).values("pk")[:1]
+        runs = runs.filter(workflow_id=Subquery(wanted))
+    if filters.lineage == "replays":
+        runs = runs.filter(replay_depth__gt=0)
+    elif filters.lineage == "originals":
+        runs = runs.filter(replay_depth=0)
+    if filters.run_id_prefix is not None:
+        runs = runs.filter(run_id__startswith=filters.run_id_prefix)
+    return runs
+
+
+# No list shows them, and a replay's plan holds an entry per node: never read for a page of runs.
+NOT_LISTED = ("replay_plan",)
+# Nor does a page of HTML show these (the API's runs do).
+NOT_ON_PAGES = ("trigger_payload", "overrides", "node_mapping", "error", "lease")
+
+
+def page_query(
+    workspace: Workspace, filters: RunFilters, position: Position | None, limit: int, defer: tuple[str, ...] = ()
+) -> QuerySet[Run]:
+    """The one query of a page: `limit + 1` rows from `position`, in index order (newest first unless paging newer)."""
+    runs = runs_matching(workspace, filters)
+    if position is None or position.older:
+        order = ("-created_at", "-run_id")
+        if position is not None:  # (created_at, run_id) < the position's, with created_at as the index range
+            at, run_id = position.created_at, position.run_id
+            runs = runs.filter(Q(created_at__lt=at) | Q(run_id__lt=run_id), created_at__lte=at)
+    else:
+        order = ("created_at", "run_id")
+        at, run_id = position.created_at, position.run_id
+        runs = runs.filter(Q(created_at__gt=at) | Q(run_id__gt=run_id), created_at__gte=at)
+    return runs.select_related("workflow").defer(*NOT_LISTED, *defer).order_by(*order)[: limit + 1]
+
+
+@dataclass(frozen=True)
+class RunPage:
+    rows: list[Run]
+    next: str | None  # older runs
+    prev: str | None  # newer runs
+
+
+def page_of_runs(
+    workspace: Workspace,
+    filters: RunFilters,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+    defer: tuple[str, ...] = (),
+) -> RunPage:
+    """A page of the workspace's runs, newest first, with the cursors of the pages beside it (None at either end).
+
+    `defer`: columns the caller will not read (e.g. NOT_ON_PAGES), left in the database.
+    """
+    position = decode_cursor(cursor) if cursor else None
+    rows = list(page_query(workspace, filters, position, limit, defer))
+    for row in rows:
+        row.workspace = workspace  # every row's, read once
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if position is not None and not position.older:
+        if not more:  # the newest runs: the first page, full even if runs were deleted since
+            return page_of_runs(workspace, filters, None, limit, defer)
+        rows.reverse()
+    newest, oldest = (rows[0], rows[-1]) if rows else (None, None)
+    has_older = more if position is None or position.older else True
+    has_newer = position is not None
+    return RunPage(
+        rows,
+        next=encode_cursor(Position(oldest.created_at, oldest.run_id, older=True)) if oldest and has_older else None,
+        prev=encode_cursor(Position(newest.created_at, newest.run_id, older=False)) if newest and has_newer else None,
+    )
