@@ -190,7 +190,9 @@ def mapping_section(request, membership, run_id):
         "standalone": True,
         **_mapping_context(request, membership, run, _target(run, request.GET.get("target_version"))),
     }
-    return render(request, DIALOG + "#mapping-section", context)
+    response = render(request, DIALOG + "#mapping-section", context)
+    # The plan panel follows: only now does the form hold this version's mapping, which submit will send.
+    return trigger_client_event(response, "mappingChecked", after="settle")
 
 
 WRITER = "replay/_revision_writer.html"

@@ -271,3 +271,10 @@ def test_mapping_dialog_with_500_renamed_nodes_renders_compactly(operator_client
         response = operator_client.get(f"/acme/ai/runs/{source.run_id}/node-mapping?target_version=2", **HTMX)
     html = response.content.decode()
     assert html.count('class="mapping-row"') == 500 and len(html) < 400_000, (html.count("mapping-row"), len(html))
+
+
+def test_the_mapping_section_tells_the_plan_panel_to_follow_it(operator_client, pair):
+    """The plan must be computed with the mapping the form now holds, the one submit will send."""
+    source, _, _ = pair
+    response = operator_client.get(f"/acme/ai/runs/{source.run_id}/replay/mapping?target_version=2", **HTMX)
+    assert "mappingChecked" in response["HX-Trigger-After-Settle"]

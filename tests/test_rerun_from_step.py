@@ -126,14 +126,14 @@ def test_a_worker_killed_mid_copy_leaves_no_half_copied_run(acme, operator):
 
 def test_a_rerun_whose_source_steps_are_gone_fails_clearly_and_copies_nothing(acme, operator):
     from runs.engine.executor import execute
-    from runs.engine.reuse import SOURCE_GONE
+    from runs.engine.reuse import REUSED_STEPS_GONE
 
     source = finished_run(support_workflow(acme)[0])
     rerun = submit_replay(user=operator, run=source, request={"mode": "as_is", "from_nodes": ["notify"]}).run
     source.steps.all().delete()
     execute(rerun.run_id)
     rerun.refresh_from_db()
-    assert rerun.status == Run.Status.FAILED and rerun.error == SOURCE_GONE and not rerun.steps.exists()
+    assert rerun.status == Run.Status.FAILED and rerun.error == REUSED_STEPS_GONE and not rerun.steps.exists()
 
 
 @pytest.mark.parametrize(

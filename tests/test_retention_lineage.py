@@ -62,3 +62,8 @@ def test_a_replay_whose_source_was_pruned_can_itself_be_replayed(orphan, operato
     dry = again.steps.get(node_id="notify").tool_calls.get()
     recorded = orphan.steps.get(node_id="notify").tool_calls.get()
     assert dry.dry_run and dry.result == recorded.result  # recorded by the replay it replays, which still exists
+
+
+def test_the_runs_list_says_a_replays_source_no_longer_exists(operator_client, orphan):
+    html = operator_client.get("/acme/ai/runs").content.decode()
+    assert f'<span class="muted">{Run.SOURCE_GONE}</span>' in html

@@ -12,7 +12,7 @@ from runs.models import NodeType, Run, Step, ToolCall
 from .lease import fail_run, hold
 from .plan import version_plan
 
-SOURCE_GONE = "The source run's recorded steps no longer exist, so the steps this replay reuses cannot be copied."
+REUSED_STEPS_GONE = "The source run's recorded steps no longer exist, so the steps this replay reuses cannot be copied."
 
 
 def reused_nodes(run: Run) -> dict[str, dict]:
@@ -106,7 +106,7 @@ def copy_reused_steps(run: Run, lease: str) -> bool:
             Run.objects.filter(pk=run.pk).update(steps_completed=F("steps_completed") + copied)
             cursor.execute(calls_sql, (True, now, run.replay_of_id, run.pk))
     except _SourceGone:
-        fail_run(run.pk, lease, SOURCE_GONE)
+        fail_run(run.pk, lease, REUSED_STEPS_GONE)
         return False
     return True
 
