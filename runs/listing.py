@@ -8,7 +8,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from django.db.models import Q, QuerySet, Subquery
@@ -35,7 +35,12 @@ def _moment(value: Any) -> datetime | None:
             raise invalid("{field} must be a time in ISO 8601, e.g. 2026-11-30T10:00:00Z.") from None
     if not isinstance(value, datetime):
         raise invalid("{field} must be a time in ISO 8601, e.g. 2026-11-30T10:00:00Z.")
-    return timezone.make_aware(value) if timezone.is_naive(value) else value
+    aware = timezone.make_aware(value) if timezone.is_naive(value) else value
+    try:
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 and Python allow (up to ±23:59).
+        return aware.astimezone(UTC)
+    except OverflowError:
+        raise invalid("{field} is out of range: choose a time between the years 1 and 9999.") from None
 
 
 def _run_id_prefix(value: Any) -> Any:
