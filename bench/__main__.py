@@ -4,6 +4,7 @@ import os
 import platform
 import sys
 import time
+from contextlib import ExitStack
 
 from .environment import BENCH_DB, PG_NAME, configure, setup_django
 
@@ -60,6 +61,13 @@ def selected(argv: list[str]) -> list[str]:
     return [name for name in EVERY if not argv or name in argv]
 
 
+def worker_shape() -> tuple[int, int, str]:
+    """The workers of the worker figures: BENCH_WORKER_PROCESSES x BENCH_WORKER_THREADS in BENCH_WORKER_POOL."""
+    processes = int(os.environ.get("BENCH_WORKER_PROCESSES", "2"))
+    threads = int(os.environ.get("BENCH_WORKER_THREADS", "4"))
+    return processes, threads, os.environ.get("BENCH_WORKER_POOL", "threads")
+
+
 def main(argv: list[str]) -> int:
     names = selected(argv)
     others = any(name not in SCALE for name in names)
@@ -100,16 +108,19 @@ def measure(names: list[str], stack: str) -> list:
         "submit_to_completed": (broker,),
         "trigger_to_completed": (broker,),
         "through_the_server_and_a_bare_chain": (broker,),
-        "throughput": (throughput_seconds(),),
     }
     log("Pages and in-process figures:")
     for name in (n for n in names if n in IN_PROCESS):
         getattr(bench, name)()
     bench.discard_queued_replays()
     if any(name in WITH_WORKER for name in names):
-        log(f"Starting 2 Celery worker processes of 4 threads each ({broker})...")
-        with celery_worker(concurrency=4) as worker, celery_worker(concurrency=4):
-            arguments["worker_memory"] = (worker, memory_runs())
+        processes, threads, pool = worker_shape()
+        log(f"Starting {processes} Celery worker processes, {pool} pool of {threads} each ({broker})...")
+        with ExitStack() as workers:
+            started = [workers.enter_context(celery_worker(concurrency=threads, pool=pool)) for _ in range(processes)]
+            arguments["worker_memory"] = (started[0], memory_runs())
+            groups = {worker.proc.pid for worker in started}  # each worker leads its own process group
+            arguments["throughput"] = (throughput_seconds(), f"{processes} x {threads} {pool}", groups)
             for name in (n for n in names if n in WITH_WORKER):
                 getattr(bench, name)(*arguments.get(name, ()))
     if "slow_calls" in names:

@@ -90,7 +90,10 @@ def database_from_url(url: str, default_sqlite: Path) -> dict:
     """Translate DATABASE_URL (postgres://… or sqlite:///path) into Django's dict."""
     parsed = urlparse(url)
     if parsed.scheme in {"postgres", "postgresql", "pgsql"}:
-        options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        options: dict = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        # psycopg prepares a statement a connection ran 5 times, on server-binding cursors only (the step
+        # boundary's); Django's client-binding cursors never prepare. Off for a pooler that cannot keep them.
+        options["prepare_threshold"] = 5 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parsed.path.lstrip("/")) or "reprise",

@@ -148,6 +148,39 @@ def test_a_malformed_messages_answer_fails_with_a_clear_message(anthropic_server
         complete("anthropic:claude-opus-4-7", "hi")
 
 
+def test_a_messages_answer_whose_text_block_has_no_text_fails_with_a_clear_message(anthropic_server):
+    answer = message()
+    answer["content"] = [{"type": "text", "text": None}]
+    anthropic_server.script(MESSAGES, [(200, answer)])
+    with pytest.raises(ProviderError, match=r"^anthropic sent a malformed answer \(HTTP 200\): a text block without"):
+        complete("anthropic:claude-opus-4-7", "hi")
+
+
+def test_a_messages_answer_joins_its_text_blocks_and_skips_the_others(anthropic_server):
+    answer = message()
+    answer["content"] = [
+        {"type": "thinking", "thinking": "hm"},
+        {"type": "text", "text": "A"},
+        {"type": "text", "text": "B"},
+    ]
+    anthropic_server.script(MESSAGES, [(200, answer)])
+    assert complete("anthropic:claude-opus-4-7", "hi").text == "AB"
+
+
+def test_a_json_answer_that_is_not_an_object_fails_with_a_clear_message(openai_server):
+    openai_server.script(CHAT_COMPLETIONS, [(200, "[1, 2]")])
+    with pytest.raises(ProviderError, match=r"^openai sent a malformed answer \(HTTP 200\): no choices"):
+        complete("openai:gpt-5", "hi")
+
+
+def test_a_chat_completion_without_text_content_fails_with_a_clear_message(openai_server):
+    answer = chat_completion()
+    answer["choices"][0]["message"]["content"] = None
+    openai_server.script(CHAT_COMPLETIONS, [(200, answer)])
+    with pytest.raises(ProviderError, match=r"^openai sent a malformed answer \(HTTP 200\): the first choice has no"):
+        complete("openai:gpt-5", "hi")
+
+
 def test_a_chat_completions_answer_that_is_not_json_fails_with_a_clear_message(openai_server):
     openai_server.script(CHAT_COMPLETIONS, [(200, "<html>gateway says hello</html>")])
     with pytest.raises(ProviderError, match=r"^openai sent a malformed answer"):

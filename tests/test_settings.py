@@ -3,11 +3,12 @@
 import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int
+from config.env import database_from_url, env_bool, env_int
 
 from .worker import BASE_DIR
 
@@ -71,3 +72,10 @@ def test_gunicorn_refuses_several_processes_without_the_shared_redis_cache(monke
 def test_gunicorn_serves_several_processes_with_redis(monkeypatch):
     config = gunicorn_config(monkeypatch, REDIS_URL="redis://127.0.0.1:6379/4", WEB_CONCURRENCY="4", HOST="0.0.0.0")
     assert (config["workers"], config["bind"]) == (4, "0.0.0.0:8000")
+
+
+def test_postgresql_prepares_statements_unless_turned_off(monkeypatch):
+    url = "postgres://reprise@db:5432/reprise"
+    assert database_from_url(url, Path("x.sqlite3"))["OPTIONS"]["prepare_threshold"] == 5
+    monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", "off")
+    assert database_from_url(url, Path("x.sqlite3"))["OPTIONS"]["prepare_threshold"] is None

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+import pytest
 from django.db import connection
 from django.utils import timezone
 
@@ -172,3 +173,23 @@ def test_a_tool_step_records_no_usage(acme):
         "",
         None,
     )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_on_postgresql_the_boundary_statement_is_prepared_once_per_connection(acme):
+    version, _ = chain_workflow(acme, 10)
+    execute(new_run(version).run_id)  # 11 crossings: past psycopg's prepare threshold of 5
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("INSERT INTO" in text and "held" in text for text in prepared), prepared
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_without_prepared_statements_a_run_still_completes(acme, monkeypatch):
+    connection.ensure_connection()
+    monkeypatch.setattr(connection.connection, "prepare_threshold", None)  # DATABASE_PREPARED_STATEMENTS=off
+    version, _ = chain_workflow(acme, 10)
+    run = new_run(version)
+    execute(run.run_id)
+    assert Run.objects.get(pk=run.pk).status == "completed"

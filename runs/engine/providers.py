@@ -5,6 +5,7 @@ One client per provider and configuration per process: the SDK keeps its connect
 `ProviderError` whose message names the provider, the HTTP status and the provider's own message.
 """
 
+import json
 import re
 import time
 from functools import lru_cache
@@ -122,11 +123,10 @@ def _count(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def anthropic_usage(usage) -> Usage:
+def anthropic_usage(raw) -> Usage:
     """Messages API usage: its input_tokens excludes the cache reads and writes, so they are added."""
-    if usage is None:
+    if not isinstance(raw, dict):
         return Usage()
-    raw = usage.to_dict(mode="json")
     fresh = _count(raw.get("input_tokens"))
     cache_read = _count(raw.get("cache_read_input_tokens"))
     cache_write = _count(raw.get("cache_creation_input_tokens"))
@@ -141,11 +141,10 @@ def anthropic_usage(usage) -> Usage:
     )
 
 
-def openai_usage(usage) -> Usage:
+def openai_usage(raw) -> Usage:
     """Chat Completions usage: prompt_tokens already includes the cached tokens."""
-    if usage is None:
+    if not isinstance(raw, dict):
         return Usage()
-    raw = usage.to_dict(mode="json")
     prompt = raw.get("prompt_tokens_details")
     prompt = prompt if isinstance(prompt, dict) else {}
     completion = raw.get("completion_tokens_details")
@@ -160,6 +159,19 @@ def openai_usage(usage) -> Usage:
     )
 
 
+def _answer(provider: str, response) -> dict:
+    """The JSON object of a 200 answer, read from the SDK's raw response ({} if it is JSON but no object).
+
+    The SDK would build its pydantic models of the whole answer, only for us to read a few fields and
+    dump the usage back to a dict; the JSON as sent is what the step records anyway.
+    """
+    try:
+        body = json.loads(response.http_response.content)
+    except ValueError:
+        raise _malformed(provider, "the body is not JSON") from None
+    return body if isinstance(body, dict) else {}
+
+
 def _given(value, omit):
     """The value, or the SDK's own `omit` (each SDK has its own) so that nothing is sent for it."""
     return omit if value is None or value == [] or value == "" else value
@@ -170,7 +182,7 @@ def call_anthropic(request: Request) -> tuple[str, Usage]:
     # The SDK dropped temperature and top_p from its signature; the Messages API still takes them.
     sampling = {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
     try:
-        message = client.messages.create(
+        response = client.messages.with_raw_response.create(
             model=request.model_id,
             max_tokens=request.max_tokens,
             messages=[{"role": "user", "content": request.prompt}],
@@ -180,15 +192,17 @@ def call_anthropic(request: Request) -> tuple[str, Usage]:
         )
     except anthropic.AnthropicError as exc:
         raise ProviderError(sdk_error_message("anthropic", exc)) from None
-    except ValueError:  # the SDK decodes a 200 whose body is not JSON
-        raise _malformed("anthropic", "the body is not JSON") from None
-    content = getattr(message, "content", None)
+    message = _answer("anthropic", response)
+    content = message.get("content")
     if not isinstance(content, list):
         raise _malformed("anthropic", "no content list in the Messages API answer")
-    texts = [getattr(block, "text", None) for block in content if getattr(block, "type", None) == "text"]
-    if not all(isinstance(t, str) for t in texts):
-        raise _malformed("anthropic", "a text block without text")
-    return "".join(t for t in texts if t is not None), anthropic_usage(getattr(message, "usage", None))
+    texts: list[str] = []
+    for block in content:
+        if isinstance(block, dict) and block.get("type") == "text":
+            if not isinstance(text := block.get("text"), str):
+                raise _malformed("anthropic", "a text block without text")
+            texts.append(text)
+    return "".join(texts), anthropic_usage(message.get("usage"))
 
 
 def call_openai(request: Request) -> tuple[str, Usage]:
@@ -197,7 +211,7 @@ def call_openai(request: Request) -> tuple[str, Usage]:
     if request.system:
         messages.insert(0, {"role": "system", "content": request.system})
     try:
-        completion = client.chat.completions.create(
+        response = client.chat.completions.with_raw_response.create(
             model=request.model_id,
             messages=messages,
             max_completion_tokens=request.max_tokens,
@@ -207,15 +221,16 @@ def call_openai(request: Request) -> tuple[str, Usage]:
         )
     except openai.OpenAIError as exc:
         raise ProviderError(sdk_error_message("openai", exc)) from None
-    except ValueError:  # the SDK decodes a 200 whose body is not JSON
-        raise _malformed("openai", "the body is not JSON") from None
-    choices = getattr(completion, "choices", None)
+    completion = _answer("openai", response)
+    choices = completion.get("choices")
     if not isinstance(choices, list) or not choices:
         raise _malformed("openai", "no choices in the Chat Completions answer")
-    content = getattr(getattr(choices[0], "message", None), "content", None)
+    first = choices[0] if isinstance(choices[0], dict) else {}
+    message = first.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
     if not isinstance(content, str):
         raise _malformed("openai", "the first choice has no text content")
-    return content, openai_usage(getattr(completion, "usage", None))
+    return content, openai_usage(completion.get("usage"))
 
 
 PROVIDERS = {"anthropic": call_anthropic, "openai": call_openai}
