@@ -55,7 +55,8 @@ def seconds_left_in_window(workspace_id: int) -> float:
     return end + 1 - now  # the window named `end` still counts during the second that starts at `end`
 
 
-def at_start_of_a_window(workspace_id: int, needed: float = 5.0) -> None:
+def at_start_of_a_window(workspace_id: int, needed: float = 8.0) -> None:
+    """Wait for a fresh window when less than `needed` of it is left: a burst of 45 on a busy machine takes seconds."""
     left = seconds_left_in_window(workspace_id)
     if left < needed:
         time.sleep(left + 0.2)
