@@ -9,3 +9,5 @@ REVISION_CREATED = "Saved a new revision: {content_hash}. Both fields now name i
 REVISION_REUSED = "This content matches an existing revision: {content_hash}. Both fields now name it."
 NO_PROMPTS = "No LLM node of v{number} uses a prompt artifact."
 NOT_A_VERSION_PROMPT = "Choose a prompt artifact that an LLM node of v{number} uses."
+# A replay page of a run whose workflow version was deleted: there is no version to map, plan or write for.
+VERSION_DELETED = "This run's workflow version was deleted."

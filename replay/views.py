@@ -19,7 +19,15 @@ from runs.prompts import prompts_of_version
 from runs.services import save_prompt_revision
 from runs.web.presenters import pretty_json
 
-from .messages import NEW_RUN, NO_PROMPTS, NOT_A_VERSION_PROMPT, REVISION_CREATED, REVISION_REUSED, SUBMITTED
+from .messages import (
+    NEW_RUN,
+    NO_PROMPTS,
+    NOT_A_VERSION_PROMPT,
+    REVISION_CREATED,
+    REVISION_REUSED,
+    SUBMITTED,
+    VERSION_DELETED,
+)
 from .plan import mutation_plan, plan_mapping
 from .rules import CROSS_BOUNDARY
 from .services import preview_replay, quota_left, submit_replay
@@ -181,9 +189,7 @@ def plan_panel(request, membership, run_id):
 def mapping_section(request, membership, run_id):
     run = get_run_for_member(membership, run_id)
     if run.version_id is None:
-        return render(
-            request, "_error_fragment.html", {"message": "This run's workflow version was deleted."}, status=409
-        )
+        return render(request, "_error_fragment.html", {"message": VERSION_DELETED}, status=409)
     context = {
         "workspace": membership.workspace,
         "run": run,
@@ -208,7 +214,7 @@ def revision_writer(request, membership, run_id):
     run = get_run_for_member(membership, run_id, foreign_message=CROSS_BOUNDARY)
     data = request.POST if request.method == "POST" else request.GET
     if run.version_id is None:
-        return render(request, WRITER, {"error": "This run's workflow version was deleted."}, status=409)
+        return render(request, WRITER, {"error": VERSION_DELETED}, status=409)
     target = _target(run, data.get("target_version"))
     prompts = prompts_of_version(target, membership.workspace_id)
     context = {"workspace": membership.workspace, "run": run, "target": target, "prompts": prompts}

@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass
 
-from .engine.plan import version_plan
-from .models import Node, PromptArtifact, PromptRevision, WorkflowVersion
+from .engine.plan import prompt_contents, version_plan
+from .models import Node, PromptArtifact, WorkflowVersion
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,7 @@ def prompts_of_version(version: WorkflowVersion, workspace_id: int) -> list[Vers
     artifacts = PromptArtifact.objects.filter(workspace_id=workspace_id, artifact_id__in=used).in_bulk(
         field_name="artifact_id"
     )
-    contents = {
-        (artifact_id, content_hash): content
-        for artifact_id, content_hash, content in PromptRevision.objects.filter(
-            artifact__in=artifacts.values(), content_hash__in={h for h, _ in used.values()}
-        ).values_list("artifact__artifact_id", "content_hash", "content")
-    }
+    contents = prompt_contents(workspace_id, version_plan(version.pk), {})
     return [
         VersionPrompt(
             artifact=artifacts[artifact_id], node_ids=tuple(nodes), content=contents.get((artifact_id, h), "")

@@ -13,10 +13,17 @@ from typing import NamedTuple
 from django.db import DatabaseError
 from django.utils import timezone
 
-from runs.models import PromptRevision, Run, Step, ToolCall
+from runs.models import Run, Step, ToolCall
 
 from .lease import claim, fail_run, heartbeat, hold
-from .plan import PlannedNode, effective_model, effective_prompt_hash, mutation_decision, version_plan
+from .plan import (
+    PlannedNode,
+    effective_model,
+    effective_prompt_hash,
+    mutation_decision,
+    prompt_contents,
+    version_plan,
+)
 from .pricing import PRICE_VERSION, price
 from .providers import ProviderError, complete
 from .reusability import parsed_output
@@ -46,17 +53,6 @@ class RunExecutor:
         self.context = {"trigger": run.trigger_payload or {}, "nodes": {}}
         self.simulated = run.simulated
         self.boundary = StepBoundary(run.pk, lease)
-
-    def prompt_contents(self, plan) -> dict[tuple[str, str], str]:
-        wanted = {(n.config["prompt"]["artifact_id"], self.prompt_hash_for(n)) for n in plan if n.type == "llm"}
-        if not wanted:
-            return {}
-        rows = PromptRevision.objects.filter(
-            artifact__workspace_id=self.run.workspace_id,
-            artifact__artifact_id__in={a for a, _ in wanted},
-            content_hash__in={h for _, h in wanted},
-        ).values_list("artifact__artifact_id", "content_hash", "content")
-        return {(a, h): c for a, h, c in rows}
 
     def prompt_hash_for(self, node: PlannedNode) -> str:
         return effective_prompt_hash(node, self.overrides)
@@ -98,7 +94,7 @@ class RunExecutor:
         for node_id, step in done.items():
             if step.status == Step.Status.COMPLETED:
                 self.context["nodes"][node_id] = {"output": parsed_output(step)}
-        prompts = self.prompt_contents(plan)
+        prompts = prompt_contents(self.run.workspace_id, plan, self.overrides)
         recorded = self.recorded_results(plan)
 
         for position, node in enumerate(plan):

@@ -5,7 +5,7 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 from runs.graph import execution_order
-from runs.models import Node
+from runs.models import Node, PromptRevision
 
 from .tools import TOOLS
 
@@ -91,6 +91,19 @@ def effective_prompt_hash(node: PlannedNode, overrides: dict) -> str:
     if override and override.get("artifact_id") == prompt["artifact_id"]:
         return override["content_hash"]
     return prompt["content_hash"]
+
+
+def prompt_contents(workspace_id: int, plan, overrides: dict) -> dict[tuple[str, str], str]:
+    """The content of every prompt revision the llm nodes of `plan` run with, by (artifact id, content hash)."""
+    wanted = {(n.config["prompt"]["artifact_id"], effective_prompt_hash(n, overrides)) for n in plan if n.type == "llm"}
+    if not wanted:
+        return {}
+    rows = PromptRevision.objects.filter(
+        artifact__workspace_id=workspace_id,
+        artifact__artifact_id__in={a for a, _ in wanted},
+        content_hash__in={h for _, h in wanted},
+    ).values_list("artifact__artifact_id", "content_hash", "content")
+    return {(a, h): c for a, h, c in rows}
 
 
 def effective_model(node: PlannedNode, overrides: dict) -> str:

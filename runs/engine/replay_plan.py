@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from runs.models import NodeType, Run, Step
 
-from .plan import PlannedNode, effective_model, mutation_decision, version_plan
+from .plan import PlannedNode, effective_model, mutation_decision, prompt_contents, version_plan
 from .pricing import price
 from .providers import Usage
 from .reusability import (
@@ -20,7 +20,6 @@ from .reusability import (
     definition_change,
     input_digest,
     parsed_output,
-    prompt_templates,
     recorded_input,
     recorded_steps,
     rendered_input,
@@ -179,7 +178,7 @@ def build_plan(
     # A full replay on the source's own version reuses and drops nothing: it needs no recorded step.
     needs_steps = from_nodes is not None or target_version_id != source.version_id
     steps = recorded_steps(source.pk) if needs_steps else {}
-    templates = prompt_templates(source, target, overrides) if from_nodes is not None else {}
+    templates = prompt_contents(source.workspace_id, target, overrides) if from_nodes is not None else {}
     context: dict = {"trigger": source.trigger_payload if trigger_payload is None else trigger_payload, "nodes": {}}
     must_run = descendants(target, set(from_nodes)) if from_nodes is not None else {n.node_id for n in target}
     changed: set[str] = set()  # nodes whose definition or input changed, for the estimate's width

@@ -4,7 +4,7 @@ import hashlib
 import json
 from typing import NamedTuple
 
-from runs.models import NodeType, PromptRevision, Run, Step
+from runs.models import NodeType, Step
 
 from .plan import PlannedNode, effective_model, effective_prompt_hash
 from .templating import render_text, render_value
@@ -47,18 +47,6 @@ def same_input(fresh: dict, recorded: dict) -> bool:
     if fresh != recorded:
         return False
     return all(isinstance(v, str) for v in fresh.values()) or input_digest(fresh) == input_digest(recorded)
-
-
-def prompt_templates(source: Run, plan, overrides: dict) -> dict[tuple[str, str], str]:
-    wanted = {(n.config["prompt"]["artifact_id"], effective_prompt_hash(n, overrides)) for n in plan if n.type == "llm"}
-    if not wanted:
-        return {}
-    rows = PromptRevision.objects.filter(
-        artifact__workspace_id=source.workspace_id,
-        artifact__artifact_id__in={a for a, _ in wanted},
-        content_hash__in={h for _, h in wanted},
-    ).values_list("artifact__artifact_id", "content_hash", "content")
-    return {(a, h): c for a, h, c in rows}
 
 
 def rendered_input(node: PlannedNode, context: dict, templates: dict, overrides: dict) -> dict:
