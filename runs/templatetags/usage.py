@@ -7,7 +7,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from runs.models import Step
-from runs.usage import decimal_string
+from runs.usage import RunUsage, decimal_string
 
 register = template.Library()
 
@@ -86,3 +86,23 @@ def step_usage(step: Step) -> SafeString | str:
         usd(step.cost_usd),
         " (simulated)" if step.simulated else "",
     )
+
+
+@register.filter
+def run_cost(usage: RunUsage) -> SafeString:
+    """A run's total cost: "—" when no model was called, "unknown" when a call has no price, else the sum."""
+    if not usage.llm_steps:
+        return SafeString('<span class="muted" title="No model was called">—</span>')
+    if not usage.cost_complete:
+        return SafeString(
+            '<span class="cost-unknown" title="At least one model call has no known price, so the total is unknown">'
+            "unknown</span>"
+        )
+    if usage.simulated:
+        return format_html(
+            '<span class="cost" title="{} · from simulated usage, not a provider\'s figure">{}</span>'
+            ' <span class="badge badge-simulated">simulated</span>',
+            exact_usd(usage.cost_usd),
+            usd(usage.cost_usd),
+        )
+    return format_html('<span class="cost" title="{}">{}</span>', exact_usd(usage.cost_usd), usd(usage.cost_usd))

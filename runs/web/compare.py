@@ -12,6 +12,7 @@ from django_htmx.http import HttpResponseStopPolling
 from runs.access import get_run_for_member
 from runs.compare import SORTS, Comparison, Row, compare, compared_runs, output_diff
 from runs.http.web import workspace_view
+from runs.templatetags.badges import status_badge
 from runs.templatetags.compare import signed
 from runs.templatetags.usage import exact_tokens, exact_usd, usd
 
@@ -30,7 +31,7 @@ MATCH_LABELS = {"mapped": "mapped", "base_only": "only in base", "other_only": "
 
 
 def _badge(status: str | None) -> SafeString:
-    return format_html('<span class="badge badge-{}">{}</span>', status, status) if status else SafeString("—")
+    return status_badge(status) if status else SafeString("—")
 
 
 def _token_change(label: str, pair) -> SafeString:

@@ -13,9 +13,10 @@ from runs.http.input import parse
 from runs.http.web import workspace_view
 from runs.listing import NOT_ON_PAGES, RunFilters, page_of_runs
 from runs.models import Role, Run, Step, Workflow
-from runs.usage import RunUsage, usage_of_run, usage_of_runs
+from runs.usage import usage_of_run, usage_of_runs
 
 from .presenters import STEPS_PAGE, pretty_json, timeline, waterfall
+from .run_rows import run_rows
 
 RUNS_PAGE = 50
 
@@ -72,10 +73,9 @@ def _list_context(membership, listed: dict, section: str) -> dict:
 def runs_list(request, membership):
     listed = _listed(request, membership.workspace)
     if listed["page"] is not None:
-        rows = listed["page"].rows
-        usage = usage_of_runs(run.run_id for run in rows)  # one query for the page's cost column
-        for run in rows:
-            run.usage = usage.get(run.run_id, RunUsage())
+        runs = listed["page"].rows
+        usage = usage_of_runs(run.run_id for run in runs)  # one query for the page's cost column
+        listed["table_rows"] = run_rows(runs, usage, membership.workspace.slug)
     template = (
         "runs/runs_list.html#rows" if request.htmx and request.htmx.target == "runs-table" else "runs/runs_list.html"
     )
