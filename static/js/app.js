@@ -173,6 +173,14 @@
     if (!artifact || !hash) return;
     artifact.value = e.detail.artifact_id;
     hash.value = e.detail.content_hash;
+    // The hash suggestions were rendered with the dialog: a revision saved since joins them, once.
+    var suggestions = document.getElementById("hash-suggestions");
+    if (suggestions && !Array.prototype.some.call(suggestions.options, function (o) { return o.value === e.detail.content_hash; })) {
+      var option = document.createElement("option");
+      option.value = e.detail.content_hash;
+      option.textContent = e.detail.artifact_id + " · saved just now";
+      suggestions.appendChild(option);
+    }
     hash.dispatchEvent(new Event("input", { bubbles: true }));
   });
   document.addEventListener("click", function (e) {

@@ -66,6 +66,7 @@ def test_a_revision_written_in_the_dialog_is_the_one_the_replay_renders(page_for
     expect(dialog.locator("#revision-result")).to_contain_text(f"Saved a new revision: {expected}.")
     expect(dialog.get_by_label("Prompt artifact id")).to_have_value(revision.artifact.artifact_id)
     expect(dialog.get_by_label("Content hash")).to_have_value(expected)
+    expect(dialog.locator(f'#hash-suggestions option[value="{expected}"]')).to_have_count(1)
     expect(submit).to_be_enabled()
     page.screenshot(path=_shot("dialog-revision-written"), full_page=True)
     with celery_worker():
