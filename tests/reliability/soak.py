@@ -20,6 +20,7 @@ DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 WORKSPACES, REPLAYS = 10, 200
 SWEEP = {"RUN_STALE_AFTER": "3", "RUN_SWEEP_INTERVAL": "1", "RUN_PENDING_REDISPATCH_AFTER": "3"}
 SETTLE_TIMEOUT = 240
+CACHE_DB = int(os.environ.get("SOAK_REDIS_CACHE_DB", "11"))  # flushed at the start: one no other session uses
 
 
 def log(message: str) -> None:
@@ -36,7 +37,7 @@ def configure() -> None:
             "DEBUG": "false",
             "DATABASE_URL": DB_URL,
             "CELERY_BROKER_URL": f"redis://127.0.0.1:{BROKER_PORT}/0",
-            "REDIS_URL": "redis://127.0.0.1:6379/11",
+            "REDIS_URL": f"redis://127.0.0.1:6379/{CACHE_DB}",
             "REPLAY_QUOTA_RATE": "1000/m",
             "SIMULATED_LATENCY": "0.02",
             "LOG_LEVEL": "WARNING",
@@ -51,7 +52,7 @@ def configure() -> None:
         conn.execute(f"CREATE DATABASE {DB_NAME}")
     import redis
 
-    redis.Redis(host="127.0.0.1", port=6379, db=11).flushdb()
+    redis.Redis(host="127.0.0.1", port=6379, db=CACHE_DB).flushdb()
 
 
 class Broker:
