@@ -4,8 +4,11 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from runs.migration_operations import AddIndexConcurrentlyOnPostgres
+
 
 class Migration(migrations.Migration):
+    atomic = False  # the indexes are built CONCURRENTLY on PostgreSQL: a million-run table keeps taking writes
 
     dependencies = [
         ('runs', '0008_backfill_steps_completed'),
@@ -14,19 +17,19 @@ class Migration(migrations.Migration):
 
     operations = [
         # The new indexes first: the lists are never left without one.
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name='run',
             index=models.Index(fields=['workspace', '-created_at', '-run_id'], name='run_ws_recent_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name='run',
             index=models.Index(fields=['workspace', 'status', '-created_at', '-run_id'], name='run_ws_status_recent_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name='run',
             index=models.Index(fields=['workspace', 'workflow', '-created_at', '-run_id'], name='run_ws_workflow_recent_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name='run',
             index=models.Index(condition=models.Q(('replay_depth__gt', 0)), fields=['workspace', '-created_at', '-run_id'], name='run_ws_replays_recent_idx'),
         ),

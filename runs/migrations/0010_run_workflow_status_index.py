@@ -3,8 +3,11 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from runs.migration_operations import AddIndexConcurrentlyOnPostgres
+
 
 class Migration(migrations.Migration):
+    atomic = False  # the indexes are built CONCURRENTLY on PostgreSQL: a million-run table keeps taking writes
 
     dependencies = [
         ('runs', '0009_run_list_indexes'),
@@ -12,7 +15,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name='run',
             index=models.Index(fields=['workspace', 'workflow', 'status', '-created_at', '-run_id'], name='run_ws_workflow_status_idx'),
         ),
