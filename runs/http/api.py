@@ -67,7 +67,7 @@ def authenticate(request):
 def authenticated_membership(request, slug: str, outsider_message: str = NOT_A_MEMBER):
     """The token's user and their membership of `slug` in one query; a miss asks again to say which (401 or 403)."""
     token_hash = _bearer_hash(request)
-    membership = (
+    rows = (
         Membership.objects.select_related("user", "workspace__account")
         .filter(
             workspace__slug=slug,
@@ -76,8 +76,9 @@ def authenticated_membership(request, slug: str, outsider_message: str = NOT_A_M
             user__api_tokens__revoked_at__isnull=True,
         )
         .annotate(token_pk=F("user__api_tokens__pk"), token_last_used_at=F("user__api_tokens__last_used_at"))
-        .first()
     )
+    # At most one row (one token hash, one membership per user and workspace): no ORDER BY to build or run.
+    membership = next(iter(rows[:1]), None)
     if membership is None:
         return (user := authenticate(request)), get_membership(user, slug, outsider_message=outsider_message)
     _touch(membership.token_pk, membership.token_last_used_at)
