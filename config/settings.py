@@ -166,6 +166,8 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "polling_interval": 0.01,  # a directory listing every 10 ms: cheap, and the queue wait stays ~5 ms
     }
 else:
+    if CELERY_BROKER_URL.startswith("redis://"):
+        CELERY_BROKER_TRANSPORT = "config.broker:RedisTransport"  # one client per pool: see config/broker.py
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True

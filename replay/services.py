@@ -36,6 +36,18 @@ from .rules import (
 )
 
 IDEMPOTENCY_KEY_RE = re.compile(r"[\x20-\x7e]{0,200}")
+# What the rules, the plan and the new run read of the locked source; its other columns (its own plan, mapping,
+# overrides, bookkeeping) are neither decoded nor sent.
+SOURCE_FIELDS = (
+    "run_id",
+    "workspace",
+    "workflow__paused",
+    "version",
+    "version_number",
+    "status",
+    "trigger_payload",
+    "replay_depth",
+)
 
 
 @dataclass
@@ -90,11 +102,25 @@ def _same_request(existing: Run, fields: ReplayFields, source: Run) -> bool:
     )
 
 
+def _replay_with_key(membership: Membership, key: str) -> Run | None:
+    """The run this member's Idempotency-Key made in the workspace: at most one (run_unique_idempotency_key)."""
+    rows = Run.objects.filter(
+        workspace_id=membership.workspace_id, requested_by_id=membership.user_id, idempotency_key=key
+    )
+    return next(iter(rows[:1]), None)  # no ORDER BY: the unique index answers alone
+
+
+class _KeyTaken(Exception):
+    """The insert collided on the Idempotency-Key: raised inside the transaction so that it rolls back."""
+
+    def __init__(self, key: str, error: IntegrityError):
+        self.key = key
+        self.error = error
+
+
 def _earlier_replay(source: Run, membership: Membership, key: str, fields: Mapping) -> Run | None:
     """The replay this Idempotency-Key already made, if the request repeats it; a misuse of the key is refused."""
-    existing = Run.objects.filter(
-        workspace_id=source.workspace_id, requested_by_id=membership.user_id, idempotency_key=key
-    ).first()
+    existing = _replay_with_key(membership, key)
     if existing is None:
         return None
     if existing.replay_of_id != source.pk:
@@ -177,9 +203,22 @@ def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idemp
     `membership` is the caller's membership of the workspace the request names; `fields` the replay
     fields as sent (a JSON body, a form, the command's options), validated after rules 1–5.
     """
+    try:
+        return _submit(membership=membership, run_id=run_id, fields=fields, idempotency_key=idempotency_key)
+    except _KeyTaken as taken:
+        # The same key won a race the lock does not cover (SQLite has no row locks; on PostgreSQL, a replay
+        # of another run): this request's transaction is rolled back; answer with the key's run.
+        existing = _replay_with_key(membership, taken.key)
+        if existing is None:
+            raise taken.error  # a collision on something else than the key
+        return ReplayResult(existing, created=False)
+
+
+def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency_key: str) -> ReplayResult:
     with transaction.atomic():
         # Lock the source run: a concurrent pause/cancel/resume or a same-key retry waits for us.
-        locked = Run.objects.select_for_update(of=("self",)).select_related("workflow").filter(pk=run_id).first()
+        rows = Run.objects.select_for_update(of=("self",)).select_related("workflow").only(*SOURCE_FIELDS)
+        locked = next(iter(rows.filter(pk=run_id)[:1]), None)
         source = member_run(membership, run_id, locked, foreign_message=CROSS_BOUNDARY)
         check_member_may_replay(membership)
         key = checked_idempotency_key(idempotency_key)
@@ -208,19 +247,11 @@ def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idemp
             replay_plan=checked.plan.persisted(),
         )
         try:
-            if key:  # only a key can collide: a savepoint to answer the race below
-                with transaction.atomic():
-                    replay.save(force_insert=True)
-            else:
-                replay.save(force_insert=True)
-        except IntegrityError:
-            # The same key won a race on a database without row locks (SQLite): answer with its run.
-            existing = Run.objects.filter(
-                workspace_id=source.workspace_id, requested_by_id=membership.user_id, idempotency_key=key
-            ).first()
-            if key and existing is not None:
-                return ReplayResult(existing, created=False)
-            raise
+            replay.save(force_insert=True)  # no savepoint: a collision rolls the whole request back (_KeyTaken)
+        except IntegrityError as exc:
+            if not key:  # only a key can collide
+                raise
+            raise _KeyTaken(key, exc) from exc
         if parsed.save_mapping and mapping.renamed:
             save_mapping(
                 user=membership.user,

@@ -196,6 +196,17 @@ def test_a_second_replay_submit_needs_no_token_stamp(api, acme, django_assert_ma
         assert post(api, f"/api/v1/acme/runs/{source.run_id}/replays", {"mode": "as_is"}).status_code == 201
 
 
+def test_a_replay_submit_with_an_idempotency_key_looks_it_up_once_and_needs_no_savepoint(
+    api, acme, django_assert_max_num_queries
+):
+    source = finished_run(support_workflow(acme)[0])
+    post(api, f"/api/v1/acme/runs/{source.run_id}/replays", {"mode": "as_is"})
+    url = f"/api/v1/acme/runs/{source.run_id}/replays"
+    # Token and membership, then under the transaction (the test's savepoint): the lock, the key's lookup, the insert.
+    with django_assert_max_num_queries(6):
+        assert post(api, url, {"mode": "as_is"}, HTTP_IDEMPOTENCY_KEY="k-q").status_code == 201
+
+
 def test_replay_plan(api, acme):
     version, _ = support_workflow(acme, allow_send=True)
     source = finished_run(version)

@@ -43,3 +43,23 @@ def test_the_reused_client_borrows_from_the_pool_djangos_own_client_would_use(re
     ours = redis_cache._cache.get_client(write=True)
     assert type(ours) is django_client._client
     assert ours.connection_pool is redis_cache._cache._get_connection_pool(True)
+
+
+def test_an_increment_is_one_round_trip_and_keeps_the_expiry(redis_cache):
+    redis_cache.add("counter", 0, 60)
+    redis_cache.incr("counter")  # a server that never saw the script loads it once
+    client = redis_cache._cache.get_client(write=True)
+    sent = []
+    execute = client.execute_command
+
+    def counting(*args, **options):
+        sent.append(args[0])
+        return execute(*args, **options)
+
+    client.execute_command = counting
+    try:
+        assert redis_cache.incr("counter", 2) == 3
+    finally:
+        del client.execute_command
+    assert sent == ["EVALSHA"]
+    assert 0 < client.ttl(redis_cache.make_key("counter")) <= 60

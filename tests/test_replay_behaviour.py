@@ -182,3 +182,18 @@ def test_the_same_idempotency_key_with_a_different_request_is_409_and_creates_no
         "use a new key for a new request."
     )
     assert Run.objects.filter(replay_of=source).count() == 1
+
+
+def test_a_key_that_won_a_race_past_the_lookup_answers_with_its_run_and_leaves_nothing_behind(
+    acme, operator, monkeypatch, django_capture_on_commit_callbacks
+):
+    import replay.services
+
+    source = finished_run(support_workflow(acme)[0])
+    first = submit_replay(user=operator, run=source, request={"mode": "as_is"}, idempotency_key="k-race").run
+    # As if the other request committed between this one's lookup and its insert: the insert collides.
+    monkeypatch.setattr(replay.services, "_earlier_replay", lambda *args: None)
+    with django_capture_on_commit_callbacks() as callbacks:
+        again = submit_replay(user=operator, run=source, request={"mode": "as_is"}, idempotency_key="k-race")
+    assert not again.created and again.run.pk == first.pk
+    assert Run.objects.filter(replay_of=source).count() == 1 and callbacks == []

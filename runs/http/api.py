@@ -7,15 +7,15 @@ import math
 from datetime import timedelta
 
 from django.core.exceptions import RequestDataTooBig
-from django.db.models import F
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from runs.access import NOT_A_MEMBER, get_membership
-from runs.models import ApiToken, Membership, Role
+from runs.models import ApiToken, Role
 
 from .errors import BadRequest, Forbidden, Rejected
+from .token_membership import token_membership
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +66,11 @@ def authenticate(request):
 
 def authenticated_membership(request, slug: str, outsider_message: str = NOT_A_MEMBER):
     """The token's user and their membership of `slug` in one query; a miss asks again to say which (401 or 403)."""
-    token_hash = _bearer_hash(request)
-    membership = (
-        Membership.objects.select_related("user", "workspace__account")
-        .filter(
-            workspace__slug=slug,
-            user__is_active=True,
-            user__api_tokens__token_hash=token_hash,
-            user__api_tokens__revoked_at__isnull=True,
-        )
-        .annotate(token_pk=F("user__api_tokens__pk"), token_last_used_at=F("user__api_tokens__last_used_at"))
-        .first()
-    )
-    if membership is None:
+    found = token_membership(slug, _bearer_hash(request))
+    if found is None:
         return (user := authenticate(request)), get_membership(user, slug, outsider_message=outsider_message)
-    _touch(membership.token_pk, membership.token_last_used_at)
+    membership, token_pk, last_used_at = found
+    _touch(token_pk, last_used_at)
     return membership.user, membership
 
 
