@@ -136,6 +136,7 @@ class RunExecutor:
                 type=node.type,
                 position=position,
                 mapped_from=self.original_node_of.get(node.node_id, ""),
+                invokes_mutation=self.invokes_mutation(node),
             )
             if step_id is None:
                 return False  # paused, cancelled or taken over at this step boundary
