@@ -133,9 +133,18 @@ def test_failing_records_the_failed_step_and_fails_the_run_together(acme):
 def test_a_ten_step_run_commits_once_per_step_boundary(acme, django_assert_max_num_queries):
     version, _ = chain_workflow(acme, 10)
     run = new_run(version)
-    # PostgreSQL: the claim, 4 reads (one the version's plan, cached per process after this) and
-    # 11 single-statement crossings. SQLite runs each crossing's statements one by one in a transaction.
-    with django_assert_max_num_queries(16 if connection.vendor == "postgresql" else 58):
+    # PostgreSQL: the claim, which reads the run, 2 reads (the version's plan and its prompts, each cached per
+    # process after this) and 11 single-statement crossings. SQLite runs each crossing's statements one by one.
+    with django_assert_max_num_queries(14 if connection.vendor == "postgresql" else 56):
+        execute(run.run_id)
+    assert Run.objects.get(pk=run.pk).status == "completed"
+
+
+def test_a_first_execution_with_a_warm_process_reads_nothing_but_its_claim(acme, django_assert_max_num_queries):
+    version, _ = chain_workflow(acme, 10)
+    execute(new_run(version).run_id)  # the version's plan and its prompts, read once per process
+    run = new_run(version)
+    with django_assert_max_num_queries(12 if connection.vendor == "postgresql" else 54):
         execute(run.run_id)
     assert Run.objects.get(pk=run.pk).status == "completed"
 

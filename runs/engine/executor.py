@@ -27,7 +27,7 @@ from .plan import (
 from .pricing import PRICE_VERSION, price
 from .providers import ProviderError, complete
 from .reusability import parsed_output
-from .reuse import copy_reused_steps, planned_disposition
+from .reuse import copy_reused_steps, planned_disposition, reused_nodes
 from .step_boundary import StepBoundary, StepOutcome
 from .templating import TemplateError, render_text, render_value
 from .tools import TOOLS, ToolContext, ToolError
@@ -46,7 +46,6 @@ class RunExecutor:
     def __init__(self, run: Run, lease: str):
         self.run = run
         self.lease = lease
-        self.workspace = run.workspace
         self.overrides = run.overrides or {}
         reverse = {new: old for old, new in (run.node_mapping or {}).items()}
         self.original_node_of = reverse
@@ -79,7 +78,7 @@ class RunExecutor:
         planned = planned_disposition(self.run, node.node_id)
         if planned is not None:
             return planned == "dry_run"
-        decision = mutation_decision(node, workspace_allows=self.workspace.replay_allow_mutations)
+        decision = mutation_decision(node, workspace_allows=self.run.workspace.replay_allow_mutations)
         return decision is not None and not decision.invoke
 
     def execute(self) -> None:
@@ -90,7 +89,8 @@ class RunExecutor:
         plan = version_plan(run.version_id)
         if not copy_reused_steps(run, self.lease):
             return  # paused, cancelled or taken over before the copy
-        done = recorded_so_far(run.pk)
+        # A first execution has nothing recorded but what the copy of reused steps just wrote.
+        done = recorded_so_far(run.pk) if getattr(run, "had_steps", True) or reused_nodes(run) else {}
         for node_id, step in done.items():
             if step.status == Step.Status.COMPLETED:
                 self.context["nodes"][node_id] = {"output": parsed_output(step)}
@@ -136,6 +136,7 @@ class RunExecutor:
                 type=node.type,
                 position=position,
                 mapped_from=self.original_node_of.get(node.node_id, ""),
+                invokes_mutation=self.invokes_mutation(node),
             )
             if step_id is None:
                 return False  # paused, cancelled or taken over at this step boundary
@@ -237,9 +238,9 @@ def recorded_so_far(run_id: str) -> dict[str, RecordedSoFar]:
 def execute(run_id: str) -> None:
     """Entry point of the Celery task: claims the run, executes what is still missing."""
     lease = uuid.uuid4().hex
-    if not claim(run_id, lease):
+    run = claim(run_id, lease)
+    if run is None:
         return
-    run = Run.objects.select_related("workspace").get(pk=run_id)
     executor = RunExecutor(run, lease)
     try:
         executor.execute()

@@ -11,11 +11,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils import timezone
 
-from runs.models import Run
+from runs.models import Run, Step
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +23,29 @@ log = logging.getLogger(__name__)
 HEARTBEAT_FRACTION = 0.25
 
 
-def claim(run_id: str, lease: str) -> bool:
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.RUN_STALE_AFTER)
-    in_flight = Q(status__in=(Run.Status.PENDING, Run.Status.RUNNING))
-    claimable = Q(status=Run.Status.PENDING, lease="") | (
-        in_flight & (Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True))
+def claim(run_id: str, lease: str) -> Run | None:
+    """Take the run for `lease` if nobody holds it (pending) or its holder went stale: the run as claimed, or None.
+
+    One statement claims and reads the row (UPDATE ... RETURNING), so an executor starts with one round trip;
+    `had_steps` says whether the run had recorded steps when it was claimed (none, for a run's first execution).
+    """
+    now = _at(timezone.now())
+    stale = _at(timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER))
+    q = connection.ops.quote_name
+    columns = ", ".join(q(column) for field in Run._meta.concrete_fields if (column := field.column))
+    pending, running = Run.Status.PENDING, Run.Status.RUNNING
+    claimed = Run.objects.raw(
+        f"UPDATE {q(Run._meta.db_table)} SET status = %s, lease = %s, heartbeat_at = %s,"
+        f" started_at = COALESCE(started_at, %s) WHERE run_id = %s AND ((status = %s AND lease = '')"
+        f" OR (status IN (%s, %s) AND (heartbeat_at < %s OR heartbeat_at IS NULL))) RETURNING {columns},"
+        f" EXISTS (SELECT 1 FROM {q(Step._meta.db_table)} WHERE run_id = %s) AS had_steps",
+        [running, lease, now, now, run_id, pending, pending, running, stale, run_id],
     )
-    return bool(
-        Run.objects.filter(claimable, pk=run_id).update(
-            status=Run.Status.RUNNING, lease=lease, heartbeat_at=now, started_at=Coalesce(F("started_at"), now)
-        )
-    )
+    return next(iter(claimed), None)
+
+
+def _at(moment):
+    return connection.ops.adapt_datetimefield_value(moment)
 
 
 def hold(run_id: str, lease: str) -> bool:

@@ -93,17 +93,29 @@ def effective_prompt_hash(node: PlannedNode, overrides: dict) -> str:
     return prompt["content_hash"]
 
 
+# Prompt contents by (workspace, artifact id, content hash), per process: a revision's content is what its hash
+# says (PromptRevision.clean), so a cached content can never differ from the row's. Bounded: cleared when full.
+_PROMPT_CONTENTS: dict[tuple[int, str, str], str] = {}
+PROMPT_CONTENTS_CACHED = 2048
+
+
 def prompt_contents(workspace_id: int, plan, overrides: dict) -> dict[tuple[str, str], str]:
     """The content of every prompt revision the llm nodes of `plan` run with, by (artifact id, content hash)."""
     wanted = {(n.config["prompt"]["artifact_id"], effective_prompt_hash(n, overrides)) for n in plan if n.type == "llm"}
-    if not wanted:
-        return {}
+    found = {key: _PROMPT_CONTENTS[(workspace_id, *key)] for key in wanted if (workspace_id, *key) in _PROMPT_CONTENTS}
+    missing = wanted - found.keys()
+    if not missing:
+        return found
     rows = PromptRevision.objects.filter(
         artifact__workspace_id=workspace_id,
-        artifact__artifact_id__in={a for a, _ in wanted},
-        content_hash__in={h for _, h in wanted},
+        artifact__artifact_id__in={a for a, _ in missing},
+        content_hash__in={h for _, h in missing},
     ).values_list("artifact__artifact_id", "content_hash", "content")
-    return {(a, h): c for a, h, c in rows}
+    if len(_PROMPT_CONTENTS) > PROMPT_CONTENTS_CACHED:
+        _PROMPT_CONTENTS.clear()
+    for a, h, c in rows:
+        found[(a, h)] = _PROMPT_CONTENTS[(workspace_id, a, h)] = c
+    return found
 
 
 def effective_model(node: PlannedNode, overrides: dict) -> str:

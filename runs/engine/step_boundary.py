@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from runs.models import Run, Step, ToolCall
 
+from .durability import async_commit_column, commit_waits_for_flush
 from .lease import hold
 
 
@@ -181,7 +182,10 @@ class StepBoundary:
         if connection.vendor == "postgresql":
             named = [("finished", f"{final} RETURNING run_id", params), *self._counted_unless("finished")]
             with _boundary_cursor() as cursor:  # one statement: atomic and committed on its own
-                cursor.execute(*self._one_statement(parts, named, "SELECT count(*) FROM finished", ()))
+                recorded_call = self.outcome.tool_call if self.outcome is not None else None
+                waits = commit_waits_for_flush(recorded_call=recorded_call, starts_mutating_call=False, final=True)
+                final_select = "SELECT count(*) FROM finished" + async_commit_column(waits)
+                cursor.execute(*self._one_statement(parts, named, final_select, ()))
                 count = cursor.fetchone()[0]
         else:
             with transaction.atomic(), connection.cursor() as cursor:
@@ -194,10 +198,14 @@ class StepBoundary:
         self.outcome = None  # committed
         return count
 
-    def start(self, *, node_id: str, type: str, position: int, mapped_from: str) -> int | None:
+    def start(
+        self, *, node_id: str, type: str, position: int, mapped_from: str, invokes_mutation: bool = False
+    ) -> int | None:
         """Record the last step, hold the lease and start this one: its id, or None to stop executing."""
         sql = _statements(connection.vendor)
         while True:
+            recorded_call = self.outcome.tool_call if self.outcome is not None else None
+            waits = commit_waits_for_flush(recorded_call=recorded_call, starts_mutating_call=invokes_mutation)
             at = _at(timezone.now())
             done = self._done
             hold_params = (done, at, self.simulated, self.run_id, self.lease)
@@ -216,12 +224,12 @@ class StepBoundary:
                             step_values,
                         ),
                     ],
-                    "SELECT (SELECT count(*) FROM held), (SELECT id FROM started)",
+                    "SELECT (SELECT count(*) FROM held), (SELECT id FROM started)" + async_commit_column(waits),
                     (),
                 )
                 with _boundary_cursor() as cursor:  # one statement: atomic and committed on its own
                     cursor.execute(*statement)
-                    held, step_id = cursor.fetchone()
+                    held, step_id = cursor.fetchone()[:2]
             else:
                 with transaction.atomic(), connection.cursor() as cursor:
                     for part, ps in parts:
