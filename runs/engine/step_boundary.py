@@ -10,13 +10,12 @@ prepared once per connection: a dozen texts, each run thousands of times.
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
-import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
 from runs.models import Run, Step, ToolCall
+from runs.prepared import prepared_cursor
 
 from .durability import async_commit_column, commit_waits_for_flush
 from .lease import hold
@@ -64,22 +63,6 @@ def _statements(vendor: str) -> dict[str, str]:
         "fail": f"UPDATE {run} SET {counted}, status = '{Run.Status.FAILED}', error = %s, finished_at = %s, lease = '',"
         f" simulated = simulated OR %s WHERE {held}",
     }
-
-
-def _boundary_cursor():
-    """PostgreSQL: a cursor binding parameters server-side, so psycopg prepares the boundary's statements.
-
-    Parsing and planning the data-modifying CTE cost more than executing it; prepared (after
-    `prepare_threshold` runs on a connection, see config/env.py) PostgreSQL does neither again. Django's
-    own cursors bind client-side and never prepare. Wrapped as connection.cursor() wraps its cursors, so
-    query logging, execute wrappers and database error translation still apply.
-    """
-    connection.validate_thread_sharing()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        cursor: Any = psycopg.Cursor(connection.connection)  # django-stubs types the argument as a wrapper
-    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
 def _at(moment):
@@ -181,7 +164,7 @@ class StepBoundary:
         params = (done, *params)
         if connection.vendor == "postgresql":
             named = [("finished", f"{final} RETURNING run_id", params), *self._counted_unless("finished")]
-            with _boundary_cursor() as cursor:  # one statement: atomic and committed on its own
+            with prepared_cursor() as cursor:  # one statement: atomic and committed on its own
                 recorded_call = self.outcome.tool_call if self.outcome is not None else None
                 waits = commit_waits_for_flush(recorded_call=recorded_call, starts_mutating_call=False, final=True)
                 final_select = "SELECT count(*) FROM finished" + async_commit_column(waits)
@@ -227,7 +210,7 @@ class StepBoundary:
                     "SELECT (SELECT count(*) FROM held), (SELECT id FROM started)" + async_commit_column(waits),
                     (),
                 )
-                with _boundary_cursor() as cursor:  # one statement: atomic and committed on its own
+                with prepared_cursor() as cursor:  # one statement: atomic and committed on its own
                     cursor.execute(*statement)
                     held, step_id = cursor.fetchone()[:2]
             else:

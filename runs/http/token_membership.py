@@ -14,8 +14,8 @@ from weakref import WeakKeyDictionary
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
-from runs.engine.step_boundary import _boundary_cursor
 from runs.models import Account, ApiToken, Membership, Workspace
+from runs.prepared import prepared_cursor
 
 TOKEN_FIELDS = ("id", "last_used_at")
 _converters: WeakKeyDictionary = WeakKeyDictionary()  # per connection: its backend's converters, bound to it
@@ -67,8 +67,8 @@ def _row_converters() -> list:
 
 
 def _cursor() -> Any:
-    """PostgreSQL: the step boundary's cursor, binding parameters server-side so that psycopg prepares; else Django's."""
-    return _boundary_cursor() if connection.vendor == "postgresql" else connection.cursor()
+    """PostgreSQL: a cursor whose statements psycopg prepares, as the step boundary's; else Django's."""
+    return prepared_cursor() if connection.vendor == "postgresql" else connection.cursor()
 
 
 def token_membership(slug: str, token_hash: str) -> tuple[Membership, int, datetime | None] | None:
