@@ -188,12 +188,12 @@ def _build() -> tuple[int, int]:
 def _insert_runs(cursor, workspace_id: int, version, first: int, count: int, age: str) -> None:
     cursor.execute(
         "INSERT INTO runs_run (run_id, workspace_id, workflow_id, version_id, version_number, status,"
-        " trigger_payload, payload_edited, steps_total, simulated, created_at, started_at, finished_at, error,"
-        " lease, replay_depth, mode, overrides, node_mapping, idempotency_key, replay_plan)"
+        " trigger_payload, payload_edited, steps_total, steps_completed, simulated, created_at, started_at,"
+        " finished_at, error, lease, replay_depth, mode, overrides, node_mapping, idempotency_key, replay_plan)"
         " SELECT 'run_' || lpad(to_hex(g), 12, '0'), %s, %s, %s, 1, 'completed', '{\"name\": \"Dana\"}', false,"
-        f" %s, false, now() - ({age}), now() - ({age}), now() - ({age}) + interval '2 seconds', '', '', 0, '',"
+        f" %s, %s, false, now() - ({age}), now() - ({age}), now() - ({age}) + interval '2 seconds', '', '', 0, '',"
         " '{}', '{}', '', '{}' FROM generate_series(%s, %s) g",
-        [workspace_id, version.workflow_id, version.pk, STEPS, first, first + count - 1],
+        [workspace_id, version.workflow_id, version.pk, STEPS, STEPS, first, first + count - 1],
     )
 
 

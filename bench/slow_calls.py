@@ -7,7 +7,7 @@ from django.test import Client
 
 from runs import services
 from runs.engine.executor import execute
-from runs.models import ApiToken, Membership, Run, Workspace
+from runs.models import ApiToken, Membership, Role, Run, Workspace
 from tests.http_server import LocalServer
 from tests.provider_wire import ANTHROPIC_TEST_KEY, MESSAGES, message
 
@@ -23,7 +23,7 @@ def sources(data, workspaces: int, prefix: str) -> list[tuple[str, str]]:
     for i in range(workspaces):
         slug = f"{prefix}-{i}"
         workspace = Workspace.objects.create(account=data.workspace.account, slug=slug, name=slug)
-        Membership.objects.create(user=data.user, workspace=workspace, role=Membership.Role.OPERATOR)
+        Membership.objects.create(user=data.user, workspace=workspace, role=Role.OPERATOR)
         revision = services.create_prompt(workspace=workspace, name="slow", content="Answer {{ trigger.name }}")
         nodes = [
             {
