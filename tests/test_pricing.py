@@ -1,4 +1,4 @@
-"""Pricing a step with its plan worked out once per price period gives genai-prices' own figure, to the digit."""
+"""Pricing a step gives genai-prices' own figure for that model at that time, to the digit, or unknown (None)."""
 
 from datetime import UTC, datetime
 
@@ -25,7 +25,7 @@ TIMES = [
 
 
 def genai_prices_figure(model_ref: str, usage: Usage, at: datetime):
-    """The library's own calculation, as a step was priced before the plans."""
+    """The library's own calculation, read here through its public calc_price."""
     provider, _, model_id = model_ref.partition(":")
     if usage.input_tokens is None or usage.output_tokens is None:
         return None
@@ -58,7 +58,7 @@ def test_a_model_the_price_data_does_not_know_has_an_unknown_cost():
 
 
 def test_a_step_is_priced_at_its_own_time_whatever_was_priced_before():
-    """The plan is per price period: a price change between two steps of one process is seen by the second."""
+    """A price change between two steps of one process is seen by the second."""
     changed = [
         (f"{p.id}:{m.id}", m)
         for p in get_snapshot().providers
