@@ -1,4 +1,4 @@
-"""A cursor whose statements PostgreSQL prepares: for the few hot statements run thousands of times per connection."""
+"""Raw SQL on the hot paths: a cursor whose statements PostgreSQL prepares, and values adapted as the ORM adapts them."""
 
 from typing import Any
 
@@ -20,3 +20,8 @@ def prepared_cursor():
     with connection.wrap_database_errors:
         cursor: Any = psycopg.Cursor(connection.connection)  # django-stubs types the argument as a wrapper
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+
+
+def db_datetime(moment):
+    """A datetime as this database's driver takes it for a DateTimeField (a string on SQLite)."""
+    return connection.ops.adapt_datetimefield_value(moment)

@@ -15,8 +15,9 @@ class VersionPrompt:
 
 def prompts_of_version(version: WorkflowVersion, workspace_id: int) -> list[VersionPrompt]:
     """Each artifact an LLM node of `version` uses, in node order, with the content that node renders."""
+    plan = version_plan(version.pk)
     used: dict[str, tuple[str, list[str]]] = {}  # artifact id -> (content hash of its first node, node ids)
-    for node in version_plan(version.pk):
+    for node in plan:
         prompt = (node.config.get("prompt") or {}) if node.type == Node.Type.LLM else {}
         if "artifact_id" in prompt:
             used.setdefault(prompt["artifact_id"], (prompt.get("content_hash", ""), []))[1].append(node.node_id)
@@ -25,7 +26,7 @@ def prompts_of_version(version: WorkflowVersion, workspace_id: int) -> list[Vers
     artifacts = PromptArtifact.objects.filter(workspace_id=workspace_id, artifact_id__in=used).in_bulk(
         field_name="artifact_id"
     )
-    contents = prompt_contents(workspace_id, version_plan(version.pk), {})
+    contents = prompt_contents(workspace_id, plan, {})
     return [
         VersionPrompt(
             artifact=artifacts[artifact_id], node_ids=tuple(nodes), content=contents.get((artifact_id, h), "")

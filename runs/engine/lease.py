@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from runs.models import Run, Step
+from runs.prepared import db_datetime
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,8 @@ def claim(run_id: str, lease: str) -> Run | None:
     One statement claims and reads the row (UPDATE ... RETURNING), so an executor starts with one round trip;
     `had_steps` says whether the run had recorded steps when it was claimed (none, for a run's first execution).
     """
-    now = _at(timezone.now())
-    stale = _at(timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER))
+    moment = timezone.now()
+    now, stale = db_datetime(moment), db_datetime(moment - timedelta(seconds=settings.RUN_STALE_AFTER))
     q = connection.ops.quote_name
     columns = ", ".join(q(column) for field in Run._meta.concrete_fields if (column := field.column))
     pending, running = Run.Status.PENDING, Run.Status.RUNNING
@@ -42,10 +43,6 @@ def claim(run_id: str, lease: str) -> Run | None:
         [running, lease, now, now, run_id, pending, pending, running, stale, run_id],
     )
     return next(iter(claimed), None)
-
-
-def _at(moment):
-    return connection.ops.adapt_datetimefield_value(moment)
 
 
 def hold(run_id: str, lease: str) -> bool:

@@ -8,6 +8,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from runs.models import NodeType, Run, Step, ToolCall
+from runs.prepared import db_datetime
 
 from .lease import fail_run, hold
 from .plan import version_plan
@@ -91,7 +92,7 @@ def copy_reused_steps(run: Run, lease: str) -> bool:
             }
         )
     steps_sql, calls_sql = _copy_statements(connection.vendor)
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    now = db_datetime(timezone.now())
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             if not hold(run.pk, lease):

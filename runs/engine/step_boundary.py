@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from runs.models import Run, Step, ToolCall
-from runs.prepared import prepared_cursor
+from runs.prepared import db_datetime, prepared_cursor
 
 from .durability import async_commit_column, commit_waits_for_flush
 from .lease import hold
@@ -65,10 +65,6 @@ def _statements(vendor: str) -> dict[str, str]:
     }
 
 
-def _at(moment):
-    return connection.ops.adapt_datetimefield_value(moment)
-
-
 def _prep(model, name: str, value):
     return model._meta.get_field(name).get_db_prep_save(value, connection)
 
@@ -98,7 +94,7 @@ class StepBoundary:
         outcome = self.outcome
         if outcome is None:
             return []
-        f, at = outcome.fields, _at(outcome.finished_at)
+        f, at = outcome.fields, db_datetime(outcome.finished_at)
         parts: list[tuple[str, tuple]] = [
             (
                 sql["finish"],
@@ -189,7 +185,7 @@ class StepBoundary:
         while True:
             recorded_call = self.outcome.tool_call if self.outcome is not None else None
             waits = commit_waits_for_flush(recorded_call=recorded_call, starts_mutating_call=invokes_mutation)
-            at = _at(timezone.now())
+            at = db_datetime(timezone.now())
             done = self._done
             hold_params = (done, at, self.simulated, self.run_id, self.lease)
             step_values = (node_id, type, position, _prep(Step, "input", {}), False, mapped_from, at)
@@ -250,14 +246,18 @@ class StepBoundary:
         """Record the failed step and fail the run in one commit."""
         sql = _statements(connection.vendor)
         self._cross(
-            self._recording(sql), sql["fail"], (message, _at(timezone.now()), self.simulated, self.run_id, self.lease)
+            self._recording(sql),
+            sql["fail"],
+            (message, db_datetime(timezone.now()), self.simulated, self.run_id, self.lease),
         )
 
     def complete(self) -> bool:
         """Record the last step and complete the run, unless it was paused or cancelled meanwhile."""
         sql = _statements(connection.vendor)
         completed = self._cross(
-            self._recording(sql), sql["complete"], (_at(timezone.now()), self.simulated, self.run_id, self.lease)
+            self._recording(sql),
+            sql["complete"],
+            (db_datetime(timezone.now()), self.simulated, self.run_id, self.lease),
         )
         if completed:
             self.simulated = False
