@@ -43,7 +43,8 @@
   });
 
   // Dialogs: htmx swaps content into an empty <dialog>; we open it natively (focus trap, Escape).
-  document.body.addEventListener("htmx:afterSwap", function (event) {
+  // Only once settled: htmx binds the content's triggers then, and a change made before is lost.
+  document.body.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail.target;
     if (target && target.tagName === "DIALOG" && !target.open) {
       target.showModal();
