@@ -16,6 +16,18 @@ from .provider_wire import ANTHROPIC_TEST_KEY, OPENAI_TEST_KEY
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+def pytest_collection_modifyitems(items):
+    """Every transactional test restores the database as it found it (serialized_rollback).
+
+    One that does not has its flush re-create the content types under new ids, and the next test that
+    restores the serialized rows then fails its setup on a duplicate key: an error that depends on file order.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):
+            raise pytest.UsageError(f"{item.nodeid}: use django_db(transaction=True, serialized_rollback=True)")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _static_files_without_collectstatic():
     """In-process pages link static/ through the plain storage: a test needs no collectstatic run, and a stale

@@ -112,7 +112,7 @@ def test_the_source_of_a_replay_still_in_flight_is_kept_until_the_replay_finishe
     assert prune_runs(older_than=WINDOW).runs == 1
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: SQLite serializes whole transactions")
 def test_a_run_locked_by_a_replay_submit_is_skipped_not_waited_for(old):
     locked, release = threading.Event(), threading.Event()
