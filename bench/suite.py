@@ -394,6 +394,7 @@ class Bench:
             self.log("  (the bare chain runs on the Redis broker: measured on PostgreSQL + Redis only)")
         signal = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]) if chain_too else None
         outside: list[float] = []
+        timelines: list[tuple[str, float, float, float]] = []
         bare: list[float] = []
         with (
             gunicorn() as base,
@@ -401,8 +402,9 @@ class Bench:
             celery_worker(app="bench.chain", pool="solo") if chain_too else nullcontext(),
         ):
             for i in range(45):  # the first 5 of each warm the processes, connections and caches
-                sample = self.replay_from_outside(http)
+                sample, phases = self.replay_from_outside(http)
                 outside += [sample] if i >= 5 else []
+                timelines += [phases] if i >= 5 else []
                 if signal is not None:
                     sample = bare_chain(signal)
                     bare += [sample] if i >= 5 else []
@@ -419,6 +421,7 @@ class Bench:
             )
         )
         self.log(f"  from outside: median {ms(statistics.median(outside))}, p95 {ms(p95(outside))}")
+        self.log_phases(timelines)
         if ratio is not None:
             self.figures.append(
                 Figure(
@@ -435,17 +438,36 @@ class Bench:
             )
             self.log(f"  bare chain: median {ms(statistics.median(bare))}, p95 {ms(p95(bare))}; ratio {ratio:.2f}x")
 
-    def replay_from_outside(self, http) -> float:
-        """Submit over HTTP, then poll the run API every 5 ms until the replay is final; seconds to completed."""
+    def replay_from_outside(self, http) -> tuple[float, tuple[str, float, float, float]]:
+        """Submit over HTTP, then poll the run API every 5 ms until the replay is final.
+
+        Returns seconds to completed, and the run id with the wall-clock times of the submit, its answer and the
+        poll that saw the run final, which `log_phases` sets against the run's own timestamps.
+        """
         slug = self.data.workspace.slug
-        began = time.perf_counter()
+        began, submitted_at = time.perf_counter(), time.time()
         response = http.post(f"/api/v1/{slug}/runs/{self.data.chain_source.run_id}/replays", json={"mode": "as_is"})
+        answered_at = time.time()
         assert response.status_code == 201, response.text
-        run_url = f"/api/v1/{slug}/runs/{response.json()['run_id']}"
-        while (status := http.get(run_url).json()["status"]) not in TERMINAL:
+        run_id = response.json()["run_id"]
+        while (status := http.get(f"/api/v1/{slug}/runs/{run_id}").json()["status"]) not in TERMINAL:
             time.sleep(0.005)
         assert status == "completed", status
-        return time.perf_counter() - began
+        return time.perf_counter() - began, (run_id, submitted_at, answered_at, time.time())
+
+    def log_phases(self, timelines: list[tuple[str, float, float, float]]) -> None:
+        """Where the time from outside goes: the submit's round trip, the wait for a worker, the execution, and
+        the polls until one saw the run final (medians; the run's timestamps are the server's, on this clock)."""
+        times = Run.objects.in_bulk([t[0] for t in timelines])
+        phases: dict[str, list[float]] = {"submit answered": [], "picked up": [], "executed": [], "seen final": []}
+        for run_id, submitted_at, answered_at, seen_at in timelines:
+            run = times[run_id]
+            started, finished = run.started_at.timestamp(), run.finished_at.timestamp()
+            phases["submit answered"].append(answered_at - submitted_at)
+            phases["picked up"].append(started - run.created_at.timestamp())
+            phases["executed"].append(finished - started)
+            phases["seen final"].append(seen_at - finished)
+        self.log("  where it goes: " + ", ".join(f"{name} {ms(statistics.median(v))}" for name, v in phases.items()))
 
     def submit_replays(self, count: int) -> None:
         d = self.data
