@@ -1,5 +1,6 @@
 """The step boundary: the finished step, its tool call and the next step's start land in one commit."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -8,7 +9,7 @@ from django.utils import timezone
 
 from runs import services
 from runs.engine.executor import execute
-from runs.engine.lease import claim
+from runs.engine.lease import beat_interval, claim
 from runs.engine.step_boundary import StepBoundary, StepOutcome
 from runs.models import Run, Step, ToolCall
 
@@ -52,7 +53,35 @@ def test_a_boundary_records_the_finished_step_and_starts_the_next(acme):
         "was_n1",
         None,
     )
-    assert Run.objects.get(pk=run.pk).heartbeat_at >= done.finished_at
+
+
+def test_a_boundary_leaves_a_heartbeat_fresher_than_the_beat_interval_alone(acme):
+    run, boundary = claimed_run(acme)
+    claimed_beat = Run.objects.get(pk=run.pk).heartbeat_at
+    boundary.start(node_id="n0", type="llm", position=0, mapped_from="")
+    assert Run.objects.get(pk=run.pk).heartbeat_at == claimed_beat
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="heap-only tuple updates are PostgreSQL's")
+def test_boundaries_with_a_fresh_heartbeat_update_the_run_in_place(acme):
+    run, boundary = claimed_run(acme, length=4)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_get_xact_tuples_hot_updated(%s::regclass)", [Run._meta.db_table])
+        before = cursor.fetchone()[0]
+        for position in range(4):
+            boundary.start(node_id=f"n{position}", type="llm", position=position, mapped_from="")
+            boundary.outcome = finished(Step.objects.get(run=run, node_id=f"n{position}").pk)
+        cursor.execute("SELECT pg_stat_get_xact_tuples_hot_updated(%s::regclass)", [Run._meta.db_table])
+        assert cursor.fetchone()[0] - before == 4
+
+
+def test_a_boundary_refreshes_a_heartbeat_older_than_the_beat_interval(acme):
+    run, boundary = claimed_run(acme)
+    old_beat = timezone.now() - timedelta(seconds=beat_interval() + 1)
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=old_beat)
+    began = timezone.now()
+    boundary.start(node_id="n0", type="llm", position=0, mapped_from="")
+    assert Run.objects.get(pk=run.pk).heartbeat_at >= began
 
 
 def test_a_boundary_records_the_tool_call_with_its_step(acme):

@@ -9,6 +9,7 @@ prepared once per connection: a dozen texts, each run thousands of times.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 
 from django.db import connection, transaction
@@ -18,7 +19,7 @@ from runs.models import Run, Step, ToolCall
 from runs.prepared import db_datetime, prepared_cursor
 
 from .durability import async_commit_column, commit_waits_for_flush
-from .lease import hold
+from .lease import beat_interval, hold
 
 
 @dataclass
@@ -45,8 +46,11 @@ def _statements(vendor: str) -> dict[str, str]:
     held = "run_id = %s AND lease = %s"
     counted = "steps_completed = steps_completed + %s"  # 1 when the crossing records a completed step
     return {
-        "hold": f"UPDATE {run} SET {counted}, status = '{running}', heartbeat_at = %s, simulated = simulated OR %s"
-        f" WHERE {held} AND status IN ('{running}', '{pending}')",
+        # The heartbeat only when older than the beat interval (the first %s): an unchanged indexed column
+        # lets PostgreSQL update the row in place instead of adding an entry to each of its indexes.
+        "hold": f"UPDATE {run} SET {counted}, status = '{running}',"
+        f" heartbeat_at = CASE WHEN heartbeat_at IS NULL OR heartbeat_at < %s THEN %s ELSE heartbeat_at END,"
+        f" simulated = simulated OR %s WHERE {held} AND status IN ('{running}', '{pending}')",
         # The recorded step's count when the run's own update above did not apply (paused, cancelled, taken over).
         "count": f"UPDATE {run} SET steps_completed = steps_completed + 1 WHERE run_id = %s",
         "start_columns": f"INSERT INTO {step} (run_id, node_id, type, position, status, input, output, error, model_ref,"
@@ -185,9 +189,10 @@ class StepBoundary:
         while True:
             recorded_call = self.outcome.tool_call if self.outcome is not None else None
             waits = commit_waits_for_flush(recorded_call=recorded_call, starts_mutating_call=invokes_mutation)
-            at = db_datetime(timezone.now())
+            moment = timezone.now()
+            at, fresh_after = db_datetime(moment), db_datetime(moment - timedelta(seconds=beat_interval()))
             done = self._done
-            hold_params = (done, at, self.simulated, self.run_id, self.lease)
+            hold_params = (done, fresh_after, at, self.simulated, self.run_id, self.lease)
             step_values = (node_id, type, position, _prep(Step, "input", {}), False, mapped_from, at)
             parts = self._recording(sql)
             if connection.vendor == "postgresql":
