@@ -530,6 +530,7 @@ class Bench:
         from . import cpu
 
         self.keep_busy(5)  # warm every pool process and thread
+        churn_before = run_table_churn()
         before, began, cpu_before = self.finished_count(), time.perf_counter(), cpu.snapshot(worker_groups)
         rates = self.keep_busy(seconds)
         finished, elapsed = self.finished_count() - before, time.perf_counter() - began
@@ -560,6 +561,9 @@ class Bench:
         )
         self.log(f"  throughput: {overall:.1f} replays/s overall, 10 s buckets {[round(r, 1) for r in rates]}")
         self.log(f"  CPU per replay: {per_replay}, total {total:.1f} ms; load average {load:.2f}")
+        if churn_before is not None and (churn := run_table_churn()) is not None:
+            updates, hot = churn[0] - churn_before[0], churn[1] - churn_before[1]
+            self.log(f"  runs_run meanwhile: {updates} updates, {hot} in place (HOT), {churn[2]} dead row versions now")
 
     def worker_memory(self, worker, runs: int) -> None:
         baseline = group_rss(worker.proc.pid)
@@ -649,6 +653,21 @@ def group_rss(pgid: int) -> int:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def run_table_churn() -> tuple[int, int, int] | None:
+    """PostgreSQL's counters for runs_run (updates, heap-only updates, dead row versions); None on SQLite.
+
+    Backends report them within a second or so, so they lag the figure a little."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd, n_dead_tup FROM pg_stat_user_tables WHERE relid = %s::regclass",
+            [Run._meta.db_table],
+        )
+        return cursor.fetchone()
 
 
 def throughput_seconds() -> float:
