@@ -43,6 +43,7 @@ class Bench:
         self.data = data
         self.log = log
         self.figures: list[Figure] = []
+        self.poll_round_trips: list[float] = []  # each GET of the run API by replay_from_outside
         self.client = Client()
         self.client.force_login(data.user)
         self.api = Client(HTTP_AUTHORIZATION=f"Bearer {data.token}")
@@ -450,9 +451,16 @@ class Bench:
         answered_at = time.time()
         assert response.status_code == 201, response.text
         run_id = response.json()["run_id"]
-        while (status := http.get(f"/api/v1/{slug}/runs/{run_id}").json()["status"]) not in TERMINAL:
+        polls = []
+        while True:
+            poll_began = time.perf_counter()
+            status = http.get(f"/api/v1/{slug}/runs/{run_id}").json()["status"]
+            polls.append(time.perf_counter() - poll_began)
+            if status in TERMINAL:
+                break
             time.sleep(0.005)
         assert status == "completed", status
+        self.poll_round_trips += polls
         return time.perf_counter() - began, (run_id, submitted_at, answered_at, time.time())
 
     def log_phases(self, timelines: list[tuple[str, float, float, float]]) -> None:
@@ -468,6 +476,7 @@ class Bench:
             phases["executed"].append(finished - started)
             phases["seen final"].append(seen_at - finished)
         self.log("  where it goes: " + ", ".join(f"{name} {ms(statistics.median(v))}" for name, v in phases.items()))
+        self.log(f"  one poll of the run API: median {ms(statistics.median(self.poll_round_trips))}")
 
     def submit_replays(self, count: int) -> None:
         d = self.data

@@ -95,9 +95,9 @@ def test_run_detail_has_steps_and_tool_calls(api, acme):
 def test_run_detail_query_count_is_bounded(api, acme, django_assert_max_num_queries):
     version, _ = support_workflow(acme)
     run = finished_run(version)
-    # Token and membership, the token's first-use stamp, the access check, the run, its steps, their tool calls,
-    # the run's usage sums.
-    with django_assert_max_num_queries(7):
+    # Token and membership, the token's first-use stamp, the run (which is the access check), its steps, their
+    # tool calls, the run's usage sums.
+    with django_assert_max_num_queries(6):
         assert api.get(f"/api/v1/acme/runs/{run.run_id}").status_code == 200
 
 

@@ -1,13 +1,16 @@
 from django.db.models import Prefetch
 
+from runs.access import member_run
 from runs.http.api import iso
-from runs.models import Run, Step, ToolCall
+from runs.models import Membership, Run, Step, ToolCall
 from runs.usage import RunUsage, step_usage_api, usage_of_run
 
 
-def run_with_steps(run_id: str) -> Run:
-    return (
-        Run.objects.select_related("workspace", "workflow")
+def run_with_steps(membership: Membership, run_id: str) -> Run:
+    """The run with its steps and their tool calls, read and access-checked at once: a run is polled for its
+    status, so its detail reads it once (the workspace is the membership's, so it is not joined)."""
+    runs = (
+        Run.objects.select_related("workflow")
         .prefetch_related(
             Prefetch(
                 "steps",
@@ -16,8 +19,9 @@ def run_with_steps(run_id: str) -> Run:
                 ),
             )
         )
-        .get(pk=run_id)
+        .filter(pk=run_id)
     )
+    return member_run(membership, run_id, next(iter(runs), None))
 
 
 def step_dict(step: Step) -> dict:

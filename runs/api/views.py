@@ -96,8 +96,7 @@ def list_runs(request, membership):
 
 @api_view(("GET",))
 def run_detail(request, membership, run_id):
-    get_run_ref_for_member(membership, run_id)  # run_with_steps reads the run
-    return JsonResponse(run_dict(run_with_steps(run_id)))
+    return JsonResponse(run_dict(run_with_steps(membership, run_id)))
 
 
 def _lifecycle_view(action):
@@ -105,7 +104,7 @@ def _lifecycle_view(action):
     def view(request, membership, run_id):
         run = get_run_ref_for_member(membership, run_id)  # the transitions need only its id
         action(run=run)
-        return JsonResponse(run_dict(run_with_steps(run_id)))
+        return JsonResponse(run_dict(run_with_steps(membership, run_id)))
 
     return view
 
