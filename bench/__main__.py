@@ -95,7 +95,8 @@ def measure(names: list[str], stack: str) -> list:
     from tests.worker import celery_worker
 
     from . import data as bench_data
-    from .suite import Bench, memory_runs, throughput_seconds
+    from .suite import Bench
+    from .worker_figures import memory_runs, throughput_seconds
 
     began = time.perf_counter()
     data = bench_data.build()

@@ -27,7 +27,7 @@ NAME = f"prune {RUNS:,} runs"
 
 def figures(bench_db: str, pg_name: str, log: Callable[[str], None]) -> list:
     """The prune figures, measured in a child process on a fresh database; none (a printed reason) on SQLite."""
-    from .suite import Figure
+    from .figures import Figure
 
     if bench_db != "postgres":
         log(f"  {NAME}: skipped, PostgreSQL only (BENCH_DB={bench_db}): SQLite locks the whole database per batch.")
