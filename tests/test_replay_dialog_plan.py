@@ -93,3 +93,9 @@ def test_each_step_of_an_operators_finished_trace_can_rerun_from_there(operator_
     source = finished_run(support_workflow(acme)[0])
     html = operator_client.get(f"/acme/ai/runs/{source.run_id}").content.decode()
     assert 'class="trace-page" data-can-replay' in html and 'data-node="notify">Rerun from here</button>' in html
+
+
+def test_a_plan_that_calls_no_model_estimates_one_figure_not_a_range(operator_client, acme):
+    source = finished_run(support_workflow(acme)[0])
+    html = dialog(operator_client, source, from_node="notify")
+    assert "Reused 1 · Will run 1 · Estimated cost $0 ·" in html

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from runs.models import CatalogModel
-from runs.templatetags.usage import exact_usd, tokens, usd
+from runs.templatetags.usage import exact_usd, tokens, usd, usd_range
 
 from .builders import finished_run, llm, support_workflow
 from .factories import PromptRevisionFactory
@@ -35,6 +35,19 @@ def test_token_counts_are_shortened_for_people(count, shown):
 )
 def test_costs_are_shown_with_three_significant_digits_under_a_dollar(cost, shown):
     assert usd(cost) == shown
+
+
+@pytest.mark.parametrize(
+    ("estimate", "shown"),
+    [
+        (None, "unknown"),
+        ((Decimal(0), Decimal(0)), "$0"),
+        ((Decimal("0.000986"), Decimal("0.0012")), "$0.000986–$0.00120"),
+        ((Decimal("0.01231"), Decimal("0.01234")), "$0.0123"),
+    ],
+)
+def test_an_estimate_is_a_range_unless_both_ends_show_the_same(estimate, shown):
+    assert usd_range(estimate) == shown
 
 
 def test_the_exact_cost_is_kept_for_the_title():

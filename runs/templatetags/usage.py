@@ -45,6 +45,15 @@ def usd(cost: Decimal | None) -> str:
 
 
 @register.filter
+def usd_range(estimate: tuple[Decimal, Decimal] | None) -> str:
+    """An estimate as low–high; one figure when both ends show the same ("$0" for a plan that calls no model)."""
+    if estimate is None:
+        return "unknown"
+    low, high = usd(estimate[0]), usd(estimate[1])
+    return low if low == high else f"{low}–{high}"
+
+
+@register.filter
 def exact_usd(cost: Decimal | None) -> str:
     return "unknown" if cost is None else f"${decimal_string(cost)}"
 
