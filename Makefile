@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Seconds the simulator takes per model call in `make run`: a demo replay takes about as long as a real one.
+DEMO_SIMULATED_LATENCY ?= 1.5
 VENV := .venv
 PY := $(VENV)/bin/python
 # pyenv reads .python-version (3.13); elsewhere any python3 >= 3.12 will do.
@@ -34,7 +36,7 @@ run: install
 	$(PY) manage.py seed_demo
 	@echo "Serving http://$(HOST):$(PORT)/ with gunicorn and one Celery worker of 32 threads (Ctrl-C stops both)."
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
-		$(PY) -m celery -A config worker --beat --loglevel=INFO & \
+		SIMULATED_LATENCY=$${SIMULATED_LATENCY:-$(DEMO_SIMULATED_LATENCY)} $(PY) -m celery -A config worker --beat --loglevel=INFO & \
 		HOST=$(HOST) PORT=$(PORT) $(PY) -m gunicorn -c config/gunicorn.py config.wsgi & \
 		wait -n
 
