@@ -48,8 +48,10 @@
     var target = event.detail.target;
     if (target && target.tagName === "DIALOG" && !target.open) {
       target.showModal();
-      var first = target.querySelector("input[type=radio]:checked") ||
-        target.querySelector("input:not([type=hidden]):not([disabled]), select");
+      // The first field in reading order; of a radio group, its checked option.
+      var first = target.querySelector(
+        "input[type=radio]:checked:not([disabled]), input:not([type=hidden]):not([type=radio]):not([disabled])," +
+        " select:not([disabled]), textarea:not([disabled])");
       if (first) first.focus();
     }
   });

@@ -89,6 +89,16 @@ def test_cross_version_replay_from_the_alert_through_the_mapping_dialog(page_for
     assert page.errors == []
 
 
+def test_each_dialog_opens_with_the_focus_on_its_first_field(page_for, operator, cross):
+    page = page_for(operator)
+    open_trace(page, cross)
+    page.keyboard.press("r")
+    expect(page.get_by_label("Replay as-is")).to_be_focused()  # the checked option of the first field
+    page.get_by_label("Workflow version").select_option("2")
+    page.get_by_role("button", name="Resolve mapping").click()
+    expect(page.locator("#mapping-modal[open]").get_by_label("draft", exact=True)).to_be_focused()
+
+
 def test_shared_mapping_goes_straight_to_submit_for_another_operator(page_for, operator, acme, cross):
     page = page_for(operator)
     open_trace(page, cross)
