@@ -85,5 +85,16 @@ def replays_together(data, targets: list[tuple[str, str]], count: int) -> float:
         time.sleep(0.05)
     elapsed = time.perf_counter() - began
     statuses = set(Run.objects.filter(pk__in=ids).values_list("status", flat=True))
-    assert statuses == {"completed"}, statuses
+    assert statuses == {"completed"}, f"{statuses} after {elapsed:.0f} s; broker: {broker_state()}"
     return elapsed
+
+
+def broker_state() -> str:
+    """What the Redis broker holds, to tell a message never sent from one sent and never taken."""
+    import redis
+    from django.conf import settings
+
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        return "not Redis"
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    return f"{client.llen('celery')} queued, {client.hlen('unacked')} taken and not acknowledged"
