@@ -14,7 +14,9 @@ QUEUE = "bench-chain"
 TASKS = 10
 BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 
-app = Celery("bench_chain", broker=BROKER_URL)
+# Not the current app: the benchmark imports this module, and Reprise's shared tasks resolve through the current app,
+# so every run its main thread dispatched afterwards went to this app's queue, where no Reprise worker listens.
+app = Celery("bench_chain", broker=BROKER_URL, set_as_current=False)
 app.conf.update(
     task_default_queue=QUEUE,
     task_ignore_result=True,
