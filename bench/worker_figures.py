@@ -44,18 +44,22 @@ class WorkerFigures:
             time.sleep(0.001)
         raise AssertionError(f"{run_id} did not finish within {timeout}s")
 
-    def submit_to_completed(self, broker: str) -> None:
-        for _ in range(5):
-            self.wait_terminal(self.submit())
+    def seconds_to_completed(self, start: Callable[[], str], *, warmup: int, times: int) -> list[float]:
+        """Each of `times` runs from `start()` (which returns its run id) until completed, after `warmup` runs."""
+        for _ in range(warmup):
+            self.wait_terminal(start())
         samples = []
-        for _ in range(40):
+        for _ in range(times):
             began = time.perf_counter()
-            status = self.wait_terminal(self.submit())
+            status = self.wait_terminal(start())
             samples.append(time.perf_counter() - began)
             assert status == "completed", status
+        return samples
+
+    def submit_to_completed(self, broker: str) -> None:
         self.add(
             f"submit -> completed, 10-step simulated replay, warm worker, {broker}",
-            samples,
+            self.seconds_to_completed(self.submit, warmup=5, times=40),
             target_ms=50,
             target="median <= 50 ms",
         )
@@ -70,16 +74,9 @@ class WorkerFigures:
             assert response.status_code == 201, response.content
             return response.json()["run_id"]
 
-        for _ in range(3):
-            self.wait_terminal(trigger())
-        samples = []
-        for _ in range(20):
-            began = time.perf_counter()
-            assert self.wait_terminal(trigger()) == "completed"
-            samples.append(time.perf_counter() - began)
         self.add(
             f"trigger -> completed, 10-step simulated run (API), warm worker, {broker}",
-            samples,
+            self.seconds_to_completed(trigger, warmup=3, times=20),
             target_ms=50,
             target="median <= 50 ms (as replays)",
         )
