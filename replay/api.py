@@ -1,14 +1,12 @@
-from django.http import JsonResponse
-
-from runs.access import get_run_for_member, get_run_ref_for_member, target_version_of
-from runs.http.api import api_view, json_body
+from runs.access import get_run_for_member, get_run_ref_for_member
+from runs.http.api import answer, api_view, json_body
 from runs.http.errors import BadRequest, Rejected
 from runs.http.input import version_number
-from runs.models import Role
+from runs.models import ReplayMode, Role, RunStatus
 
-from .plan import mutation_plan, plan_mapping
 from .rules import CROSS_BOUNDARY
 from .services import preview_replay, submit_replay
+from .shapes import InvokingNode, Policy, PreflightPlan, Refusal, ReplayCreated, ReplayPlan, SavedMapping
 
 
 @api_view(("POST",), outsider_message=CROSS_BOUNDARY)
@@ -25,65 +23,67 @@ def submit(request, membership, run_id):
         fields=data,
         idempotency_key=request.headers.get("Idempotency-Key", ""),
     )
-    new = result.run
-    return JsonResponse(
-        {
-            "run_id": new.run_id,
-            "status": new.status,
-            "replay_of": new.replay_of_id,
-            "replay_depth": new.replay_depth,
-            "version": new.version_number,
-            "mode": new.mode,
-        },
-        status=201 if result.created else 200,
+    new, source_id = result.run, run_id
+    created = ReplayCreated(
+        run_id=new.run_id,
+        status=RunStatus(new.status),
+        replay_of=source_id,
+        replay_depth=new.replay_depth,
+        version=new.version_number,
+        mode=ReplayMode(new.mode),
     )
+    return answer(created, status=201 if result.created else 200)
 
 
 @api_view(("GET", "POST"), outsider_message=CROSS_BOUNDARY)
 def replay_plan(request, membership, run_id):
     if request.method == "POST":
-        return _preview(request, membership, run_id)
+        return _preflight(request, membership, run_id)
     run = get_run_for_member(membership, run_id)
     if run.version_id is None:
         raise BadRequest("This run's workflow version was deleted: it has no replay plan.")
-    target = target_version_of(run, version_number(request.GET.get("target_version")))
-    mapping = plan_mapping(user=request.user, run=run, target=target)
-    mutations = mutation_plan(workspace=membership.workspace, target=target)
-    saved = mapping.saved
-    return JsonResponse(
-        {
-            "source_version": run.version_number,
-            "target_version": target.number,
-            "renamed_nodes": mapping.renamed,
-            "target_nodes": mapping.target_ids,
-            "saved_mapping": {
-                "visibility": saved.visibility,
-                "owner": saved.owner.username,
-                "pairs": saved.pairs_dict(),
-                "covers_all": not mapping.unmapped,
-            }
+    number = version_number(request.GET.get("target_version"))
+    preview = preview_replay(membership=membership, run_id=run_id, fields={"mode": "as_is", "target_version": number})
+    if preview.target is None or preview.mapping is None:
+        raise preview.refusal or BadRequest("This run has no replay plan.")
+    mapping, saved = preview.mapping, preview.mapping.saved
+    return answer(
+        ReplayPlan(
+            source_version=run.version_number,
+            target_version=preview.target.number,
+            renamed_nodes=mapping.renamed,
+            target_nodes=preview.start_nodes,
+            saved_mapping=SavedMapping(
+                visibility="workspace" if saved.visibility == "workspace" else "operator",
+                owner=saved.owner.username,
+                pairs=saved.pairs_dict(),
+                covers_all=not mapping.unmapped,
+            )
             if saved
             else None,
-            "mutations": mutations.mutations,
-            "invoking_nodes": [n["node_id"] for n in mutations.invoking_nodes],
-            "invoking_reasons": mutations.invoking_nodes,
-        }
+            mutations="invoke" if preview.invoking else "dry_run",
+            invoking_nodes=[n.node_id for n in preview.invoking],
+            invoking_reasons=[InvokingNode(node_id=n.node_id, tool=n.tool, reason=n.policy) for n in preview.invoking],
+        )
     )
 
 
-def _preview(request, membership, run_id):
+def _preflight(request, membership, run_id):
     """The plan submit would follow for this body, and what submit would answer now: no side effect, no quota."""
     preview = preview_replay(membership=membership, run_id=run_id, fields=json_body(request))
-    refusal = preview.refusal
-    plan = preview.plan.as_api() if preview.plan else {"plan_version": None, "nodes": [], "totals": None}
-    return JsonResponse(
-        {
-            "replayable": refusal is None,
-            "refusal": {"status": refusal.status, "code": refusal.code, "message": refusal.message}
-            if refusal
-            else None,
-            **plan,
-        }
+    refusal, plan = preview.refusal, preview.plan
+    return answer(
+        PreflightPlan(
+            replayable=refusal is None,
+            refusal=Refusal(status=refusal.status, code=refusal.code, message=refusal.message) if refusal else None,
+            plan_version=plan.version if plan else None,
+            nodes=plan.api_nodes() if plan else [],
+            totals=plan.totals() if plan else None,
+            mutations="invoke" if preview.invoking else "dry_run",
+            invoking_nodes=[n.node_id for n in preview.invoking],
+            confirmation_required=preview.needs_confirmation,
+            quota_left=preview.quota_left,
+        )
     )
 
 
@@ -95,4 +95,4 @@ def policy(request, membership):
         from .policy import update_policy
 
         update_policy(workspace=workspace, data=data)
-    return JsonResponse(workspace.policy_dict())
+    return answer(Policy(**workspace.policy_dict()))

@@ -3,14 +3,9 @@
 The statuses and their descriptions come from the rules table (replay.rules), in the order the rules answer.
 """
 
-from typing import Literal
-
-from pydantic import BaseModel
-
 from mappings.services import unmapped_message
 from runs.http.input import Input, VersionNumber
 from runs.http.openapi import SAME_WORKSPACE, Header, Link, Operation
-from runs.models import ReplayMode, RunStatus
 
 from . import api
 from .policy import PolicyInput
@@ -27,6 +22,7 @@ from .rules import (
     ReplayFields,
 )
 from .services import IDEMPOTENCY_KEY_RE
+from .shapes import Policy, PreflightPlan, ReplayCreated, ReplayPlan
 
 TAG = "Replay"
 
@@ -35,91 +31,8 @@ def _one_of(*messages: str) -> str:
     return "One of: " + "; ".join(f"“{m}”" for m in messages)
 
 
-class ReplayCreated(BaseModel):
-    run_id: str
-    status: RunStatus
-    replay_of: str
-    replay_depth: int
-    version: int
-    mode: ReplayMode
-
-
-class SavedMapping(BaseModel):
-    visibility: Literal["operator", "workspace"]
-    owner: str
-    pairs: dict[str, str]
-    covers_all: bool
-
-
-class InvokingNode(BaseModel):
-    node_id: str
-    tool: str
-    reason: str
-
-
-class ReplayPlan(BaseModel):
-    """What a replay on the target version will do: renamed nodes, the saved mapping that applies, mutations."""
-
-    source_version: int
-    target_version: int
-    renamed_nodes: list[str]
-    target_nodes: list[str]
-    saved_mapping: SavedMapping | None
-    mutations: Literal["dry_run", "invoke"]
-    invoking_nodes: list[str]
-    invoking_reasons: list[InvokingNode]
-
-
 class PlanQuery(Input):
     target_version: VersionNumber = None
-
-
-class PlannedCall(BaseModel):
-    tool: str
-    mutating: bool
-    disposition: Literal["reused", "dry_run", "invoke"]
-    policy: str | None
-
-
-class PlannedNode(BaseModel):
-    node_id: str
-    mapped_from: str | None
-    action: Literal["reuse", "run", "drop"]
-    reason: str
-    call: PlannedCall | None
-    estimated_cost_usd: list[str] | None
-    reused_from: dict[str, str] | None
-
-
-class PlanTotals(BaseModel):
-    runs: int
-    reuses: int
-    drops: int
-    invokes: int
-    dry_runs: int
-    estimated_cost_usd: list[str] | None
-
-
-class Refusal(BaseModel):
-    status: int
-    code: str
-    message: str
-
-
-class PreflightPlan(BaseModel):
-    """What submit would do with this body, and what it would answer now; no side effect, no quota taken."""
-
-    replayable: bool
-    refusal: Refusal | None
-    plan_version: str | None
-    nodes: list[PlannedNode]
-    totals: PlanTotals | None
-
-
-class Policy(BaseModel):
-    allowed_models: list[str] | None
-    allowed_providers: list[str] | None
-    replay_allow_mutations: bool
 
 
 IDEMPOTENCY_KEY = Header(

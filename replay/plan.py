@@ -1,11 +1,10 @@
-"""What a replay will do before it is submitted: renamed nodes and their mapping, and which calls mutate."""
+"""Renamed nodes and the node mapping in effect for a replay onto another version."""
 
 from dataclasses import dataclass
 
 from mappings.models import NodeMapping
 from mappings.services import find_saved_mapping, node_ids_of, renamed_nodes_of
-from runs.engine.plan import mutation_decisions, version_plan
-from runs.models import Run, WorkflowVersion, Workspace
+from runs.models import Run, WorkflowVersion
 
 
 @dataclass
@@ -39,22 +38,3 @@ def plan_mapping(
         pairs = {s: t for s, t in saved.pairs_dict().items() if s in renamed and t in target_set}
     pairs.update(requested or {})
     return NodeMappingPlan(renamed, target_ids, saved, pairs)
-
-
-@dataclass
-class MutationPlan:
-    mutations: str  # "dry_run" | "invoke"
-    invoking_nodes: list[dict]
-    dry_run_nodes: list[str]
-
-    @property
-    def invokes(self) -> bool:
-        return self.mutations == "invoke"
-
-
-def mutation_plan(*, workspace: Workspace, target: WorkflowVersion) -> MutationPlan:
-    """Which mutating tool calls a replay on `target` will really invoke: the executor's own rule."""
-    decisions = mutation_decisions(version_plan(target.pk), workspace_allows=workspace.replay_allow_mutations)
-    invoking = [{"node_id": d.node_id, "tool": d.tool, "reason": d.reason} for d in decisions if d.invoke]
-    dry = [d.node_id for d in decisions if not d.invoke]
-    return MutationPlan("invoke" if invoking else "dry_run", invoking, dry)

@@ -37,6 +37,7 @@ MODEL_NOT_AVAILABLE = (
 PROVIDER_BLOCKED = "This model provider is blocked by the workspace policy. Pick a model from an allowed provider, or update the policy."
 QUOTA_EXCEEDED = "Replay quota exceeded"
 PLAN_CHANGED = "The replay plan changed since it was shown; review it again."
+CONFIRM_INVOKE = "This replay invokes mutating tool calls: confirm it to submit."
 MAX_START_NODES = 1000
 
 MODEL_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$"
@@ -122,6 +123,15 @@ def _trigger_payload(value: Any) -> dict | None:
     return value
 
 
+def _confirmation(value: Any) -> bool:
+    """A JSON boolean, or the dialog's checkbox ("1", "on", "true" when ticked; absent or "" when not)."""
+    if value in (None, "", False):
+        return False
+    if value is True or (isinstance(value, str) and value.lower() in ("1", "on", "true")):
+        return True
+    raise invalid("{field} must be true or false.")
+
+
 def payload_size_error(payload: dict | None) -> ReplayRejected | None:
     """413 when the edited payload is larger than REPLAY_PAYLOAD_MAX_BYTES."""
     if payload is None:
@@ -165,6 +175,8 @@ class ReplayFields(Input):
     trigger_payload: Annotated[dict | None, BeforeValidator(_trigger_payload, json_schema_input_type=dict | None)] = (
         None
     )
+    # Required (true) when the plan really invokes a mutating call: the red banner's checkbox, the API's field.
+    confirm_invoke: Annotated[bool, BeforeValidator(_confirmation, json_schema_input_type=bool)] = False
 
     @model_validator(mode="after")
     def fields_of_the_mode(self) -> Self:

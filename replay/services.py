@@ -17,10 +17,11 @@ from runs.engine.dispatch import dispatch_on_commit
 from runs.engine.plan import version_plan
 from runs.engine.replay_plan import ReplayPlan, build_plan
 from runs.http.errors import BadRequest, Conflict, Rejected
-from runs.models import Membership, ReplayMode, Run, WorkflowVersion
+from runs.models import Membership, ReplayMode, Run, Step, WorkflowVersion
 
 from .plan import NodeMappingPlan, plan_mapping
 from .rules import (
+    CONFIRM_INVOKE,
     CROSS_BOUNDARY,
     PLAN_CHANGED,
     QUOTA_EXCEEDED,
@@ -66,19 +67,11 @@ def quota_left(workspace_id: int) -> int:
     return max(0, usage["limit"] - usage["count"]) if usage else 0
 
 
-def take_quota(workspace_id: int, *, increment: bool = True) -> None:
-    """Counts accepted replays only: called once every other rule has passed.
-
-    A preview (increment=False) counts nothing and refuses as the next submit would: when none is left.
-    """
-    limited = (
-        is_ratelimited(
-            f"workspace:{workspace_id}", group="replay", key=_quota_key, rate=settings.REPLAY_QUOTA_RATE, increment=True
-        )
-        if increment
-        else quota_left(workspace_id) == 0
-    )
-    if limited:
+def take_quota(workspace_id: int) -> None:
+    """Counts accepted replays only: called once every other rule has passed."""
+    if is_ratelimited(
+        f"workspace:{workspace_id}", group="replay", key=_quota_key, rate=settings.REPLAY_QUOTA_RATE, increment=True
+    ):
         raise ReplayRejected(429, QUOTA_EXCEEDED, code="quota_exceeded")
 
 
@@ -146,37 +139,92 @@ def _target_of(source: Run, number: int | None) -> WorkflowVersion:
 
 
 @dataclass
-class Checked:
-    """A replay request that passed rules 2 to 10, with what it will do."""
+class Preview:
+    """What a replay with these fields will do, and what submit would answer now: the one object every surface reads.
 
-    fields: ReplayFields
-    target: WorkflowVersion
-    target_nodes: tuple
-    mapping: NodeMappingPlan
-    plan: ReplayPlan
+    The dialog (banner, Start from, mapping section, plan panel), both plan endpoints, the command and
+    submit itself read it. Filled in rule order; a refusal leaves what was known before it.
+    """
+
+    source: Run
+    fields: ReplayFields | None = None
+    target: WorkflowVersion | None = None
+    target_nodes: tuple = ()
+    mapping: NodeMappingPlan | None = None
+    plan: ReplayPlan | None = None
+    refusal: Rejected | None = None
+    quota_left: int = 0
+
+    @property
+    def start_nodes(self) -> list[str]:
+        """The target version's nodes, in order: what Start from offers."""
+        return [n.node_id for n in self.target_nodes]
+
+    @property
+    def start_from(self) -> str:
+        from_nodes = self.fields.from_nodes if self.fields else None
+        return from_nodes[0] if from_nodes else ""
+
+    @property
+    def invoking(self) -> list:
+        """The mutating calls this replay really sends: what the red banner names and the confirmation covers."""
+        return self.plan.invoking if self.plan else []
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return bool(self.invoking)
 
 
-def _check(source: Run, membership: Membership, fields: Mapping) -> Checked:
-    """Rules 2 to 10 on the source as it is now, then the plan (and its version, when the request names one)."""
+def confirmation_refusal(invoking: list) -> ReplayRejected:
+    """409: a replay that really sends mutating calls is submitted only with confirm_invoke, whatever the client."""
+    nodes = [n.node_id for n in invoking]
+    return ReplayRejected(409, CONFIRM_INVOKE, code="confirm_invoke", field="confirm_invoke", nodes=nodes)
+
+
+def _start_hint(source: Run, parsed: ReplayFields, target_nodes: tuple, hint: str | None) -> ReplayFields:
+    """The dialog's Start from choice when the request names none: the node asked for, else a failed run's failed node.
+
+    Only a dialog that opens passes a hint; a submit runs what its fields say.
+    """
+    if hint is None or parsed.from_nodes is not None:
+        return parsed
+    ids = [n.node_id for n in target_nodes]
+    start = hint if hint in ids else ""
+    if not start and source.status == Run.Status.FAILED:
+        failed = source.steps.filter(status=Step.Status.FAILED).values_list("node_id", flat=True).first()
+        start = failed if failed is not None and failed in ids else ""
+    return parsed.model_copy(update={"from_nodes": (start,)}) if start else parsed
+
+
+def _check(source: Run, membership: Membership, fields: Mapping, into: Preview, start_hint: str | None = None) -> None:
+    """Rules 2 to 10 on the source as it is now, then the plan (and its version, when the request names one).
+
+    Fills `into` as each part becomes known, so a refusal still leaves the target, the mapping and the plan
+    it reached. An unmapped renamed node still gets a plan (what would run once mapped), beside its refusal.
+    """
     check_replayable(source)
-    parsed = parse_fields(fields)
+    parsed = into.fields = parse_fields(fields)
     if (too_large := payload_size_error(parsed.trigger_payload)) is not None:
         raise too_large
-    target = _target_of(source, parsed.target_version)
-    target_nodes = version_plan(target.pk)
+    into.target = target = _target_of(source, parsed.target_version)
+    into.target_nodes = target_nodes = version_plan(target.pk)
+    parsed = into.fields = _start_hint(source, parsed, target_nodes, start_hint)
     if parsed.mode == ReplayMode.PROMPT:
         check_prompt(source, parsed, target_nodes)
     elif parsed.mode == ReplayMode.MODEL:
         check_model(source, parsed)
-    mapping = plan_mapping(user=membership.user, run=source, target=target, requested=parsed.node_mapping)
+    into.mapping = mapping = plan_mapping(
+        user=membership.user, run=source, target=target, requested=parsed.node_mapping
+    )
+    unmapped = None
     if mapping.renamed or parsed.node_mapping:
         validate_pairs(mapping.pairs, renamed=mapping.renamed, target_ids=set(mapping.target_ids))
         if mapping.unmapped:
-            raise ReplayRejected(
+            unmapped = ReplayRejected(
                 422, unmapped_message(len(mapping.unmapped)), code="unmapped_nodes", field="node_mapping"
             )
     check_start_nodes(parsed, target_nodes)
-    plan = build_plan(
+    into.plan = plan = build_plan(
         source=source,
         target_version_id=target.pk,
         overrides=parsed.overrides(),
@@ -185,16 +233,10 @@ def _check(source: Run, membership: Membership, fields: Mapping) -> Checked:
         workspace_allows=membership.workspace.replay_allow_mutations,
         trigger_payload=parsed.trigger_payload,
     )
-    checked = Checked(parsed, target, target_nodes, mapping, plan)
+    if unmapped is not None:
+        raise unmapped
     if parsed.plan_version and parsed.plan_version != plan.version:
-        raise PlanChanged(checked)
-    return checked
-
-
-class PlanChanged(ReplayRejected):
-    def __init__(self, checked: Checked):
-        super().__init__(409, PLAN_CHANGED, code="plan_changed", field="plan_version")
-        self.checked = checked
+        raise ReplayRejected(409, PLAN_CHANGED, code="plan_changed", field="plan_version")
 
 
 def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idempotency_key: str = "") -> ReplayResult:
@@ -224,8 +266,12 @@ def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency
         key = checked_idempotency_key(idempotency_key)
         if key and (earlier := _earlier_replay(source, membership, key, fields)) is not None:
             return ReplayResult(earlier, created=False)
-        checked = _check(source, membership, fields)
-        parsed, target, mapping = checked.fields, checked.target, checked.mapping
+        checked = Preview(source)
+        _check(source, membership, fields, checked)
+        parsed, target, mapping, plan = checked.fields, checked.target, checked.mapping, checked.plan
+        assert parsed is not None and target is not None and mapping is not None and plan is not None
+        if checked.needs_confirmation and not parsed.confirm_invoke:
+            raise confirmation_refusal(checked.invoking)
         payload = parsed.trigger_payload if parsed.trigger_payload is not None else source.trigger_payload
         take_quota(source.workspace_id)
 
@@ -244,7 +290,7 @@ def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency
             node_mapping=mapping.pairs,
             requested_by_id=membership.user_id,
             idempotency_key=key,
-            replay_plan=checked.plan.persisted(),
+            replay_plan=plan.persisted(),
         )
         try:
             replay.save(force_insert=True)  # no savepoint: a collision rolls the whole request back (_KeyTaken)
@@ -265,26 +311,23 @@ def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency
     return ReplayResult(replay, created=True)
 
 
-@dataclass
-class Preview:
-    plan: ReplayPlan | None
-    refusal: Rejected | None
+def preview_replay(*, membership: Membership, run_id: str, fields: Mapping, start_hint: str | None = None) -> Preview:
+    """What submit would do now, and what it would answer, with no side effect and no quota taken.
 
-
-def preview_replay(*, membership: Membership, run_id: str, fields: Mapping) -> Preview:
-    """What submit would do now, and what it would answer, with no side effect and no quota taken."""
+    A missing confirmation is not a refusal here: the preview is what shows the calls to confirm.
+    """
     source = member_run(
         membership,
         run_id,
         Run.objects.select_related("workflow").filter(pk=run_id).first(),
         foreign_message=CROSS_BOUNDARY,
     )
+    preview = Preview(source, quota_left=quota_left(source.workspace_id))
     try:
         check_member_may_replay(membership)
-        checked = _check(source, membership, fields)
-        take_quota(source.workspace_id, increment=False)
-    except PlanChanged as exc:
-        return Preview(exc.checked.plan, exc)
+        _check(source, membership, fields, preview, start_hint)
+        if preview.quota_left == 0:
+            raise ReplayRejected(429, QUOTA_EXCEEDED, code="quota_exceeded")
     except Rejected as exc:
-        return Preview(None, exc)
-    return Preview(checked.plan, None)
+        preview.refusal = exc
+    return preview

@@ -10,11 +10,10 @@ from django_htmx.http import reswap, trigger_client_event
 from mappings.services import pairs_from_form, unmapped_message
 from runs.access import get_run_for_member, target_version_of
 from runs.compare import json_diff
-from runs.engine.plan import version_plan
 from runs.http.errors import BadRequest, Forbidden, Rejected
 from runs.http.input import version_number
 from runs.http.web import ROLE_NEEDED, workspace_view
-from runs.models import CatalogModel, PromptRevision, Role, Run, Step, WorkflowVersion
+from runs.models import CatalogModel, PromptRevision, Role, WorkflowVersion
 from runs.prompts import prompts_of_version
 from runs.services import save_prompt_revision
 from runs.web.presenters import pretty_json
@@ -28,9 +27,8 @@ from .messages import (
     SUBMITTED,
     VERSION_DELETED,
 )
-from .plan import mutation_plan, plan_mapping
 from .rules import CROSS_BOUNDARY
-from .services import preview_replay, quota_left, submit_replay
+from .services import preview_replay, submit_replay
 
 DIALOG = "replay/dialog.html"
 
@@ -39,22 +37,13 @@ def _target(run, raw):
     return target_version_of(run, version_number(raw))
 
 
-def _mapping_context(request, membership, run, target):
-    mapping = plan_mapping(user=request.user, run=run, target=target)
-    return {
-        "target": target,
-        "mapping": mapping,
-        "unmapped_message": unmapped_message(len(mapping.unmapped)) if mapping.unmapped else "",
-        "mutations": mutation_plan(workspace=membership.workspace, target=target),
-    }
-
-
-def _dialog_context(request, membership, run, target_raw=None, values=None):
+def _dialog_context(request, membership, run, fields: dict, start_hint: str | None = None):
+    """The whole dialog from one preview: the banner, Start from, the mapping section and the plan panel."""
     workspace = membership.workspace
     context = {
         "workspace": workspace,
         "run": run,
-        "values": values or {"mode": "as_is"},
+        "values": fields,
         "versions": list(
             WorkflowVersion.objects.filter(workflow_id=run.workflow_id)
             .order_by("number")
@@ -71,24 +60,24 @@ def _dialog_context(request, membership, run, target_raw=None, values=None):
             if workspace.model_is_available(m) and workspace.provider_is_allowed(m.provider)
         ],
         "idempotency_key": uuid.uuid4().hex,
-        "payload_text": (values or {}).get("trigger_payload") or pretty_json(run.trigger_payload),
+        "payload_text": fields.get("trigger_payload") or pretty_json(run.trigger_payload),
         "original_payload_text": pretty_json(run.trigger_payload),
     }
     if run.version_id is not None:
-        target = _target(run, target_raw)
-        context.update(_mapping_context(request, membership, run, target))
-        target_nodes = version_plan(target.pk)
-        chosen = (values or {}).get("from_nodes") or [request.GET.get("from_node", "")]
-        context["start_nodes"] = [n.node_id for n in target_nodes]
-        context["start_from"] = default_start(run, target_nodes, chosen[0])
-        fields = {
-            **(values or {"mode": "as_is"}),
-            "from_nodes": [context["start_from"]] if context["start_from"] else None,
-        }
-        fields["node_mapping"] = context["mapping"].pairs
-        fields.pop("plan_version", None)
-        context.update(_plan_context(membership, run, fields))
+        context.update(_plan_context(membership, run, fields, start_hint))
     return context
+
+
+def _preview_context(preview) -> dict:
+    mapping = preview.mapping
+    return {
+        "preview": preview,
+        "target": preview.target,
+        "mapping": mapping,
+        "unmapped_message": unmapped_message(len(mapping.unmapped)) if mapping and mapping.unmapped else "",
+        "start_nodes": preview.start_nodes,
+        "start_from": preview.start_from,
+    }
 
 
 def _form_data(post) -> dict:
@@ -103,6 +92,7 @@ def _form_data(post) -> dict:
             "target_version",
             "save_mapping",
             "plan_version",
+            "confirm_invoke",
         )
     }
     data["node_mapping"] = pairs_from_form(post)
@@ -111,21 +101,9 @@ def _form_data(post) -> dict:
     return data
 
 
-def default_start(run, target_nodes, requested: str = "") -> str:
-    """The Start from select's choice: the node asked for, else a failed run's failed node, else the first node."""
-    ids = [n.node_id for n in target_nodes]
-    if requested in ids:
-        return requested
-    if run.status == Run.Status.FAILED:
-        failed = run.steps.filter(status=Step.Status.FAILED).values_list("node_id", flat=True).first()
-        if failed in ids:
-            return failed
-    return ""
-
-
-def _plan_context(membership, run, data: dict) -> dict:
-    """The dialog's plan panel: what submit would do with these fields now, and what it would answer."""
-    preview = preview_replay(membership=membership, run_id=run.run_id, fields=data)
+def _plan_context(membership, run, data: dict, start_hint: str | None = None) -> dict:
+    """What submit would do with these fields now, and what it would answer: the preview and what the panel shows."""
+    preview = preview_replay(membership=membership, run_id=run.run_id, fields=data, start_hint=start_hint)
     plan = preview.plan
     edited = data.get("trigger_payload")
     payload_diff = None
@@ -135,13 +113,13 @@ def _plan_context(membership, run, data: dict) -> dict:
         except ValueError:
             payload_diff = None  # the editor shows the syntax error as you type; the refusal says it too
     return {
+        **_preview_context(preview),
         "payload_diff": payload_diff,
-        "preview": preview,
         "plan": plan,
         "reused": [n for n in plan.nodes if n.action == "reuse"] if plan else [],
         "will_run": [n for n in plan.nodes if n.action == "run"] if plan else [],
         "estimate": plan.estimate() if plan else None,
-        "quota_left": quota_left(membership.workspace_id),
+        "quota_left": preview.quota_left,
     }
 
 
@@ -149,7 +127,9 @@ def _plan_context(membership, run, data: dict) -> dict:
 def dialog(request, membership, run_id):
     run = get_run_for_member(membership, run_id, foreign_message=CROSS_BOUNDARY)
     if request.method == "GET":
-        return render(request, DIALOG, _dialog_context(request, membership, run, request.GET.get("target_version")))
+        fields = {"mode": "as_is", "target_version": request.GET.get("target_version", "")}
+        context = _dialog_context(request, membership, run, fields, start_hint=request.GET.get("from_node", ""))
+        return render(request, DIALOG, context)
     data = _form_data(request.POST)
     try:
         result = submit_replay(
@@ -159,7 +139,7 @@ def dialog(request, membership, run_id):
             idempotency_key=request.POST.get("idempotency_key", ""),
         )
     except Rejected as exc:
-        context = _dialog_context(request, membership, run, data.get("target_version"), values=data)
+        context = _dialog_context(request, membership, run, data)
         context["error"] = exc.message
         response = render(request, DIALOG + "#form", context, status=exc.status)
         return trigger_client_event(response, "replayFailed", {"message": exc.message})
@@ -177,25 +157,32 @@ def dialog(request, membership, run_id):
 
 @workspace_view(methods=("POST",), outsider_message=CROSS_BOUNDARY)
 def plan_panel(request, membership, run_id):
-    """The plan panel, re-rendered as the mode, version, mapping or start node changes."""
+    """The plan panel and the banner, re-rendered as the mode, version, mapping or start node changes."""
     run = get_run_for_member(membership, run_id, foreign_message=CROSS_BOUNDARY)
     data = _form_data(request.POST)
     data.pop("plan_version", None)
-    context = {"workspace": membership.workspace, "run": run, **_plan_context(membership, run, data)}
+    context = {
+        "workspace": membership.workspace,
+        "run": run,
+        "standalone": True,
+        **_plan_context(membership, run, data),
+    }
     return render(request, DIALOG + "#plan-panel", context)
 
 
 @workspace_view()
 def mapping_section(request, membership, run_id):
+    """The mapping section and Start from for the version chosen: both belong to the target version."""
     run = get_run_for_member(membership, run_id)
     if run.version_id is None:
         return render(request, "_error_fragment.html", {"message": VERSION_DELETED}, status=409)
-    context = {
-        "workspace": membership.workspace,
-        "run": run,
-        "standalone": True,
-        **_mapping_context(request, membership, run, _target(run, request.GET.get("target_version"))),
-    }
+    fields = {"mode": "as_is", "target_version": request.GET.get("target_version", "")}
+    preview = preview_replay(membership=membership, run_id=run.run_id, fields=fields)
+    if preview.target is None and preview.refusal is not None:  # e.g. an unknown version: its 404
+        return render(
+            request, "_error_fragment.html", {"message": preview.refusal.message}, status=preview.refusal.status
+        )
+    context = {"workspace": membership.workspace, "run": run, "standalone": True, **_preview_context(preview)}
     response = render(request, DIALOG + "#mapping-section", context)
     # The plan panel follows: only now does the form hold this version's mapping, which submit will send.
     return trigger_client_event(response, "mappingChecked", after="settle")

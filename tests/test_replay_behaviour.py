@@ -2,7 +2,7 @@
 
 import pytest
 
-from replay.plan import mutation_plan
+from replay.services import preview_replay
 from runs import services
 from runs.engine.executor import execute
 from runs.http.errors import Rejected
@@ -52,7 +52,7 @@ def test_replay_of_a_run_that_sent_a_message_dry_runs_it(acme, operator):
 def test_node_policy_opt_in_invokes_the_mutation_exactly_once(acme, operator):
     version, _ = support_workflow(acme, allow_send=True)
     source = finished_run(version)
-    replay = replay_and_run(operator, source, {"mode": "as_is"})
+    replay = replay_and_run(operator, source, {"mode": "as_is", "confirm_invoke": True})
     assert OutboxMessage.objects.filter(run=replay).count() == 1
     assert not ToolCall.objects.get(step__run=replay).dry_run
 
@@ -62,7 +62,7 @@ def test_workspace_policy_opt_in_applies_to_nodes_without_their_own_policy(acme,
     source = finished_run(version)
     acme.replay_allow_mutations = True
     acme.save()
-    replay = replay_and_run(operator, source, {"mode": "as_is"})
+    replay = replay_and_run(operator, source, {"mode": "as_is", "confirm_invoke": True})
     assert OutboxMessage.objects.filter(run=replay).count() == 1
 
 
@@ -75,14 +75,15 @@ def test_node_policy_false_overrides_the_workspace_opt_in(acme, operator):
     assert not OutboxMessage.objects.filter(run=replay).exists()
 
 
-def test_mutation_plan_names_the_invoking_nodes_and_why(acme):
+def test_preview_names_the_invoking_nodes_and_why(acme, operator):
     version, _ = support_workflow(acme, allow_send=True)
-    plan = mutation_plan(workspace=acme, target=version)
-    assert plan.mutations == "invoke" and plan.invoking_nodes == [
-        {"node_id": "notify", "tool": "messages.send", "reason": "node policy"}
-    ]
+    source = finished_run(version)
+    membership = operator.memberships.get(workspace=acme)
+    preview = preview_replay(membership=membership, run_id=source.run_id, fields={"mode": "as_is"})
+    assert [(n.node_id, n.tool, n.policy) for n in preview.invoking] == [("notify", "messages.send", "node policy")]
     version2, _ = support_workflow(acme)
-    assert mutation_plan(workspace=acme, target=version2).mutations == "dry_run"
+    source2 = finished_run(version2)
+    assert preview_replay(membership=membership, run_id=source2.run_id, fields={"mode": "as_is"}).invoking == []
 
 
 def test_dry_run_without_an_original_result_returns_a_placeholder(acme, operator):

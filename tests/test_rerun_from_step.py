@@ -77,10 +77,13 @@ def test_a_reused_mutating_call_is_not_sent_again(acme, operator):
     version, _ = support_workflow(acme, allow_send=True)
     source = finished_run(version)
     sent = OutboxMessage.objects.count()
-    rerun = executed_replay(user=operator, run=source, request={"mode": "as_is", "from_nodes": ["draft"]})
+    request = {"mode": "as_is", "from_nodes": ["draft"], "confirm_invoke": True}
+    rerun = executed_replay(user=operator, run=source, request=request)
     # draft runs again, and notify is downstream of it: the plan says invoke (node policy), and it is
     assert steps_of(rerun)["notify"].tool_calls.get().dry_run is False and OutboxMessage.objects.count() == sent + 1
-    again = executed_replay(user=operator, run=source, request={"mode": "as_is", "from_nodes": []})
+    again = executed_replay(
+        user=operator, run=source, request={"mode": "as_is", "from_nodes": [], "confirm_invoke": True}
+    )
     assert again.replay_plan["from_nodes"] is None  # an empty list is a full replay
 
 
@@ -145,7 +148,7 @@ def test_the_plan_is_what_runs(acme, operator, node_policy, workspace_policy, mo
     acme.save()
     version, revision = support_workflow(acme, allow_send=node_policy)
     source = finished_run(version)
-    fields = {"mode": mode}
+    fields: dict = {"mode": mode, "confirm_invoke": True}
     if mode == "prompt":
         new = services.add_prompt_revision(artifact=revision.artifact, content="Dear {{ trigger.name }}")
         fields |= {"prompt_artifact_id": revision.artifact.artifact_id, "content_hash": new.content_hash}

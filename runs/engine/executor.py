@@ -26,8 +26,9 @@ from .plan import (
 )
 from .pricing import PRICE_VERSION, price
 from .providers import ProviderError, complete
+from .replay_plan import Disposition, PersistedPlan
 from .reusability import parsed_output
-from .reuse import copy_reused_steps, planned_disposition, reused_nodes
+from .reuse import copy_reused_steps, reused_nodes
 from .step_boundary import StepBoundary, StepOutcome
 from .templating import TemplateError, render_text, render_value
 from .tools import TOOLS, ToolContext, ToolError
@@ -52,6 +53,7 @@ class RunExecutor:
         self.context = {"trigger": run.trigger_payload or {}, "nodes": {}}
         self.simulated = run.simulated
         self.boundary = StepBoundary(run.pk, lease)
+        self.persisted_plan = PersistedPlan.of(run)
 
     def prompt_hash_for(self, node: PlannedNode) -> str:
         return effective_prompt_hash(node, self.overrides)
@@ -75,9 +77,9 @@ class RunExecutor:
         """As the run's plan says (the plan the dialog showed); a replay made before plans applies the same rule."""
         if not self.run.is_replay:
             return False
-        planned = planned_disposition(self.run, node.node_id)
-        if planned is not None:
-            return planned == "dry_run"
+        entry = self.persisted_plan.nodes.get(node.node_id) if self.persisted_plan else None
+        if entry is not None and entry.disposition is not None:
+            return entry.disposition == Disposition.DRY_RUN
         decision = mutation_decision(node, workspace_allows=self.run.workspace.replay_allow_mutations)
         return decision is not None and not decision.invoke
 

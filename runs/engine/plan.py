@@ -64,7 +64,7 @@ class MutationDecision:
 
 
 def mutation_decision(node: PlannedNode, *, workspace_allows: bool) -> MutationDecision | None:
-    """The dry-run rule, for the banner, the replay plan and the executor alike; None when nothing mutates.
+    """The dry-run rule: the replay plan applies it (and the banner reads the plan); None when nothing mutates.
 
     The node's own policies.replay.allowMutations wins; without one, the workspace policy decides;
     without that, the call dry-runs.
@@ -76,12 +76,6 @@ def mutation_decision(node: PlannedNode, *, workspace_allows: bool) -> MutationD
     if workspace_allows:
         return MutationDecision(node.node_id, node.tool_name, True, "workspace policy")
     return MutationDecision(node.node_id, node.tool_name, False, "default")
-
-
-def mutation_decisions(plan: tuple[PlannedNode, ...], *, workspace_allows: bool) -> list[MutationDecision]:
-    """Every mutating call of a plan, in execution order."""
-    decisions = (mutation_decision(node, workspace_allows=workspace_allows) for node in plan)
-    return [d for d in decisions if d is not None]
 
 
 def effective_prompt_hash(node: PlannedNode, overrides: dict) -> str:

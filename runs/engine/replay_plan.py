@@ -7,8 +7,10 @@ is plan.mutation_decision, the same rule the executor applied before plans exist
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 
 from django.utils import timezone
+from pydantic import BaseModel, ConfigDict
 
 from runs.models import NodeType, Run, Step
 
@@ -27,7 +29,79 @@ from .reusability import (
 )
 from .templating import TemplateError
 
-REUSE, RUN, DROP = "reuse", "run", "drop"
+
+class Action(StrEnum):
+    REUSE = "reuse"
+    RUN = "run"
+    DROP = "drop"
+
+
+class Disposition(StrEnum):
+    """What happens to a node's tool call: copied with its step, dry-run, or really sent."""
+
+    REUSED = "reused"
+    DRY_RUN = "dry_run"
+    INVOKE = "invoke"
+
+
+REUSE, RUN, DROP = Action.REUSE, Action.RUN, Action.DROP
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReusedFrom(_Shape):
+    run_id: str
+    node_id: str
+
+
+class PersistedNode(_Shape):
+    action: Action
+    disposition: Disposition | None = None
+    reused_from: ReusedFrom | None = None
+
+
+class PersistedPlan(_Shape):
+    """The plan as a replay run stores it: submit writes it, the executor reads it back through this type."""
+
+    version: str
+    from_nodes: list[str] | None
+    nodes: dict[str, PersistedNode]
+
+    @classmethod
+    def of(cls, run) -> "PersistedPlan | None":
+        return cls.model_validate(run.replay_plan) if run.replay_plan else None
+
+
+class PlannedCall(_Shape):
+    tool: str
+    mutating: bool
+    disposition: Disposition
+    policy: str | None
+
+
+class PlannedNodeShape(_Shape):
+    """One node of a plan as the API answers it."""
+
+    node_id: str
+    mapped_from: str | None
+    action: Action
+    reason: str
+    call: PlannedCall | None
+    estimated_cost_usd: list[str] | None
+    reused_from: ReusedFrom | None
+
+
+class PlanTotals(_Shape):
+    runs: int
+    reuses: int
+    drops: int
+    invokes: int
+    dry_runs: int
+    estimated_cost_usd: list[str] | None
+
+
 NARROW, WIDE = Decimal("0.10"), Decimal("0.50")  # the estimate's range: unchanged, or changed or downstream of a change
 
 
@@ -35,11 +109,11 @@ NARROW, WIDE = Decimal("0.10"), Decimal("0.50")  # the estimate's range: unchang
 class NodePlan:
     node_id: str
     mapped_from: str  # the source node id, when the node mapping renamed it
-    action: str
+    action: Action
     reason: str
     tool: str = ""
     mutating: bool = False
-    disposition: str = ""  # "reused" | "dry_run" | "invoke", for a tool call
+    disposition: Disposition | None = None  # for a tool call
     policy: str = ""  # which policy decided an invoke or a dry run
     reused_from: dict | None = None  # {"run_id", "node_id"}: the step that first produced the output
     estimate: tuple[Decimal, Decimal] | None = None
@@ -47,23 +121,21 @@ class NodePlan:
     def contract(self) -> list:
         return [self.node_id, self.mapped_from, self.action, self.disposition, self.reused_from]
 
-    def as_api(self) -> dict:
-        return {
-            "node_id": self.node_id,
-            "mapped_from": self.mapped_from or None,
-            "action": self.action,
-            "reason": self.reason,
-            "call": {
-                "tool": self.tool,
-                "mutating": self.mutating,
-                "disposition": self.disposition,
-                "policy": self.policy or None,
-            }
-            if self.tool
-            else None,
-            "estimated_cost_usd": [_money(v) for v in self.estimate] if self.estimate else None,
-            "reused_from": self.reused_from,
-        }
+    def as_api(self) -> PlannedNodeShape:
+        call = None
+        if self.tool and self.disposition is not None:
+            call = PlannedCall(
+                tool=self.tool, mutating=self.mutating, disposition=self.disposition, policy=self.policy or None
+            )
+        return PlannedNodeShape(
+            node_id=self.node_id,
+            mapped_from=self.mapped_from or None,
+            action=self.action,
+            reason=self.reason,
+            call=call,
+            estimated_cost_usd=[_money(v) for v in self.estimate] if self.estimate else None,
+            reused_from=ReusedFrom(**self.reused_from) if self.reused_from else None,
+        )
 
 
 def _money(value: Decimal) -> str:
@@ -87,12 +159,12 @@ class ReplayPlan:
     def count(self, action: str) -> int:
         return sum(n.action == action for n in self.nodes)
 
-    def calls(self, disposition: str) -> list[NodePlan]:
+    def calls(self, disposition: Disposition) -> list[NodePlan]:
         return [n for n in self.nodes if n.disposition == disposition and n.mutating]
 
     @property
     def invoking(self) -> list[NodePlan]:
-        return self.calls("invoke")
+        return self.calls(Disposition.INVOKE)
 
     def estimate(self) -> tuple[Decimal, Decimal] | None:
         ranges = [n.estimate for n in self.nodes if n.estimate is not None]
@@ -105,30 +177,34 @@ class ReplayPlan:
         return {n.node_id: n for n in self.nodes}
 
     def persisted(self) -> dict:
-        """What the new run stores and its executor follows."""
-        return {
-            "version": self.version,
-            "from_nodes": list(self.from_nodes) if self.from_nodes is not None else None,
-            "nodes": {
-                n.node_id: {"action": n.action, "disposition": n.disposition, "reused_from": n.reused_from}
+        """What the new run stores and its executor follows (read back as PersistedPlan)."""
+        plan = PersistedPlan(
+            version=self.version,
+            from_nodes=list(self.from_nodes) if self.from_nodes is not None else None,
+            nodes={
+                n.node_id: PersistedNode(
+                    action=n.action,
+                    disposition=n.disposition,
+                    reused_from=ReusedFrom(**n.reused_from) if n.reused_from else None,
+                )
                 for n in self.nodes
             },
-        }
+        )
+        return plan.model_dump(mode="json")
 
-    def as_api(self) -> dict:
+    def api_nodes(self) -> list[PlannedNodeShape]:
+        return [n.as_api() for n in self.nodes + self.dropped]
+
+    def totals(self) -> PlanTotals:
         estimate = self.estimate()
-        return {
-            "plan_version": self.version,
-            "nodes": [n.as_api() for n in self.nodes + self.dropped],
-            "totals": {
-                "runs": self.count(RUN),
-                "reuses": self.count(REUSE),
-                "drops": len(self.dropped),
-                "invokes": len(self.calls("invoke")),
-                "dry_runs": len(self.calls("dry_run")),
-                "estimated_cost_usd": [_money(v) for v in estimate] if estimate else None,
-            },
-        }
+        return PlanTotals(
+            runs=self.count(RUN),
+            reuses=self.count(REUSE),
+            drops=len(self.dropped),
+            invokes=len(self.calls(Disposition.INVOKE)),
+            dry_runs=len(self.calls(Disposition.DRY_RUN)),
+            estimated_cost_usd=[_money(v) for v in estimate] if estimate else None,
+        )
 
 
 def descendants(plan: tuple[PlannedNode, ...], start: set[str]) -> set[str]:
@@ -239,11 +315,12 @@ def build_plan(
             entry.tool, entry.mutating = node.tool_name, node.mutating
             decision = mutation_decision(node, workspace_allows=workspace_allows)
             if action == REUSE:
-                entry.disposition = "reused"
+                entry.disposition = Disposition.REUSED
             elif decision is None:
-                entry.disposition = "invoke"
+                entry.disposition = Disposition.INVOKE
             else:
-                entry.disposition, entry.policy = ("invoke" if decision.invoke else "dry_run"), decision.reason
+                entry.disposition = Disposition.INVOKE if decision.invoke else Disposition.DRY_RUN
+                entry.policy = decision.reason
         plan.nodes.append(entry)
     targeted = {source_of(n.node_id) for n in target}
     for source_id in steps:

@@ -12,14 +12,17 @@ from runs.prepared import db_datetime
 
 from .lease import fail_run, hold
 from .plan import version_plan
+from .replay_plan import Action, PersistedNode, PersistedPlan
 
 REUSED_STEPS_GONE = "The source run's recorded steps no longer exist, so the steps this replay reuses cannot be copied."
 
 
-def reused_nodes(run: Run) -> dict[str, dict]:
+def reused_nodes(run: Run) -> dict[str, PersistedNode]:
     """The plan's reuse entries by node id (none for a run without a plan)."""
-    nodes = (run.replay_plan or {}).get("nodes") or {}
-    return {node_id: entry for node_id, entry in nodes.items() if entry.get("action") == "reuse"}
+    plan = PersistedPlan.of(run)
+    if plan is None:
+        return {}
+    return {node_id: entry for node_id, entry in plan.nodes.items() if entry.action == Action.REUSE}
 
 
 # The reused nodes reach the database as one JSON parameter: a thousand placeholders cost more to bind than the copy.
@@ -81,14 +84,14 @@ def copy_reused_steps(run: Run, lease: str) -> bool:
     rows = []
     for node_id, entry in reuse.items():
         source_node = mapping.get(node_id, node_id)
-        producer = entry.get("reused_from") or {"run_id": run.replay_of_id, "node_id": source_node}
+        producer = entry.reused_from
         rows.append(
             {
                 "src": source_node,
                 "dst": node_id,
                 "pos": positions[node_id],
-                "prun": producer["run_id"],
-                "pnode": producer["node_id"],
+                "prun": producer.run_id if producer else run.replay_of_id,
+                "pnode": producer.node_id if producer else source_node,
             }
         )
     steps_sql, calls_sql = _copy_statements(connection.vendor)
@@ -110,9 +113,3 @@ def copy_reused_steps(run: Run, lease: str) -> bool:
         fail_run(run.pk, lease, REUSED_STEPS_GONE)
         return False
     return True
-
-
-def planned_disposition(run: Run, node_id: str) -> str | None:
-    """The disposition the run's plan recorded for a node's tool call, if the run has a plan."""
-    entry = ((run.replay_plan or {}).get("nodes") or {}).get(node_id)
-    return entry.get("disposition") if entry else None

@@ -10,6 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from pydantic import BaseModel
 
 from runs.access import NOT_A_MEMBER, get_membership
 from runs.models import ApiToken, Role
@@ -31,6 +32,11 @@ class Unauthorized(Rejected):
 
     def __init__(self, message: str):
         super().__init__(401, message)
+
+
+def answer(shape: BaseModel, *, status: int = 200) -> JsonResponse:
+    """A JSON answer built from its declared shape: what the OpenAPI document describes is what is sent."""
+    return JsonResponse(shape.model_dump(mode="json"), status=status)
 
 
 def error_response(exc: Rejected) -> JsonResponse:

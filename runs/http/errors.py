@@ -3,18 +3,29 @@ class Rejected(Exception):
 
     code = "rejected"
 
-    def __init__(self, status: int, message: str, *, code: str | None = None, field: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        nodes: list[str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.nodes = nodes  # the nodes the refusal is about, when it is about nodes
         if code:
             self.code = code
 
     def as_dict(self) -> dict:
-        error = {"code": self.code, "message": self.message}
+        error: dict = {"code": self.code, "message": self.message}
         if self.field:
             error["field"] = self.field
+        if self.nodes is not None:
+            error["nodes"] = self.nodes
         return {"error": error}
 
 

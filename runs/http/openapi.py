@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 REF = "#/components/schemas/{model}"
@@ -38,13 +38,22 @@ CONVERTER_SCHEMAS: dict[str, dict] = {
 }
 
 
-class ErrorDetail(BaseModel):
+class Closed(BaseModel):
+    """An answer's shape: its schema is closed (`additionalProperties: false`), so an undeclared key cannot be sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(Closed):
     code: str
     message: str
     field: str | None = None
+    nodes: list[str] | None = Field(
+        default=None, description="The nodes the refusal is about: for `confirm_invoke`, the calls it would invoke."
+    )
 
 
-class Error(BaseModel):
+class Error(Closed):
     """Every refusal: `{"error": {"code", "message", "field"?}}` with the HTTP status of the rule that answered."""
 
     error: ErrorDetail

@@ -31,12 +31,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--plan", action="store_true", help="Print the replay plan and submit nothing.")
         parser.add_argument(
+            "--confirm-invoke",
+            action="store_true",
+            help="Confirm a replay whose plan really invokes mutating tool calls (required for one).",
+        )
+        parser.add_argument(
             "--as",
             dest="as_user",
             help="Username the replay is requested by (default: the only admin of the run's workspace).",
         )
 
-    def handle(self, run_id, prompt, model, target_version, map, as_user, from_nodes, plan, **options):
+    def handle(self, run_id, prompt, model, target_version, map, as_user, from_nodes, plan, confirm_invoke, **options):
         run = Run.objects.filter(pk=run_id).first()
         if run is None:
             raise CommandError(f"Run {run_id} was not found.")
@@ -63,6 +68,7 @@ class Command(BaseCommand):
             raise CommandError("--map takes OLD=NEW.")
         request["node_mapping"] = dict(pairs)
         request["from_nodes"] = from_nodes or None
+        request["confirm_invoke"] = confirm_invoke
         try:
             membership = membership_for_replay(user, run.workspace_id)
             if plan:
@@ -78,6 +84,11 @@ class Command(BaseCommand):
     def print_plan(self, preview) -> None:
         if preview.plan is not None:
             self.stdout.write(f"plan {preview.plan.version}")
+            if preview.invoking:
+                names = ", ".join(f"{n.node_id} ({n.tool})" for n in preview.invoking)
+                self.stdout.write(f"WILL INVOKE mutating tool calls: {names}; submit with --confirm-invoke")
+            else:
+                self.stdout.write("mutating tool calls: none invoked (dry-run or reused)")
             for node in preview.plan.nodes + preview.plan.dropped:
                 call = (
                     f"  {node.tool}: {node.disposition}" + (f" ({node.policy})" if node.policy else "")
