@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell pyenv which python3 2>/dev/null || command -v python3.13 || command -v python3.12 || command -v python3)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test test-fast lint soak bench check-python install chromium clean worker
+.PHONY: run test test-fast lint lint-openapi soak bench check-python install chromium clean worker
 
 check-python:
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 12) else "Reprise needs Python 3.12 or newer; found %d.%d at $(PYTHON). Install 3.13 (pyenv install 3.13) or set PYTHON=/path/to/python3.13." % v[:2])'
@@ -50,7 +50,15 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: install chromium lint
+# The served OpenAPI document as integrators' tools read it: Redocly's recommended rules, 0 errors (npm registry).
+REDOCLY ?= @redocly/cli@2.77.0
+lint-openapi: install
+	@command -v npx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@mkdir -p var
+	$(PY) manage.py shell -v 0 -c "import json; from config.openapi import document; print(json.dumps(document()))" > var/openapi.json
+	npx --yes $(REDOCLY) lint var/openapi.json --format=summary
+
+test: install chromium lint lint-openapi
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null || { echo "Models changed without a migration."; exit 1; }
 	REPRISE_VAR_DIR=$(CURDIR)/var/test $(PY) -m pytest -q $(PYTEST_ARGS)

@@ -1,20 +1,21 @@
 from typing import Annotated, Any
 
 from django.db.models import Q
-from django.http import JsonResponse
-from pydantic import BeforeValidator, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, StringConstraints
 
 from runs.access import get_workflow_for_member
-from runs.http.api import api_view, json_body
+from runs.http.api import answer, api_view, json_body
 from runs.http.errors import BadRequest, NotFound
-from runs.http.input import Input, parse, required_version
+from runs.http.input import QueryInput, parse, required_version
 from runs.models import Role, WorkflowVersion
 
 from .models import NodeMapping
 from .services import mappable_nodes, node_ids_of, save_mapping, validate_pairs
+from .shapes import Mapping as MappingShape
+from .shapes import MappingList
 
 
-class VersionPair(Input):
+class VersionPair(QueryInput):
     """The version pair a saved mapping is for, from the query string or the PUT body."""
 
     workflow_id: Annotated[str, StringConstraints(min_length=1, max_length=20)]
@@ -22,13 +23,15 @@ class VersionPair(Input):
     target_version: Annotated[int, BeforeValidator(required_version)]
 
 
-class MappingBody(Input):
+class MappingBody(VersionPair):
+    """A PUT: the version pair (in the body, or in the query string as for a GET), the visibility and the pairs."""
+
+    model_config = ConfigDict(extra="forbid")
     visibility: str = NodeMapping.Visibility.OPERATOR
     pairs: Any = None
 
 
-def _versions(request, membership, data: dict) -> tuple[WorkflowVersion, WorkflowVersion]:
-    pair = parse(VersionPair, {**request.GET.dict(), **data})
+def _versions(membership, pair: VersionPair) -> tuple[WorkflowVersion, WorkflowVersion]:
     if pair.source_version == pair.target_version:
         raise BadRequest("source_version and target_version must differ.", field="target_version")
     workflow = get_workflow_for_member(membership, pair.workflow_id)
@@ -53,10 +56,13 @@ def mapping_dict(mapping: NodeMapping) -> dict:
 
 @api_view(("GET", "PUT"), role=Role.OPERATOR)
 def mappings(request, membership):
-    data = json_body(request) if request.method == "PUT" else {}
-    source, target = _versions(request, membership, data)
-    if request.method == "PUT":
-        body = parse(MappingBody, data)
+    query = request.GET.dict()
+    if request.method == "GET":
+        source, target = _versions(membership, parse(VersionPair, query))
+    else:
+        in_query = {k: v for k, v in query.items() if k in VersionPair.model_fields}
+        body = parse(MappingBody, {**in_query, **json_body(request)})
+        source, target = _versions(membership, body)
         pairs = validate_pairs(
             body.pairs, renamed=mappable_nodes(source, target), target_ids=set(node_ids_of(target)), field="pairs"
         )
@@ -71,7 +77,7 @@ def mappings(request, membership):
             pairs=pairs,
         )
         mapping = NodeMapping.objects.select_related("source_version", "target_version", "owner").get(pk=mapping.pk)
-        return JsonResponse(mapping_dict(mapping), status=200)
+        return answer(MappingShape, mapping_dict(mapping))
     visible = (
         NodeMapping.objects.select_related("source_version", "target_version", "owner")
         .prefetch_related("pairs")
@@ -79,4 +85,4 @@ def mappings(request, membership):
         .filter(Q(visibility=NodeMapping.Visibility.WORKSPACE) | Q(owner=request.user))
         .order_by("visibility")
     )
-    return JsonResponse({"mappings": [mapping_dict(m) for m in visible]})
+    return answer(MappingList, {"mappings": [mapping_dict(m) for m in visible]})

@@ -1,31 +1,12 @@
 """The description of the saved node mappings API, beside its URL in config/urls.py."""
 
-from datetime import datetime
-from typing import Literal
-
-from pydantic import BaseModel
-
 from runs.http.openapi import Operation
 
 from . import api
+from .shapes import Mapping, MappingList
 
 TAG = "Node mappings"
 NOT_FOUND = {404: "No such workflow in this workspace, or no such source or target version."}
-
-
-class Mapping(BaseModel):
-    source_version: int
-    target_version: int
-    visibility: Literal["operator", "workspace"]
-    owner: str
-    updated_at: datetime
-    pairs: dict[str, str]
-
-
-class MappingList(BaseModel):
-    """The caller's own mapping and the workspace's shared one, when they exist."""
-
-    mappings: list[Mapping]
 
 
 OPERATIONS = [

@@ -32,7 +32,7 @@ def submit(request, membership, run_id):
         version=new.version_number,
         mode=ReplayMode(new.mode),
     )
-    return answer(created, status=201 if result.created else 200)
+    return answer(ReplayCreated, created, status=201 if result.created else 200)
 
 
 @api_view(("GET", "POST"), outsider_message=CROSS_BOUNDARY)
@@ -48,6 +48,7 @@ def replay_plan(request, membership, run_id):
         raise preview.refusal or BadRequest("This run has no replay plan.")
     mapping, saved = preview.mapping, preview.mapping.saved
     return answer(
+        ReplayPlan,
         ReplayPlan(
             source_version=run.version_number,
             target_version=preview.target.number,
@@ -64,7 +65,7 @@ def replay_plan(request, membership, run_id):
             mutations="invoke" if preview.invoking else "dry_run",
             invoking_nodes=[n.node_id for n in preview.invoking],
             invoking_reasons=[InvokingNode(node_id=n.node_id, tool=n.tool, reason=n.policy) for n in preview.invoking],
-        )
+        ),
     )
 
 
@@ -73,9 +74,12 @@ def _preflight(request, membership, run_id):
     preview = preview_replay(membership=membership, run_id=run_id, fields=json_body(request))
     refusal, plan = preview.refusal, preview.plan
     return answer(
+        PreflightPlan,
         PreflightPlan(
             replayable=refusal is None,
-            refusal=Refusal(status=refusal.status, code=refusal.code, message=refusal.message) if refusal else None,
+            refusal=Refusal(status=refusal.status, code=refusal.code, message=refusal.message, field=refusal.field)
+            if refusal
+            else None,
             plan_version=plan.version if plan else None,
             nodes=plan.api_nodes() if plan else [],
             totals=plan.totals() if plan else None,
@@ -83,7 +87,7 @@ def _preflight(request, membership, run_id):
             invoking_nodes=[n.node_id for n in preview.invoking],
             confirmation_required=preview.needs_confirmation,
             quota_left=preview.quota_left,
-        )
+        ),
     )
 
 
@@ -95,4 +99,4 @@ def policy(request, membership):
         from .policy import update_policy
 
         update_policy(workspace=workspace, data=data)
-    return answer(Policy(**workspace.policy_dict()))
+    return answer(Policy, workspace.policy_dict())

@@ -4,7 +4,7 @@ The statuses and their descriptions come from the rules table (replay.rules), in
 """
 
 from mappings.services import unmapped_message
-from runs.http.input import Input, VersionNumber
+from runs.http.input import QueryInput, VersionNumber
 from runs.http.openapi import SAME_WORKSPACE, Header, Link, Operation
 
 from . import api
@@ -31,7 +31,7 @@ def _one_of(*messages: str) -> str:
     return "One of: " + "; ".join(f"“{m}”" for m in messages)
 
 
-class PlanQuery(Input):
+class PlanQuery(QueryInput):
     target_version: VersionNumber = None
 
 

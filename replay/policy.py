@@ -3,7 +3,7 @@
 from typing import Annotated, Any, Self
 
 from django.db import transaction
-from pydantic import BeforeValidator, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from runs.http.input import Input, invalid, parse
 from runs.models import CatalogModel, Workspace
@@ -26,15 +26,22 @@ def _boolean(value: Any) -> bool:
     return value
 
 
+def _no_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
 StringListOrNull = Annotated[list[str] | None, BeforeValidator(_string_list_or_null)]
 
 
 class PolicyInput(Input):
     """A PUT of the policy: only the fields it names change."""
 
-    allowed_models: StringListOrNull = None
-    allowed_providers: StringListOrNull = None
-    replay_allow_mutations: Annotated[bool, BeforeValidator(_boolean)] = False
+    # Omitted means unchanged: no field declares a default that a generated client would send back as a change.
+    allowed_models: StringListOrNull = Field(default=None, json_schema_extra=_no_default)
+    allowed_providers: StringListOrNull = Field(default=None, json_schema_extra=_no_default)
+    replay_allow_mutations: Annotated[bool | None, BeforeValidator(_boolean, json_schema_input_type=bool)] = Field(
+        default=None, json_schema_extra=_no_default
+    )
 
     @model_validator(mode="before")
     @classmethod

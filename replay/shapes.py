@@ -49,6 +49,7 @@ class Refusal(Closed):
     status: int
     code: str
     message: str
+    field: str | None
 
 
 class PreflightPlan(Closed):

@@ -9,14 +9,13 @@ from django_htmx.http import reswap, trigger_client_event
 
 from mappings.services import pairs_from_form, unmapped_message
 from runs.access import get_run_for_member, target_version_of
-from runs.compare import json_diff
+from runs.compare import json_diff, pretty_json
 from runs.http.errors import BadRequest, Forbidden, Rejected
 from runs.http.input import version_number
 from runs.http.web import ROLE_NEEDED, workspace_view
 from runs.models import CatalogModel, PromptRevision, Role, WorkflowVersion
 from runs.prompts import prompts_of_version
 from runs.services import save_prompt_revision
-from runs.web.presenters import pretty_json
 
 from .messages import (
     NEW_RUN,

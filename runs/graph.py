@@ -5,8 +5,9 @@ from dataclasses import dataclass, field
 from heapq import heappop, heappush
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StrictStr, StringConstraints
+from pydantic import BeforeValidator, Field, StrictStr, StringConstraints, ValidationError
 
+from .engine.llm_options import RULES, LlmOptions
 from .http.errors import BadRequest, NotFound
 from .http.input import Input, invalid, parse
 from .models import CONTENT_HASH_RE, PROMPT_ID_RE, CatalogModel, Node, NodeType, PromptRevision, Workspace
@@ -109,12 +110,23 @@ def _node_input(raw: Any, where: str) -> NodeInput:
         raise BadRequest(f"{where} must be an object.", field=where)
     if raw.get("type") not in NODE_INPUTS:
         raise BadRequest(f"{where}.type must be 'llm' or 'tool'.", field=f"{where}.type")
+    if raw["type"] == NodeType.LLM:  # its options are LlmOptions', checked apart with their own messages
+        raw = {k: v for k, v in raw.items() if k not in LlmOptions.model_fields}
     return parse(NODE_INPUTS[raw["type"]], raw, prefix=where)
+
+
+def parse_llm_options(raw: dict, where: str) -> dict:
+    """The node config entry for an `llm` node's options; a bad option is a 400 naming its field."""
+    try:
+        options = LlmOptions.model_validate(raw)
+    except ValidationError as exc:
+        name = str(exc.errors()[0]["loc"][0])
+        raise BadRequest(f"{where}.{name} {RULES[name]}.", field=f"{where}.{name}") from None
+    return {"options": options.config()}
 
 
 def parse_nodes(workspace: Workspace, nodes) -> list[NodeSpec]:
     """Validate a version's node list; every failure names the field, nothing is saved."""
-    from .engine.llm_options import parse_llm_options
     from .engine.tools import TOOLS
 
     if not isinstance(nodes, list) or not nodes:

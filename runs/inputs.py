@@ -49,8 +49,6 @@ def _reason(value: Any) -> str:
 
 
 def _payload(value: Any) -> dict:
-    if value is None:
-        return {}
     if not isinstance(value, dict):
         raise invalid("{field} must be a JSON object.")
     return value
@@ -89,4 +87,6 @@ class PauseInput(Input):
 
 
 class TriggerInput(Input):
-    payload: Annotated[dict, BeforeValidator(_payload, json_schema_input_type=dict[str, Any] | None)] = {}
+    """A trigger's body: `{"payload": {...}}`. The wrapper is required, so a bare payload is refused, not run as {}."""
+
+    payload: Annotated[dict, BeforeValidator(_payload, json_schema_input_type=dict[str, Any])]

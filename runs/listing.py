@@ -16,7 +16,7 @@ from django.utils import timezone
 from pydantic import BeforeValidator, Field, model_validator
 
 from .http.errors import BadRequest
-from .http.input import Input, invalid
+from .http.input import QueryInput, invalid
 from .models import RUN_ID_RE, WORKFLOW_ID_RE, Run, RunStatus, Workflow, Workspace
 
 PAGE_SIZE = 50
@@ -90,7 +90,7 @@ LINEAGES = ("replays", "originals")
 Moment = Annotated[datetime | None, _declared(_moment, datetime | None)]
 
 
-class RunFilters(Input):
+class RunFilters(QueryInput):
     """What a list of runs may be narrowed to; every filter is served by an index of Run.Meta.indexes."""
 
     from_: Moment = Field(

@@ -12,6 +12,11 @@ def execute_run(run_id: str) -> None:
     execute(run_id)
 
 
+def send_execute_run(run_id: str) -> None:
+    """The engine's sender (runs.apps registers it): no retry, so a broker outage leaves the run to the sweep."""
+    execute_run.apply_async(args=[run_id], retry=False)
+
+
 @shared_task(ignore_result=True)
 def sweep_stale_runs() -> int:
     from runs.engine.dispatch import sweep_stale_runs as sweep

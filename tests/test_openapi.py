@@ -1,5 +1,6 @@
 """The OpenAPI description: valid 3.1, readable without a token, and true to the URL patterns it describes."""
 
+import json
 import re
 
 import pytest
@@ -8,6 +9,8 @@ from openapi_spec_validator.validation import OpenAPIV31SpecValidator
 
 from config.openapi import OPERATIONS, api_routes, document
 from runs.http.openapi import Error
+
+from .builders import finished_run, support_workflow
 
 METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}
 
@@ -108,3 +111,98 @@ def test_query_models_are_described_as_query_parameters():
         "target_version": (True, "integer"),
     }
     assert query("/api/v1/{slug}/runs/{run_id}/replay-plan", "get") == {"target_version": (False, "integer")}
+
+
+def _response_schemas(document) -> list[str]:
+    refs = set()
+    for path in document["paths"].values():
+        for operation in path.values():
+            for response in operation.get("responses", {}).values():
+                ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+                if ref:
+                    refs.add(ref.rsplit("/", 1)[1])
+    return sorted(refs)
+
+
+def _objects_reachable(document, names):
+    """Every object schema an answer can contain, following $refs."""
+    schemas, seen, todo = document["components"]["schemas"], set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        text = json.dumps(schemas[name])
+        todo.extend(ref.rsplit("/", 1)[1] for ref in re.findall(r'"\$ref": "([^"]+)"', text))
+    return seen
+
+
+def test_every_response_schema_is_closed():
+    described = document()
+    names = _objects_reachable(described, _response_schemas(described))
+    schemas = described["components"]["schemas"]
+    open_ = [
+        n for n in names if schemas[n].get("type") == "object" and schemas[n].get("additionalProperties") is not False
+    ]
+    assert names and not open_, open_
+
+
+def test_an_undeclared_key_in_an_answer_fails_rather_than_reaches_a_client():
+    from pydantic import ValidationError
+
+    from runs.api.shapes import RunTriggered
+    from runs.http.api import answer
+
+    with pytest.raises(ValidationError, match="extra_forbidden|Extra inputs"):
+        answer(RunTriggered, {"run_id": "run_00000000", "status": "pending", "version": 1, "secret": "x"})
+
+
+def test_a_run_answer_declares_every_key_it_sends(api, acme):
+    from runs.api.shapes import Run
+
+    run = finished_run(support_workflow(acme)[0])
+    body = api.get(f"/api/v1/acme/runs/{run.run_id}").json()
+    assert set(body) == set(Run.model_fields)
+    assert set(body["steps"][0]) == set(Run.model_fields["steps"].annotation.__args__[0].model_fields)
+
+
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/api/v1/acme/runs/{run}/replays", {"mode": "as_is", "target_versoin": 2}),
+        ("/api/v1/acme/workflows/{workflow}/runs", {"payload": {}, "question": "?"}),
+        ("/api/v1/acme/prompts", {"name": "p", "content": "c", "contnet": "c"}),
+    ],
+)
+def test_an_unknown_field_is_a_400_naming_it(api, acme, path, body):
+    run = finished_run(support_workflow(acme)[0])
+    url = path.format(run=run.run_id, workflow=run.workflow.workflow_id)
+    response = api.post(url, body, content_type="application/json")
+    field = next(k for k in body if k not in ("mode", "name", "content", "payload"))
+    assert response.status_code == 400 and response.json()["error"]["field"] == field
+
+
+def test_a_trigger_without_its_payload_wrapper_is_refused(api, acme):
+    version, _ = support_workflow(acme)
+    url = f"/api/v1/acme/workflows/{version.workflow.workflow_id}/runs"
+    response = api.post(url, {}, content_type="application/json")
+    assert response.status_code == 400 and response.json()["error"]["field"] == "payload"
+
+
+def test_a_partial_policy_put_keeps_the_fields_it_omits(admin_api, acme):
+    acme.replay_allow_mutations = True
+    acme.save()
+    response = admin_api.put(
+        "/api/v1/acme/policy", {"allowed_providers": ["anthropic"]}, content_type="application/json"
+    )
+    assert response.status_code == 200 and response.json()["replay_allow_mutations"] is True
+    schema = document()["components"]["schemas"]["PolicyInput"]["properties"]
+    assert all("default" not in field for field in schema.values())
+
+
+def test_a_preview_with_an_unknown_field_answers_the_400_submit_would(api, acme):
+    run = finished_run(support_workflow(acme)[0])
+    body = {"mode": "as_is", "target_versoin": 2}
+    answer = api.post(f"/api/v1/acme/runs/{run.run_id}/replay-plan", body, content_type="application/json").json()
+    assert answer["replayable"] is False
+    assert (answer["refusal"]["status"], answer["refusal"]["field"]) == (400, "target_versoin")

@@ -205,7 +205,12 @@ def test_the_preflight_refusal_is_what_submit_would_answer(api, acme):
     running = run_in_status(support_workflow(acme)[0], "running")
     body = post_plan(api, running, {"mode": "as_is"}).json()
     assert body["replayable"] is False
-    assert body["refusal"] == {"status": 409, "code": "in_flight", "message": "Cannot replay an in-flight run"}
+    assert body["refusal"] == {
+        "status": 409,
+        "code": "in_flight",
+        "message": "Cannot replay an in-flight run",
+        "field": None,
+    }
 
 
 def test_a_submit_with_the_plan_version_shown_is_accepted(api, acme):
@@ -245,7 +250,12 @@ def test_the_preflight_refuses_as_the_next_submit_would_once_the_quota_is_spent(
     source = finished_run(support_workflow(acme)[0])
     api.post(f"/api/v1/acme/runs/{source.run_id}/replays", {"mode": "as_is"}, content_type="application/json")
     body = post_plan(api, source, {"mode": "as_is"}).json()
-    assert body["refusal"] == {"status": 429, "code": "quota_exceeded", "message": "Replay quota exceeded"}
+    assert body["refusal"] == {
+        "status": 429,
+        "code": "quota_exceeded",
+        "message": "Replay quota exceeded",
+        "field": None,
+    }
 
 
 def test_a_rerun_on_a_renamed_version_copies_the_renamed_steps_and_their_tool_calls(acme, operator):

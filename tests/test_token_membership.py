@@ -2,8 +2,8 @@
 
 from django.utils import timezone
 
-from runs.http.token_membership import token_membership
 from runs.models import ApiToken, Membership
+from runs.token_membership import token_membership
 
 
 def _orm(slug: str, token_hash: str) -> Membership:

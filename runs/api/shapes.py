@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from runs.engine.llm_options import LlmOptions
 from runs.engine.tools import TOOLS
 from runs.graph import MAX_NODES, LlmNodeInput, ToolNodeInput
+from runs.http.openapi import Closed
 from runs.inputs import WorkflowInput
 from runs.models import NodeType, ReplayMode, RunStatus
 from runs.models import Run as RunRow
@@ -43,41 +44,57 @@ class VersionBody(BaseModel):
     nodes: Nodes
 
 
-class Prompt(BaseModel):
+class Prompt(Closed):
     """A prompt artifact and the hash of the revision just stored."""
 
     artifact_id: str
     content_hash: str
 
 
-class WorkflowVersion(BaseModel):
+class WorkflowVersion(Closed):
     """A workflow and the number of the version just created."""
 
     workflow_id: str
     version: int
 
 
-class WorkflowPause(BaseModel):
+class WorkflowPause(Closed):
     workflow_id: str
     paused: bool
     reason: str
 
 
-class RunTriggered(BaseModel):
+class RunTriggered(Closed):
     run_id: str
     status: RunStatus
     version: int
 
 
-class ToolCall(BaseModel):
+class Usage(Closed):
+    """Token counts; `input_tokens` includes cache reads and writes. null where the provider did not say."""
+
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_read_tokens: int | None
+    cache_write_tokens: int | None
+    reasoning_tokens: int | None
+
+
+class ReusedFrom(Closed):
+    run_id: str
+    node_id: str
+
+
+class ToolCall(Closed):
     tool: str
     mutating: bool
     dry_run: bool
+    reused: bool = Field(description="Copied with its step by a rerun from a step: nothing was sent again.")
     arguments: Any
     result: Any
 
 
-class Step(BaseModel):
+class Step(Closed):
     node_id: str
     type: NodeType
     status: StepStatus
@@ -90,10 +107,18 @@ class Step(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    reused_from: ReusedFrom | None = Field(
+        description="The step that first produced this output, when a rerun from a step reused it."
+    )
+    usage: Usage | None = Field(description="An LLM step's tokens; null for a tool step.")
+    raw_usage: dict[str, Any] | None = Field(description="The provider's own usage object, as it answered.")
+    cost_usd: str | None = Field(description="The exact decimal cost; null when unknown (never 0 for unknown).")
+    price_version: str | None
+    latency_ms: int | None
     tool_calls: list[ToolCall]
 
 
-class RunSummary(BaseModel):
+class RunSummary(Closed):
     """A run with its lineage and its usage, without its steps."""
 
     run_id: str
@@ -103,6 +128,7 @@ class RunSummary(BaseModel):
     version_number: int
     status: RunStatus
     trigger_payload: dict[str, Any]
+    payload_edited: bool = Field(description="A replay whose trigger payload was edited before it was submitted.")
     replay_of: str | None = Field(
         description="The run this replays; null for an original, or once that run was pruned."
     )
@@ -118,6 +144,9 @@ class RunSummary(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    usage: Usage = Field(description="The sums of the run's LLM steps.")
+    cost_usd: str | None = Field(description="The sum of the steps' costs; null when a step's cost is unknown.")
+    cost_complete: bool
 
 
 class Run(RunSummary):
@@ -126,7 +155,7 @@ class Run(RunSummary):
     steps: list[Step]
 
 
-class RunList(BaseModel):
+class RunList(Closed):
     """A page of runs, newest first; pass `next` as `cursor` for the older page (null: there is none)."""
 
     runs: list[RunSummary]
@@ -144,7 +173,7 @@ class CompareQuery(BaseModel):
     )
 
 
-class CompareRow(BaseModel):
+class CompareRow(Closed):
     """One node of both runs; each pair is [base, other], null where a run has no value."""
 
     base_node_id: str | None
@@ -160,7 +189,7 @@ class CompareRow(BaseModel):
     cost_usd: list[str | None]
 
 
-class CompareTotals(BaseModel):
+class CompareTotals(Closed):
     duration_ms: list[int | None]
     input_tokens: list[int | None]
     output_tokens: list[int | None]
@@ -170,11 +199,11 @@ class CompareTotals(BaseModel):
     changed_outputs: int
 
 
-class Comparison(BaseModel):
+class Comparison(Closed):
     """Without ?with=, base is the run that was replayed and other this run."""
 
-    base: dict[str, Any]
-    other: dict[str, Any]
+    base: RunSummary
+    other: RunSummary
     rows: list[CompareRow]
     totals: CompareTotals
     payload_changed: bool

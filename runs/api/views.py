@@ -1,56 +1,68 @@
 """JSON API for prompts, workflows, versions, triggers and the run lifecycle."""
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from runs import services
 from runs.access import get_artifact_for_member, get_run_ref_for_member, get_version_for_member, get_workflow_for_member
 from runs.compare import compare, compared_runs
-from runs.http.api import api_view, created, error_response, json_body
+from runs.http.api import answer, api_view, error_response, json_body
 from runs.http.errors import NotFound
-from runs.http.input import parse
+from runs.http.input import parse, refuse_unknown_fields
+from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput
 from runs.listing import RunListQuery, page_of_runs
 from runs.models import Role
 from runs.usage import RunUsage, usage_of_runs
 
+from . import shapes
 from .serializers import run_dict, run_with_steps
 
 
 @api_view(("POST",), role=Role.OPERATOR)
 def create_prompt(request, membership):
     data = json_body(request)
+    refuse_unknown_fields(data, PromptInput)
     revision = services.create_prompt(
         workspace=membership.workspace,
         name=data.get("name"),
         content=data.get("content"),
         content_hash=data.get("content_hash"),
     )
-    return created({"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash})
+    return answer(
+        shapes.Prompt, {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash}, status=201
+    )
 
 
 @api_view(("POST",), role=Role.OPERATOR)
 def create_prompt_revision(request, membership, artifact_id):
     artifact = get_artifact_for_member(membership, artifact_id)
     data = json_body(request)
+    refuse_unknown_fields(data, RevisionInput)
     revision = services.add_prompt_revision(
         artifact=artifact, content=data.get("content"), content_hash=data.get("content_hash")
     )
-    return created({"artifact_id": artifact.artifact_id, "content_hash": revision.content_hash})
+    return answer(
+        shapes.Prompt, {"artifact_id": artifact.artifact_id, "content_hash": revision.content_hash}, status=201
+    )
 
 
 @api_view(("POST",), role=Role.OPERATOR)
 def create_workflow(request, membership):
     data = json_body(request)
+    refuse_unknown_fields(data, shapes.WorkflowBody)
     version = services.create_workflow(workspace=membership.workspace, name=data.get("name"), nodes=data.get("nodes"))
-    return created({"workflow_id": version.workflow.workflow_id, "version": version.number})
+    return answer(
+        shapes.WorkflowVersion, {"workflow_id": version.workflow.workflow_id, "version": version.number}, status=201
+    )
 
 
 @api_view(("POST",), role=Role.OPERATOR)
 def create_version(request, membership, workflow_id):
     workflow = get_workflow_for_member(membership, workflow_id)
     data = json_body(request)
+    refuse_unknown_fields(data, shapes.VersionBody)
     version = services.add_version(workflow=workflow, nodes=data.get("nodes"))
-    return created({"workflow_id": workflow.workflow_id, "version": version.number})
+    return answer(shapes.WorkflowVersion, {"workflow_id": workflow.workflow_id, "version": version.number}, status=201)
 
 
 @api_view(("DELETE",), role=Role.OPERATOR)
@@ -65,10 +77,10 @@ def _pause_view(paused: bool):
     def view(request, membership, workflow_id):
         workflow = get_workflow_for_member(membership, workflow_id)
         data = json_body(request)
+        refuse_unknown_fields(data, PauseInput)
         workflow = services.set_workflow_paused(workflow=workflow, paused=paused, reason=data.get("reason", ""))
-        return JsonResponse(
-            {"workflow_id": workflow.workflow_id, "paused": workflow.paused, "reason": workflow.paused_reason}
-        )
+        pause = {"workflow_id": workflow.workflow_id, "paused": workflow.paused, "reason": workflow.paused_reason}
+        return answer(shapes.WorkflowPause, pause)
 
     return view
 
@@ -81,8 +93,10 @@ unpause_workflow = _pause_view(False)
 def trigger_run(request, membership, workflow_id):
     workflow = get_workflow_for_member(membership, workflow_id)
     data = json_body(request)
-    run = services.trigger_run(workflow=workflow, payload=data.get("payload", {}))
-    return created({"run_id": run.run_id, "status": run.status, "version": run.version_number})
+    run = services.trigger_run(workflow=workflow, payload=parse(TriggerInput, data).payload)
+    return answer(
+        shapes.RunTriggered, {"run_id": run.run_id, "status": run.status, "version": run.version_number}, status=201
+    )
 
 
 @api_view(("GET",))
@@ -91,12 +105,12 @@ def list_runs(request, membership):
     page = page_of_runs(membership.workspace, query, query.cursor, query.limit)
     usage = usage_of_runs(run.run_id for run in page.rows)  # one query for the page
     runs = [run_dict(run, steps=False, usage=usage.get(run.run_id, RunUsage())) for run in page.rows]
-    return JsonResponse({"runs": runs, "next": page.next, "prev": page.prev})
+    return answer(shapes.RunList, {"runs": runs, "next": page.next, "prev": page.prev})
 
 
 @api_view(("GET",))
 def run_detail(request, membership, run_id):
-    return JsonResponse(run_dict(run_with_steps(membership, run_id)))
+    return answer(shapes.Run, run_dict(run_with_steps(membership, run_id)))
 
 
 def _lifecycle_view(action):
@@ -104,7 +118,7 @@ def _lifecycle_view(action):
     def view(request, membership, run_id):
         run = get_run_ref_for_member(membership, run_id)  # the transitions need only its id
         action(run=run)
-        return JsonResponse(run_dict(run_with_steps(membership, run_id)))
+        return answer(shapes.Run, run_dict(run_with_steps(membership, run_id)))
 
     return view
 
@@ -118,9 +132,8 @@ cancel_run = _lifecycle_view(services.cancel_run)
 def compare_runs(request, membership, run_id):
     base, other = compared_runs(membership, run_id, request.GET.get("with") or None)
     comparison = compare(base, other)
-    return JsonResponse(
-        {"base": run_dict(base, steps=False), "other": run_dict(other, steps=False), **comparison.as_api()}
-    )
+    both = {"base": run_dict(base, steps=False), "other": run_dict(other, steps=False)}
+    return answer(shapes.Comparison, {**both, **comparison.as_api()})
 
 
 @csrf_exempt

@@ -15,7 +15,7 @@ from .comparison import (
     compared_runs,
     pair_of,
 )
-from .diff import Diff, json_diff, line_diff, output_diff, word_diff
+from .diff import Diff, json_diff, line_diff, output_diff, pretty_json, word_diff
 from .rows import Pair, Row, StepFacts, align
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "json_diff",
     "line_diff",
     "output_diff",
+    "pretty_json",
     "pair_of",
     "word_diff",
 ]

@@ -75,9 +75,14 @@ def output_diff(row: Row) -> Diff:
     return line_diff(a, b) if kind == "tool" else word_diff(a, b)
 
 
+def pretty_json(value) -> str:
+    """JSON as every page shows it, and as a diff compares it: indented, keys sorted."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
 def json_diff(a, b) -> Diff | None:
     """A line diff of two JSON values as canonical JSON, or None when they are the same value."""
     if a == b:
         return None
-    dump = lambda v: json.dumps(v, sort_keys=True, indent=2, ensure_ascii=False)  # noqa: E731
+    dump = pretty_json
     return line_diff(dump(a), dump(b))

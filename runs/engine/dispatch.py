@@ -1,9 +1,11 @@
 """Handing runs to workers: after commit, never failing the request, and re-sent by the sweep when lost."""
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
@@ -14,16 +16,24 @@ from runs.models import Run
 log = logging.getLogger(__name__)
 
 
+# How a run reaches a worker: registered by runs.apps (the Celery task), so the engine imports no task module.
+_senders: list[Callable[[str], object]] = []
+
+
+def register_sender(send: Callable[[str], object]) -> None:
+    _senders[:] = [send]
+
+
 def dispatch_on_commit(run_id: str) -> None:
     transaction.on_commit(lambda: send_to_worker(run_id))
 
 
 def send_to_worker(run_id: str) -> bool:
     """Publish the task. A broker outage leaves the run pending for the sweep, never fails the request."""
-    from runs.tasks import execute_run
-
+    if not _senders:
+        raise ImproperlyConfigured("No task sender is registered: the runs app registers it when Django starts.")
     try:
-        execute_run.apply_async(args=[run_id], retry=False)
+        _senders[0](run_id)
         return True
     except Exception as exc:  # kombu raises several types for an unreachable broker
         log.warning("could not dispatch %s (broker down?): %s; the sweep will retry", run_id, exc)

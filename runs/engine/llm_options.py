@@ -2,9 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, field_validator
-
-from runs.http.errors import BadRequest
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, WithJsonSchema, field_validator
 
 from .providers import DEFAULT_MAX_TOKENS
 from .templating import PLACEHOLDER
@@ -33,8 +31,14 @@ class LlmOptions(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     system: Annotated[StrictStr, Field(max_length=MAX_SYSTEM_CHARS)] = ""
-    temperature: Annotated[Number, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[Number, Field(gt=0, le=1)] | None = None
+    # A bound on a union is written as pydantic's own ge/le keys: the schema is given in JSON Schema's words.
+    temperature: (
+        Annotated[Number, Field(ge=0, le=2), WithJsonSchema({"type": "number", "minimum": 0, "maximum": 2})] | None
+    ) = None
+    top_p: (
+        Annotated[Number, Field(gt=0, le=1), WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "maximum": 1})]
+        | None
+    ) = None
     stop: Annotated[list[StopSequence], Field(max_length=MAX_STOP_SEQUENCES)] = []
     max_tokens: Annotated[StrictInt, Field(ge=1, le=MAX_OUTPUT_TOKENS)] = DEFAULT_MAX_TOKENS
 
@@ -54,16 +58,6 @@ class LlmOptions(BaseModel):
     def config(self) -> dict:
         """As stored in the node's config: the options it set, and max_tokens always."""
         return self.model_dump(exclude_defaults=True) | {"max_tokens": self.max_tokens}
-
-
-def parse_llm_options(raw: dict, where: str) -> dict:
-    """The node config entry for an `llm` node's options; a bad option is a 400 naming its field."""
-    try:
-        options = LlmOptions.model_validate(raw)
-    except ValidationError as exc:
-        name = str(exc.errors()[0]["loc"][0])
-        raise BadRequest(f"{where}.{name} {RULES[name]}.", field=f"{where}.{name}") from None
-    return {"options": options.config()}
 
 
 def options_of(config: dict) -> LlmOptions:

@@ -6,11 +6,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-from runs.models import WorkflowVersion
-
 from .errors import BadRequest
 
-MAX_VERSION_NUMBER = WorkflowVersion.MAX_NUMBER
+# The largest number an integer column holds on both databases: a version number above it names nothing.
+MAX_VERSION_NUMBER = 2_147_483_647
 
 # Errors raised with this type carry their own complete message; others get the field name prefixed.
 OWN_MESSAGE = "reprise"
@@ -25,9 +24,15 @@ def invalid(message: str, *, field: str | None = None) -> PydanticCustomError:
 
 
 class Input(BaseModel):
-    """Base of every declared input. Unknown keys are ignored, as they always were."""
+    """Base of every declared body: an unknown key is refused (400 naming it), never silently ignored."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class QueryInput(Input):
+    """A query string's declared parameters: others (a page's own, a cache-buster) are left alone."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -49,9 +54,19 @@ def parse[M: Input](model: type[M], data: Any, *, prefix: str = "") -> M:
         at = (error.get("ctx") or {}).get("at")
         loc = tuple(error["loc"]) + ((at,) if at else ())
         field = field_path(((prefix,) if prefix else ()) + loc) or None
+        if error["type"] == "extra_forbidden":
+            raise BadRequest(f"{field} is not a field of this request: check its name.", field=field) from None
         if error["type"] == OWN_MESSAGE:
             raise BadRequest(error["msg"].replace("{field}", field or "value"), field=field) from None
         raise BadRequest(f"{field}: {error['msg']}.", field=field) from None
+
+
+def refuse_unknown_fields(data: Mapping, model: type[BaseModel]) -> None:
+    """400 naming the first key of a body that `model` does not declare, for a body a service parses piecemeal."""
+    known = {field.alias or name for name, field in model.model_fields.items()}
+    unknown = [key for key in data if key not in known]
+    if unknown:
+        raise BadRequest(f"{unknown[0]} is not a field of this request: check its name.", field=str(unknown[0]))
 
 
 def _blank_is_none(value: Any) -> Any:

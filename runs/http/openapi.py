@@ -244,6 +244,8 @@ def build_document(
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
+        # Relative: the paths are absolute on whichever host served this document.
+        "servers": [{"url": "/", "description": "The Reprise server that served this document."}],
         "paths": paths,
         "components": {
             "schemas": definitions.get("$defs", {}),

@@ -6,19 +6,18 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import render
 
-from runs.access import NOT_A_MEMBER, get_membership
-from runs.models import Role
-
 from .errors import Forbidden, Rejected
+from .gate import gate
 
+# By role name (the domain's Role values): the least role a view needs.
 ROLE_NEEDED = {
-    Role.VIEWER: "Only members of this workspace can see this page.",
-    Role.OPERATOR: "Viewers cannot do this; ask a workspace admin for the operator role.",
-    Role.ADMIN: "Only workspace admins can do this.",
+    "viewer": "Only members of this workspace can see this page.",
+    "operator": "Viewers cannot do this; ask a workspace admin for the operator role.",
+    "admin": "Only workspace admins can do this.",
 }
 
 
-def workspace_view(methods=("GET",), role: Role = Role.VIEWER, outsider_message: str = NOT_A_MEMBER):
+def workspace_view(methods=("GET",), role: str = "viewer", outsider_message: str | None = None):
     """Log in, resolve the membership of the URL's workspace, check the role, and render errors as pages."""
 
     def decorator(view):
@@ -29,7 +28,7 @@ def workspace_view(methods=("GET",), role: Role = Role.VIEWER, outsider_message:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             try:
-                membership = get_membership(request.user, slug, outsider_message=outsider_message)
+                membership = gate().web_membership(request.user, slug, outsider_message)
                 if not membership.has_role(role):
                     raise Forbidden(ROLE_NEEDED[role])
                 return view(request, membership, *args, **kwargs)

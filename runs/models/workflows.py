@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from runs.http.input import MAX_VERSION_NUMBER
+
 from .accounts import Workspace
 from .ids import WORKFLOW_ID_RE, new_workflow_id
 
@@ -29,7 +31,7 @@ class WorkflowVersion(models.Model):
     """An immutable graph of nodes. Deleting it leaves its runs with a null version."""
 
     # PositiveIntegerField's range on every database: a larger number names no version (and would not fit a query).
-    MAX_NUMBER = 2_147_483_647
+    MAX_NUMBER = MAX_VERSION_NUMBER
 
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()

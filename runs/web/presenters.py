@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from runs.compare import pretty_json
 from runs.models import Run, Step, ToolCall
 from runs.templatetags.usage import step_usage
 
@@ -128,10 +129,6 @@ def waterfall(run: Run, steps: list[Step], axis: Timeline | None = None) -> list
     if fresh:
         cache.set_many(fresh, ROW_CACHE_SECONDS)
     return rows
-
-
-def pretty_json(value) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
 def _optional(template: str, value) -> SafeString:

@@ -8,6 +8,7 @@ from django_ratelimit.core import is_ratelimited
 
 from runs import services
 from runs.access import get_run_for_member, workspaces_of
+from runs.compare import pretty_json
 from runs.http.errors import BadRequest, Rejected
 from runs.http.input import parse
 from runs.http.web import workspace_view
@@ -15,7 +16,7 @@ from runs.listing import NOT_ON_PAGES, RunFilters, page_of_runs
 from runs.models import Role, Run, Step, Workflow
 from runs.usage import usage_of_run, usage_of_runs
 
-from .presenters import STEPS_PAGE, pretty_json, timeline, waterfall
+from .presenters import STEPS_PAGE, timeline, waterfall
 from .run_rows import run_rows
 
 RUNS_PAGE = 50

@@ -1,0 +1,109 @@
+"""A client generated from the served document, as an integrator would make one, drives the whole replay flow.
+
+openapi-python-client writes the client into a temporary directory (never into the project); the test imports it
+from there and talks to a real gunicorn and a real Celery worker.
+"""
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runs.models import ApiToken
+
+from ..reliability.gunicorn import gunicorn
+from ..worker import celery_worker, wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+PACKAGE = "reprise_client"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    """The client package, generated from the document the server serves; a warning fails the test."""
+    from django.test import Client
+
+    where = tmp_path_factory.mktemp("generated")
+    (where / "openapi.json").write_bytes(Client().get("/api/v1/openapi.json").content)
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run(
+        [str(bin_dir / "openapi-python-client"), "generate", "--path", "openapi.json", "--meta", "none"]
+        + ["--output-path", PACKAGE],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(where)},
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "Warning" not in output and "Skipping" not in output, output
+    return where
+
+
+@pytest.fixture
+def client_module(generated, monkeypatch):
+    monkeypatch.syspath_prepend(str(generated))
+    for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
+        del sys.modules[name]
+    return importlib.import_module(PACKAGE)
+
+
+def test_the_generated_client_names_every_operation(client_module, generated):
+    from config.openapi import OPERATIONS
+
+    modules = {p.stem for p in (generated / PACKAGE / "api").rglob("*.py") if p.stem != "__init__"}
+    expected = {_snake(op.operation_id) for op in OPERATIONS}
+    assert expected <= modules, expected - modules
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def test_the_generated_client_triggers_waits_previews_and_submits_a_replay(client_module, acme, operator):
+    from reprise_client import AuthenticatedClient
+    from reprise_client.api.prompts_workflows_and_runs import create_prompt, create_workflow, get_run, trigger_run
+    from reprise_client.api.replay import preview_replay_plan, submit_replay
+    from reprise_client.models import PromptInput, ReplayFields, TriggerInput, TriggerInputPayload, WorkflowBody
+
+    token = ApiToken.issue(operator)[1]
+    with gunicorn(workers=1, threads=4) as base, celery_worker():
+        api = AuthenticatedClient(base_url=base, token=token, timeout=httpx.Timeout(20))
+        prompt = create_prompt.sync(
+            client=api, slug="acme", body=PromptInput(name="Reply", content="Hi {{ trigger.name }}")
+        )
+        node = {
+            "id": "draft",
+            "type": "llm",
+            "model": "anthropic:claude-opus-4-7",
+            "prompt": {"artifact_id": prompt.artifact_id, "content_hash": prompt.content_hash},
+            "after": [],
+        }
+        workflow = create_workflow.sync(
+            client=api, slug="acme", body=WorkflowBody.from_dict({"name": "Generated", "nodes": [node]})
+        )
+        payload = TriggerInputPayload.from_dict({"name": "Dana"})
+        triggered = trigger_run.sync(
+            client=api, slug="acme", workflow_id=workflow.workflow_id, body=TriggerInput(payload=payload)
+        )
+        run = _wait_until_finished(get_run, api, triggered.run_id)
+        assert run.status == "completed" and run.steps[0].node_id == "draft"
+
+        fields = ReplayFields.from_dict({"mode": "as_is"})
+        plan = preview_replay_plan.sync(client=api, slug="acme", run_id=run.run_id, body=fields)
+        assert plan.replayable and plan.confirmation_required is False and plan.plan_version.startswith("plan_")
+        fields = ReplayFields.from_dict({"mode": "as_is", "plan_version": plan.plan_version})
+        replay = submit_replay.sync(client=api, slug="acme", run_id=run.run_id, body=fields)
+        assert replay.replay_of == run.run_id
+        assert _wait_until_finished(get_run, api, replay.run_id).status == "completed"
+
+
+def _wait_until_finished(get_run, api, run_id):
+    def finished():
+        return get_run.sync(client=api, slug="acme", run_id=run_id).status in ("completed", "failed", "cancelled")
+
+    wait_for(finished, timeout=30, message=f"{run_id} to finish")
+    return get_run.sync(client=api, slug="acme", run_id=run_id)
