@@ -440,3 +440,16 @@ def test_a_json_pointer_must_start_with_a_slash():
 
 def test_a_ratio_above_one_is_refused():
     assert refused({"node": "draft", "kind": "similar_to_original", "min_ratio": 1.5}).field == "checks[0].min_ratio"
+
+
+def test_the_readme_shows_one_valid_example_of_each_kind():
+    import re
+    from pathlib import Path
+
+    from runs.checks.declarations import KIND_NAMES
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("## Checks", 1)[1].split("```jsonc\n", 1)[1].split("```", 1)[0]
+    example = json.loads(re.sub(r"\s+//.*$", "", block, flags=re.MULTILINE))
+    checks = parse_checks(example).checks
+    assert sorted(c.kind for c in checks) == sorted(KIND_NAMES)

@@ -86,3 +86,13 @@ def _queries(client, replay):
     with CaptureQueriesContext(connection) as captured:
         page(client, replay)
     return captured.captured_queries
+
+
+def test_the_live_fragment_of_runs_in_flight_carries_the_checks(operator_client, replay):
+    response = operator_client.get(
+        f"/acme/ai/runs/{replay.run_id}/compare",
+        {"checks": json.dumps([NAMES_CLAUDE]), "fragment": "live"},
+        HTTP_HX_REQUEST="true",
+    )
+    html = response.content.decode()
+    assert '<tr class="check-result regression">' in html and "<html" not in html
