@@ -169,4 +169,5 @@ def panel(query: QueryDict, base: Run, other: Run) -> Panel:
     return found
 
 
-KIND_CHOICES = [(kind, kind.replace("_", " "), kind in AGAINST_ORIGINAL) for kind in KIND_NAMES]
+# (kind, its name, checked against the original, what Value holds, what JSON pointer holds) for the form's select.
+KIND_CHOICES = [(kind, kind.replace("_", " "), kind in AGAINST_ORIGINAL, *FORM_FIELDS[kind]) for kind in KIND_NAMES]

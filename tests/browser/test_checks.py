@@ -63,3 +63,15 @@ def test_a_refused_check_says_why_beside_the_form_and_keeps_what_was_typed(page_
     expect(page.locator("form.check-add").get_by_label("Value")).to_have_value("(unclosed")
     page.locator("#checks").screenshot(path=str(_shot("checks-refused")))
     assert page.errors == []
+
+
+def test_the_kind_picked_says_what_the_form_fields_hold(page_for, operator, replay):
+    page = page_for(operator)
+    page.goto(f"/acme/ai/runs/{replay.run_id}/compare")
+    form = page.locator("form.check-add")
+    form.get_by_label("Kind").select_option("json_field_equals")
+    expect(form.get_by_label("JSON pointer")).to_have_attribute("placeholder", "a JSON pointer, e.g. /decision")
+    expect(form.get_by_label("Value")).to_have_attribute("placeholder", "the expected JSON value (or plain text)")
+    form.get_by_label("Kind").select_option("json_valid")
+    expect(form.get_by_label("Value")).to_have_attribute("placeholder", "(not used)")
+    assert page.errors == []
