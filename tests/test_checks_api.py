@@ -109,3 +109,10 @@ def test_checks_on_a_foreign_run_answer_as_the_run_detail_does(outsider_api, sou
 def test_checks_answer_405_to_a_get(api, source):
     response = api.get(f"/api/v1/acme/runs/{source.run_id}/checks")
     assert response.status_code == 405 and response["Allow"] == "POST"
+
+
+def test_the_answer_echoes_each_check_as_declared(api, source, operator):
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    check = {"node": "notify", "kind": "json_schema", "schema": {"type": "object", "$defs": {}}}
+    [result] = post(api, replay.run_id, {"checks": [check]}).json()["results"]
+    assert result["check"] == check and result["other"]["outcome"] == "pass"

@@ -48,8 +48,7 @@ def not_applicable(detail: str) -> d.CheckOutcome:
 
 def shown(value: Any) -> str:
     """A value as JSON, cut to SHOWN characters: a detail names a value, it does not repeat a 10 kB output."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-    text = json.dumps(text, ensure_ascii=False) if isinstance(value, str) else text
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
@@ -211,11 +210,19 @@ def regex_search(check: d.RegexCheck, subject: Subject) -> d.CheckOutcome:
 # On a node's output as JSON.
 
 
+JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
+
+
 def json_valid(check: d.JsonValidCheck, subject: Subject) -> d.CheckOutcome:
     value = _json(subject)
-    return passed(
-        f"The output is JSON ({type(value).__name__.replace('dict', 'an object').replace('list', 'an array')})."
-    )
+    return passed(f"The output is JSON ({JSON_TYPES.get(type(value), 'null')}).")
 
 
 @lru_cache(maxsize=64)
