@@ -96,3 +96,9 @@ def test_the_live_fragment_of_runs_in_flight_carries_the_checks(operator_client,
     )
     html = response.content.decode()
     assert '<tr class="check-result regression">' in html and "<html" not in html
+
+
+def test_a_multiline_value_is_kept_with_the_line_breaks_outputs_have(operator_client, replay):
+    response = page(operator_client, replay, add="1", node="draft", kind="equals", value="Dear Dana,\r\nthanks")
+    [check] = json.loads(parse_qs(urlparse(response["Location"]).query)["checks"][0])
+    assert check["value"] == "Dear Dana,\nthanks"

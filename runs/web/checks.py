@@ -58,7 +58,8 @@ def declaration(form: QueryDict) -> dict:
     if kind not in FORM_FIELDS:
         raise FormError("kind", "Pick a kind of check.")
     check: dict[str, Any] = {"kind": kind, "node": form.get("node") or None}
-    value, path = form.get("value", ""), form.get("path", "").strip()
+    # A textarea posts its line breaks as CRLF; recorded outputs break lines with LF.
+    value, path = form.get("value", "").replace("\r\n", "\n"), form.get("path", "").strip()
     if kind in ("equals", "contains", "not_contains"):
         check["value"] = value
     elif kind in ("contains_any", "contains_all"):
