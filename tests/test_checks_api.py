@@ -116,3 +116,15 @@ def test_the_answer_echoes_each_check_as_declared(api, source, operator):
     check = {"node": "notify", "kind": "json_schema", "schema": {"type": "object", "$defs": {}}}
     [result] = post(api, replay.run_id, {"checks": [check]}).json()["results"]
     assert result["check"] == check and result["other"]["outcome"] == "pass"
+
+
+def test_the_openapi_document_describes_each_kind_in_a_discriminated_union():
+    from config.openapi import document
+    from runs.checks.declarations import KIND_NAMES
+
+    schemas = document()["components"]["schemas"]
+    union = schemas["ChecksBody"]["properties"]["checks"]["items"]
+    assert union["discriminator"]["propertyName"] == "kind"
+    assert set(union["discriminator"]["mapping"]) == set(KIND_NAMES) and len(union["oneOf"]) == len(KIND_NAMES)
+    regex = schemas["RegexCheck"]
+    assert regex["additionalProperties"] is False and regex["required"] == ["node", "kind", "pattern"]
