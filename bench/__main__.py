@@ -38,6 +38,7 @@ IN_PROCESS = (
     "pricing",
     "replay_submit",
     "compare_page",
+    "checks",
     "replay_plan",
 )
 WITH_WORKER = (

@@ -136,6 +136,15 @@ class Bench(WorkerFigures):
             target="median <= 10 ms",
         )
 
+    def checks(self) -> None:
+        """Each kind of check on both runs of a pair, one 10 kB output each (the issue: <= 5 ms)."""
+        from .checks import kinds_on_10kb
+
+        for kind, evaluate in kinds_on_10kb(*two_outputs_10kb()):
+            self.add(
+                f"check {kind}, a pair of 10 kB outputs", repeat(evaluate, 50), target_ms=5, target="median <= 5 ms"
+            )
+
     def replay_plan(self) -> None:
         d = self.data
         source = d.rerun_source

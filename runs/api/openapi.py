@@ -1,5 +1,6 @@
 """The description of runs' JSON API: its operations, beside runs/api/urls.py (their shapes: runs.api.shapes)."""
 
+from runs.checks import CheckResults, ChecksBody
 from runs.http.openapi import SAME_WORKSPACE, Link, Operation
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput
 from runs.listing import RunListQuery
@@ -175,6 +176,25 @@ OPERATIONS = [
             409: "These runs belong to different workflows and cannot be compared.",
             410: "The run is a replay whose source was pruned, and no ?with= names a run to compare it with.",
         },
+    ),
+    Operation(
+        views.check_runs,
+        "POST",
+        "checkRuns",
+        "Evaluate checks on a run and the run it replays, or another run of its workflow",
+        TAG,
+        body=ChecksBody,
+        response=CheckResults,
+        errors={
+            400: "A check is malformed (unknown kind, missing or ill-typed parameter, invalid regex or JSON Schema, "
+            "a node in neither run), or the run is not a replay and no `with` names another: `error.field` names it.",
+            404: "No such run in this workspace.",
+            409: "These runs belong to different workflows and cannot be compared.",
+            410: "The run is a replay whose source was pruned, and no `with` names a run to compare it with.",
+        },
+        description="Each check is evaluated on both runs from their recorded steps: pass, fail, or n/a when it "
+        "cannot be (the node did not run, the cost is unknown, a regex ran past its 100 ms budget), never a pass. "
+        "Nothing is stored and no model is called, so a viewer may call it. The runs pair as in `compareRuns`.",
     ),
 ]
 

@@ -5,6 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from runs import services
 from runs.access import get_artifact_for_member, get_run_ref_for_member, get_version_for_member, get_workflow_for_member
+from runs.checks import CheckResults, check_pair, parse_checks
 from runs.compare import compare, compared_runs
 from runs.http.api import answer, api_view, error_response, json_body
 from runs.http.errors import NotFound
@@ -134,6 +135,15 @@ def compare_runs(request, membership, run_id):
     comparison = compare(base, other)
     both = {"base": run_dict(base, steps=False), "other": run_dict(other, steps=False)}
     return answer(shapes.Comparison, {**both, **comparison.as_api()})
+
+
+@api_view(("POST",), role=Role.VIEWER)
+def check_runs(request, membership, run_id):
+    """Evaluating checks stores nothing, so a viewer may: POST only because the checks are a body."""
+    body = parse_checks(json_body(request))
+    base, other = compared_runs(membership, run_id, body.with_)
+    results = check_pair(base=base, other=other, checks=list(body.checks))
+    return answer(CheckResults, results)
 
 
 @csrf_exempt

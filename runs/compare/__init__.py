@@ -11,12 +11,15 @@ from .comparison import (
     SORTS,
     CannotCompare,
     Comparison,
+    RunTotals,
+    check_comparable,
     compare,
     compared_runs,
     pair_of,
+    totals_of,
 )
 from .diff import Diff, json_diff, line_diff, output_diff, pretty_json, word_diff
-from .rows import Pair, Row, StepFacts, align
+from .rows import Pair, Row, StepFacts, align, canonical_output, latency_of, steps_of
 
 __all__ = [
     "DIFFERENT_WORKFLOWS",
@@ -28,14 +31,20 @@ __all__ = [
     "Diff",
     "Pair",
     "Row",
+    "RunTotals",
     "StepFacts",
     "align",
+    "canonical_output",
+    "check_comparable",
     "compare",
     "compared_runs",
     "json_diff",
+    "latency_of",
     "line_diff",
     "output_diff",
     "pretty_json",
     "pair_of",
+    "steps_of",
+    "totals_of",
     "word_diff",
 ]

@@ -141,7 +141,7 @@ class Row:
 
     @cached_property
     def latency_ms(self) -> Pair:
-        return Pair(_latency(self.base), _latency(self.other))
+        return Pair(latency_of(self.base), latency_of(self.other))
 
     @cached_property
     def input_tokens(self) -> Pair:
@@ -171,7 +171,8 @@ class Row:
         }
 
 
-def _latency(step: StepFacts | None) -> int | None:
+def latency_of(step: StepFacts | None) -> int | None:
+    """The provider call's latency, or the step's duration (a tool step)."""
     if step is None:
         return None
     if step.latency_ms is not None:

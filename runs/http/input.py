@@ -1,6 +1,6 @@
 """Declared input: pydantic models validate every JSON body and form, and their errors become a 400 naming the field."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -43,21 +43,36 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def parse[M: Input](model: type[M], data: Any, *, prefix: str = "") -> M:
-    """Validate `data` against `model`, or raise BadRequest for the first error, naming its field."""
+UNION_TAG_ERRORS = ("union_tag_invalid", "union_tag_not_found")
+
+
+def parse[M: BaseModel](model: type[M], data: Any, *, prefix: str = "", union_tags: Collection[str] = ()) -> M:
+    """Validate `data` against `model`, or raise BadRequest for the first error, naming its field.
+
+    `union_tags`: the tags of a discriminated union in `model`, which pydantic puts in an error's location
+    (`checks.2.regex.pattern`) and a field path leaves out (`checks[2].pattern`).
+    """
     if not isinstance(data, Mapping):
         raise BadRequest(f"{prefix or 'The request'} must be a JSON object.", field=prefix or None)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        at = (error.get("ctx") or {}).get("at")
-        loc = tuple(error["loc"]) + ((at,) if at else ())
+        ctx = error.get("ctx") or {}
+        at = ctx.get("at")
+        if error["type"] in UNION_TAG_ERRORS:
+            at = ctx["discriminator"].strip("'")
+        loc = tuple(p for p in error["loc"] if p not in union_tags) + ((at,) if at else ())
         field = field_path(((prefix,) if prefix else ()) + loc) or None
         if error["type"] == "extra_forbidden":
             raise BadRequest(f"{field} is not a field of this request: check its name.", field=field) from None
         if error["type"] == OWN_MESSAGE:
             raise BadRequest(error["msg"].replace("{field}", field or "value"), field=field) from None
+        if error["type"] == "union_tag_invalid":
+            message = f"{field}: {ctx['tag']!r} is not one of {ctx['expected_tags']}."
+            raise BadRequest(message, field=field) from None
+        if error["type"] == "union_tag_not_found":
+            raise BadRequest(f"{field} is required.", field=field) from None
         raise BadRequest(f"{field}: {error['msg']}.", field=field) from None
 
 

@@ -3,7 +3,7 @@
 from urllib.parse import quote
 
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -15,6 +15,8 @@ from runs.http.web import workspace_view
 from runs.templatetags.badges import status_badge
 from runs.templatetags.compare import signed
 from runs.templatetags.usage import exact_tokens, exact_usd, usd
+
+from . import checks
 
 PAGE = "runs/compare.html"
 ROWS_PAGE = 200  # rows rendered per response; the rest come with "More rows", as the trace's steps do
@@ -142,14 +144,30 @@ def compare_page(request, membership, run_id):
         return render(request, "runs/compare_pick.html", context)
     base, other = compared_runs(membership, run_id, with_id)
     comparison = compare(base, other)
+    panel = checks.panel(request.GET, base, other)
+    if panel.add_url:  # the added check goes into the URL, so the link reproduces the panel
+        return redirect(request.path + panel.add_url)
     context = _context(membership, comparison, request)
     context.update(_rows_context(context, request, membership.workspace, other))
+    context.update(_checks_context(panel, comparison, request))
     if request.htmx and request.GET.get("fragment") == "rows":
         return render(request, PAGE + "#rows", context)
     if request.htmx and request.GET.get("fragment") == "live":
         response = render(request, PAGE + "#live", context)
         return response if comparison.in_flight else HttpResponseStopPolling(response.content)
-    return render(request, PAGE, context)
+    return render(request, PAGE, context, status=400 if panel.form_error else 200)
+
+
+def _checks_context(panel: checks.Panel, comparison: Comparison, request) -> dict:
+    nodes = dict.fromkeys(s.node_id for r in comparison.rows for s in (r.base, r.other) if s is not None)
+    return {
+        "panel": panel,
+        "check_nodes": list(nodes),
+        "check_kinds": checks.KIND_CHOICES,
+        "check_fields": checks.FORM_FIELDS,
+        "checks_json": request.GET.get("checks", "") if not panel.error else "",
+        "check_form": request.GET if "add" in request.GET else {},
+    }
 
 
 @workspace_view()

@@ -1,0 +1,52 @@
+"""What checks read of a run: its recorded steps, their tool calls and its totals, as plain values."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from runs.compare import RunTotals, StepFacts, steps_of, totals_of
+from runs.models import Run, ToolCall
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    tool: str
+    arguments: Any
+
+
+@dataclass
+class RecordedRun:
+    """A run as its checks see it; built from the database by `recorded_runs`, or by hand in a test."""
+
+    run_id: str
+    finished: bool
+    duration_ms: int | None
+    totals: RunTotals
+    steps: list[StepFacts]
+    calls: dict[int, list[RecordedCall]] = field(default_factory=dict)  # by step id, in the order made
+
+    def calls_of(self, step: StepFacts | None) -> list[RecordedCall]:
+        """The step's tool calls; with no step, every call of the run in node order."""
+        if step is not None:
+            return self.calls.get(step.id, [])
+        return [call for s in self.steps for call in self.calls.get(s.id, [])]
+
+
+def recorded_runs(*runs: Run) -> list[RecordedRun]:
+    """The runs' steps and tool calls: two queries whatever the number of steps."""
+    steps = steps_of([run.pk for run in runs])
+    calls: dict[int, list[RecordedCall]] = defaultdict(list)
+    rows = ToolCall.objects.filter(step__run_id__in=[run.pk for run in runs]).order_by("step_id", "created_at", "id")
+    for step_id, tool, arguments in rows.values_list("step_id", "tool", "arguments"):
+        calls[step_id].append(RecordedCall(tool, arguments))
+    return [
+        RecordedRun(
+            run_id=run.pk,
+            finished=run.is_finished,
+            duration_ms=run.duration_ms,
+            totals=totals_of(run, steps[run.pk]),
+            steps=steps[run.pk],
+            calls=dict(calls),
+        )
+        for run in runs
+    ]
