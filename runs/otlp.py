@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from .http.errors import Conflict
 from .models import Run, Step, ToolCall
 
 # The GenAI conventions moved to their own repository after 1.41.0 (and renamed the workflow span there):
@@ -284,3 +285,13 @@ def otlp_json(request: ExportTraceServiceRequest) -> dict[str, Any]:
     document = json_format.MessageToDict(request, use_integers_for_enums=True)
     _hex_ids(document)
     return document
+
+
+NOT_FINISHED = "Run {run_id} is {status}: its trace is exported once it has finished (completed, failed or cancelled)."
+
+
+def trace_document(run: Run, *, content: bool) -> dict[str, Any]:
+    """The finished run's trace as OTLP/JSON, the same request the push sends; a 409 for a run still in flight."""
+    if not run.is_finished:
+        raise Conflict(NOT_FINISHED.format(run_id=run.run_id, status=run.status))
+    return otlp_json(encode(build_trace(run_record(run), content=content)))

@@ -8,6 +8,7 @@ from . import views
 from .shapes import (
     CompareQuery,
     Comparison,
+    OtlpTrace,
     Prompt,
     Run,
     RunList,
@@ -133,6 +134,19 @@ OPERATIONS = [
         TAG,
         response=Run,
         errors={404: "No such run."},
+    ),
+    Operation(
+        views.run_otlp,
+        "GET",
+        "getRunTrace",
+        "A finished run as an OpenTelemetry GenAI trace, in OTLP/JSON",
+        TAG,
+        response=OtlpTrace,
+        errors={404: "No such run.", 409: "The run has not finished: pending, running or paused."},
+        description="The trace the OTLP push sends, without a collector: import it into any OTLP/JSON reader. "
+        "Prompts, outputs and tool arguments and results are included only when the server sets "
+        "`OTEL_EXPORT_CONTENT=true`. Ids are derived from the run and node ids: a second download is identical, "
+        "and a replay's root span links to its original's.",
     ),
     Operation(
         views.pause_run,

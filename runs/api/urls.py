@@ -14,6 +14,7 @@ urlpatterns = [
     path("<slug:slug>/runs", api.list_runs),
     path("<slug:slug>/runs/<str:run_id>", api.run_detail),
     path("<slug:slug>/runs/<str:run_id>/compare", api.compare_runs),
+    path("<slug:slug>/runs/<str:run_id>/otlp", api.run_otlp),
     path("<slug:slug>/runs/<str:run_id>/pause", api.pause_run),
     path("<slug:slug>/runs/<str:run_id>/resume", api.resume_run),
     path("<slug:slug>/runs/<str:run_id>/cancel", api.cancel_run),

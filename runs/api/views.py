@@ -1,10 +1,17 @@
 """JSON API for prompts, workflows, versions, triggers and the run lifecycle."""
 
+from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from runs import services
-from runs.access import get_artifact_for_member, get_run_ref_for_member, get_version_for_member, get_workflow_for_member
+from runs.access import (
+    get_artifact_for_member,
+    get_run_for_member,
+    get_run_ref_for_member,
+    get_version_for_member,
+    get_workflow_for_member,
+)
 from runs.compare import compare, compared_runs
 from runs.http.api import api_view, created, error_response, json_body
 from runs.http.errors import NotFound
@@ -14,6 +21,7 @@ from runs.models import Role
 from runs.usage import RunUsage, usage_of_runs
 
 from .serializers import run_dict, run_with_steps
+from .shapes import OtlpTrace
 
 
 @api_view(("POST",), role=Role.OPERATOR)
@@ -97,6 +105,15 @@ def list_runs(request, membership):
 @api_view(("GET",))
 def run_detail(request, membership, run_id):
     return JsonResponse(run_dict(run_with_steps(membership, run_id)))
+
+
+@api_view(("GET",))
+def run_otlp(request, membership, run_id):
+    from runs.otlp import trace_document  # OpenTelemetry is loaded by the first export, never at start-up
+
+    run = get_run_for_member(membership, run_id)
+    document = trace_document(run, content=settings.OTEL_EXPORT_CONTENT)
+    return JsonResponse(OtlpTrace(**document).model_dump(mode="json"))
 
 
 def _lifecycle_view(action):
