@@ -9,12 +9,15 @@ download views, the push task): nothing of OpenTelemetry is loaded at start-up.
 import base64
 import hashlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from django.conf import settings
+from django.utils import timezone
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -25,6 +28,8 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 from .http.errors import Conflict
 from .models import Run, Step, ToolCall
+
+log = logging.getLogger(__name__)
 
 # The GenAI conventions moved to their own repository after 1.41.0 (and renamed the workflow span there):
 # this export follows 1.41.0, where `invoke_workflow`, `chat` and `execute_tool` spans are all defined.
@@ -295,3 +300,44 @@ def trace_document(run: Run, *, content: bool) -> dict[str, Any]:
     if not run.is_finished:
         raise Conflict(NOT_FINISHED.format(run_id=run.run_id, status=run.status))
     return otlp_json(encode(build_trace(run_record(run), content=content)))
+
+
+# Spans per OTLP request: the SDK's BatchSpanProcessor default, so a 10,000-step run is 20 requests, not one of megabytes.
+EXPORT_BATCH = 512
+
+
+def claim_export(run_id: str) -> bool:
+    """Claim a finished run's push (compare-and-swap): False when it was claimed before, or is not finished."""
+    return bool(
+        Run.objects.filter(pk=run_id, status__in=Run.FINAL_STATUSES, trace_exported_at__isnull=True).update(
+            trace_exported_at=timezone.now()
+        )
+    )
+
+
+def release_export(run_id: str) -> None:
+    """Every attempt failed: the run counts as not exported."""
+    Run.objects.filter(pk=run_id).update(trace_exported_at=None)
+
+
+def push(run_id: str, *, start: int = 0) -> int | None:
+    """Send the run's trace to the OTLP endpoint with the SDK's exporter, EXPORT_BATCH spans a request, from batch
+    `start` on: None once every batch was accepted, else the first batch to send again. The exporter retries
+    429 and 5xx answers itself with backoff, within its timeout (OTEL_EXPORTER_OTLP_TIMEOUT)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    run = Run.objects.select_related("workflow", "workspace").filter(pk=run_id).first()
+    if run is None:
+        return None  # pruned since: nothing to send
+    spans = build_trace(run_record(run), content=settings.OTEL_EXPORT_CONTENT)
+    batches = [spans[i : i + EXPORT_BATCH] for i in range(0, len(spans), EXPORT_BATCH)]
+    exporter = OTLPSpanExporter(endpoint=settings.OTLP_TRACES_ENDPOINT)
+    try:
+        for index in range(start, len(batches)):
+            if exporter.export(batches[index]) is not SpanExportResult.SUCCESS:
+                log.warning("OTLP export of %s stopped at batch %d of %d", run_id, index + 1, len(batches))
+                return index
+    finally:
+        exporter.shutdown()
+    return None

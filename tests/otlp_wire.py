@@ -53,12 +53,14 @@ def attributes_of(span) -> dict:
 
 
 class OtlpReceiver:
-    """A loopback OTLP/HTTP endpoint (protobuf): records every request it decodes; `fail_first` answers 503 first."""
+    """A loopback OTLP/HTTP endpoint (protobuf): records every request it decodes. The attempts numbered in
+    `failing` (1 is the first request) are refused with `fail_status` (400: the exporter does not retry it)."""
 
-    def __init__(self, fail_first: int = 0):
+    def __init__(self, failing=(), fail_status: int = 400):
         self.requests: list[ExportTraceServiceRequest] = []
         self.headers: list[dict] = []
-        self.fail_first = fail_first
+        self.failing = set(failing)
+        self.fail_status = fail_status
         self.attempts = 0
         self.changed = threading.Condition()
         receiver = self
@@ -73,13 +75,13 @@ class OtlpReceiver:
                     body = gzip.decompress(body)
                 with receiver.changed:
                     receiver.attempts += 1
-                    failing = receiver.attempts <= receiver.fail_first
+                    failing = receiver.attempts in receiver.failing
                     if not failing:
                         receiver.requests.append(ExportTraceServiceRequest.FromString(body))
                         receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
                     receiver.changed.notify_all()
                 answer = b"" if failing else ExportTraceServiceResponse().SerializeToString()
-                self.send_response(503 if failing else 200)
+                self.send_response(receiver.fail_status if failing else 200)
                 self.send_header("content-type", "application/x-protobuf")
                 self.send_header("content-length", str(len(answer)))
                 self.end_headers()
