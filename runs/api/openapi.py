@@ -2,9 +2,10 @@
 
 from runs.http.openapi import SAME_WORKSPACE, Link, Operation
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput
-from runs.listing import RunListQuery
+from runs.listing import RunExportQuery, RunListQuery
 
 from . import views
+from .export import MEDIA_TYPE, ChatExample, ExportLine
 from .shapes import (
     CompareQuery,
     Comparison,
@@ -125,6 +126,22 @@ OPERATIONS = [
         errors={400: "A filter, `cursor` or `limit` is malformed: `error.field` names it."},
         description="Keyset pages: each answer's `next` is the `cursor` of the page of older runs. The filters "
         "combine; keep them the same while paging.",
+    ),
+    Operation(
+        views.export_runs,
+        "GET",
+        "exportRuns",
+        "Every run the filters allow, as JSON Lines: a run with its steps per line, or a chat per LLM step",
+        TAG,
+        query=RunExportQuery,
+        response=ExportLine,
+        media_type=MEDIA_TYPE,
+        errors={400: "A filter or `format` is malformed: `error.field` names it."},
+        description="The filters of `listRuns`, through the same selector, newest first, streamed a keyset page at "
+        "a time (a whole history exports without a timeout). Each line is the run as `getRun` answers it. With "
+        "`format=chat`, each line is a completed LLM step in the OpenAI chat shape instead: "
+        + ", ".join(f"`{name}`" for name in ChatExample.model_fields)
+        + ".",
     ),
     Operation(
         views.run_detail,

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<slug:slug>/workflows/<str:workflow_id>/unpause", api.unpause_workflow),
     path("<slug:slug>/workflows/<str:workflow_id>/runs", api.trigger_run),
     path("<slug:slug>/runs", api.list_runs),
+    path("<slug:slug>/runs/export.jsonl", api.export_runs),
     path("<slug:slug>/runs/<str:run_id>", api.run_detail),
     path("<slug:slug>/runs/<str:run_id>/compare", api.compare_runs),
     path("<slug:slug>/runs/<str:run_id>/otlp", api.run_otlp),

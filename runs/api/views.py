@@ -16,10 +16,11 @@ from runs.compare import compare, compared_runs
 from runs.http.api import api_view, created, error_response, json_body
 from runs.http.errors import NotFound
 from runs.http.input import parse
-from runs.listing import RunListQuery, page_of_runs
+from runs.listing import RunExportQuery, RunListQuery, page_of_runs
 from runs.models import Role
 from runs.usage import RunUsage, usage_of_runs
 
+from .export import export_response
 from .serializers import run_dict, run_with_steps
 from .shapes import OtlpTrace
 
@@ -100,6 +101,11 @@ def list_runs(request, membership):
     usage = usage_of_runs(run.run_id for run in page.rows)  # one query for the page
     runs = [run_dict(run, steps=False, usage=usage.get(run.run_id, RunUsage())) for run in page.rows]
     return JsonResponse({"runs": runs, "next": page.next, "prev": page.prev})
+
+
+@api_view(("GET",))
+def export_runs(request, membership):
+    return export_response(membership.workspace, parse(RunExportQuery, request.GET.dict()))
 
 
 @api_view(("GET",))

@@ -4,6 +4,7 @@ from . import compare, views
 
 urlpatterns = [
     path("ai/runs", views.runs_list, name="runs-list"),
+    path("ai/runs/export.jsonl", views.runs_export, name="runs-export"),
     path("ai/runs/<str:run_id>", views.trace, name="trace"),
     path("ai/runs/<str:run_id>/steps", views.trace_more_steps, name="trace-more-steps"),
     path("ai/runs/<str:run_id>/otlp", views.trace_otlp, name="trace-otlp"),

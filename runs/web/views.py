@@ -1,3 +1,5 @@
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import LoginView
@@ -9,10 +11,11 @@ from django_ratelimit.core import is_ratelimited
 
 from runs import services
 from runs.access import get_run_for_member, workspaces_of
+from runs.api.export import export_response
 from runs.http.errors import BadRequest, Rejected
 from runs.http.input import parse
 from runs.http.web import workspace_view
-from runs.listing import NOT_ON_PAGES, RunFilters, page_of_runs
+from runs.listing import NOT_ON_PAGES, RunExportQuery, RunFilters, page_of_runs
 from runs.models import Role, Run, Step, Workflow
 from runs.usage import usage_of_run, usage_of_runs
 
@@ -77,11 +80,18 @@ def runs_list(request, membership):
         runs = listed["page"].rows
         usage = usage_of_runs(run.run_id for run in runs)  # one query for the page's cost column
         listed["table_rows"] = run_rows(runs, usage, membership.workspace.slug)
+        listed["export_query"] = urlencode(listed["filters"].as_query())
     template = (
         "runs/runs_list.html#rows" if request.htmx and request.htmx.target == "runs-table" else "runs/runs_list.html"
     )
     status = 400 if listed["error"] else 200
     return render(request, template, _list_context(membership, listed, "runs"), status=status)
+
+
+@workspace_view()
+def runs_export(request, membership):
+    """The runs list's "Export": the API's JSONL export of the runs the list's filters allow."""
+    return export_response(membership.workspace, parse(RunExportQuery, request.GET.dict()))
 
 
 def _steps_page(run, after: int = -1):
