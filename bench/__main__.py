@@ -39,6 +39,8 @@ IN_PROCESS = (
     "replay_submit",
     "compare_page",
     "replay_plan",
+    "otlp_trace",
+    "jsonl_export",
 )
 WITH_WORKER = (
     "submit_to_completed",
