@@ -27,7 +27,10 @@ def run_with_steps(membership: Membership, run_id: str) -> Run:
 
 
 def step_dict(step: Step, calls: Iterable[ToolCall] | None = None) -> dict:
-    """A step as the API shows it; `calls`, when the caller read the tool calls of many steps at once."""
+    """A step as the API shows it; `calls`, when the caller read the tool calls of many steps at once.
+
+    `step` and `calls` may be rows of the same columns (values_list(named=True)), as an export reads them.
+    """
     return {
         "node_id": step.node_id,
         "type": step.type,
