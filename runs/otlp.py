@@ -323,7 +323,7 @@ def release_export(run_id: str) -> None:
 def push(run_id: str, *, start: int = 0) -> int | None:
     """Send the run's trace to the OTLP endpoint with the SDK's exporter, EXPORT_BATCH spans a request, from batch
     `start` on: None once every batch was accepted, else the first batch to send again. The exporter retries
-    429 and 5xx answers itself with backoff, within its timeout (OTEL_EXPORTER_OTLP_TIMEOUT)."""
+    429, 502, 503 and 504 answers itself with backoff, within its timeout (OTEL_EXPORTER_OTLP_TIMEOUT)."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import SpanExportResult
 
