@@ -40,6 +40,8 @@ IN_PROCESS = (
     "compare_page",
     "checks",
     "replay_plan",
+    "otlp_trace",
+    "jsonl_export",
 )
 WITH_WORKER = (
     "submit_to_completed",

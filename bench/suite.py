@@ -21,6 +21,7 @@ from runs.engine.replay_plan import build_plan
 from runs.models import Run
 
 from .data import BenchData
+from .export_figures import ExportFigures
 from .figures import Figure, measured, repeat
 from .worker_figures import WorkerFigures
 
@@ -31,7 +32,7 @@ def count_queries(fn: Callable[[], object]) -> int:
     return len(ctx.captured_queries)
 
 
-class Bench(WorkerFigures):
+class Bench(WorkerFigures, ExportFigures):
     def __init__(self, data: BenchData, log: Callable[[str], None]):
         self.data = data
         self.log = log

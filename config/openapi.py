@@ -118,7 +118,12 @@ def _prose(text: str) -> list[dict]:
 
 
 def _content_type(content: dict | None) -> list[dict]:
-    return _type(content["application/json"]["schema"]) if content else []
+    """The type of a body: JSON's, or a JSON Lines answer's (each line's type, named so)."""
+    if not content:
+        return []
+    media_type, entry = next(iter(content.items()))
+    lines = [] if media_type == "application/json" else [{"text": f"{media_type}, each line "}]
+    return lines + _type(entry["schema"])
 
 
 @functools.cache

@@ -221,6 +221,16 @@ TOOL_HTTP_ALLOWED_HOSTS = parse_hosts("TOOL_HTTP_ALLOWED_HOSTS", env_str("TOOL_H
 # Seconds the simulator waits before answering, to mimic a provider's latency in demos and soak tests.
 SIMULATED_LATENCY = env_float("SIMULATED_LATENCY", 0.0)
 
+# OTLP push of finished runs' traces (runs.tasks.export_run_trace): the standard variables. Unset, nothing is sent
+# and nothing of OpenTelemetry is imported. The exporter itself reads OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, etc.
+OTLP_TRACES_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").strip() or (
+    env_str("OTEL_EXPORTER_OTLP_ENDPOINT").strip().rstrip("/") + "/v1/traces"
+    if env_str("OTEL_EXPORTER_OTLP_ENDPOINT").strip()
+    else ""
+)
+# Prompts, outputs, tool arguments and results in exported traces (pushed or downloaded): off by default.
+OTEL_EXPORT_CONTENT = env_bool("OTEL_EXPORT_CONTENT", False)
+
 # Replay limits (product page: 20 per minute per workspace, depth 5, 1000 pairs).
 REPLAY_QUOTA_RATE = env_str("REPLAY_QUOTA_RATE", "20/m")
 REPLAY_MAX_DEPTH = env_int("REPLAY_MAX_DEPTH", 5)

@@ -26,6 +26,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("", runs_views.home, name="home"),
+    # The runs list's Export streams the API's export with the page's session (runs.web does not import runs.api).
+    path("<slug:slug>/ai/runs/export.jsonl", runs_api_views.export_runs_page, name="runs-export"),
     path("<slug:slug>/", include("mappings.urls")),
     path("<slug:slug>/", include("replay.urls")),
     path("<slug:slug>/", include("runs.web.urls")),

@@ -7,6 +7,7 @@ whatever the history's size: no OFFSET, no COUNT(*) and no aggregate over the wo
 import base64
 import binascii
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -136,6 +137,19 @@ class RunListQuery(RunFilters):
     )
 
 
+EXPORT_FORMATS = ("runs", "chat")
+
+
+class RunExportQuery(RunFilters):
+    """GET /api/v1/<slug>/runs/export.jsonl: the lists' filters, and what each line is."""
+
+    format: Annotated[str | None, _declared(_one_of(EXPORT_FORMATS), Literal[EXPORT_FORMATS] | None)] = Field(
+        default=None,
+        description="`runs` (the default): a line per run, with its steps and tool calls. `chat`: a line per "
+        "completed LLM step, in the OpenAI chat shape (messages, model, usage).",
+    )
+
+
 @dataclass(frozen=True)
 class Position:
     """Where a page starts: after (older than) or before (newer than) the run at `created_at`, `run_id`."""
@@ -249,3 +263,21 @@ def page_of_runs(
         next=encode_cursor(Position(oldest.created_at, oldest.run_id, older=True)) if oldest and has_older else None,
         prev=encode_cursor(Position(newest.created_at, newest.run_id, older=False)) if newest and has_newer else None,
     )
+
+
+def runs_in_pages(
+    workspace: Workspace, filters: RunFilters, size: int = MAX_PAGE_SIZE, defer: tuple[str, ...] = ()
+) -> Iterator[list[Run]]:
+    """Every run the filters allow, newest first, a keyset page of `size` at a time: memory stays one page
+    however many runs match (an export of the whole history)."""
+    position = None
+    while True:
+        rows = list(page_query(workspace, filters, position, size, defer))
+        page = rows[:size]
+        for row in page:
+            row.workspace = workspace
+        if page:
+            yield page
+        if len(rows) <= size:
+            return
+        position = Position(page[-1].created_at, page[-1].run_id, older=True)

@@ -1,8 +1,11 @@
+import logging
 from datetime import timedelta
 
 from celery import shared_task
 from celery.signals import task_postrun, task_prerun, worker_ready
 from django.db import close_old_connections, connections
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -34,6 +37,32 @@ def prune_old_runs() -> int:
     if settings.RUN_RETENTION_DAYS is None:
         return 0  # the setting was removed since this was queued
     return prune_runs(older_than=timedelta(days=settings.RUN_RETENTION_DAYS)).runs
+
+
+# Attempts of one run's OTLP push, with backoff between them (seconds: 5, 10, 20, 40, 80).
+EXPORT_MAX_RETRIES = 5
+
+
+@shared_task(bind=True, acks_late=False, ignore_result=True, max_retries=EXPORT_MAX_RETRIES)
+def export_run_trace(self, run_id: str, start: int = 0) -> None:
+    """Push a finished run's trace once. The first attempt claims the run, so a second message for it sends nothing;
+    acknowledged on receipt, a message is never redelivered after a send. A retry resumes at the batch that failed."""
+    from django.conf import settings
+
+    from runs import otlp  # OpenTelemetry is loaded by the first push, never at start-up
+
+    if not settings.OTLP_TRACES_ENDPOINT:
+        return  # the endpoint was removed since this was queued
+    if self.request.retries == 0 and not otlp.claim_export(run_id):
+        return
+    failed_at = otlp.push(run_id, start=start)
+    if failed_at is None:
+        return
+    if self.request.retries >= self.max_retries:
+        otlp.release_export(run_id)
+        log.warning("OTLP export of %s failed after %d attempts; not sent", run_id, self.request.retries + 1)
+        return
+    raise self.retry(kwargs={"run_id": run_id, "start": failed_at}, countdown=5 * 2**self.request.retries)
 
 
 @worker_ready.connect

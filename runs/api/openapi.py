@@ -3,12 +3,14 @@
 from runs.checks import CheckResults, ChecksBody
 from runs.http.openapi import SAME_WORKSPACE, Link, Operation
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput
-from runs.listing import RunListQuery
+from runs.listing import RunExportQuery, RunListQuery
 
 from . import views
+from .export import MEDIA_TYPE, ChatExample, ExportLine
 from .shapes import (
     CompareQuery,
     Comparison,
+    OtlpTrace,
     Prompt,
     Run,
     RunList,
@@ -127,6 +129,22 @@ OPERATIONS = [
         "combine; keep them the same while paging.",
     ),
     Operation(
+        views.export_runs,
+        "GET",
+        "exportRuns",
+        "Every run the filters allow, as JSON Lines: a run with its steps per line, or a chat per LLM step",
+        TAG,
+        query=RunExportQuery,
+        response=ExportLine,
+        media_type=MEDIA_TYPE,
+        errors={400: "A filter or `format` is malformed: `error.field` names it."},
+        description="The filters of `listRuns`, through the same selector, newest first, streamed a keyset page at "
+        "a time (a whole history exports without a timeout). Each line is the run as `getRun` answers it. With "
+        "`format=chat`, each line is a completed LLM step in the OpenAI chat shape instead: "
+        + ", ".join(f"`{name}`" for name in ChatExample.model_fields)
+        + ".",
+    ),
+    Operation(
         views.run_detail,
         "GET",
         "getRun",
@@ -134,6 +152,19 @@ OPERATIONS = [
         TAG,
         response=Run,
         errors={404: "No such run."},
+    ),
+    Operation(
+        views.run_otlp,
+        "GET",
+        "getRunTrace",
+        "A finished run as an OpenTelemetry GenAI trace, in OTLP/JSON",
+        TAG,
+        response=OtlpTrace,
+        errors={404: "No such run.", 409: "The run has not finished: pending, running or paused."},
+        description="The trace the OTLP push sends, without a collector: import it into any OTLP/JSON reader. "
+        "Prompts, outputs and tool arguments and results are included only when the server sets "
+        "`OTEL_EXPORT_CONTENT=true`. Ids are derived from the run and node ids: a second download is identical, "
+        "and a replay's root span links to its original's.",
     ),
     Operation(
         views.pause_run,

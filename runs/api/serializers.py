@@ -1,3 +1,5 @@
+from collections.abc import Iterable
+
 from django.db.models import Prefetch
 
 from runs.access import member_run
@@ -24,7 +26,11 @@ def run_with_steps(membership: Membership, run_id: str) -> Run:
     return member_run(membership, run_id, next(iter(runs), None))
 
 
-def step_dict(step: Step) -> dict:
+def step_dict(step: Step, calls: Iterable[ToolCall] | None = None) -> dict:
+    """A step as the API shows it; `calls`, when the caller read the tool calls of many steps at once.
+
+    `step` and `calls` may be rows of the same columns (values_list(named=True)), as an export reads them.
+    """
     return {
         "node_id": step.node_id,
         "type": step.type,
@@ -51,13 +57,16 @@ def step_dict(step: Step) -> dict:
                 "arguments": c.arguments,
                 "result": c.result,
             }
-            for c in step.tool_calls.all()
+            for c in (step.tool_calls.all() if calls is None else calls)
         ],
     }
 
 
-def run_dict(run: Run, *, steps: bool = True, usage: RunUsage | None = None) -> dict:
-    """A run as the API shows it; `usage`, when the caller read it for a page of runs at once, saves a query."""
+def run_dict(run: Run, *, steps: bool | list[dict] = True, usage: RunUsage | None = None) -> dict:
+    """A run as the API shows it; `usage`, when the caller read it for a page of runs at once, saves a query.
+
+    `steps`: read from `run.steps` (True), left out (False), or given as step_dict built them (an export).
+    """
     data = {
         "run_id": run.run_id,
         "workspace": run.workspace.slug,
@@ -80,6 +89,8 @@ def run_dict(run: Run, *, steps: bool = True, usage: RunUsage | None = None) -> 
         "error": run.error or None,
         **(usage if usage is not None else usage_of_run(run.run_id)).as_api(),
     }
-    if steps:
+    if steps is True:
         data["steps"] = [step_dict(s) for s in run.steps.all()]
+    elif steps is not False:
+        data["steps"] = steps
     return data

@@ -207,3 +207,14 @@ class Comparison(Closed):
     rows: list[CompareRow]
     totals: CompareTotals
     payload_changed: bool
+
+
+class OtlpTrace(Closed):
+    """A finished run as one OpenTelemetry trace in OTLP/JSON: an `ExportTraceServiceRequest` as the protocol's JSON
+    encoding writes it (lowerCamelCase keys, enums as integers, trace and span ids in hex), following the GenAI
+    semantic conventions named by the resource's `schemaUrl` and its `reprise.semconv` attribute."""
+
+    resourceSpans: list[dict[str, Any]] = Field(
+        description="One resource (Reprise) with one scope holding the run's spans: `invoke_workflow` root, "
+        "a `chat` span per LLM step, an `execute_tool` span per tool step."
+    )

@@ -1,22 +1,32 @@
 """JSON API for prompts, workflows, versions, triggers and the run lifecycle."""
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from runs import services
-from runs.access import get_artifact_for_member, get_run_ref_for_member, get_version_for_member, get_workflow_for_member
+from runs.access import (
+    get_artifact_for_member,
+    get_run_for_member,
+    get_run_ref_for_member,
+    get_version_for_member,
+    get_workflow_for_member,
+)
 from runs.checks import CheckResults, check_pair, parse_checks
 from runs.compare import compare, compared_runs
 from runs.http.api import answer, api_view, error_response, json_body
 from runs.http.errors import NotFound
 from runs.http.input import parse, refuse_unknown_fields
+from runs.http.web import workspace_view
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput
-from runs.listing import RunListQuery, page_of_runs
+from runs.listing import RunExportQuery, RunListQuery, page_of_runs
 from runs.models import Role
 from runs.usage import RunUsage, usage_of_runs
 
 from . import shapes
+from .export import export_response
 from .serializers import run_dict, run_with_steps
+from .shapes import OtlpTrace
 
 
 @api_view(("POST",), role=Role.OPERATOR)
@@ -110,8 +120,28 @@ def list_runs(request, membership):
 
 
 @api_view(("GET",))
+def export_runs(request, membership):
+    return export_response(membership.workspace, parse(RunExportQuery, request.GET.dict()))
+
+
+@workspace_view()
+def export_runs_page(request, membership):
+    """The runs list's "Export", with the page's session: the API's stream (routed in config, beside the pages)."""
+    return export_response(membership.workspace, parse(RunExportQuery, request.GET.dict()))
+
+
+@api_view(("GET",))
 def run_detail(request, membership, run_id):
     return answer(shapes.Run, run_dict(run_with_steps(membership, run_id)))
+
+
+@api_view(("GET",))
+def run_otlp(request, membership, run_id):
+    from runs.otlp import trace_document  # OpenTelemetry is loaded by the first export, never at start-up
+
+    run = get_run_for_member(membership, run_id)
+    document = trace_document(run, content=settings.OTEL_EXPORT_CONTENT)
+    return answer(OtlpTrace, document)
 
 
 def _lifecycle_view(action):

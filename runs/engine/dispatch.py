@@ -40,6 +40,29 @@ def send_to_worker(run_id: str) -> bool:
         return False
 
 
+EXPORT_TASK = "runs.tasks.export_run_trace"  # by name: the engine does not import runs.tasks
+
+
+def export_on_commit(run_id: str) -> None:
+    """The run reaches its final status in the transaction being committed: push its trace once it is committed.
+
+    Only with an OTLP endpoint configured; a broker outage loses the push, never fails or delays the run.
+    """
+    if settings.OTLP_TRACES_ENDPOINT:
+        transaction.on_commit(lambda: send_export(run_id), robust=True)
+
+
+def send_export(run_id: str) -> bool:
+    from celery import current_app
+
+    try:
+        current_app.send_task(EXPORT_TASK, args=[run_id], retry=False)
+        return True
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        log.warning("could not queue the OTLP export of %s (broker down?): %s", run_id, exc)
+        return False
+
+
 def stale_runs(now, limit: int = 500):
     """The ids of runs nobody is executing: pending too long, or running with a stale heartbeat.
 

@@ -17,6 +17,8 @@ from django.utils import timezone
 from runs.models import Run, Step
 from runs.prepared import db_datetime
 
+from .dispatch import export_on_commit
+
 log = logging.getLogger(__name__)
 
 # While a step executes, its worker extends the heartbeat this often (a fraction of RUN_STALE_AFTER),
@@ -66,9 +68,10 @@ def hold(run_id: str, lease: str) -> bool:
 
 
 def fail_run(run_id: str, lease: str, message: str) -> None:
-    Run.objects.filter(pk=run_id, lease=lease).update(
+    if Run.objects.filter(pk=run_id, lease=lease).update(
         status=Run.Status.FAILED, error=message, finished_at=timezone.now(), lease=""
-    )
+    ):
+        export_on_commit(run_id)
 
 
 def beat(run_id: str, lease: str) -> bool:

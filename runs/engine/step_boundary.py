@@ -18,6 +18,7 @@ from django.utils import timezone
 from runs.models import Run, Step, ToolCall
 from runs.prepared import db_datetime, prepared_cursor
 
+from .dispatch import export_on_commit
 from .durability import async_commit_column, commit_waits_for_flush
 from .lease import beat_interval, hold
 
@@ -250,11 +251,13 @@ class StepBoundary:
     def fail(self, message: str) -> None:
         """Record the failed step and fail the run in one commit."""
         sql = _statements(connection.vendor)
-        self._cross(
+        failed = self._cross(
             self._recording(sql),
             sql["fail"],
             (message, db_datetime(timezone.now()), self.simulated, self.run_id, self.lease),
         )
+        if failed:
+            export_on_commit(self.run_id)
 
     def complete(self) -> bool:
         """Record the last step and complete the run, unless it was paused or cancelled meanwhile."""
@@ -266,4 +269,5 @@ class StepBoundary:
         )
         if completed:
             self.simulated = False
+            export_on_commit(self.run_id)
         return bool(completed)

@@ -11,6 +11,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from .errors import BadRequest, Forbidden, Rejected
 from .gate import gate
@@ -132,4 +133,6 @@ def api_view(methods: tuple[str, ...], *, role: str = "viewer", outsider_message
 
 
 def iso(dt):
-    return dt.isoformat() if dt else None
+    """A time as every answer writes it: pydantic's own form, so a dict written ahead (an export line) and an answer
+    through its declared shape agree to the character."""
+    return to_jsonable_python(dt) if dt else None

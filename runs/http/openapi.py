@@ -77,6 +77,8 @@ class Operation:
     tag: str
     status: int = 200
     response: type[BaseModel] | None = None
+    # The success answer's media type; a sequential one (JSON Lines) has `response` describe each line.
+    media_type: str = "application/json"
     body: type[BaseModel] | None = None
     body_required: bool = True
     query: type[BaseModel] | None = None
@@ -179,7 +181,7 @@ def _json(schema: dict) -> dict:
 def _responses(op: Operation, schemas: Mapping) -> dict:
     ok: dict[str, Any] = {"description": op.summary}
     if op.response is not None:
-        ok["content"] = _json(schemas[(op.response, "serialization")])
+        ok["content"] = {op.media_type: {"schema": schemas[(op.response, "serialization")]}}
     responses: dict[str, Any] = {str(op.status): ok}
     for status, description in op.also.items():
         responses[str(status)] = {**ok, "description": description}

@@ -85,6 +85,9 @@ class Run(models.Model):
     node_mapping = models.JSONField(default=dict, blank=True, help_text="{source node id: target node id}")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     idempotency_key = models.CharField(max_length=200, blank=True)
+    # The OTLP push (runs.tasks.export_run_trace) claims a finished run here before sending its trace, so a second
+    # message for the run sends nothing; set back to null only when every attempt failed.
+    trace_exported_at = models.DateTimeField(null=True, blank=True)
     # The replay plan the executor follows: {"version", "from_nodes", "nodes": {node id: {action, disposition, reused_from}}}.
     replay_plan = models.JSONField(default=dict, blank=True)
 

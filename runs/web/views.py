@@ -1,7 +1,10 @@
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import LoginView
 from django.db.models import Q
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseStopPolling
 from django_ratelimit.core import is_ratelimited
@@ -77,6 +80,7 @@ def runs_list(request, membership):
         runs = listed["page"].rows
         usage = usage_of_runs(run.run_id for run in runs)  # one query for the page's cost column
         listed["table_rows"] = run_rows(runs, usage, membership.workspace.slug)
+        listed["export_query"] = urlencode(listed["filters"].as_query())
     template = (
         "runs/runs_list.html#rows" if request.htmx and request.htmx.target == "runs-table" else "runs/runs_list.html"
     )
@@ -157,6 +161,17 @@ def trace_more_steps(request, membership, run_id):
     steps = _steps_page(run, _int_param(request.GET.get("after", "")))
     context = {"run": run, "workspace": membership.workspace, **_page_context(run, steps)}
     return render(request, "runs/trace.html#step-rows", context)
+
+
+@workspace_view()
+def trace_otlp(request, membership, run_id):
+    """The trace page's "Export trace": the API's OTLP/JSON document, as a file."""
+    from runs.otlp import trace_document  # OpenTelemetry is loaded by the first export, never at start-up
+
+    run = get_run_for_member(membership, run_id)
+    response = JsonResponse(trace_document(run, content=settings.OTEL_EXPORT_CONTENT))
+    response["Content-Disposition"] = f'attachment; filename="{run.run_id}.otlp.json"'
+    return response
 
 
 @workspace_view()
