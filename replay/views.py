@@ -1,4 +1,3 @@
-import json
 import uuid
 
 from django.contrib import messages
@@ -12,7 +11,7 @@ from runs.access import get_run_for_member, target_version_of
 from runs.compare import json_diff
 from runs.engine.plan import version_plan
 from runs.http.errors import BadRequest, Forbidden, Rejected
-from runs.http.input import version_number
+from runs.http.input import parse_json, version_number
 from runs.http.web import ROLE_NEEDED, workspace_view
 from runs.models import CatalogModel, PromptRevision, Role, Run, Step, WorkflowVersion
 from runs.prompts import prompts_of_version
@@ -131,8 +130,8 @@ def _plan_context(membership, run, data: dict) -> dict:
     payload_diff = None
     if isinstance(edited, str):
         try:
-            payload_diff = json_diff(run.trigger_payload, json.loads(edited))
-        except ValueError:
+            payload_diff = json_diff(run.trigger_payload, parse_json(edited, field="trigger_payload"))
+        except BadRequest:
             payload_diff = None  # the editor shows the syntax error as you type; the refusal says it too
     return {
         "payload_diff": payload_diff,

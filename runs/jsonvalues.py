@@ -34,23 +34,35 @@ def text_problem(text: str) -> str | None:
 
 def problem(value: Any) -> str | None:
     """Why a parsed JSON value cannot be stored as written (the first problem found), or None."""
-    stack = [(value, 1)]
+    found = problem_at(value)
+    return found[1] if found else None
+
+
+def problem_at(value: Any) -> tuple[tuple[int | str, ...], str] | None:
+    """Where (keys and indexes from the root) and why a parsed JSON value cannot be stored, or None."""
+    stack: list[tuple[Any, tuple[int | str, ...]]] = [(value, ())]
     while stack:
-        item, depth = stack.pop()
+        item, path = stack.pop()
         if isinstance(item, str):
             found = text_problem(item)
         elif isinstance(item, float):
             found = None if math.isfinite(item) else "a number that is not finite (NaN or Infinity)"
         elif isinstance(item, dict | list):
-            if depth > MAX_DEPTH:
-                return f"nesting deeper than {MAX_DEPTH} levels"
-            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-            found = None
+            if len(path) >= MAX_DEPTH:
+                return path, f"nesting deeper than {MAX_DEPTH} levels"
+            if isinstance(item, list):
+                stack.extend((child, (*path, i)) for i, child in enumerate(item))
+                found = None
+            else:
+                for key, child in item.items():
+                    if isinstance(key, str) and (bad_key := text_problem(key)):
+                        return (*path, storable_text(key)), f"{bad_key} in a key"
+                    stack.append((child, (*path, key)))
+                found = None
         else:
             found = None
         if found:
-            return found
+            return path, found
     return None
 
 

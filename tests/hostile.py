@@ -22,15 +22,20 @@ def deep(depth: int, leaf=None):
 
 
 DEEP = st.sampled_from([deep(101), deep(1001), deep(3000)])
-hostile_values = (
-    st.recursive(
-        scalars,
-        lambda children: st.lists(children, max_size=3) | st.dictionaries(hostile_text, children, max_size=3),
-        max_leaves=8,
-    )
-    | DEEP
+# Shallow enough for json.dumps: what a client can send as a JSON body.
+hostile_json = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(hostile_text, children, max_size=3),
+    max_leaves=8,
 )
+hostile_values = hostile_json | DEEP
 
 
 def deep_json_text(depth: int) -> str:
     return "[" * depth + "]" * depth
+
+
+# Whole bodies as raw text: JSON nested past any parser's recursion, and the constants Python's json reads.
+HOSTILE_BODIES = st.sampled_from(
+    [deep_json_text(150), deep_json_text(100_000), '{"a": NaN}', '{"a": -Infinity}', '{"a": 1e999}', '{"\\ud800": 1}']
+)

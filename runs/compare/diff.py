@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from rapidfuzz.distance import Indel
 
+from runs.jsonvalues import storable_text
+
 from .rows import Row, canonical_output
 
 _WORDS = re.compile(r"\s*\S+\s*|\s+")  # a word with its surrounding spaces: lone spaces would match everywhere
@@ -79,5 +81,5 @@ def json_diff(a, b) -> Diff | None:
     """A line diff of two JSON values as canonical JSON, or None when they are the same value."""
     if a == b:
         return None
-    dump = lambda v: json.dumps(v, sort_keys=True, indent=2, ensure_ascii=False)  # noqa: E731
+    dump = lambda v: storable_text(json.dumps(v, sort_keys=True, indent=2, ensure_ascii=False))  # noqa: E731
     return line_diff(dump(a), dump(b))

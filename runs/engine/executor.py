@@ -52,7 +52,7 @@ class RunExecutor:
         self.overrides = run.overrides or {}
         reverse = {new: old for old, new in (run.node_mapping or {}).items()}
         self.original_node_of = reverse
-        self.context = {"trigger": run.trigger_payload or {}, "nodes": {}}
+        self.context = {"trigger": _storable_or_as_is(run.trigger_payload or {}), "nodes": {}}
         self.simulated = run.simulated
         self.boundary = StepBoundary(run.pk, lease)
 
@@ -232,6 +232,14 @@ class RunExecutor:
             "result": result,
         }
         return {"input": {"arguments": arguments}, "output": json.dumps(result, sort_keys=True)}, tool_call, result
+
+
+def _storable_or_as_is(value):
+    """A payload stored before the input refused lone surrogates, encoded as a tool result would be."""
+    try:
+        return storable(value)
+    except Unstorable:
+        return value
 
 
 class RecordedSoFar(NamedTuple):

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from runs.jsonvalues import storable_text
 from runs.models import Run, Step, ToolCall
 from runs.templatetags.usage import step_usage
 
@@ -131,7 +132,8 @@ def waterfall(run: Run, steps: list[Step], axis: Timeline | None = None) -> list
 
 
 def pretty_json(value) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    """Indented JSON to show; a lone surrogate stored before the input refused them shows as U+FFFD, not a 500."""
+    return storable_text(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 def _optional(template: str, value) -> SafeString:
