@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 INTERRUPTED = "interrupted; not retried to avoid a duplicate side effect"
 DRY_RUN_PLACEHOLDER = {"dry_run": True}
+# Said instead of an exception's own text, which quotes Python or SQL (IntegrityError: UNIQUE constraint failed: …).
+UNEXPECTED = "the details are in the worker's log"
 # What one tool result may weigh as stored JSON (the http tools' own cap, HTTP_TOOL_MAX_BYTES, comes first).
 MAX_RESULT_BYTES = 16 * 1024 * 1024
 
@@ -218,8 +220,9 @@ class RunExecutor:
                 result = tool.call(arguments, ctx)
             except ToolError:
                 raise
-            except Exception as exc:  # a tool's own bug fails its step, not the worker
-                raise ToolError(f"{tool.name} raised {type(exc).__name__}: {exc}") from None
+            except Exception:  # a tool's own bug fails its step, not the worker; its details go to the log only
+                log.exception("run %s: tool %s raised", self.run.pk, tool.name)
+                raise ToolError(f"{tool.name} failed unexpectedly ({UNEXPECTED})") from None
             try:  # encoded before the step boundary, so the write cannot be refused for the value
                 result = storable(result, max_bytes=MAX_RESULT_BYTES)
             except Unstorable as exc:
@@ -269,6 +272,6 @@ def execute(run_id: str) -> None:
         executor.execute()
     except DatabaseError:
         raise  # the database is gone: the stale-run sweep picks the run up again
-    except Exception as exc:
+    except Exception:
         log.exception("run %s failed unexpectedly", run_id)
-        executor.boundary.fail(f"Internal error: {type(exc).__name__}: {exc}")  # keeps the steps already run
+        executor.boundary.fail(f"Internal error ({UNEXPECTED})")  # keeps the steps already run

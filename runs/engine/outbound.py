@@ -20,6 +20,8 @@ import httpcore
 import httpx
 from django.conf import settings
 
+from config.env import OnPort
+
 SETTING = "TOOL_HTTP_ALLOWED_HOSTS"
 SCHEMES = ("http", "https")
 MAX_REDIRECTS = 5
@@ -101,8 +103,20 @@ def refusal_reason(address: Address) -> str | None:
     return None
 
 
-def check(host: str, addresses: list[Address], allowed: tuple[str | Network, ...]) -> None:
-    """Refuse unless the setting lists the host, or every address is public or inside a listed block."""
+def on_port(allowed: tuple[str | Network | OnPort, ...], port: int | None) -> tuple[str | Network, ...]:
+    """The entries that allow `port`: those without a port, and those naming it (`host:port`)."""
+    return tuple(
+        entry.entry if isinstance(entry, OnPort) else entry
+        for entry in allowed
+        if not isinstance(entry, OnPort) or entry.port == port
+    )
+
+
+def check(
+    host: str, addresses: list[Address], allowed: tuple[str | Network | OnPort, ...], port: int | None = None
+) -> None:
+    """Refuse unless the setting lists the host, or every address is public or inside a listed block (on `port`)."""
+    allowed = on_port(allowed, port)
     name = host.lower().removesuffix(".")
     if name in allowed:
         return
@@ -140,7 +154,7 @@ def resolve(host: str, port: int) -> list[Address]:
 class _CheckedBackend(httpcore.SyncBackend):
     """Resolves, checks every address, then connects to a checked address, never to the name again."""
 
-    def __init__(self, allowed: tuple[str | Network, ...]):
+    def __init__(self, allowed: tuple[str | Network | OnPort, ...]):
         self.allowed = allowed
 
     def connect_tcp(
@@ -152,7 +166,7 @@ class _CheckedBackend(httpcore.SyncBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         addresses = resolve(host, port)
-        check(host, addresses, self.allowed)
+        check(host, addresses, self.allowed, port)
         error: Exception | None = None
         for address in addresses:  # as socket.create_connection does: the first that answers
             try:
@@ -168,7 +182,7 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 class _CheckedTransport(httpx.HTTPTransport):
-    def __init__(self, allowed: tuple[str | Network, ...]):
+    def __init__(self, allowed: tuple[str | Network | OnPort, ...]):
         # HTTPTransport takes no network backend, its pool does: httpx is pinned to 0.28 in pyproject.toml,
         # and the tests that refuse a loopback URL fail if this pool stops being the one that connects.
         self._pool = httpcore.ConnectionPool(ssl_context=_ssl_context(), network_backend=_CheckedBackend(allowed))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 from django.conf import settings
+from django.db import IntegrityError
 
 from runs.jsonvalues import MAX_DEPTH
 
@@ -54,11 +55,16 @@ def records_create(args, ctx):
     kind, data = _arg(args, "kind"), _arg(args, "data", dict)
     key = str(data.get("key") or uuid.uuid4().hex[:12])
     # One record per (run, node): a redelivered task finds the row instead of writing a second.
-    record, _ = Record.objects.get_or_create(
-        run_id=ctx.run_id,
-        node_id=ctx.node_id,
-        defaults={"workspace_id": ctx.workspace_id, "kind": kind, "key": key, "data": data},
-    )
+    try:
+        record, _ = Record.objects.get_or_create(
+            run_id=ctx.run_id,
+            node_id=ctx.node_id,
+            defaults={"workspace_id": ctx.workspace_id, "kind": kind, "key": key, "data": data},
+        )
+    except IntegrityError:  # (workspace, kind, key) is unique: another run, or a replay invoking it again, made it
+        raise ToolError(
+            f"records.create: a {kind!r} record with key {key!r} already exists in this workspace"
+        ) from None
     return {"created": True, "kind": record.kind, "key": record.key}
 
 
