@@ -88,6 +88,10 @@ def test_a_lone_surrogate_is_a_400_naming_the_field(admin_api, source, url, body
 @pytest.fixture
 def stored_surrogates(source, operator):
     """A run and its replay as SQLite stored them before the input refused lone surrogates."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's jsonb never stored a lone surrogate")
     replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
     for run in (source, replay):
         Run.objects.filter(pk=run.pk).update(trigger_payload={"name": "Dana\ud800", "email": "d@x.io"})
