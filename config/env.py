@@ -3,6 +3,7 @@
 import ipaddress
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -58,14 +59,45 @@ def env_list(name: str, default: list[str]) -> list[str]:
 HOST_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
-def parse_hosts(name: str, value: str) -> tuple[str | ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """Comma-separated host names, IP addresses and CIDR blocks: names lowercased, addresses as /32 or /128 blocks."""
-    return tuple(_host_entry(name, item.strip()) for item in value.split(",") if item.strip())
+type HostEntry = str | ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _host_entry(name: str, item: str) -> str | ipaddress.IPv4Network | ipaddress.IPv6Network:
+@dataclass(frozen=True)
+class OnPort:
+    """An allowlist entry that allows one port only (`host:port`, `10.0.0.5:8080`, `[::1]:8080`)."""
+
+    entry: HostEntry
+    port: int
+
+
+def parse_hosts(name: str, value: str) -> tuple[HostEntry | OnPort, ...]:
+    """Comma-separated host names, IP addresses and CIDR blocks, each with an optional `:port`.
+
+    Names lowercased, addresses as /32 or /128 blocks; an entry without a port allows every port.
+    """
+    return tuple(_with_port(name, item.strip()) for item in value.split(",") if item.strip())
+
+
+def _with_port(name: str, item: str) -> HostEntry | OnPort:
+    if item.startswith("[") and "]:" in item:  # [IPv6]:port
+        text, _, port = item[1:].partition("]:")
+    elif item.count(":") == 1:  # host:port or IPv4:port (a bare IPv6 address has more colons)
+        text, _, port = item.partition(":")
+    else:
+        return _host_entry(name, item)
+    if not (port.isascii() and port.isdigit()):
+        return _host_entry(name, item)  # not host:port (a URL, say): refused as the malformed entry it is
+    if not 1 <= int(port) <= 65535:
+        raise ImproperlyConfigured(f"{name}: {item!r} names a port that is not a number from 1 to 65535")
+    return OnPort(_host_entry(name, text), int(port))
+
+
+def _host_entry(name: str, item: str) -> HostEntry:
     text = item[1:-1] if item.startswith("[") and item.endswith("]") else item
-    problem = "is not a host name, an IP address or a CIDR block (e.g. api.example.com, 10.0.0.5, 10.0.0.0/8)"
+    problem = (
+        "is not a host name, an IP address or a CIDR block (e.g. api.example.com, 10.0.0.5, 10.0.0.0/8),"
+        " each with an optional :port"
+    )
     try:
         return ipaddress.ip_network(text)
     except ValueError as exc:

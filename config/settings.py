@@ -214,7 +214,9 @@ OPENAI_BASE_URL = env_str("OPENAI_BASE_URL", "https://api.openai.com/v1")
 # Through the official SDKs: seconds per attempt, and the SDK's retries (429, 5xx, timeouts; Retry-After honoured).
 PROVIDER_TIMEOUT = env_float("PROVIDER_TIMEOUT", 60.0)
 PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 3)
+# An http tool call's whole time (connect, redirects, every byte of the answer) and the answer's size at most.
 HTTP_TOOL_TIMEOUT = env_float("HTTP_TOOL_TIMEOUT", 10.0)
+HTTP_TOOL_MAX_BYTES = env_int("HTTP_TOOL_MAX_BYTES", 5 * 1024 * 1024)
 # The http tools refuse loopback, link-local, private and other non-public addresses (runs/engine/outbound.py)
 # except for the host names, addresses and CIDR blocks listed here.
 TOOL_HTTP_ALLOWED_HOSTS = parse_hosts("TOOL_HTTP_ALLOWED_HOSTS", env_str("TOOL_HTTP_ALLOWED_HOSTS"))

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 from config import openapi
 from mappings import api as mappings_api
@@ -21,6 +22,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The admin signs in through the throttled /login/ (LOGIN_RATE), keeping ?next=: its own form has no throttle.
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True), name="admin-login"),
     path("admin/", admin.site.urls),
     path("login/", runs_views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from runs.admin import WorkspaceScopedAdmin
+
 from .models import NodeMapping, NodeMappingPair
 
 
@@ -22,9 +24,14 @@ class NodeMappingPairInline(admin.TabularInline):
 
 
 @admin.register(NodeMapping)
-class NodeMappingAdmin(admin.ModelAdmin):
+class NodeMappingAdmin(WorkspaceScopedAdmin):
     list_display = ["id", "workspace", "version_pair", "visibility", "owner", "pair_count", "updated_at"]
-    list_filter = ["workspace", "visibility", "source_version", "target_version"]
+    list_filter = [
+        "workspace",
+        "visibility",
+        "source_version",
+        "target_version",
+    ]
     search_fields = ["pairs__source_node_id", "pairs__target_node_id", "owner__username"]
     list_select_related = ["workspace", "owner", "source_version__workflow", "target_version"]
     inlines = [NodeMappingPairInline]

@@ -65,8 +65,19 @@ class PolicyInput(Input):
 
 @transaction.atomic
 def update_policy(*, workspace: Workspace, data: dict) -> Workspace:
+    """Save the fields the PUT sent, and only those, on the row as it is now; `workspace` is refreshed to match.
+
+    Two admins saving at once each read the row before the other's commit: saving every field from that read
+    let one PUT undo the other's (re-enabling real mutations). The row is locked inside the transaction and
+    only the sent fields are written, so concurrent PUTs of different fields both hold.
+    """
     policy = parse(PolicyInput, data)
-    for name in policy.model_fields_set:
-        setattr(workspace, name, getattr(policy, name))
-    workspace.save(update_fields=list(FIELDS))
+    sent = sorted(policy.model_fields_set)
+    locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    for name in sent:
+        setattr(locked, name, getattr(policy, name))
+    if sent:
+        locked.save(update_fields=sent)
+    for name in FIELDS:
+        setattr(workspace, name, getattr(locked, name))
     return workspace

@@ -12,7 +12,7 @@ from mappings.models import NodeMapping
 from mappings.services import check_pair_count
 from runs.engine.plan import PlannedNode
 from runs.http.errors import Rejected
-from runs.http.input import Input, VersionNumber, invalid, parse
+from runs.http.input import Input, VersionNumber, invalid, parse, parse_json
 from runs.models import (
     CONTENT_HASH_RE,
     PROMPT_ID_RE,
@@ -113,11 +113,7 @@ def _trigger_payload(value: Any) -> dict | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            line, column = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
-            raise invalid(f"{{field}} is not valid JSON: {getattr(exc, 'msg', exc)} at line {line}, column {column}.")
+        value = parse_json(value, field="trigger_payload")  # the guards of a JSON body, its 400 naming the field
     if not isinstance(value, dict):
         raise invalid("{field} must be a JSON object, as the trigger accepts.")
     return value

@@ -1,4 +1,3 @@
-import json
 import uuid
 
 from django.contrib import messages
@@ -11,7 +10,7 @@ from mappings.services import pairs_from_form, unmapped_message
 from runs.access import get_run_for_member, target_version_of
 from runs.compare import json_diff, pretty_json
 from runs.http.errors import BadRequest, Forbidden, Rejected
-from runs.http.input import version_number
+from runs.http.input import parse_json, version_number
 from runs.http.web import ROLE_NEEDED, workspace_view
 from runs.models import CatalogModel, PromptRevision, Role, WorkflowVersion
 from runs.prompts import prompts_of_version
@@ -108,8 +107,8 @@ def _plan_context(membership, run, data: dict, start_hint: str | None = None) ->
     payload_diff = None
     if isinstance(edited, str):
         try:
-            payload_diff = json_diff(run.trigger_payload, json.loads(edited))
-        except ValueError:
+            payload_diff = json_diff(run.trigger_payload, parse_json(edited, field="trigger_payload"))
+        except BadRequest:
             payload_diff = None  # the editor shows the syntax error as you type; the refusal says it too
     return {
         **_preview_context(preview),

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 
 from .models import (
     Account,
@@ -19,7 +20,45 @@ from .models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class WorkspaceScopedAdmin(admin.ModelAdmin):
+    """What a staff user who is not a superuser sees and acts on: rows of the workspaces they are a member of.
+
+    `workspace_path` is the lookup from the model to its Workspace. Querysets scope the list, the change
+    pages and every action (Django's actions run on the list's queryset), and foreign-key choices.
+    """
+
+    workspace_path = "workspace"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.workspace_path}__in": member_workspaces(request.user)}).distinct()
+
+    def get_list_filter(self, request):
+        """A related filter lists every row of its model (globex among workspaces): here only those of the list."""
+        filters = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return filters
+        return [
+            (f, admin.RelatedOnlyFieldListFilter)
+            if isinstance(f, str) and get_fields_from_path(self.model, f)[-1].is_relation
+            else f
+            for f in filters
+        ]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Workspace and not request.user.is_superuser:
+            kwargs["queryset"] = Workspace.objects.filter(pk__in=member_workspaces(request.user))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+def member_workspaces(user):
+    """The workspaces `user` is a member of, as a subquery."""
+    return Membership.objects.filter(user=user).values("workspace")
+
+
+class ReadOnlyAdmin(WorkspaceScopedAdmin):
     """Execution history is evidence: inspect it, never edit it by hand."""
 
     def has_add_permission(self, request, obj=None):
@@ -36,13 +75,15 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(WorkspaceScopedAdmin):
+    workspace_path = "workspaces"
     list_display = ["name", "allowed_models"]
     search_fields = ["name"]
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(WorkspaceScopedAdmin):
+    workspace_path = "pk"
     list_display = ["slug", "name", "account", "replay_allow_mutations"]
     list_filter = ["account", "replay_allow_mutations"]
     search_fields = ["slug", "name"]
@@ -50,19 +91,34 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(WorkspaceScopedAdmin):
     list_display = ["user", "workspace", "role"]
     list_filter = ["workspace", "role"]
     search_fields = ["user__username", "workspace__slug"]
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(WorkspaceScopedAdmin):
+    """Only the token's prefix is shown: its hash identifies it as well as the token does to whoever reads it."""
+
     list_display = ["prefix", "user", "name", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["revoked_at"]
     search_fields = ["prefix", "user__username"]
-    readonly_fields = ["prefix", "token_hash", "created_at", "last_used_at"]
+    exclude = ["token_hash"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
     actions = ["revoke"]
+
+    def get_queryset(self, request):
+        """A token acts in every workspace of its user: shown only when all of them are the staff user's."""
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        others = Membership.objects.exclude(workspace__in=member_workspaces(request.user)).values("user")
+        return (
+            queryset.filter(user__memberships__workspace__in=member_workspaces(request.user))
+            .exclude(user__in=others)
+            .distinct()
+        )
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
@@ -85,7 +141,7 @@ class PromptRevisionInline(admin.TabularInline):
 
 
 @admin.register(PromptArtifact)
-class PromptArtifactAdmin(admin.ModelAdmin):
+class PromptArtifactAdmin(WorkspaceScopedAdmin):
     list_display = ["artifact_id", "name", "workspace", "created_at"]
     list_filter = ["workspace"]
     search_fields = ["artifact_id", "name", "revisions__content_hash"]
@@ -111,7 +167,7 @@ class NodeInline(admin.TabularInline):
 
 
 @admin.register(Workflow)
-class WorkflowAdmin(admin.ModelAdmin):
+class WorkflowAdmin(WorkspaceScopedAdmin):
     list_display = ["workflow_id", "name", "workspace", "paused", "paused_reason"]
     list_filter = ["workspace", "paused"]
     search_fields = ["workflow_id", "name"]
@@ -121,6 +177,7 @@ class WorkflowAdmin(admin.ModelAdmin):
 class WorkflowVersionAdmin(ReadOnlyAdmin):
     """Versions are immutable: created through the API (graph validation), deleted through it (runs survive)."""
 
+    workspace_path = "workflow__workspace"
     list_display = ["workflow", "number", "created_at"]
     list_filter = ["workflow__workspace"]
     search_fields = ["workflow__workflow_id", "workflow__name", "nodes__node_id"]
@@ -179,6 +236,7 @@ class ToolCallInline(admin.TabularInline):
 
 @admin.register(Step)
 class StepAdmin(ReadOnlyAdmin):
+    workspace_path = "run__workspace"
     list_display = ["run", "node_id", "type", "status", "model_ref", "simulated", "started_at"]
     list_filter = ["status", "type", "run__workspace"]
     search_fields = ["run__run_id", "node_id"]

@@ -18,6 +18,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from .http.errors import BadRequest
 from .http.input import QueryInput, invalid
+from .integers import ascii_int
 from .models import RUN_ID_RE, WORKFLOW_ID_RE, Run, RunStatus, Workflow, Workspace
 
 PAGE_SIZE = 50
@@ -63,11 +64,10 @@ def _workflow_id(value: Any) -> Any:
 
 
 def _limit(value: Any) -> int:
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PAGE_SIZE:
+    number = ascii_int(value, low=1, high=MAX_PAGE_SIZE)
+    if number is None:
         raise invalid(f"{{field}} must be a number of runs from 1 to {MAX_PAGE_SIZE}.")
-    return value
+    return number
 
 
 def _one_of(values: tuple[str, ...]):
@@ -173,7 +173,10 @@ def decode_cursor(cursor: str) -> Position:
         created_at = datetime.fromisoformat(at)
         if direction not in "on" or timezone.is_naive(created_at) or not re.fullmatch(RUN_ID_RE, run_id):
             raise ValueError
-    except (ValueError, IndexError, binascii.Error, UnicodeDecodeError):
+        # In UTC, as the cursors this list gives are: a time a crafted one puts past year 1 or 9999 there
+        # (0001-01-01T00:00+01:00) overflows here, not in the database's adapter.
+        created_at = created_at.astimezone(UTC)
+    except (ValueError, IndexError, binascii.Error, UnicodeDecodeError, OverflowError):
         raise BadRequest(
             "cursor is not one this list gave (a page's next or prev): start again from the first page.",
             field="cursor",

@@ -68,6 +68,13 @@ class LocalServer:
                 if parsed.path == "/slow":
                     time.sleep(float(parse_qs(parsed.query).get("s", ["0.3"])[0]))
                     return self._send(200, {"ok": True, "slept": True})
+                if parsed.path == "/trickle":  # `n` bytes, one every `every` seconds, no Content-Length
+                    query = parse_qs(parsed.query)
+                    return self._trickle(int(query.get("n", ["10"])[0]), float(query.get("every", ["0.1"])[0]))
+                if parsed.path == "/big":  # `bytes` bytes of JSON text, with a Content-Length unless length=0
+                    query = parse_qs(parsed.query)
+                    size, declared = int(query.get("bytes", ["1000"])[0]), query.get("length", ["1"])[0] == "1"
+                    return self._big(size, declared)
                 answer = server._next(parsed.path)
                 if answer is None:
                     return self._send(404, {"error": "no script for " + parsed.path})
@@ -91,6 +98,33 @@ class LocalServer:
                     self.wfile.flush()
                     with server.lock:
                         server.busy_seconds += time.monotonic() - self.began
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _trickle(self, count, every):
+                def bytes_slowly():
+                    for _ in range(count):
+                        yield b"x"
+                        time.sleep(every)
+
+                self._stream(bytes_slowly(), None)
+
+            def _big(self, size, declared):
+                chunks = (b"x" * min(65536, size - start) for start in range(0, size, 65536))
+                self._stream(chunks, size if declared else None)
+
+            def _stream(self, chunks, length):
+                """A text answer written chunk by chunk, each flushed, with a Content-Length when `length` is given."""
+                self.close_connection = True
+                try:
+                    self.send_response(200)
+                    self.send_header("content-type", "text/plain")
+                    if length is not None:
+                        self.send_header("content-length", str(length))
+                    self.end_headers()
+                    for chunk in chunks:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

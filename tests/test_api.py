@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from runs.http.input import NOT_FINITE
 from runs.models import PromptArtifact, Run, Workflow, WorkflowVersion
 
 from .builders import finished_run, llm, run_in_status, support_workflow
@@ -331,5 +332,6 @@ def test_a_body_with_a_number_json_cannot_hold_is_a_400_and_creates_no_run(api, 
     url = f"/api/v1/acme/workflows/{version.workflow.workflow_id}/runs"
     response = api.post(url, data='{"payload": {"x": ' + number + "}}", content_type="application/json")
     assert response.status_code == 400
-    assert response.json()["error"]["message"].startswith("JSON numbers must be finite")
+    error = response.json()["error"]
+    assert error["message"] == "payload.x: " + NOT_FINITE and error["field"] == "payload.x"
     assert not Run.objects.filter(workflow=version.workflow).exists()

@@ -29,3 +29,22 @@ def test_a_viewer_or_an_operator_changing_the_policy_is_403_and_changes_nothing(
 
 def test_a_member_of_another_workspace_cannot_read_the_policy(outsider_api, acme):
     assert outsider_api.get("/api/v1/acme/policy").status_code == 403
+
+
+def test_a_policy_put_saves_only_the_fields_it_sent_over_a_concurrent_change(acme):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from replay.policy import update_policy
+    from runs.models import Workspace
+
+    Workspace.objects.filter(pk=acme.pk).update(replay_allow_mutations=True)
+    read_before = Workspace.objects.get(pk=acme.pk)  # an admin's PUT read the row before the other's commit
+    Workspace.objects.filter(pk=acme.pk).update(replay_allow_mutations=False)  # the other admin turns mutations off
+    with CaptureQueriesContext(connection) as queries:
+        updated = update_policy(workspace=read_before, data={"allowed_providers": ["openai"]})
+    acme.refresh_from_db()
+    assert acme.replay_allow_mutations is False and acme.allowed_providers == ["openai"]
+    assert updated.replay_allow_mutations is False  # the answer shows the row as saved
+    if connection.features.has_select_for_update:
+        assert any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)

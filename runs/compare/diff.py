@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from rapidfuzz.distance import Indel
 
+from runs.jsonvalues import storable_text
+
 from .rows import Row, canonical_output
 
 _WORDS = re.compile(r"\s*\S+\s*|\s+")  # a word with its surrounding spaces: lone spaces would match everywhere
@@ -76,8 +78,8 @@ def output_diff(row: Row) -> Diff:
 
 
 def pretty_json(value) -> str:
-    """JSON as every page shows it, and as a diff compares it: indented, keys sorted."""
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    """JSON as every page shows it, and as a diff compares it: indented, keys sorted, always encodable text."""
+    return storable_text(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 def json_diff(a, b) -> Diff | None:

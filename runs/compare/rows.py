@@ -7,6 +7,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
+from runs.jsonvalues import storable_text
 from runs.models import Step
 
 STEP_FIELDS = (
@@ -184,7 +185,7 @@ def canonical_output(step: StepFacts) -> str:
     """A tool step's output as canonical JSON (key order and spacing do not count as changes); text as it is."""
     if step.type == "tool":
         try:
-            return json.dumps(json.loads(step.output), sort_keys=True, indent=2, ensure_ascii=False)
+            return storable_text(json.dumps(json.loads(step.output), sort_keys=True, indent=2, ensure_ascii=False))
         except ValueError:
             return step.output
     return step.output

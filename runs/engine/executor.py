@@ -13,6 +13,7 @@ from typing import NamedTuple
 from django.db import DatabaseError
 from django.utils import timezone
 
+from runs.jsonvalues import Unstorable, storable, storable_text
 from runs.models import Run, Step, ToolCall
 
 from .lease import claim, fail_run, heartbeat, hold
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 
 INTERRUPTED = "interrupted; not retried to avoid a duplicate side effect"
 DRY_RUN_PLACEHOLDER = {"dry_run": True}
+# Said instead of an exception's own text, which quotes Python or SQL (IntegrityError: UNIQUE constraint failed: …).
+UNEXPECTED = "the details are in the worker's log"
+# What one tool result may weigh as stored JSON (the http tools' own cap, HTTP_TOOL_MAX_BYTES, comes first).
+MAX_RESULT_BYTES = 16 * 1024 * 1024
 
 
 class StepFailed(Exception):
@@ -50,7 +55,7 @@ class RunExecutor:
         self.overrides = run.overrides or {}
         reverse = {new: old for old, new in (run.node_mapping or {}).items()}
         self.original_node_of = reverse
-        self.context = {"trigger": run.trigger_payload or {}, "nodes": {}}
+        self.context = {"trigger": _storable_or_as_is(run.trigger_payload or {}), "nodes": {}}
         self.simulated = run.simulated
         self.boundary = StepBoundary(run.pk, lease)
         self.persisted_plan = PersistedPlan.of(run)
@@ -156,11 +161,15 @@ class RunExecutor:
                 else:
                     fields, tool_call, output = self.call_tool(node, recorded)
         except (StepFailed, TemplateError, ProviderError, ToolError) as exc:
-            message = str(exc)
-            self.boundary.outcome = StepOutcome(step_id, Step.Status.FAILED, timezone.now(), fields, error=message)
+            message = storable_text(str(exc))
+            self.boundary.outcome = StepOutcome(
+                step_id, Step.Status.FAILED, timezone.now(), fields, error=message, node_id=node.node_id
+            )
             self.boundary.fail(f"Node {node.node_id} failed: {message}")
             return False
-        self.boundary.outcome = StepOutcome(step_id, Step.Status.COMPLETED, timezone.now(), fields, tool_call)
+        self.boundary.outcome = StepOutcome(
+            step_id, Step.Status.COMPLETED, timezone.now(), fields, tool_call, node_id=node.node_id
+        )
         self.context["nodes"][node.node_id] = {"output": output}
         return True
 
@@ -180,22 +189,26 @@ class RunExecutor:
         if completion.simulated and not self.simulated:
             self.simulated = self.boundary.simulated = True  # recorded with the step
         usage = completion.usage
+        text = storable_text(completion.text)
         return {
-            "input": {"prompt": prompt, **sent},
-            "output": completion.text,
-            "output_value": completion.text,
+            "input": storable({"prompt": prompt, **sent}),
+            "output": text,
+            "output_value": text,
             "model_ref": model_ref,
             "prompt_hash": prompt_hash,
             "simulated": completion.simulated,
             **{name: getattr(usage, name) for name in Step.USAGE_FIELDS},
-            "raw_usage": usage.raw,
+            "raw_usage": storable(usage.raw),
             "cost_usd": price(model_ref, usage, called_at),
             "price_version": PRICE_VERSION,
             "latency_ms": completion.latency_ms,
         }
 
     def call_tool(self, node: PlannedNode, recorded) -> tuple[dict, dict, object]:
-        arguments = render_value(node.config.get("args", {}), self.context)
+        try:
+            arguments = storable(render_value(node.config.get("args", {}), self.context))
+        except Unstorable as exc:
+            raise ToolError(f"its arguments cannot be stored: {exc}") from None
         dry_run = self.will_dry_run(node)
         if dry_run:
             original = self.original_node_of.get(node.node_id, node.node_id)
@@ -209,8 +222,13 @@ class RunExecutor:
                 result = tool.call(arguments, ctx)
             except ToolError:
                 raise
-            except Exception as exc:  # a tool's own bug fails its step, not the worker
-                raise ToolError(f"{tool.name} raised {type(exc).__name__}: {exc}") from None
+            except Exception:  # a tool's own bug fails its step, not the worker; its details go to the log only
+                log.exception("run %s: tool %s raised", self.run.pk, tool.name)
+                raise ToolError(f"{tool.name} failed unexpectedly ({UNEXPECTED})") from None
+            try:  # encoded before the step boundary, so the write cannot be refused for the value
+                result = storable(result, max_bytes=MAX_RESULT_BYTES)
+            except Unstorable as exc:
+                raise ToolError(f"{tool.name} returned a result that cannot be stored: {exc}") from None
         tool_call = {
             "tool": node.tool_name,
             "mutating": node.mutating,
@@ -219,6 +237,14 @@ class RunExecutor:
             "result": result,
         }
         return {"input": {"arguments": arguments}, "output": json.dumps(result, sort_keys=True)}, tool_call, result
+
+
+def _storable_or_as_is(value):
+    """A payload stored before the input refused lone surrogates, encoded as a tool result would be."""
+    try:
+        return storable(value)
+    except Unstorable:
+        return value
 
 
 class RecordedSoFar(NamedTuple):
@@ -248,6 +274,6 @@ def execute(run_id: str) -> None:
         executor.execute()
     except DatabaseError:
         raise  # the database is gone: the stale-run sweep picks the run up again
-    except Exception as exc:
+    except Exception:
         log.exception("run %s failed unexpectedly", run_id)
-        executor.boundary.fail(f"Internal error: {type(exc).__name__}: {exc}")  # keeps the steps already run
+        executor.boundary.fail(f"Internal error ({UNEXPECTED})")  # keeps the steps already run

@@ -9,7 +9,9 @@ swap it. Redirects are followed here, a bounded number of them, each hop checked
 
 import socket
 import ssl
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
@@ -17,6 +19,8 @@ from typing import Any
 import httpcore
 import httpx
 from django.conf import settings
+
+from config.env import OnPort
 
 SETTING = "TOOL_HTTP_ALLOWED_HOSTS"
 SCHEMES = ("http", "https")
@@ -40,6 +44,23 @@ _CARRY_IPV4 = tuple(
 
 class Refused(Exception):
     """The http tools will not reach this URL; the message names the address and the setting."""
+
+
+class TooLarge(Exception):
+    """The answer is longer than the byte limit; the message names the limit."""
+
+
+class TooSlow(Exception):
+    """The whole call (redirects and every byte of the answer) outlasted the deadline; the message names it."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole answer, read within the deadline and the byte limit."""
+
+    status: int
+    content: bytes
+    encoding: str | None
 
 
 def embedded_ipv4(address: Address) -> IPv4Address | None:
@@ -82,8 +103,20 @@ def refusal_reason(address: Address) -> str | None:
     return None
 
 
-def check(host: str, addresses: list[Address], allowed: tuple[str | Network, ...]) -> None:
-    """Refuse unless the setting lists the host, or every address is public or inside a listed block."""
+def on_port(allowed: tuple[str | Network | OnPort, ...], port: int | None) -> tuple[str | Network, ...]:
+    """The entries that allow `port`: those without a port, and those naming it (`host:port`)."""
+    return tuple(
+        entry.entry if isinstance(entry, OnPort) else entry
+        for entry in allowed
+        if not isinstance(entry, OnPort) or entry.port == port
+    )
+
+
+def check(
+    host: str, addresses: list[Address], allowed: tuple[str | Network | OnPort, ...], port: int | None = None
+) -> None:
+    """Refuse unless the setting lists the host, or every address is public or inside a listed block (on `port`)."""
+    allowed = on_port(allowed, port)
     name = host.lower().removesuffix(".")
     if name in allowed:
         return
@@ -121,7 +154,7 @@ def resolve(host: str, port: int) -> list[Address]:
 class _CheckedBackend(httpcore.SyncBackend):
     """Resolves, checks every address, then connects to a checked address, never to the name again."""
 
-    def __init__(self, allowed: tuple[str | Network, ...]):
+    def __init__(self, allowed: tuple[str | Network | OnPort, ...]):
         self.allowed = allowed
 
     def connect_tcp(
@@ -133,7 +166,7 @@ class _CheckedBackend(httpcore.SyncBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         addresses = resolve(host, port)
-        check(host, addresses, self.allowed)
+        check(host, addresses, self.allowed, port)
         error: Exception | None = None
         for address in addresses:  # as socket.create_connection does: the first that answers
             try:
@@ -149,26 +182,66 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 class _CheckedTransport(httpx.HTTPTransport):
-    def __init__(self, allowed: tuple[str | Network, ...]):
+    def __init__(self, allowed: tuple[str | Network | OnPort, ...]):
         # HTTPTransport takes no network backend, its pool does: httpx is pinned to 0.28 in pyproject.toml,
         # and the tests that refuse a loopback URL fail if this pool stops being the one that connects.
         self._pool = httpcore.ConnectionPool(ssl_context=_ssl_context(), network_backend=_CheckedBackend(allowed))
 
 
-def fetch(method: str, url: str, *, json: Any = None, timeout: float) -> httpx.Response:
-    """Send the request, following up to MAX_REDIRECTS redirects; each hop's scheme and addresses are checked."""
+def fetch(method: str, url: str, *, json: Any = None, timeout: float, max_bytes: int) -> Answer:
+    """Send the request, following up to MAX_REDIRECTS redirects; each hop's scheme and addresses are checked.
+
+    `timeout` is the whole call's deadline, not each read's: a server trickling a byte a second is cut off
+    (TooSlow) as one that never answers is. The answer is streamed and refused past `max_bytes` (TooLarge),
+    counted after decompression, so a large or compressed answer never sits whole in the worker's memory.
+    """
     allowed = settings.TOOL_HTTP_ALLOWED_HOSTS
+    deadline = time.monotonic() + timeout
     with httpx.Client(transport=_CheckedTransport(allowed), timeout=timeout, trust_env=False) as client:
         request = client.build_request(method, url, json=json)
         for hop in range(MAX_REDIRECTS + 1):
             where = f"the redirect to {request.url}" if hop else url
             if request.url.scheme not in SCHEMES:
                 raise Refused(f"{where}: only http and https URLs are fetched")
+            request.extensions["timeout"] = httpx.Timeout(_left(deadline, timeout)).as_dict()
             try:
-                response = client.send(request)
+                response = client.send(request, stream=True)
             except Refused as exc:
                 raise Refused(f"{where}: {exc}") from None
-            if response.next_request is None:
-                return response
+            except httpx.TimeoutException:
+                _left(deadline, timeout)
+                raise
+            try:
+                if response.next_request is None:
+                    return Answer(
+                        response.status_code, _body(response, deadline, timeout, max_bytes), response.encoding
+                    )
+            finally:
+                response.close()
             request = response.next_request
         raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", request=request)
+
+
+def _left(deadline: float, timeout: float) -> float:
+    """Seconds left before the deadline; TooSlow once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TooSlow(f"took longer than HTTP_TOOL_TIMEOUT ({timeout:g} s)")
+    return left
+
+
+def _body(response: httpx.Response, deadline: float, timeout: float, max_bytes: int) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+        raise TooLarge(f"answered {int(declared)} bytes, more than HTTP_TOOL_MAX_BYTES ({max_bytes})")
+    body = bytearray()
+    try:
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > max_bytes:
+                raise TooLarge(f"answered more than HTTP_TOOL_MAX_BYTES ({max_bytes} bytes)")
+            _left(deadline, timeout)
+    except httpx.TimeoutException:
+        _left(deadline, timeout)  # the read that timed out was given what was left of the deadline
+        raise
+    return bytes(body)

@@ -8,11 +8,12 @@ before the next step's provider or tool is called, as before. On PostgreSQL the 
 prepared once per connection: a dozen texts, each run thousands of times.
 """
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cache
 
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from runs.models import Run, Step, ToolCall
@@ -33,6 +34,22 @@ class StepOutcome:
     fields: dict
     tool_call: dict | None = None
     error: str = ""
+    node_id: str = ""
+
+    def without_values(self, error: str) -> "StepOutcome":
+        """The step failed with `error`, keeping what was run (usage, the tool call) but none of its values."""
+        kept = {k: v for k, v in self.fields.items() if k in FINISH_USAGE_COLUMNS and k != "raw_usage"}
+        kept.update({k: self.fields[k] for k in ("model_ref", "prompt_hash", "simulated") if k in self.fields})
+        call = self.tool_call and {**self.tool_call, "arguments": {}, "result": None}
+        return replace(self, status=Step.Status.FAILED, fields=kept, tool_call=call, error=error)
+
+
+log = logging.getLogger(__name__)
+
+# What a write raises when the database refuses a value (SQLite's JSON check, PostgreSQL's NUL and encoding
+# errors), or the JSON encoding of one fails: the step's values are at fault, not the database.
+VALUE_REFUSED = (DataError, IntegrityError, ValueError, RecursionError)
+REFUSED_MESSAGE = "the database refused to store its result"
 
 
 # An LLM step's usage, written with its finish (null for tool steps and failed calls).
@@ -182,10 +199,41 @@ class StepBoundary:
         self.outcome = None  # committed
         return count
 
+    def _refused(self, exc: Exception) -> bool:
+        """After a write refused for a value of the pending step: fail that step without its values, and the run.
+
+        False when nothing was pending (the refusal is not about a value, the caller re-raises).
+        """
+        outcome = self.outcome
+        if outcome is None:
+            return False
+        log.warning("run %s: the step %s was refused by the database: %r", self.run_id, outcome.step_id, exc)
+        self.outcome = outcome.without_values(REFUSED_MESSAGE)
+        node = f"Node {outcome.node_id}" if outcome.node_id else "A step"
+        self.fail(f"{node} failed: {REFUSED_MESSAGE}")
+        return True
+
     def start(
         self, *, node_id: str, type: str, position: int, mapped_from: str, invokes_mutation: bool = False
     ) -> int | None:
-        """Record the last step, hold the lease and start this one: its id, or None to stop executing."""
+        """Record the last step, hold the lease and start this one: its id, or None to stop executing.
+
+        None too when the last step's values were refused: that step and the run are failed instead.
+        """
+        try:
+            return self._start(
+                node_id=node_id,
+                type=type,
+                position=position,
+                mapped_from=mapped_from,
+                invokes_mutation=invokes_mutation,
+            )
+        except VALUE_REFUSED as exc:
+            if not self._refused(exc):
+                raise
+            return None
+
+    def _start(self, *, node_id: str, type: str, position: int, mapped_from: str, invokes_mutation: bool) -> int | None:
         sql = _statements(connection.vendor)
         while True:
             recorded_call = self.outcome.tool_call if self.outcome is not None else None
@@ -212,7 +260,7 @@ class StepBoundary:
                     "SELECT (SELECT count(*) FROM held), (SELECT id FROM started)" + async_commit_column(waits),
                     (),
                 )
-                with prepared_cursor() as cursor:  # one statement: atomic and committed on its own
+                with prepared_cursor() as cursor:  # one statement: atomic, committed on its own
                     cursor.execute(*statement)
                     held, step_id = cursor.fetchone()[:2]
             else:
@@ -240,33 +288,50 @@ class StepBoundary:
             # resumed between the two writes: the run is ours again, start the step
 
     def flush(self) -> None:
+        """Record the last step (a refused one fails with the run, whose lease the caller then finds released)."""
         sql = _statements(connection.vendor)
-        with transaction.atomic(), connection.cursor() as cursor:
-            for s, ps in self._recording(sql):
-                cursor.execute(s, ps)
-            if self._done:
-                cursor.execute(sql["count"], (self.run_id,))
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                for s, ps in self._recording(sql):
+                    cursor.execute(s, ps)
+                if self._done:
+                    cursor.execute(sql["count"], (self.run_id,))
+        except VALUE_REFUSED as exc:
+            if not self._refused(exc):
+                raise
         self.outcome = None
 
     def fail(self, message: str) -> None:
-        """Record the failed step and fail the run in one commit."""
+        """Record the failed step and fail the run in one commit (the step without its values if they are refused)."""
         sql = _statements(connection.vendor)
-        failed = self._cross(
-            self._recording(sql),
-            sql["fail"],
-            (message, db_datetime(timezone.now()), self.simulated, self.run_id, self.lease),
-        )
+        params = (message, db_datetime(timezone.now()), self.simulated, self.run_id, self.lease)
+        try:
+            failed = self._cross(self._recording(sql), sql["fail"], params)
+        except VALUE_REFUSED as exc:
+            if self.outcome is None:
+                raise
+            log.warning("run %s: the step %s was refused by the database: %r", self.run_id, self.outcome.step_id, exc)
+            self.outcome = self.outcome.without_values(REFUSED_MESSAGE)
+            failed = self._cross(self._recording(sql), sql["fail"], params)
         if failed:
             export_on_commit(self.run_id)
 
     def complete(self) -> bool:
-        """Record the last step and complete the run, unless it was paused or cancelled meanwhile."""
+        """Record the last step and complete the run, unless it was paused or cancelled meanwhile.
+
+        False too when the last step's values were refused: that step and the run are failed instead.
+        """
         sql = _statements(connection.vendor)
-        completed = self._cross(
-            self._recording(sql),
-            sql["complete"],
-            (db_datetime(timezone.now()), self.simulated, self.run_id, self.lease),
-        )
+        try:
+            completed = self._cross(
+                self._recording(sql),
+                sql["complete"],
+                (db_datetime(timezone.now()), self.simulated, self.run_id, self.lease),
+            )
+        except VALUE_REFUSED as exc:
+            if not self._refused(exc):
+                raise
+            return False
         if completed:
             self.simulated = False
             export_on_commit(self.run_id)

@@ -3,6 +3,8 @@
 import json
 import re
 
+from runs.integers import ascii_int
+
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 
 
@@ -20,8 +22,8 @@ def resolve(path: str, context: dict):
         walked.append(part)
         if isinstance(value, dict) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
+        elif isinstance(value, list) and (index := ascii_int(part, low=0, high=len(value) - 1)) is not None:
+            value = value[index]
         else:
             raise TemplateError(f"missing key '{'.'.join(walked)}' in template '{{{{ {path} }}}}'")
     return value

@@ -1,11 +1,15 @@
 """The tool registry. Each tool declares whether it mutates the outside world."""
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 from django.conf import settings
+from django.db import IntegrityError
+
+from runs.jsonvalues import MAX_DEPTH
 
 from . import outbound
 
@@ -51,11 +55,16 @@ def records_create(args, ctx):
     kind, data = _arg(args, "kind"), _arg(args, "data", dict)
     key = str(data.get("key") or uuid.uuid4().hex[:12])
     # One record per (run, node): a redelivered task finds the row instead of writing a second.
-    record, _ = Record.objects.get_or_create(
-        run_id=ctx.run_id,
-        node_id=ctx.node_id,
-        defaults={"workspace_id": ctx.workspace_id, "kind": kind, "key": key, "data": data},
-    )
+    try:
+        record, _ = Record.objects.get_or_create(
+            run_id=ctx.run_id,
+            node_id=ctx.node_id,
+            defaults={"workspace_id": ctx.workspace_id, "kind": kind, "key": key, "data": data},
+        )
+    except IntegrityError:  # (workspace, kind, key) is unique: another run, or a replay invoking it again, made it
+        raise ToolError(
+            f"records.create: a {kind!r} record with key {key!r} already exists in this workspace"
+        ) from None
     return {"created": True, "kind": record.kind, "key": record.key}
 
 
@@ -71,19 +80,30 @@ def messages_send(args, ctx):
     return {"sent": True, "message_id": message.pk, "to": to}
 
 
-def _http_result(response: httpx.Response) -> dict:
+def _http_result(answer: outbound.Answer) -> dict:
+    """The answer's JSON, or its text (the first 10,000 characters) when it is not JSON."""
     try:
-        body = response.json()
+        body = json.loads(answer.content)
     except ValueError:
-        body = response.text[:10000]
-    return {"status": response.status_code, "body": body}
+        body = answer.content.decode(answer.encoding or "utf-8", errors="replace")[:10000]
+    except RecursionError:
+        raise ToolError(f"answered JSON nested deeper than {MAX_DEPTH} levels") from None
+    return {"status": answer.status, "body": body}
 
 
-def _http(tool: str, method: str, args: dict, json=None) -> dict:
+def _http(tool: str, method: str, args: dict, payload=None) -> dict:
+    url = _arg(args, "url")
     try:
-        return _http_result(outbound.fetch(method, _arg(args, "url"), json=json, timeout=settings.HTTP_TOOL_TIMEOUT))
+        answer = outbound.fetch(
+            method, url, json=payload, timeout=settings.HTTP_TOOL_TIMEOUT, max_bytes=settings.HTTP_TOOL_MAX_BYTES
+        )
+        return _http_result(answer)
     except outbound.Refused as exc:
         raise ToolError(f"{tool} refused {exc}") from None
+    except (outbound.TooLarge, outbound.TooSlow) as exc:
+        raise ToolError(f"{tool} {url}: {exc}") from None
+    except ToolError as exc:
+        raise ToolError(f"{tool} {url}: {exc}") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise ToolError(f"{tool} failed: {exc}") from None
 
@@ -93,7 +113,7 @@ def http_get(args, ctx):
 
 
 def http_post(args, ctx):
-    return _http("http.post", "POST", args, json=args.get("json"))
+    return _http("http.post", "POST", args, payload=args.get("json"))
 
 
 TOOLS: dict[str, Tool] = {

@@ -1,9 +1,7 @@
 """The JSON API's plumbing: bearer tokens, JSON bodies, and the one place errors become responses."""
 
 import functools
-import json
 import logging
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +13,7 @@ from pydantic_core import to_jsonable_python
 
 from .errors import BadRequest, Forbidden, Rejected
 from .gate import gate
+from .input import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -62,44 +61,10 @@ def json_body(request) -> dict:
         raise Rejected(413, "Request body too large.", code="too_large") from None
     if not raw.strip():
         return {}
-    try:
-        data = json.loads(raw, parse_constant=_not_a_number, parse_float=_finite)
-        has_nul = _has_nul(data)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("Malformed JSON body.") from None
-    except RecursionError:
-        raise BadRequest("The JSON body is nested too deeply.") from None
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise BadRequest("The JSON body must be an object.")
-    if has_nul:
-        raise BadRequest("JSON strings must not contain NUL (\\u0000) characters.")
     return data
-
-
-NOT_FINITE = "JSON numbers must be finite: NaN and Infinity are not JSON, and neither database stores them."
-
-
-def _not_a_number(name: str):
-    """Python's json reads NaN and Infinity, which no JSON column accepts: refused before anything is written."""
-    raise BadRequest(NOT_FINITE)
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):  # 1e400
-        raise BadRequest(NOT_FINITE)
-    return number
-
-
-def _has_nul(value) -> bool:
-    """PostgreSQL stores no NUL in text or jsonb: refuse it up front instead of failing mid-write."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 def api_view(methods: tuple[str, ...], *, role: str = "viewer", outsider_message: str | None = None):

@@ -1,10 +1,14 @@
 """Declared input: pydantic models validate every JSON body and form, and their errors become a 400 naming the field."""
 
+import json
 from collections.abc import Collection, Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
+
+from runs.integers import ascii_int
+from runs.jsonvalues import MAX_DEPTH, problem_at
 
 from .errors import BadRequest
 
@@ -43,6 +47,54 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
+NOT_FINITE = "JSON numbers must be finite: NaN and Infinity are not JSON, and neither database stores them."
+REFUSED_VALUES = {
+    "a NUL (U+0000) character": "JSON strings must not contain NUL (\\u0000) characters.",
+    "a lone UTF-16 surrogate (U+D800 to U+DFFF), which is not text": (
+        "Strings must not contain a lone UTF-16 surrogate (\\ud800 to \\udfff without its pair): it is not text."
+    ),
+    "a number that is not finite (NaN or Infinity)": NOT_FINITE,
+}
+
+
+def refuse_unstorable(value: Any, *, prefix: str = "") -> None:
+    """BadRequest naming the field of the first value neither database stores: NUL, lone surrogate, NaN, depth."""
+    found = problem_at(value)
+    if found is None:
+        return
+    loc, reason = found
+    field = field_path(((prefix,) if prefix else ()) + loc) or None
+    if reason.startswith("nesting"):
+        message = f"{field or 'The JSON body'} is nested deeper than {MAX_DEPTH} levels."
+    else:
+        text = REFUSED_VALUES.get(reason.removesuffix(" in a key"), f"Values must not contain {reason}.")
+        message = f"{field}: {text}" if field else text
+    raise BadRequest(message, field=field)
+
+
+def parse_json(raw: str | bytes, *, field: str | None = None) -> Any:
+    """The one JSON parser: every JSON the product accepts (a body, a form's JSON text) passes the same guards.
+
+    Malformed JSON, NaN and Infinity (1e999 too), NUL, lone surrogates and nesting deeper than MAX_DEPTH are
+    a 400 naming `field` (the body itself when None) and, inside the document, the path to the value.
+    """
+    what = field or "The JSON body"
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise BadRequest(f"{what} is nested deeper than {MAX_DEPTH} levels.", field=field) from None
+    except ValueError as exc:  # UnicodeDecodeError too
+        if field is None:
+            raise BadRequest("Malformed JSON body.") from None
+        line, column = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
+        message = getattr(exc, "msg", None) or "not UTF-8"
+        raise BadRequest(
+            f"{field} is not valid JSON: {message} at line {line}, column {column}.", field=field
+        ) from None
+    refuse_unstorable(data, prefix=field or "")
+    return data
+
+
 UNION_TAG_ERRORS = ("union_tag_invalid", "union_tag_not_found")
 
 
@@ -54,6 +106,7 @@ def parse[M: BaseModel](model: type[M], data: Any, *, prefix: str = "", union_ta
     """
     if not isinstance(data, Mapping):
         raise BadRequest(f"{prefix or 'The request'} must be a JSON object.", field=prefix or None)
+    refuse_unstorable(data, prefix=prefix)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -92,11 +145,10 @@ def _blank_is_none(value: Any) -> Any:
 def _version_number(value: Any) -> Any:
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_VERSION_NUMBER:
+    number = ascii_int(value, low=1, high=MAX_VERSION_NUMBER)
+    if number is None:
         raise invalid("{field} must be a workflow version number (a positive integer).")
-    return value
+    return number
 
 
 def version_number(raw: Any, *, field: str = "target_version") -> int | None:

@@ -12,6 +12,7 @@ from django_htmx.http import HttpResponseStopPolling
 from runs.access import get_run_for_member
 from runs.compare import SORTS, Comparison, Row, compare, compared_runs, output_diff
 from runs.http.web import workspace_view
+from runs.integers import MAX_POSITION, ascii_int
 from runs.templatetags.badges import status_badge
 from runs.templatetags.compare import signed
 from runs.templatetags.usage import exact_tokens, exact_usd, usd
@@ -113,8 +114,7 @@ def _context(membership, comparison: Comparison, request) -> dict:
 
 
 def _offset(request) -> int:
-    raw = request.GET.get("offset", "")
-    return int(raw) if raw.isdigit() else 0
+    return ascii_int(request.GET.get("offset", ""), low=0, high=MAX_POSITION) or 0
 
 
 def _rows_context(context: dict, request, workspace, other) -> dict:

@@ -15,6 +15,7 @@ from runs.compare import pretty_json
 from runs.http.errors import BadRequest, Rejected
 from runs.http.input import parse
 from runs.http.web import workspace_view
+from runs.integers import MAX_POSITION, ascii_int
 from runs.listing import NOT_ON_PAGES, RunFilters, page_of_runs
 from runs.models import Role, Run, Step, Workflow
 from runs.usage import usage_of_run, usage_of_runs
@@ -93,7 +94,9 @@ def _steps_page(run, after: int = -1):
 
 
 def _int_param(raw: str, default: int = -1) -> int:
-    return int(raw) if raw.isdigit() else default
+    """A step position the page sent back; anything else (it never sends one) is the default."""
+    number = ascii_int(raw, low=-1, high=MAX_POSITION)
+    return default if number is None else number
 
 
 def _page_context(run, steps) -> dict:
@@ -116,7 +119,8 @@ def _live_update(request, run) -> dict:
     """
     after = _int_param(request.GET.get("after", ""))
     more = request.GET.get("more") == "1"
-    running = sorted({int(p) for p in request.GET.getlist("running")[:STEPS_PAGE] if p.isdigit() and int(p) <= after})
+    shown = (ascii_int(p, low=0, high=after) for p in request.GET.getlist("running")[:STEPS_PAGE])
+    running = sorted({p for p in shown if p is not None})
     wanted = Q(position__in=running) if more else Q(position__in=running) | Q(position__gt=after)
     steps = list(Step.objects.filter(wanted, run=run).order_by("position")[: len(running) + STEPS_PAGE + 1])
     changed = [s for s in steps if s.position <= after]

@@ -9,18 +9,26 @@ from hypothesis import strategies as st
 
 from ..builders import finished_run, renaming_version, support_workflow
 from ..conftest import rolled_back
+from ..hostile import HOSTILE_BODIES, hostile_json, hostile_text
 from ..test_api import json_values
 from .test_cross_boundary import snapshot
 
 pytestmark = pytest.mark.django_db
 
 huge = st.sampled_from(["x" * 300_000, "é" * 50_000, "\u202e" * 1000, "\x00" * 10, "𝕏" * 20_000])
-text = st.text(max_size=30) | huge
+# Lone surrogates, NULs, non-ASCII digits; non-finite numbers and very deep JSON in the values and bodies below.
+text = st.text(max_size=30) | huge | hostile_text
+json_values = json_values | hostile_json
 node_pairs = st.dictionaries(text, text, max_size=4) | st.just({f"n{i}": "compose" for i in range(1001)})
 
 
 def bodies(fields: dict):
-    return st.fixed_dictionaries({}, optional={k: v | json_values for k, v in fields.items()}) | json_values | huge
+    return (
+        st.fixed_dictionaries({}, optional={k: v | json_values for k, v in fields.items()})
+        | json_values
+        | huge
+        | HOSTILE_BODIES
+    )
 
 
 NODE = {"id": "a", "type": "tool", "tool": "records.lookup", "args": {}}
@@ -84,7 +92,8 @@ form_fields = st.dictionaries(
         ]
     )
     | st.text(max_size=10),
-    text,
+    # A form carries bytes: a lone surrogate arrives as bytes that are not UTF-8, which Django reads as U+FFFD.
+    text.map(lambda t: t.encode("utf-8", "surrogatepass").decode("utf-8", "replace")),
     max_size=6,
 )
 
@@ -112,6 +121,7 @@ def test_fuzzed_json_endpoints_never_500_and_leave_nothing_on_4xx(endpoint, data
     with rolled_back():
         before = snapshot()
         raw = body if isinstance(body, str) else json.dumps(body)
+        raw = raw.encode("utf-8", "surrogatepass")  # a lone surrogate as raw text: bytes that are not UTF-8
         response = getattr(admin_api, method)(url.format(**world), data=raw, content_type="application/json")
         check(response, before)
         assert response["Content-Type"].startswith("application/json")

@@ -158,8 +158,8 @@ def test_a_nul_in_the_forms_idempotency_key_is_a_400_not_a_500(operator_client, 
 @pytest.mark.parametrize(
     "raw, message",
     [
-        ('{"mode": "as_is", "note": "\\u0000"}', "JSON strings must not contain NUL (\\u0000) characters."),
-        ("[" * 100_000 + "]" * 100_000, "The JSON body is nested too deeply."),
+        ('{"mode": "as_is", "note": "\\u0000"}', "note: JSON strings must not contain NUL (\\u0000) characters."),
+        ("[" * 100_000 + "]" * 100_000, "The JSON body is nested deeper than 100 levels."),
     ],
 )
 def test_json_a_database_or_parser_would_choke_on_is_a_clear_400(api, source, raw, message):

@@ -109,7 +109,6 @@ def test_the_setting_is_empty_by_default(settings):
     ("entry", "problem"),
     [
         ("http://api.example.com", "is not a host name, an IP address or a CIDR block"),
-        ("api.example.com:443", "is not a host name, an IP address or a CIDR block"),
         ("*.example.com", "is not a host name, an IP address or a CIDR block"),
         ("999.1.1.1", "is not a host name, an IP address or a CIDR block"),
         ("10.0.0.1/8", "is not a CIDR block: 10.0.0.1/8 has host bits set"),
@@ -224,3 +223,46 @@ def test_the_connection_goes_to_the_checked_address_even_if_the_name_resolves_ag
     assert run.status == "completed"
     assert lookups == ["rebind.test"]
     assert local_server.requests[0]["headers"]["host"] == f"rebind.test:{port}"
+
+
+def test_an_allowlist_entry_with_a_port_allows_that_port_only(acme, local_server, settings):
+    port = local_server.httpd.server_address[1]
+    settings.TOOL_HTTP_ALLOWED_HOSTS = parse_hosts(SETTING, f"127.0.0.1:{port}")
+    local_server.script("/status", [(200, {"ok": True})])
+    assert finished_run(fetch_workflow(acme, f"{local_server.url}/status")).status == "completed"
+    settings.TOOL_HTTP_ALLOWED_HOSTS = parse_hosts(SETTING, f"127.0.0.1:{port + 1}, localhost:{port}")
+    run = finished_run(fetch_workflow(acme, f"{local_server.url}/status"))
+    assert run.status == "failed" and "a loopback address" in run.error
+
+
+@pytest.mark.parametrize(
+    ("value", "entry", "port"),
+    [
+        ("api.example.com:8443", "api.example.com", 8443),
+        ("10.0.0.5:80", ip_network("10.0.0.5/32"), 80),
+        ("10.0.0.0/8:443", ip_network("10.0.0.0/8"), 443),
+        ("[::1]:8080", ip_network("::1/128"), 8080),
+    ],
+)
+def test_an_allowlist_entry_may_name_a_port(value, entry, port):
+    (parsed,) = parse_hosts(SETTING, value)
+    assert (parsed.entry, parsed.port) == (entry, port)
+
+
+def test_a_private_address_listed_with_a_port_is_refused_on_another_port():
+    allowed = parse_hosts(SETTING, "10.0.0.0/8:443")
+    check("internal", [ip_address("10.0.0.5")], allowed, port=443)
+    with pytest.raises(Refused):
+        check("internal", [ip_address("10.0.0.5")], allowed, port=80)
+
+
+@pytest.mark.parametrize("value", ["host:0", "host:65536", "host:²", "host:", "10.0.0.5:http"])
+def test_an_allowlist_entry_with_a_bad_port_stops_start_up(value):
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match=":port|a port that is not"):
+        parse_hosts(SETTING, value)
+
+
+def test_an_ipv6_address_without_brackets_allows_every_port():
+    assert parse_hosts(SETTING, "::1") == (ip_network("::1/128"),)
