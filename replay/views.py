@@ -127,6 +127,9 @@ def dialog(request, membership, run_id):
     if request.method == "GET":
         fields = {"mode": "as_is", "target_version": request.GET.get("target_version", "")}
         context = _dialog_context(request, membership, run, fields, start_hint=request.GET.get("from_node", ""))
+        refusal = context.get("preview") and context["preview"].refusal
+        if refusal and refusal.field == "target_version":  # the URL names no version of this workflow: its 400 or 404
+            return render(request, "_error_fragment.html", {"message": refusal.message}, status=refusal.status)
         return render(request, DIALOG, context)
     data = _form_data(request.POST)
     try:

@@ -42,6 +42,15 @@
     if (modal && modal.open) modal.close();
   });
 
+  // Once the mapping section (and Start from) follow a version change, the plan follows them. Asked from here,
+  // not by a trigger on the panel: a panel swapped in a moment before has no bound triggers until it settles, and
+  // the refresh was lost. Issued from the panel, its hx-sync (this:replace) aborts an older plan still in flight.
+  document.body.addEventListener("mappingChecked", function () {
+    var panel = document.getElementById("plan-panel");
+    if (!panel) return;
+    window.htmx.ajax("POST", panel.getAttribute("hx-post"), { source: panel, target: panel, swap: "outerHTML" });
+  });
+
   // Dialogs: htmx swaps content into an empty <dialog>; we open it natively (focus trap, Escape).
   // Only once settled: htmx binds the content's triggers then, and a change made before is lost.
   document.body.addEventListener("htmx:afterSettle", function (event) {
