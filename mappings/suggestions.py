@@ -11,16 +11,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from pydantic import BaseModel, Field, RootModel
+from pydantic import Field, RootModel
 from rapidfuzz import fuzz
 
-from runs.models import Node, PromptRevision, WorkflowVersion
+from runs.http.openapi import Closed
+from runs.models import Node, PromptRevision
 
 PRESELECT_GAP = 0.15  # the next candidate must be at least this far below a preselected one
 CANDIDATE_FLOOR = 0.15  # below this a target is not offered at all
 ANCHOR_MIN = 0.5  # an assigned pair this confident counts as a matched neighbour in the next round
 MAX_ROUNDS = 4
 MAX_CANDIDATES = 5
+# Comparisons of a renamed node with a target node, at most, in one block of alike nodes (same type, then
+# same prompt artifact or tool): past it (hundreds of copies of one node) the block gets no suggestions.
+MAX_COMPARISONS = 5_000
 # Weights of the signals; name similarity is a tie-breaker, so it only counts beside another signal.
 W_DEFINITION, W_GRAPH, W_NAME = 0.75, 0.2, 0.05
 # A definition that is only similar scores at most this much of an identical one.
@@ -31,13 +35,13 @@ CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 UNKNOWN = "?"
 
 
-class Candidate(BaseModel):
+class Candidate(Closed):
     target: str
     confidence: float = Field(ge=0, le=1)
     reasons: list[str]
 
 
-class NodeSuggestions(BaseModel):
+class NodeSuggestions(Closed):
     """Candidates for one renamed node, best first; `preselected` only when the first is sure and alone."""
 
     preselected: str | None
@@ -139,19 +143,42 @@ def _definition(s: NodeDef, t: NodeDef, s_text: str, t_text: str) -> tuple[float
     return SIMILAR_CAP * (0.45 + 0.55 * args), reasons
 
 
+def _block_key(node: NodeDef) -> str:
+    prompt = node.config.get("prompt") or {}
+    return f"{node.type}:{prompt.get('artifact_id') or node.config.get('tool')}"
+
+
 def _neighbours(mine: set[str], theirs: set[str], anchors: Mapping[str, str]) -> tuple[list[str], int]:
     matched = sorted(anchors[n] for n in mine if n in anchors and anchors[n] in theirs)
     return matched, max(len(mine), len(theirs))
 
 
 class _Suggester:
-    def __init__(self, source: Iterable[NodeDef], target: Iterable[NodeDef], renamed: list[str]):
+    def __init__(self, source: Iterable[NodeDef], target: Iterable[NodeDef], renamed: list[str], mapped):
         self.src, self.tgt = _Graph(source), _Graph(target)
-        self.renamed = [n for n in renamed if n in self.src.nodes]
-        kept = set(self.src.nodes) & set(self.tgt.nodes)
-        self.fixed = {n: n for n in kept}
-        self.free = [n for n in self.tgt.nodes if n not in kept]
-        self.names = {(s, t): name_similarity(s, t) for s in self.renamed for t in self.free}
+        self.fixed = {n: n for n in set(self.src.nodes) & set(self.tgt.nodes)}
+        self.fixed |= {s: t for s, t in mapped.items() if s in self.src.nodes and t in self.tgt.nodes}
+        self.renamed = [n for n in renamed if n in self.src.nodes and n not in self.fixed]
+        taken = set(self.fixed.values())
+        self.free = [n for n in self.tgt.nodes if n not in taken]
+        self.pool = self._blocks()
+        self.names = {(s, t): name_similarity(s, t) for s in self.renamed for t in self.pool[s]}
+
+    def _blocks(self) -> dict[str, list[str]]:
+        """The target nodes each renamed node is compared with: its type's, or its artifact's or tool's."""
+        pool: dict[str, list[str]] = {}
+        for keyed in (lambda n: n.type, _block_key):
+            sources: dict[str, list[str]] = {}
+            targets: dict[str, list[str]] = {}
+            for s in self.renamed:
+                if s not in pool:
+                    sources.setdefault(keyed(self.src.nodes[s]), []).append(s)
+            for t in self.free:
+                targets.setdefault(keyed(self.tgt.nodes[t]), []).append(t)
+            for key, group in sources.items():
+                if len(group) * len(targets.get(key, ())) <= MAX_COMPARISONS:
+                    pool.update((s, targets.get(key, [])) for s in group)
+        return {s: pool.get(s, []) for s in self.renamed}
 
     def score(self, anchors: Mapping[str, str]) -> dict[str, dict[str, _Score]]:
         anchored_targets = set(anchors.values())
@@ -164,10 +191,8 @@ class _Suggester:
         for s in self.renamed:
             s_node = self.src.nodes[s]
             row: dict[str, _Score] = {}
-            for t in self.free:
+            for t in self.pool[s]:
                 t_node = self.tgt.nodes[t]
-                if t_node.type != s_node.type:
-                    continue
                 definition, reasons = _definition(s_node, t_node, src_text[s], tgt_text[t])
                 up, up_n = _neighbours(self.src.preds[s], self.tgt.preds[t], anchors)
                 down, down_n = _neighbours(self.src.succs[s], self.tgt.succs[t], anchors)
@@ -225,16 +250,23 @@ class _Suggester:
         return out
 
 
-def suggest(source: Iterable[NodeDef], target: Iterable[NodeDef], renamed: list[str]) -> dict[str, NodeSuggestions]:
-    """For each renamed node of `source`, the nodes of `target` it may have become, best first (issue 32)."""
-    return _Suggester(source, target, renamed).run()
+def suggest(
+    source: Iterable[NodeDef], target: Iterable[NodeDef], renamed: list[str], mapped: Mapping[str, str] | None = None
+) -> dict[str, NodeSuggestions]:
+    """For each renamed node of `source` (not in `mapped`), the nodes of `target` it may have become, best first.
+
+    Pairs the operator already chose (`mapped`) count as matched neighbours and their targets are taken.
+    """
+    return _Suggester(source, target, renamed, mapped or {}).run()
 
 
-def suggestions_for(source: WorkflowVersion, target: WorkflowVersion, renamed: list[str]) -> dict[str, NodeSuggestions]:
-    """`suggest` on two stored versions: their nodes and their llm nodes' prompt texts, in three queries."""
-    if not renamed:
+def suggestions_for(
+    source_id: int, target_id: int, renamed: list[str], mapped: Mapping[str, str] | None = None
+) -> dict[str, NodeSuggestions]:
+    """`suggest` on two stored versions (by pk): their nodes and their llm nodes' prompt texts, in two queries."""
+    if not [n for n in renamed if n not in (mapped or {})]:
         return {}
-    nodes = list(Node.objects.filter(version__in=(source, target)).order_by("version_id", "position"))
+    nodes = list(Node.objects.filter(version_id__in=(source_id, target_id)).order_by("version_id", "position"))
     refs = {(n.config["prompt"]["artifact_id"], n.config["prompt"]["content_hash"]) for n in nodes if n.type == "llm"}
     texts: dict[tuple[str, str], str] = {}
     if refs:
@@ -242,9 +274,9 @@ def suggestions_for(source: WorkflowVersion, target: WorkflowVersion, renamed: l
             artifact__artifact_id__in={a for a, _ in refs}, content_hash__in={h for _, h in refs}
         ).values_list("artifact__artifact_id", "content_hash", "content")
         texts = {(a, h): c for a, h, c in rows}
-    src = [NodeDef.of(n, texts) for n in nodes if n.version_id == source.pk]
-    tgt = [NodeDef.of(n, texts) for n in nodes if n.version_id == target.pk]
-    return suggest(src, tgt, renamed)
+    src = [NodeDef.of(n, texts) for n in nodes if n.version_id == source_id]
+    tgt = [NodeDef.of(n, texts) for n in nodes if n.version_id == target_id]
+    return suggest(src, tgt, renamed, mapped)
 
 
 def suggestion_answer(suggestions: Mapping[str, NodeSuggestions]) -> dict:

@@ -154,6 +154,21 @@ def test_suggestions_for_stored_versions_compare_prompt_texts(acme, django_asser
         ],
     )
     with django_assert_max_num_queries(2):
-        found = suggestions_for(version, v2, ["draft"])["draft"]
+        found = suggestions_for(version.pk, v2.pk, ["draft"])["draft"]
     assert found.candidates[0].target == "compose"
     assert any(r.startswith("prompt ") and r.endswith("% similar") for r in found.candidates[0].reasons)
+
+
+def test_a_block_of_alike_nodes_too_large_to_compare_gets_no_suggestions():
+    source = [llm_def(f"old_{i}") for i in range(100)]
+    target = [llm_def(f"new_{i}") for i in range(100)]
+    found = suggest(source, target, [n.node_id for n in source])
+    assert all(s.candidates == [] and s.preselected is None for s in found.values())
+
+
+def test_pairs_already_mapped_take_their_targets_and_place_their_neighbours():
+    source = [llm_def("a"), llm_def("b", ["a"])]
+    target = [llm_def("x"), llm_def("y", ["x"])]
+    found = suggest(source, target, ["a", "b"], mapped={"a": "x"})
+    assert list(found) == ["b"] and found["b"].preselected == "y"
+    assert "same upstream x" in found["b"].candidates[0].reasons
