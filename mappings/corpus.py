@@ -324,6 +324,26 @@ def _scenarios():
         node["after"] = [b.rng.choice(choices)]
         return True
 
+    def rename_move_edit(b):
+        if not rename_move(b):
+            return False
+        node = b.node(next(iter(b.truth.values())))
+        if node["type"] == "llm":
+            _edit_prompt(b.rng, node, 3)
+        else:
+            _edit_args(b.rng, node)
+        return True
+
+    def rename_beside_a_copy(b):
+        node = b.rename_one()
+        if node is None:
+            return False
+        copy_ = copy.deepcopy(node)
+        copy_["id"] = "copy_of_" + node["id"]
+        copy_["after"] = [b.target[-1]["id"]] if b.target[-1]["id"] != node["id"] else []
+        b.target.append(copy_)
+        return True
+
     def add_and_rename(b):
         node_id = b.pick()
         if node_id is None:
@@ -376,6 +396,8 @@ def _scenarios():
         ("remove one", remove_one),
         ("remove one and rename another", remove_and_rename),
         ("rename and edit, beside a similar new node", rename_edit_with_distractor),
+        ("rename, move and edit", rename_move_edit),
+        ("rename, beside a new copy of the node", rename_beside_a_copy),
     ]
 
 

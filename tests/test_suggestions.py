@@ -122,7 +122,7 @@ def test_the_corpus_covers_60_version_pairs_of_every_kind():
     cases = load_corpus()
     assert len(cases) >= 60
     kinds = {c.name.split(": ")[1].split(" #")[0] for c in cases}
-    assert {"rename and move", "remove one", "add nodes and rename one", "rename and edit the prompt lightly"} <= kinds
+    assert {"rename and move", "remove one", "add nodes and rename one", "rename, move and edit"} <= kinds
 
 
 def test_suggestions_meet_the_precision_and_top1_targets_on_the_corpus():
