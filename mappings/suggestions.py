@@ -162,7 +162,9 @@ class _Suggester:
         taken = set(self.fixed.values())
         self.free = [n for n in self.tgt.nodes if n not in taken]
         self.pool = self._blocks()
-        self.names = {(s, t): name_similarity(s, t) for s in self.renamed for t in self.pool[s]}
+        self.definitions: dict[tuple[str, str, str, str], tuple[float, list[str]]] = {}
+        words = {n: _words(n) for n in [*self.renamed, *self.free]}
+        self.names = {(s, t): fuzz.ratio(words[s], words[t]) / 100 for s in self.renamed for t in self.pool[s]}
 
     def _blocks(self) -> dict[str, list[str]]:
         """The target nodes each renamed node is compared with: its type's, or its artifact's or tool's."""
@@ -193,7 +195,10 @@ class _Suggester:
             row: dict[str, _Score] = {}
             for t in self.pool[s]:
                 t_node = self.tgt.nodes[t]
-                definition, reasons = _definition(s_node, t_node, src_text[s], tgt_text[t])
+                key = (s, t, src_text[s], tgt_text[t])  # a later round only changes texts that name moved nodes
+                if key not in self.definitions:
+                    self.definitions[key] = _definition(s_node, t_node, src_text[s], tgt_text[t])
+                definition, reasons = self.definitions[key][0], list(self.definitions[key][1])
                 up, up_n = _neighbours(self.src.preds[s], self.tgt.preds[t], anchors)
                 down, down_n = _neighbours(self.src.succs[s], self.tgt.succs[t], anchors)
                 graph = (len(up) + len(down)) / (up_n + down_n) if up_n + down_n else 0.0
