@@ -33,6 +33,7 @@ IN_PROCESS = (
     "mapping_dialog",
     "detection",
     "save_mapping",
+    "suggestions",
     "engine_overhead",
     "engine_overhead_sdk",
     "pricing",

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from mappings.detection import renamed_nodes
 from mappings.services import save_mapping
+from mappings.suggestions import suggest
 from replay.rules import membership_for_replay
 from replay.services import submit_replay
 from runs.compare import word_diff
@@ -23,6 +24,7 @@ from runs.models import Run
 from .data import BenchData
 from .export_figures import ExportFigures
 from .figures import Figure, measured, repeat
+from .suggestions import version_pair
 from .worker_figures import WorkerFigures
 
 
@@ -332,6 +334,17 @@ class Bench(WorkerFigures, ExportFigures):
             target_ms=100,
             max_queries=6,
             target="<= 100 ms, <= 6 queries",
+        )
+
+    def suggestions(self) -> None:
+        source, target, renamed, truth = version_pair()
+        found = suggest(source, target, renamed)
+        assert all(found[n].candidates[0].target == t for n, t in truth.items() if t), "the first candidate is right"
+        self.add(
+            "suggested targets, 200-node pair, 50 renamed nodes",
+            repeat(lambda: suggest(source, target, renamed), 20),
+            target_ms=200,
+            target="median <= 200 ms",
         )
 
 

@@ -237,6 +237,8 @@ OTEL_EXPORT_CONTENT = env_bool("OTEL_EXPORT_CONTENT", False)
 REPLAY_QUOTA_RATE = env_str("REPLAY_QUOTA_RATE", "20/m")
 REPLAY_MAX_DEPTH = env_int("REPLAY_MAX_DEPTH", 5)
 MAPPING_MAX_PAIRS = env_int("MAPPING_MAX_PAIRS", 1000)
+# A suggested target for a renamed node is preselected in the mapping dialog from this confidence (issue 32).
+MAPPING_SUGGEST_MIN = env_float("MAPPING_SUGGEST_MIN", 0.9)
 # Characters of each output the compare view diffs; beyond, the page says where the diff stops.
 COMPARE_DIFF_MAX_CHARS = env_int("COMPARE_DIFF_MAX_CHARS", 200_000)
 LOGIN_RATE = env_str("LOGIN_RATE", "10/m")

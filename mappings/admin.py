@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from runs.admin import WorkspaceScopedAdmin
 
-from .models import NodeMapping, NodeMappingPair
+from .models import NodeMapping, NodeMappingPair, SuggestionTally
 
 
 class NodeMappingPairInline(admin.TabularInline):
@@ -44,3 +44,23 @@ class NodeMappingAdmin(WorkspaceScopedAdmin):
         if request.user.is_superuser:
             return ["pair_count", "created_at", "updated_at"]
         return [f.name for f in self.model._meta.fields]
+
+
+@admin.register(SuggestionTally)
+class SuggestionTallyAdmin(WorkspaceScopedAdmin):
+    """Suggested targets the operators kept or changed when they saved a mapping: their real-world precision."""
+
+    list_display = ["workspace", "accepted", "overridden", "kept", "updated_at"]
+    list_select_related = ["workspace"]
+    readonly_fields = ["workspace", "accepted", "overridden", "kept", "updated_at"]
+    fields = ["workspace", "accepted", "overridden", "kept", "updated_at"]
+
+    @admin.display(description="Kept")
+    def kept(self, obj):
+        return "–" if obj.precision is None else f"{obj.precision:.0%}"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

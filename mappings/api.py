@@ -13,6 +13,7 @@ from .models import NodeMapping
 from .services import mappable_nodes, node_ids_of, save_mapping, validate_pairs
 from .shapes import Mapping as MappingShape
 from .shapes import MappingList
+from .suggestions import suggestions_for
 
 
 class VersionPair(QueryInput):
@@ -63,9 +64,8 @@ def mappings(request, membership):
         in_query = {k: v for k, v in query.items() if k in VersionPair.model_fields}
         body = parse(MappingBody, {**in_query, **json_body(request)})
         source, target = _versions(membership, body)
-        pairs = validate_pairs(
-            body.pairs, renamed=mappable_nodes(source, target), target_ids=set(node_ids_of(target)), field="pairs"
-        )
+        renamed = mappable_nodes(source, target)
+        pairs = validate_pairs(body.pairs, renamed=renamed, target_ids=set(node_ids_of(target)), field="pairs")
         if not pairs:
             raise BadRequest("pairs must map at least one renamed node.", field="pairs")
         mapping = save_mapping(
@@ -75,6 +75,7 @@ def mappings(request, membership):
             target_version=target,
             visibility=body.visibility,
             pairs=pairs,
+            preselected={n: s.preselected for n, s in suggestions_for(source.pk, target.pk, renamed).items()},
         )
         mapping = NodeMapping.objects.select_related("source_version", "target_version", "owner").get(pk=mapping.pk)
         return answer(MappingShape, mapping_dict(mapping))

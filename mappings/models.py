@@ -70,3 +70,21 @@ class NodeMappingPair(models.Model):
 
     def __str__(self):
         return f"{self.source_node_id} → {self.target_node_id}"
+
+
+class SuggestionTally(models.Model):
+    """How often operators saved a mapping pair equal to the preselected suggestion, or another (issue 32)."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="suggestion_tally")
+    accepted = models.PositiveIntegerField(default=0)
+    overridden = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.workspace}: {self.accepted} accepted, {self.overridden} overridden"
+
+    @property
+    def precision(self) -> float | None:
+        """The share of preselected targets the operators kept: the suggestions' real-world precision."""
+        total = self.accepted + self.overridden
+        return self.accepted / total if total else None

@@ -2,20 +2,42 @@
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from runs.http.errors import BadRequest, Rejected
 from runs.models import Node, Run, WorkflowVersion
 
 from .detection import renamed_nodes
-from .models import NodeMapping, NodeMappingPair
+from .models import NodeMapping, NodeMappingPair, SuggestionTally
+from .suggestions import suggestion_answer, suggestions_for
 
 MAP_FIELD_PREFIX = "map:"
 
 
 def unmapped_message(count: int) -> str:
     return f"{count} renamed node(s) need mapping before this cross-version replay can run."
+
+
+class UnmappedNodes(Rejected):
+    """The refusal of a replay with renamed nodes left unmapped; its JSON lists them with their suggestions.
+
+    The suggestions are computed only when the refusal is answered as JSON: a preview that is refused
+    for the same reason on every change of the dialog does not pay for them.
+    """
+
+    code = "unmapped_nodes"
+
+    def __init__(self, *, source_id: int | None, target_id: int, unmapped: list[str], mapped: dict[str, str]):
+        super().__init__(422, unmapped_message(len(unmapped)), field="node_mapping", nodes=list(unmapped))
+        self.source_id, self.target_id, self.mapped = source_id, target_id, mapped
+
+    def as_dict(self) -> dict:
+        answer = super().as_dict()
+        if self.source_id is not None:  # a run whose version was deleted is refused earlier, with no mapping
+            found = suggestions_for(self.source_id, self.target_id, self.nodes or [], self.mapped)
+            answer["error"]["suggestions"] = suggestion_answer(found)
+        return answer
 
 
 def check_pair_count(count: int, *, field: str) -> None:
@@ -95,8 +117,13 @@ def save_mapping(
     target_version: WorkflowVersion,
     visibility,
     pairs: dict[str, str],
+    preselected: dict[str, str | None] | None = None,
 ) -> NodeMapping:
-    """Create or update the caller's mapping for the pair in a constant number of queries."""
+    """Create or update the caller's mapping for the pair in a constant number of queries.
+
+    `preselected` holds the suggested targets the operator was shown: each saved pair counts as accepted or
+    overridden in the workspace's tally.
+    """
     if visibility not in NodeMapping.Visibility.values:
         raise BadRequest("visibility must be 'operator' or 'workspace'.", field="visibility")
     check_pair_count(len(pairs), field="pairs")
@@ -122,4 +149,22 @@ def save_mapping(
             [NodeMappingPair(mapping=mapping, source_node_id=s, target_node_id=t) for s, t in pairs.items()],
             batch_size=1000,
         )
+        if preselected:
+            tally_suggestions(workspace=workspace, pairs=pairs, preselected=preselected)
     return mapping
+
+
+def tally_suggestions(*, workspace, pairs: dict[str, str], preselected: dict[str, str | None]) -> None:
+    """Count each saved pair whose source had a preselected target: accepted when equal, overridden when not."""
+    shown = {s: t for s, t in preselected.items() if t is not None and s in pairs}
+    accepted = sum(pairs[s] == t for s, t in shown.items())
+    if not shown:
+        return
+    changes = {"accepted": F("accepted") + accepted, "overridden": F("overridden") + len(shown) - accepted}
+    if not SuggestionTally.objects.filter(workspace=workspace).update(**changes, updated_at=timezone.now()):
+        # The first tally of the workspace; a concurrent first save loses the race and adds to the winner's row.
+        tally, created = SuggestionTally.objects.get_or_create(
+            workspace=workspace, defaults={"accepted": accepted, "overridden": len(shown) - accepted}
+        )
+        if not created:
+            SuggestionTally.objects.filter(pk=tally.pk).update(**changes)

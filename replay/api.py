@@ -1,3 +1,4 @@
+from mappings.suggestions import suggestions_for
 from runs.access import get_run_for_member, get_run_ref_for_member
 from runs.http.api import answer, api_view, json_body
 from runs.http.errors import BadRequest, Rejected
@@ -53,6 +54,7 @@ def replay_plan(request, membership, run_id):
             source_version=run.version_number,
             target_version=preview.target.number,
             renamed_nodes=mapping.renamed,
+            suggestions=suggestions_for(run.version_id, preview.target.pk, mapping.renamed),
             target_nodes=preview.start_nodes,
             saved_mapping=SavedMapping(
                 visibility="workspace" if saved.visibility == "workspace" else "operator",

@@ -62,7 +62,8 @@ OPERATIONS = [
                 IN_FLIGHT, VERSION_DELETED, WORKFLOW_PAUSED, "the Idempotency-Key was used for a different request"
             ),
             422: "The prompt artifact is unused by the target version, or a node mapping pair is invalid, or "
-            f"renamed nodes are not all mapped: “{unmapped_message(0).replace('0', 'N', 1)}”",
+            f"renamed nodes are not all mapped: “{unmapped_message(0).replace('0', 'N', 1)}” with "
+            "`error.nodes` and `error.suggestions`: each unmapped node with its suggested targets.",
             429: _one_of(DEPTH_EXCEEDED, QUOTA_EXCEEDED),
         },
     ),

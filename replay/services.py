@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django_ratelimit.core import get_usage, is_ratelimited
 
-from mappings.services import save_mapping, unmapped_message, validate_pairs
+from mappings.services import UnmappedNodes, save_mapping, validate_pairs
 from runs.access import member_run, target_version_of
 from runs.engine.dispatch import dispatch_on_commit
 from runs.engine.plan import version_plan
@@ -220,8 +220,8 @@ def _check(source: Run, membership: Membership, fields: Mapping, into: Preview, 
     if mapping.renamed or parsed.node_mapping:
         validate_pairs(mapping.pairs, renamed=mapping.renamed, target_ids=set(mapping.target_ids))
         if mapping.unmapped:
-            unmapped = ReplayRejected(
-                422, unmapped_message(len(mapping.unmapped)), code="unmapped_nodes", field="node_mapping"
+            unmapped = UnmappedNodes(
+                source_id=source.version_id, target_id=target.pk, unmapped=mapping.unmapped, mapped=mapping.pairs
             )
     check_start_nodes(parsed, target_nodes)
     into.plan = plan = build_plan(

@@ -2,6 +2,9 @@
 
 from typing import Literal
 
+from pydantic import Field
+
+from mappings.suggestions import NodeSuggestions
 from runs.engine.replay_plan import PlannedNodeShape, PlanTotals
 from runs.http.openapi import Closed
 from runs.models import ReplayMode, RunStatus
@@ -38,6 +41,9 @@ class ReplayPlan(Closed):
     source_version: int
     target_version: int
     renamed_nodes: list[str]
+    suggestions: dict[str, NodeSuggestions] = Field(
+        description="Suggested targets for each renamed node, best first; a person still saves the mapping."
+    )
     target_nodes: list[str]
     saved_mapping: SavedMapping | None
     mutations: Literal["dry_run", "invoke"]

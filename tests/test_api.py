@@ -216,6 +216,7 @@ def test_replay_plan(api, acme):
         "source_version": 1,
         "target_version": 1,
         "renamed_nodes": [],
+        "suggestions": {},
         "target_nodes": ["draft", "notify"],
         "saved_mapping": None,
         "mutations": "invoke",

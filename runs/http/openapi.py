@@ -51,6 +51,11 @@ class ErrorDetail(Closed):
     nodes: list[str] | None = Field(
         default=None, description="The nodes the refusal is about: for `confirm_invoke`, the calls it would invoke."
     )
+    suggestions: dict[str, dict] | None = Field(
+        default=None,
+        description="For `unmapped_nodes`: each unmapped node's suggested targets, shaped as the replay plan's "
+        "`suggestions`.",
+    )
 
 
 class Error(Closed):

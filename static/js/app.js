@@ -247,14 +247,27 @@
     pick.value = "";
     pick.textContent = "Pick target";
     frag.appendChild(pick);
-    targets().forEach(function (id) {
+    // Suggested targets first, with their confidence (issue 32); then every other node of the target version.
+    var suggested = select.dataset.candidates ? JSON.parse(select.dataset.candidates) : [];
+    var first = {};
+    function option(id, label) {
       var opt = document.createElement("option");
       opt.value = id;
-      opt.textContent = taken[id] ? id + " (already chosen)" : id;
+      opt.textContent = taken[id] ? label + " (already chosen)" : label;
       if (taken[id]) opt.className = "taken";
       if (id === current) opt.selected = true;
-      frag.appendChild(opt);
+      return opt;
+    }
+    suggested.forEach(function (c) {
+      first[c[0]] = true;
+      frag.appendChild(option(c[0], c[0] + " (" + c[1] + " %)"));
     });
+    var rest = suggested.length ? document.createElement("optgroup") : frag;
+    if (suggested.length) rest.label = "Other nodes";
+    targets().forEach(function (id) {
+      if (!first[id]) rest.appendChild(option(id, id));
+    });
+    if (rest !== frag) frag.appendChild(rest);
     select.replaceChildren(frag);
   }
   document.addEventListener("focusin", function (e) {
