@@ -15,7 +15,7 @@ from mappings.services import save_mapping, unmapped_message, validate_pairs
 from runs.access import member_run, target_version_of
 from runs.engine.dispatch import dispatch_on_commit
 from runs.engine.plan import version_plan
-from runs.engine.replay_plan import ReplayPlan, build_plan
+from runs.engine.replay_plan import ReplayPlan, Tools, build_plan
 from runs.http.errors import BadRequest, Conflict, Rejected
 from runs.models import Membership, ReplayMode, Run, Step, WorkflowVersion
 
@@ -92,6 +92,7 @@ def _same_request(existing: Run, fields: ReplayFields, source: Run) -> bool:
         and (existing.overrides or {}) == fields.overrides()
         and (fields.target_version or source.version_number) == existing.version_number
         and (existing.replay_plan or {}).get("from_nodes") == from_nodes
+        and (existing.replay_plan or {}).get("tools", Tools.LIVE) == fields.tools
     )
 
 
@@ -232,6 +233,7 @@ def _check(source: Run, membership: Membership, fields: Mapping, into: Preview, 
         from_nodes=parsed.from_nodes,
         workspace_allows=membership.workspace.replay_allow_mutations,
         trigger_payload=parsed.trigger_payload,
+        tools=parsed.tools,
     )
     if unmapped is not None:
         raise unmapped

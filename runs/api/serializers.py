@@ -48,6 +48,8 @@ def step_dict(step: Step) -> dict:
                 "mutating": c.mutating,
                 "dry_run": c.dry_run,
                 "reused": c.reused,
+                "source": c.source,
+                "recorded_in": c.recorded_in_run_id or None,
                 "arguments": c.arguments,
                 "result": c.result,
             }
