@@ -6,6 +6,7 @@ The dialog, the JSON API and the command all call submit_replay and only transla
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -170,6 +171,13 @@ class Preview:
     def invoking(self) -> list:
         """The mutating calls this replay really sends: what the red banner names and the confirmation covers."""
         return self.plan.invoking if self.plan else []
+
+    @property
+    def mutations(self) -> Literal["dry_run", "invoke", "recorded"]:
+        """invoke when a mutating call is really sent; else recorded (nothing sent at all) or dry_run."""
+        if self.invoking:
+            return "invoke"
+        return "recorded" if self.plan is not None and self.plan.tools == Tools.RECORDED else "dry_run"
 
     @property
     def needs_confirmation(self) -> bool:

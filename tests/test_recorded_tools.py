@@ -181,3 +181,17 @@ def test_the_migration_backfills_the_source_of_earlier_calls_from_their_flags(ac
     import_module("runs.migrations.0012_toolcall_source").backfill(apps, None)
     sources = {run.pk: ToolCall.objects.get(step__run=run).source for run in (source, dry, copied)}
     assert sources == {source.pk: "live", dry.pk: "dry_run", copied.pk: "reused"}
+
+
+def test_the_replay_plan_endpoint_says_nothing_is_sent_in_recorded_mode(api, acme):
+    acme.replay_allow_mutations = True
+    acme.save()
+    source = finished_run(support_workflow(acme, allow_send=True)[0])
+    body = api.post(f"/api/v1/acme/runs/{source.pk}/replay-plan", RECORDED, content_type="application/json").json()
+    assert (body["tools"], body["mutations"], body["invoking_nodes"], body["confirmation_required"]) == (
+        "recorded",
+        "recorded",
+        [],
+        False,
+    )
+    assert body["nodes"][1]["call"]["disposition"] == "recorded" and body["totals"]["recorded"] == 1

@@ -183,6 +183,7 @@ def test_the_preflight_plan_names_each_nodes_action_reason_and_call(api, acme):
         "drops": 0,
         "invokes": 0,
         "dry_runs": 1,
+        "recorded": 0,
         "estimated_cost_usd": None,
     }
 

@@ -108,6 +108,7 @@ class PlanTotals(_Shape):
     drops: int
     invokes: int
     dry_runs: int
+    recorded: int
     estimated_cost_usd: list[str] | None
 
 
@@ -214,6 +215,7 @@ class ReplayPlan:
             drops=len(self.dropped),
             invokes=len(self.calls(Disposition.INVOKE)),
             dry_runs=len(self.calls(Disposition.DRY_RUN)),
+            recorded=sum(n.disposition == Disposition.RECORDED for n in self.nodes),
             estimated_cost_usd=[_money(v) for v in estimate] if estimate else None,
         )
 
