@@ -195,3 +195,30 @@ def test_the_replay_plan_endpoint_says_nothing_is_sent_in_recorded_mode(api, acm
         False,
     )
     assert body["nodes"][1]["call"]["disposition"] == "recorded" and body["totals"]["recorded"] == 1
+
+
+def test_the_dialog_offers_the_tool_calls_choice_live_by_default(operator_client, acme):
+    source = finished_run(support_workflow(acme)[0])
+    html = operator_client.get(f"/acme/ai/runs/{source.pk}/replay", HTTP_HX_REQUEST="true").content.decode()
+    assert "<legend>Tool calls</legend>" in html
+    assert '<input type="radio" name="tools" value="live" checked>' in html and "change from:.tool-calls" in html
+
+
+def test_the_plan_panel_in_recorded_mode_is_blue_and_marks_each_call_recorded(operator_client, acme):
+    acme.replay_allow_mutations = True
+    acme.save()
+    source = finished_run(support_workflow(acme, allow_send=True)[0])
+    html = operator_client.post(
+        f"/acme/ai/runs/{source.pk}/replay/plan", {"mode": "as_is", "tools": "recorded"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert '<span class="chip chip-recorded">recorded</span>' in html and "will invoke" not in html
+    assert 'name="confirm_invoke"' not in html and "banner-danger" not in html
+    assert "answered from this run's recording: none is sent" in html
+
+
+def test_the_trace_labels_a_recorded_call_with_the_run_it_was_recorded_in(operator_client, acme, operator):
+    source = finished_run(support_workflow(acme)[0])
+    replay = executed_replay(user=operator, run=source, request=RECORDED)
+    html = operator_client.get(f"/acme/ai/runs/{replay.pk}").content.decode()
+    assert f'<span class="badge badge-recorded">recorded</span> in run <span class="mono">{source.pk}</span>' in html
+    assert "<td>invoked</td>" not in html
