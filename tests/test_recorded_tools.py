@@ -222,3 +222,18 @@ def test_the_trace_labels_a_recorded_call_with_the_run_it_was_recorded_in(operat
     html = operator_client.get(f"/acme/ai/runs/{replay.pk}").content.decode()
     assert f'<span class="badge badge-recorded">recorded</span> in run <span class="mono">{source.pk}</span>' in html
     assert "<td>invoked</td>" not in html
+
+
+def test_the_recordings_are_read_in_one_query_per_run_whatever_the_number_of_calls(acme, operator):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from runs.engine.executor import execute
+
+    nodes = [tool(f"look{i}", "records.lookup", {"kind": "ticket", "key": str(i)}) for i in range(5)]
+    source = finished_run(services.create_workflow(workspace=acme, name="Lookups", nodes=nodes))
+    replay = submit_replay(user=operator, run=source, request=RECORDED).run
+    with CaptureQueriesContext(connection) as queries:
+        execute(replay.pk)
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and ToolCall._meta.db_table in q["sql"]]
+    assert len(reads) == 1 and Run.objects.get(pk=replay.pk).status == "completed"
