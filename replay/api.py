@@ -1,5 +1,6 @@
 from mappings.suggestions import suggestions_for
 from runs.access import get_run_for_member, get_run_ref_for_member
+from runs.engine.replay_plan import Tools
 from runs.http.api import answer, api_view, json_body
 from runs.http.errors import BadRequest, Rejected
 from runs.http.input import version_number
@@ -64,7 +65,7 @@ def replay_plan(request, membership, run_id):
             )
             if saved
             else None,
-            mutations="invoke" if preview.invoking else "dry_run",
+            mutations=preview.mutations,
             invoking_nodes=[n.node_id for n in preview.invoking],
             invoking_reasons=[InvokingNode(node_id=n.node_id, tool=n.tool, reason=n.policy) for n in preview.invoking],
         ),
@@ -85,7 +86,8 @@ def _preflight(request, membership, run_id):
             plan_version=plan.version if plan else None,
             nodes=plan.api_nodes() if plan else [],
             totals=plan.totals() if plan else None,
-            mutations="invoke" if preview.invoking else "dry_run",
+            tools=plan.tools if plan else Tools.LIVE,
+            mutations=preview.mutations,
             invoking_nodes=[n.node_id for n in preview.invoking],
             confirmation_required=preview.needs_confirmation,
             quota_left=preview.quota_left,

@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, StringConstraints, model_validator
 from mappings.models import NodeMapping
 from mappings.services import check_pair_count
 from runs.engine.plan import PlannedNode
+from runs.engine.replay_plan import Tools
 from runs.http.errors import Rejected
 from runs.http.input import Input, VersionNumber, invalid, parse, parse_json
 from runs.models import (
@@ -119,6 +120,14 @@ def _trigger_payload(value: Any) -> dict | None:
     return value
 
 
+def _tools(value: Any) -> Tools:
+    if value is None or value == "":
+        return Tools.LIVE
+    if value not in Tools:
+        raise invalid(f"{{field}} must be one of {', '.join(Tools)}.")
+    return Tools(value)
+
+
 def _confirmation(value: Any) -> bool:
     """A JSON boolean, or the dialog's checkbox ("1", "on", "true" when ticked; absent or "" when not)."""
     if value in (None, "", False):
@@ -171,6 +180,8 @@ class ReplayFields(Input):
     trigger_payload: Annotated[dict | None, BeforeValidator(_trigger_payload, json_schema_input_type=dict | None)] = (
         None
     )
+    # "recorded": every tool call that runs is answered from the source run's recording, and none is sent.
+    tools: Annotated[Tools, BeforeValidator(_tools, json_schema_input_type=Tools)] = Tools.LIVE
     # Required (true) when the plan really invokes a mutating call: the red banner's checkbox, the API's field.
     confirm_invoke: Annotated[bool, BeforeValidator(_confirmation, json_schema_input_type=bool)] = False
 

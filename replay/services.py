@@ -6,6 +6,7 @@ The dialog, the JSON API and the command all call submit_replay and only transla
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -15,7 +16,7 @@ from mappings.services import UnmappedNodes, save_mapping, validate_pairs
 from runs.access import member_run, target_version_of
 from runs.engine.dispatch import dispatch_on_commit
 from runs.engine.plan import version_plan
-from runs.engine.replay_plan import ReplayPlan, build_plan
+from runs.engine.replay_plan import ReplayPlan, Tools, build_plan
 from runs.http.errors import BadRequest, Conflict, Rejected
 from runs.models import Membership, ReplayMode, Run, Step, WorkflowVersion
 
@@ -92,6 +93,7 @@ def _same_request(existing: Run, fields: ReplayFields, source: Run) -> bool:
         and (existing.overrides or {}) == fields.overrides()
         and (fields.target_version or source.version_number) == existing.version_number
         and (existing.replay_plan or {}).get("from_nodes") == from_nodes
+        and (existing.replay_plan or {}).get("tools", Tools.LIVE) == fields.tools
     )
 
 
@@ -171,6 +173,13 @@ class Preview:
         return self.plan.invoking if self.plan else []
 
     @property
+    def mutations(self) -> Literal["dry_run", "invoke", "recorded"]:
+        """invoke when a mutating call is really sent; else recorded (nothing sent at all) or dry_run."""
+        if self.invoking:
+            return "invoke"
+        return "recorded" if self.plan is not None and self.plan.tools == Tools.RECORDED else "dry_run"
+
+    @property
     def needs_confirmation(self) -> bool:
         return bool(self.invoking)
 
@@ -232,6 +241,7 @@ def _check(source: Run, membership: Membership, fields: Mapping, into: Preview, 
         from_nodes=parsed.from_nodes,
         workspace_allows=membership.workspace.replay_allow_mutations,
         trigger_payload=parsed.trigger_payload,
+        tools=parsed.tools,
     )
     if unmapped is not None:
         raise unmapped

@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field
 
 from mappings.suggestions import NodeSuggestions
-from runs.engine.replay_plan import PlannedNodeShape, PlanTotals
+from runs.engine.replay_plan import PlannedNodeShape, PlanTotals, Tools
 from runs.http.openapi import Closed
 from runs.models import ReplayMode, RunStatus
 
@@ -46,7 +46,7 @@ class ReplayPlan(Closed):
     )
     target_nodes: list[str]
     saved_mapping: SavedMapping | None
-    mutations: Literal["dry_run", "invoke"]
+    mutations: Literal["dry_run", "invoke", "recorded"]
     invoking_nodes: list[str]
     invoking_reasons: list[InvokingNode]
 
@@ -66,7 +66,10 @@ class PreflightPlan(Closed):
     plan_version: str | None
     nodes: list[PlannedNodeShape]
     totals: PlanTotals | None
-    mutations: Literal["dry_run", "invoke"]
+    tools: Tools = Field(description="live: tool calls run as the dry-run rule decides; recorded: none is sent.")
+    mutations: Literal["dry_run", "invoke", "recorded"] = Field(
+        description="What happens to mutating calls: all dry-run, some really invoked, or all answered from the recording."
+    )
     invoking_nodes: list[str]
     confirmation_required: bool
     quota_left: int

@@ -91,6 +91,7 @@ def _form_data(post) -> dict:
             "save_mapping",
             "plan_version",
             "confirm_invoke",
+            "tools",
         )
     }
     data["node_mapping"] = pairs_from_form(post)

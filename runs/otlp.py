@@ -79,12 +79,8 @@ def _nanos(moment: datetime) -> int:
 
 
 def tool_call_disposition(call: ToolCall) -> str:
-    """What became of a tool call, in the run's own words: the one place the label is derived."""
-    if call.reused:
-        return "reused"
-    if call.dry_run:
-        return "dry_run"
-    return "live"
+    """What became of a tool call, in the run's own words: live, dry_run, recorded or reused (as the call records it)."""
+    return call.source
 
 
 @cache

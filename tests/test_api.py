@@ -88,6 +88,8 @@ def test_run_detail_has_steps_and_tool_calls(api, acme):
         "mutating": True,
         "dry_run": False,
         "reused": False,
+        "source": "live",
+        "recorded_in": None,
         "arguments": {"to": "dana@example.com", "body": data["steps"][0]["output"]},
         "result": None,
     }

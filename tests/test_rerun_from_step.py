@@ -162,6 +162,7 @@ def test_the_plan_is_what_runs(acme, operator, node_policy, workspace_policy, mo
             for call in step.tool_calls.all():
                 disposition = planned[node_id]["disposition"]
                 assert call.reused == (disposition == "reused") and call.dry_run == (disposition == "dry_run"), node_id
+                assert call.source == {"invoke": "live"}.get(disposition, disposition), node_id
 
 
 def post_plan(api, run, body):
@@ -182,6 +183,7 @@ def test_the_preflight_plan_names_each_nodes_action_reason_and_call(api, acme):
         "drops": 0,
         "invokes": 0,
         "dry_runs": 1,
+        "recorded": 0,
         "estimated_cost_usd": None,
     }
 
@@ -284,7 +286,9 @@ def test_a_rerun_on_a_renamed_version_copies_the_renamed_steps_and_their_tool_ca
     steps = steps_of(rerun)
     notify = steps["notify"]
     assert (notify.mapped_from, notify.reused_from_run_id, notify.reused_from_node_id) == ("send", source.pk, "send")
-    assert [(c.tool, c.reused, c.dry_run) for c in notify.tool_calls.all()] == [("messages.send", True, False)]
+    assert [(c.tool, c.reused, c.dry_run, c.source) for c in notify.tool_calls.all()] == [
+        ("messages.send", True, False, "reused")
+    ]
     assert steps["compose"].reused_from_run_id == "" and steps["compose"].mapped_from == "draft"
 
 

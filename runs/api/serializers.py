@@ -54,6 +54,8 @@ def step_dict(step: Step, calls: Iterable[ToolCall] | None = None) -> dict:
                 "mutating": c.mutating,
                 "dry_run": c.dry_run,
                 "reused": c.reused,
+                "source": c.source,
+                "recorded_in": c.recorded_in_run_id or None,
                 "arguments": c.arguments,
                 "result": c.result,
             }

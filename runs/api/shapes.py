@@ -90,6 +90,12 @@ class ToolCall(Closed):
     mutating: bool
     dry_run: bool
     reused: bool = Field(description="Copied with its step by a rerun from a step: nothing was sent again.")
+    source: Literal["live", "dry_run", "recorded", "reused"] = Field(
+        description="Where the result came from: sent (live), dry-run, answered from a recording, or copied with its step."
+    )
+    recorded_in: str | None = Field(
+        description="For a recorded call, the run in which the call was really made.", default=None
+    )
     arguments: Any
     result: Any
 

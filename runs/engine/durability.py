@@ -18,7 +18,12 @@ def commit_waits_for_flush(*, recorded_call: dict | None, starts_mutating_call: 
     """
     if final or starts_mutating_call:
         return True
-    return recorded_call is not None and recorded_call["mutating"] and not recorded_call["dry_run"]
+    return (
+        recorded_call is not None
+        and recorded_call["mutating"]
+        and not recorded_call["dry_run"]
+        and recorded_call.get("source") != "recorded"
+    )
 
 
 def async_commit_column(waits: bool) -> str:

@@ -43,6 +43,16 @@ UNEXPECTED = "the details are in the worker's log"
 # What one tool result may weigh as stored JSON (the http tools' own cap, HTTP_TOOL_MAX_BYTES, comes first).
 MAX_RESULT_BYTES = 16 * 1024 * 1024
 
+NO_RECORDED_CALL = "No recorded call matches this tool call."
+
+
+class Recording(NamedTuple):
+    """The original run's call of a node: what a dry run returns and what a recorded call must match."""
+
+    arguments: object
+    result: object
+    run_id: str  # the run where it was really made (a recorded call's own recording names its run)
+
 
 class StepFailed(Exception):
     pass
@@ -66,25 +76,33 @@ class RunExecutor:
     def model_for(self, node: PlannedNode) -> str:
         return effective_model(node, self.overrides)
 
-    def recorded_results(self, plan) -> dict[str, object]:
-        """The original run's tool results by node id: what a dry-run call returns."""
+    def recorded_results(self, plan) -> dict[str, Recording]:
+        """The original run's tool calls by node id, in one query: what dry-run and recorded calls answer with."""
         if not (self.run.is_replay and self.run.replay_of_id):
             return {}
-        mutating = [self.original_node_of.get(n.node_id, n.node_id) for n in plan if n.mutating]
-        if not mutating:
+        wanted = [n for n in plan if n.mutating or self.disposition(n) == Disposition.RECORDED]
+        if not wanted:
             return {}
-        rows = ToolCall.objects.filter(step__run_id=self.run.replay_of_id, step__node_id__in=mutating).values_list(
-            "step__node_id", "result"
+        nodes = [self.original_node_of.get(n.node_id, n.node_id) for n in wanted]
+        rows = ToolCall.objects.filter(step__run_id=self.run.replay_of_id, step__node_id__in=nodes).values_list(
+            "step__node_id", "arguments", "result", "recorded_in_run_id"
         )
-        return dict(rows)
+        return {
+            node_id: Recording(arguments, result, recorded_in or self.run.replay_of_id)
+            for node_id, arguments, result, recorded_in in rows
+        }
+
+    def disposition(self, node: PlannedNode) -> Disposition | None:
+        entry = self.persisted_plan.nodes.get(node.node_id) if self.persisted_plan else None
+        return entry.disposition if entry is not None else None
 
     def will_dry_run(self, node: PlannedNode) -> bool:
         """As the run's plan says (the plan the dialog showed); a replay made before plans applies the same rule."""
         if not self.run.is_replay:
             return False
-        entry = self.persisted_plan.nodes.get(node.node_id) if self.persisted_plan else None
-        if entry is not None and entry.disposition is not None:
-            return entry.disposition == Disposition.DRY_RUN
+        disposition = self.disposition(node)
+        if disposition is not None:
+            return disposition == Disposition.DRY_RUN
         decision = mutation_decision(node, workspace_allows=self.run.workspace.replay_allow_mutations)
         return decision is not None and not decision.invoke
 
@@ -134,7 +152,7 @@ class RunExecutor:
                 return
 
     def invokes_mutation(self, node: PlannedNode) -> bool:
-        return node.mutating and not self.will_dry_run(node)
+        return node.mutating and not self.will_dry_run(node) and self.disposition(node) != Disposition.RECORDED
 
     def run_step(self, node: PlannedNode, position: int, existing: "RecordedSoFar | None", prompts, recorded) -> bool:
         if existing is None:
@@ -210,9 +228,17 @@ class RunExecutor:
         except Unstorable as exc:
             raise ToolError(f"its arguments cannot be stored: {exc}") from None
         dry_run = self.will_dry_run(node)
-        if dry_run:
-            original = self.original_node_of.get(node.node_id, node.node_id)
-            result = recorded.get(original) or DRY_RUN_PLACEHOLDER
+        original = self.original_node_of.get(node.node_id, node.node_id)
+        source, recorded_in = ToolCall.Source.LIVE, ""
+        if self.disposition(node) == Disposition.RECORDED:
+            recording = recorded.get(original)
+            if recording is None or canonical(recording.arguments) != canonical(arguments):
+                raise StepFailed(mismatch(arguments, recording))
+            dry_run, source, recorded_in, result = False, ToolCall.Source.RECORDED, recording.run_id, recording.result
+        elif dry_run:
+            source = ToolCall.Source.DRY_RUN
+            found = recorded.get(original)
+            result = (found.result if found is not None else None) or DRY_RUN_PLACEHOLDER
         else:
             tool = TOOLS.get(node.tool_name)
             if tool is None:
@@ -233,6 +259,8 @@ class RunExecutor:
             "tool": node.tool_name,
             "mutating": node.mutating,
             "dry_run": dry_run,
+            "source": source,
+            "recorded_in_run_id": recorded_in,
             "arguments": arguments,
             "result": result,
         }
@@ -245,6 +273,25 @@ def _storable_or_as_is(value):
         return storable(value)
     except Unstorable:
         return value
+
+
+def canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def mismatch(arguments, recording: Recording | None) -> str:
+    """The step's error: the message, then each argument that differs from the recording, as JSON."""
+    if recording is None:
+        return f"{NO_RECORDED_CALL} The original run recorded no call of this node."
+    recorded = recording.arguments
+    if not (isinstance(arguments, dict) and isinstance(recorded, dict)):
+        return f"{NO_RECORDED_CALL} Arguments: {canonical(arguments)}; recorded: {canonical(recorded)}."
+    changed = {
+        key: {"recorded": recorded.get(key), "now": arguments.get(key)}
+        for key in sorted(set(arguments) | set(recorded))
+        if canonical(arguments.get(key)) != canonical(recorded.get(key)) or (key in arguments) != (key in recorded)
+    }
+    return f"{NO_RECORDED_CALL} Arguments that differ from the recorded call: {canonical(changed)}"
 
 
 class RecordedSoFar(NamedTuple):

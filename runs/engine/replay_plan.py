@@ -37,11 +37,19 @@ class Action(StrEnum):
 
 
 class Disposition(StrEnum):
-    """What happens to a node's tool call: copied with its step, dry-run, or really sent."""
+    """What happens to a node's tool call: copied with its step, dry-run, answered from the recording, or really sent."""
 
     REUSED = "reused"
     DRY_RUN = "dry_run"
+    RECORDED = "recorded"
     INVOKE = "invoke"
+
+
+class Tools(StrEnum):
+    """A replay's tool calls: sent as the dry-run rule decides (live), or answered from the source's recording."""
+
+    LIVE = "live"
+    RECORDED = "recorded"
 
 
 REUSE, RUN, DROP = Action.REUSE, Action.RUN, Action.DROP
@@ -67,6 +75,7 @@ class PersistedPlan(_Shape):
 
     version: str
     from_nodes: list[str] | None
+    tools: Tools = Tools.LIVE
     nodes: dict[str, PersistedNode]
 
     @classmethod
@@ -99,6 +108,7 @@ class PlanTotals(_Shape):
     drops: int
     invokes: int
     dry_runs: int
+    recorded: int
     estimated_cost_usd: list[str] | None
 
 
@@ -147,6 +157,7 @@ def _money(value: Decimal) -> str:
 class ReplayPlan:
     target_version_id: int
     from_nodes: tuple[str, ...] | None
+    tools: Tools = Tools.LIVE
     nodes: list[NodePlan] = field(default_factory=list)
     dropped: list[NodePlan] = field(default_factory=list)
 
@@ -181,6 +192,7 @@ class ReplayPlan:
         plan = PersistedPlan(
             version=self.version,
             from_nodes=list(self.from_nodes) if self.from_nodes is not None else None,
+            tools=self.tools,
             nodes={
                 n.node_id: PersistedNode(
                     action=n.action,
@@ -203,6 +215,7 @@ class ReplayPlan:
             drops=len(self.dropped),
             invokes=len(self.calls(Disposition.INVOKE)),
             dry_runs=len(self.calls(Disposition.DRY_RUN)),
+            recorded=sum(n.disposition == Disposition.RECORDED for n in self.nodes),
             estimated_cost_usd=[_money(v) for v in estimate] if estimate else None,
         )
 
@@ -238,11 +251,13 @@ def build_plan(
     from_nodes: tuple[str, ...] | None,
     workspace_allows: bool,
     trigger_payload: dict | None = None,
+    tools: Tools = Tools.LIVE,
 ) -> ReplayPlan:
     """Every node of the target version with its action and reason, each tool call with its disposition.
 
     Without start nodes every node runs, as a replay always did. With them, the start nodes and their
     descendants run, and so does every node whose recorded step cannot be reused; the rest is reused.
+    With recorded tools, every tool call that runs is answered from the source's recording: nothing is sent.
     """
     target = version_plan(target_version_id)
     source_nodes = {n.node_id: n for n in version_plan(source.version_id)} if source.version_id else {}
@@ -258,7 +273,7 @@ def build_plan(
     context: dict = {"trigger": source.trigger_payload if trigger_payload is None else trigger_payload, "nodes": {}}
     must_run = descendants(target, set(from_nodes)) if from_nodes is not None else {n.node_id for n in target}
     changed: set[str] = set()  # nodes whose definition or input changed, for the estimate's width
-    plan = ReplayPlan(target_version_id=target_version_id, from_nodes=from_nodes)
+    plan = ReplayPlan(target_version_id=target_version_id, from_nodes=from_nodes, tools=Tools(tools))
     for node in target:
         source_id = source_of(node.node_id)
         step = steps.get(source_id)
@@ -316,6 +331,8 @@ def build_plan(
             decision = mutation_decision(node, workspace_allows=workspace_allows)
             if action == REUSE:
                 entry.disposition = Disposition.REUSED
+            elif tools == Tools.RECORDED:
+                entry.disposition = Disposition.RECORDED
             elif decision is None:
                 entry.disposition = Disposition.INVOKE
             else:

@@ -55,8 +55,9 @@ def _copy_statements(vendor: str) -> tuple[str, str]:
         f" FROM {step} s JOIN {REUSED_ROWS[vendor]} ON s.node_id = m.src WHERE s.run_id = %s"
     )
     calls = (
-        f"INSERT INTO {call} (step_id, tool, mutating, dry_run, reused, arguments, result, created_at)"
-        f" SELECT n.id, c.tool, c.mutating, c.dry_run, %s, c.arguments, c.result, %s FROM {step} n"
+        f"INSERT INTO {call} (step_id, tool, mutating, dry_run, reused, source, recorded_in_run_id, arguments, result,"
+        f" created_at) SELECT n.id, c.tool, c.mutating, c.dry_run, %s, '{ToolCall.Source.REUSED}',"
+        f" c.recorded_in_run_id, c.arguments, c.result, %s FROM {step} n"
         f" JOIN {step} s ON s.run_id = %s"
         f" AND s.node_id = CASE WHEN n.mapped_from = '' THEN n.node_id ELSE n.mapped_from END"
         f" JOIN {call} c ON c.step_id = s.id"

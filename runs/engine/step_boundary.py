@@ -78,8 +78,8 @@ def _statements(vendor: str) -> dict[str, str]:
         f" model_ref = %s, prompt_hash = %s, simulated = %s, "
         + ", ".join(f"{name} = %s" for name in FINISH_USAGE_COLUMNS)
         + " WHERE id = %s",
-        "tool_call": f"INSERT INTO {call} (step_id, tool, mutating, dry_run, arguments, result, created_at)"
-        f" VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        "tool_call": f"INSERT INTO {call} (step_id, tool, mutating, dry_run, source, recorded_in_run_id, arguments,"
+        f" result, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
         "complete": f"UPDATE {run} SET {counted}, status = '{Run.Status.COMPLETED}', finished_at = %s, lease = '',"
         f" simulated = simulated OR %s WHERE {held} AND status = '{running}'",
         "fail": f"UPDATE {run} SET {counted}, status = '{Run.Status.FAILED}', error = %s, finished_at = %s, lease = '',"
@@ -144,6 +144,8 @@ class StepBoundary:
                         c["tool"],
                         c["mutating"],
                         c["dry_run"],
+                        c.get("source", ToolCall.Source.DRY_RUN if c["dry_run"] else ToolCall.Source.LIVE),
+                        c.get("recorded_in_run_id", ""),
                         _prep(ToolCall, "arguments", c["arguments"]),
                         _prep(ToolCall, "result", c["result"]),
                         at,

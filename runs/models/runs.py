@@ -230,11 +230,22 @@ class Step(models.Model):
 
 
 class ToolCall(models.Model):
+    class Source(models.TextChoices):
+        """Where the call's result came from: sent, dry-run, answered from a recording, or copied with its step."""
+
+        LIVE = "live"
+        DRY_RUN = "dry_run"
+        RECORDED = "recorded"
+        REUSED = "reused"
+
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="tool_calls")
     tool = models.CharField(max_length=100)
     mutating = models.BooleanField()
     dry_run = models.BooleanField(default=False)
     reused = models.BooleanField(db_default=False, help_text="Copied from the step it was reused from; not sent again.")
+    source = models.CharField(max_length=10, choices=Source, db_default=Source.LIVE)
+    # The run whose call was recorded live (or dry-run), for a recorded call: what the trace names.
+    recorded_in_run_id = models.CharField(max_length=36, blank=True, db_default="")
     arguments = models.JSONField(default=dict, blank=True)
     result = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

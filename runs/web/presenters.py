@@ -49,11 +49,13 @@ TOOL_CALLS = (
 )
 TOOL_CALL = '<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td><td><pre>{}</pre></td></tr>'
 DRY_RUN_BADGE = SafeString('<span class="badge badge-dry-run">dry run</span>')
+# A recorded call was never sent: it names the run whose call answered it, and never says "invoked".
+RECORDED = '<span class="badge badge-recorded">recorded</span> in run <span class="mono">{}</span>'
 SIMULATED_BADGE = SafeString('<span class="badge badge-simulated">simulated</span>')
 # The live poll sends back the position of every row the page shows as running (runs/web/views.py).
 RUNNING_MARKER = '<input type="hidden" name="running" value="{}">'
 # Cached rows are keyed by the markup that built them, so a deploy that changes it never serves old rows.
-MARKUP_VERSION = hashlib.sha256("".join((ROW, ROW_INNER, TOOL_CALLS, TOOL_CALL)).encode()).hexdigest()[:12]
+MARKUP_VERSION = hashlib.sha256("".join((ROW, ROW_INNER, TOOL_CALLS, TOOL_CALL, RECORDED)).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,12 @@ def _optional(template: str, value) -> SafeString:
     return format_html(template, value) if value else SafeString("")
 
 
+def _call_mode(call: ToolCall):
+    if call.source == ToolCall.Source.RECORDED:
+        return format_html(RECORDED, call.recorded_in_run_id)
+    return DRY_RUN_BADGE if call.dry_run else "invoked"
+
+
 def _tool_calls_table(calls: list[ToolCall]) -> SafeString:
     if not calls:
         return SafeString("")
@@ -145,7 +153,7 @@ def _tool_calls_table(calls: list[ToolCall]) -> SafeString:
             (
                 c.tool,
                 "yes" if c.mutating else "no",
-                DRY_RUN_BADGE if c.dry_run else "invoked",
+                _call_mode(c),
                 pretty_json(c.arguments),
                 pretty_json(c.result),
             )

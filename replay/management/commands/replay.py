@@ -29,6 +29,12 @@ class Command(BaseCommand):
             metavar="NODE",
             help="Rerun from this node of the target version (repeatable); what comes before is reused.",
         )
+        parser.add_argument(
+            "--tools",
+            choices=["live", "recorded"],
+            default="live",
+            help="recorded: answer every tool call from the run's recording and send none (default: live).",
+        )
         parser.add_argument("--plan", action="store_true", help="Print the replay plan and submit nothing.")
         parser.add_argument(
             "--confirm-invoke",
@@ -41,7 +47,9 @@ class Command(BaseCommand):
             help="Username the replay is requested by (default: the only admin of the run's workspace).",
         )
 
-    def handle(self, run_id, prompt, model, target_version, map, as_user, from_nodes, plan, confirm_invoke, **options):
+    def handle(
+        self, run_id, prompt, model, target_version, map, as_user, from_nodes, plan, confirm_invoke, tools, **options
+    ):
         run = Run.objects.filter(pk=run_id).first()
         if run is None:
             raise CommandError(f"Run {run_id} was not found.")
@@ -69,6 +77,7 @@ class Command(BaseCommand):
         request["node_mapping"] = dict(pairs)
         request["from_nodes"] = from_nodes or None
         request["confirm_invoke"] = confirm_invoke
+        request["tools"] = tools
         try:
             membership = membership_for_replay(user, run.workspace_id)
             if plan:
@@ -88,7 +97,7 @@ class Command(BaseCommand):
                 names = ", ".join(f"{n.node_id} ({n.tool})" for n in preview.invoking)
                 self.stdout.write(f"WILL INVOKE mutating tool calls: {names}; submit with --confirm-invoke")
             else:
-                self.stdout.write("mutating tool calls: none invoked (dry-run or reused)")
+                self.stdout.write("mutating tool calls: none invoked (dry-run, recorded or reused)")
             for node in preview.plan.nodes + preview.plan.dropped:
                 call = (
                     f"  {node.tool}: {node.disposition}" + (f" ({node.policy})" if node.policy else "")
