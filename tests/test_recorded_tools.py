@@ -178,7 +178,7 @@ def test_the_migration_backfills_the_source_of_earlier_calls_from_their_flags(ac
     copied = executed_replay(user=operator, run=source, request={"mode": "as_is"})
     ToolCall.objects.filter(step__run=copied).update(reused=True)  # a dry-run call copied with its step
     ToolCall.objects.update(source="live")  # as the column's default left every call made before it
-    import_module("runs.migrations.0012_toolcall_source").backfill(apps, None)
+    import_module("runs.migrations.0013_toolcall_source").backfill(apps, None)
     sources = {run.pk: ToolCall.objects.get(step__run=run).source for run in (source, dry, copied)}
     assert sources == {source.pk: "live", dry.pk: "dry_run", copied.pk: "reused"}
 

@@ -83,7 +83,17 @@ STEP_COLUMNS = (
     "reused_from_node_id",
     *FINISH_USAGE_COLUMNS,
 )
-CALL_COLUMNS = ("step_id", "tool", "mutating", "dry_run", "reused", "arguments", "result")
+CALL_COLUMNS = (
+    "step_id",
+    "tool",
+    "mutating",
+    "dry_run",
+    "reused",
+    "source",
+    "recorded_in_run_id",
+    "arguments",
+    "result",
+)
 
 
 def _steps_of(run_ids: list[str]) -> dict[str, list[dict]]:
