@@ -15,7 +15,7 @@ from .test_replay_dialog import _shot
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
-def test_the_demo_preselects_triage_and_compose_reply_with_their_reasons(page_for):
+def test_the_demo_preselects_triage_and_compose_reply_with_their_reasons(catalog, page_for):
     call_command("seed_demo", stdout=StringIO())
     page = page_for(get_user_model().objects.get(username="operator"))
     page.goto("/acme/ai/runs/run_8f2c1a90")
