@@ -198,6 +198,9 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 RUN_SWEEP_INTERVAL = env_float("RUN_SWEEP_INTERVAL", 10.0)
 RUN_STALE_AFTER = env_float("RUN_STALE_AFTER", 120.0)
 RUN_PENDING_REDISPATCH_AFTER = env_float("RUN_PENDING_REDISPATCH_AFTER", 15.0)
+# On SIGTERM a worker hands each run on at its next step boundary (runs/tasks.py): past this many seconds it waits
+# only for the calls still in progress, then exits, leaving anything else to the sweep.
+WORKER_DRAIN_SECONDS = env_float("WORKER_DRAIN_SECONDS", 30.0)
 # Retention: finished runs are deleted this many days after they finished (runs/retention.py). Unset keeps every run.
 RUN_RETENTION_DAYS: int | None = env_int("RUN_RETENTION_DAYS", 0) if env_str("RUN_RETENTION_DAYS").strip() else None
 if RUN_RETENTION_DAYS is not None and RUN_RETENTION_DAYS < 1:

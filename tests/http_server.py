@@ -60,6 +60,7 @@ class LocalServer:
                         {
                             "method": self.command,
                             "path": parsed.path,
+                            "query": parsed.query,
                             "headers": {k.lower(): v for k, v in self.headers.items()},
                             "body": body.decode() if body else "",
                             "at": time.monotonic(),

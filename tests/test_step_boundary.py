@@ -9,11 +9,12 @@ from django.utils import timezone
 
 from runs import services
 from runs.engine.executor import execute
-from runs.engine.lease import beat_interval, claim
+from runs.engine.lease import DRAINING, beat_interval, claim
 from runs.engine.step_boundary import StepBoundary, StepOutcome
 from runs.models import Run, Step, ToolCall
 
 from .builders import chain_workflow, new_run
+from .worker import dispatched_run_ids, purge_broker
 
 
 def claimed_run(workspace, length=3) -> tuple[Run, StepBoundary]:
@@ -231,3 +232,28 @@ def test_without_prepared_statements_a_run_still_completes(acme, monkeypatch):
     run = new_run(version)
     execute(run.run_id)
     assert Run.objects.get(pk=run.pk).status == "completed"
+
+
+@pytest.fixture
+def draining():
+    DRAINING.set()  # as the worker's SIGTERM handler does
+    yield
+    DRAINING.clear()
+
+
+def test_a_stopping_worker_records_the_step_and_hands_the_run_on_instead_of_starting_the_next(
+    acme, draining, django_capture_on_commit_callbacks
+):
+    run, boundary = claimed_run(acme)
+    DRAINING.clear()
+    first = boundary.start(node_id="n0", type="llm", position=0, mapped_from="")
+    boundary.outcome = finished(first)
+    DRAINING.set()
+    purge_broker()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert boundary.start(node_id="n1", type="llm", position=1, mapped_from="") is None
+    handed_on = Run.objects.get(pk=run.pk)
+    assert (handed_on.status, handed_on.lease, handed_on.steps_completed) == ("pending", "", 1)
+    assert list(Step.objects.filter(run=run).values_list("node_id", "status")) == [("n0", "completed")]
+    assert dispatched_run_ids() == [run.pk]
+    assert claim(run.pk, "lease-b") is not None  # the next executor takes it at once, not after the sweep

@@ -210,3 +210,24 @@ def test_a_worker_that_dies_mid_call_is_still_recovered_by_the_sweep(acme, local
     with celery_worker(env=env, beat=True):
         wait_for(lambda: status_of(run) == "completed", timeout=30, message="the sweep to recover the run")
     assert Step.objects.get(run=run).output == "second try"
+
+
+def test_sigterm_hands_the_run_on_at_the_next_step_boundary_and_no_step_runs_twice(acme, local_server):
+    nodes, previous = [], []
+    for i in range(8):
+        nodes.append(tool(f"s{i}", "http.get", {"url": f"{local_server.url}/slow?s=0.5&step=s{i}"}, after=previous))
+        previous = [f"s{i}"]
+    version = services.create_workflow(workspace=acme, name="Slow", nodes=nodes)
+    with celery_worker(env=TOOLS_REACH_LOCAL_SERVER) as first:
+        run = services.trigger_run(workflow=version.workflow, payload=PAYLOAD)
+        wait_for(lambda: Step.objects.filter(run=run, node_id="s1").exists(), message="a step in progress")
+        first.terminate()  # returns once the worker has exited
+        handed_on = Run.objects.get(pk=run.pk)
+        assert (handed_on.status, handed_on.lease) == ("pending", "")
+        assert Step.objects.filter(run=run).exclude(status="completed").count() == 0
+        assert Step.objects.filter(run=run).count() < 8
+    with celery_worker(env=TOOLS_REACH_LOCAL_SERVER):  # the same machine restarted: it takes the re-queued run
+        wait_for(lambda: status_of(run) == "completed", timeout=30, message="the run to complete on the next worker")
+    called = sorted(r["query"].split("step=")[1] for r in local_server.requests if r["path"] == "/slow")
+    assert called == [f"s{i}" for i in range(8)]
+    assert Run.objects.get(pk=run.pk).steps_completed == 8

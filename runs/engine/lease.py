@@ -26,6 +26,16 @@ log = logging.getLogger(__name__)
 HEARTBEAT_FRACTION = 0.25
 
 
+# Set by the worker when it is told to stop (SIGTERM, runs.tasks): each run it executes stops at its next step
+# boundary and is handed on (runs.engine.step_boundary), instead of keeping the worker alive until it finishes.
+DRAINING = threading.Event()
+
+
+def stop_at_boundary() -> bool:
+    """At a step boundary: should this process hand the run on rather than start its next step?"""
+    return DRAINING.is_set()
+
+
 def beat_interval() -> float:
     """Seconds a heartbeat stays fresh: the heartbeat thread beats no more often, and a boundary leaves a fresher
     one alone, so most boundaries change no indexed column of the run and PostgreSQL updates it in place (HOT)."""

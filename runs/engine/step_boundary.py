@@ -19,9 +19,9 @@ from django.utils import timezone
 from runs.models import Run, Step, ToolCall
 from runs.prepared import db_datetime, prepared_cursor
 
-from .dispatch import export_on_commit
+from .dispatch import dispatch_on_commit, export_on_commit
 from .durability import async_commit_column, commit_waits_for_flush
-from .lease import beat_interval, hold
+from .lease import beat_interval, hold, stop_at_boundary
 
 
 @dataclass
@@ -82,6 +82,9 @@ def _statements(vendor: str) -> dict[str, str]:
         f" result, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
         "complete": f"UPDATE {run} SET {counted}, status = '{Run.Status.COMPLETED}', finished_at = %s, lease = '',"
         f" simulated = simulated OR %s WHERE {held} AND status = '{running}'",
+        # The worker is stopping: the run goes back to pending, free for the next claim, and is dispatched again.
+        "hand_on": f"UPDATE {run} SET {counted}, status = '{pending}', lease = '', dispatched_at = %s,"
+        f" simulated = simulated OR %s WHERE {held} AND status IN ('{running}', '{pending}')",
         "fail": f"UPDATE {run} SET {counted}, status = '{Run.Status.FAILED}', error = %s, finished_at = %s, lease = '',"
         f" simulated = simulated OR %s WHERE {held}",
     }
@@ -220,9 +223,13 @@ class StepBoundary:
     ) -> int | None:
         """Record the last step, hold the lease and start this one: its id, or None to stop executing.
 
-        None too when the last step's values were refused: that step and the run are failed instead.
+        None too when the last step's values were refused: that step and the run are failed instead, and when
+        the worker is stopping: the run is handed on (`hand_on`) instead of starting this step.
         """
         try:
+            if stop_at_boundary():
+                self.hand_on()
+                return None
             return self._start(
                 node_id=node_id,
                 type=type,
@@ -317,6 +324,18 @@ class StepBoundary:
             failed = self._cross(self._recording(sql), sql["fail"], params)
         if failed:
             export_on_commit(self.run_id)
+
+    def hand_on(self) -> None:
+        """Record the last step and give the run back, pending and dispatched again, in one commit: its next
+        executor (another worker, or this one restarted) starts at the next step, so no step runs twice."""
+        sql = _statements(connection.vendor)
+        params = (db_datetime(timezone.now()), self.simulated, self.run_id, self.lease)
+        if self._cross(self._recording(sql), sql["hand_on"], params):
+            self.simulated = False
+            log.info("run %s handed on at a step boundary: this worker is stopping", self.run_id)
+            dispatch_on_commit(self.run_id)
+        else:  # paused, cancelled or taken over meanwhile: let go as any boundary does
+            hold(self.run_id, self.lease)
 
     def complete(self) -> bool:
         """Record the last step and complete the run, unless it was paused or cancelled meanwhile.

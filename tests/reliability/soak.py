@@ -1,6 +1,8 @@
 """`make soak`: 200 replays across 10 workspaces through gunicorn (4 processes) and Celery workers on PostgreSQL,
 while the broker is stopped for 10 s, a worker is SIGKILLed mid-run and another started, and the worker's
 database connection is cut. Prints one table; exits non-zero if a replay was lost or a side effect duplicated.
+Then the SIGTERM drain (`sigterm_drain`): a worker told to stop mid-run exits after its current steps, and the
+runs it hands on complete on the next worker with every step run once. `SOAK_ONLY=sigterm_drain` runs that alone.
 
 The broker is a Redis of its own (port 6390) so that stopping it leaves the cache (port 6379) alone.
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 BROKER_PORT = int(os.environ.get("SOAK_BROKER_PORT", "6390"))
-DB_NAME = "reprise_soak"
+DB_NAME = os.environ.get("SOAK_DB_NAME", "reprise_soak")
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 WORKSPACES, REPLAYS = 10, 200
 SWEEP = {"RUN_STALE_AFTER": "3", "RUN_SWEEP_INTERVAL": "1", "RUN_PENDING_REDISPATCH_AFTER": "3"}
@@ -224,15 +226,78 @@ def report(results, sources) -> int:
         ("max time a run stayed pending", f"{max_pending:.1f} s"),
         ("sweep interval / stale after", f"{SWEEP['RUN_SWEEP_INTERVAL']} s / {SWEEP['RUN_STALE_AFTER']} s"),
     ]
-    width = max(len(name) for name, _ in rows)
-    print(f"| {'figure'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
-    for name, value in rows:
-        print(f"| {name.ljust(width)} | {value} |")
+    print_table(rows)
     for error, n in failures.items():
         print(f"failed x{n}: {error}")
     latest = Run.objects.filter(pk__in=accepted).aggregate(Max("finished_at"))
     log(f"last replay finished at {latest['finished_at__max']}")
     return 1 if lost or duplicated or unexpected or incomplete else 0
+
+
+DRAIN_RUNS, DRAIN_STEPS, DRAIN_STEP_SECONDS = 4, 10, 1.0
+
+
+def sigterm_drain(worker_env: dict) -> tuple[list, bool]:
+    """SIGTERM a worker while it executes runs of one-second http.get steps: it exits once its current steps end,
+    each run handed on at that boundary; a second worker completes them, and the server counts every step's call."""
+    from runs import services
+    from runs.models import Run, Step, Workspace
+    from tests.http_server import LocalServer
+    from tests.worker import Worker, wait_for
+
+    with LocalServer() as server:
+        nodes = [
+            {
+                "id": f"s{n}",
+                "type": "tool",
+                "tool": "http.get",
+                "args": {"url": f"{server.url}/slow?s={DRAIN_STEP_SECONDS}&call={{{{ trigger.key }}}}-s{n}"},
+                "after": [f"s{n - 1}"] if n else [],
+            }
+            for n in range(DRAIN_STEPS)
+        ]
+        workspace = Workspace.objects.order_by("pk").first()
+        version = services.create_workflow(workspace=workspace, name="Drain", nodes=nodes)
+        env = {**worker_env, "TOOL_HTTP_ALLOWED_HOSTS": "127.0.0.1"}
+        first = Worker(env, concurrency=DRAIN_RUNS, beat=False)
+        runs = [services.trigger_run(workflow=version.workflow, payload={"key": f"r{n}"}).pk for n in range(DRAIN_RUNS)]
+        in_flight = Run.objects.filter(pk__in=runs)
+        wait_for(lambda: all(n >= 2 for n in in_flight.values_list("steps_completed", flat=True)), timeout=60)
+        log(f"scenario sigterm_drain: SIGTERM to a worker executing {DRAIN_RUNS} runs")
+        exit_seconds = first.terminate(timeout=120)
+        handed_on = in_flight.filter(status="pending", lease="").count()
+        done_at_exit = sum(in_flight.values_list("steps_completed", flat=True))
+        second = Worker(env, concurrency=DRAIN_RUNS, beat=True)
+        try:
+            wait_for(lambda: not in_flight.exclude(status="completed").exists(), timeout=120, interval=0.5)
+        except AssertionError:
+            pass  # reported below as runs not completed
+        finally:
+            second.stop()
+        calls = [r["query"].split("call=")[1] for r in server.requests if r["path"] == "/slow"]
+    twice = len(calls) - len(set(calls))
+    missing = DRAIN_RUNS * DRAIN_STEPS - len(set(calls))
+    not_completed = in_flight.exclude(status="completed").count()
+    not_recorded = DRAIN_RUNS * DRAIN_STEPS - Step.objects.filter(run__in=runs, status="completed").count()
+    rows = [
+        (
+            "sigterm drain: runs in flight at SIGTERM",
+            f"{DRAIN_RUNS} ({done_at_exit} of {DRAIN_RUNS * DRAIN_STEPS} steps done at exit)",
+        ),
+        ("sigterm drain: worker exit after SIGTERM", f"{exit_seconds:.1f} s (steps of {DRAIN_STEP_SECONDS:.0f} s)"),
+        ("sigterm drain: runs handed on at exit", f"{handed_on} of {DRAIN_RUNS}"),
+        ("sigterm drain: steps run twice (must be 0)", twice),
+        ("sigterm drain: steps never run (must be 0)", missing + not_recorded),
+        ("sigterm drain: runs not completed (must be 0)", not_completed),
+    ]
+    return rows, bool(twice or missing or not_recorded or not_completed or handed_on != DRAIN_RUNS)
+
+
+def print_table(rows) -> None:
+    width = max(len(name) for name, _ in rows)
+    print(f"| {'figure'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
+    for name, value in rows:
+        print(f"| {name.ljust(width)} | {value} |")
 
 
 def main() -> int:
@@ -242,6 +307,8 @@ def main() -> int:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    if os.environ.get("SOAK_ONLY") == "sigterm_drain":
+        return drain_alone()
     from runs.models import Run
     from tests.reliability.gunicorn import gunicorn
     from tests.worker import Worker
@@ -269,10 +336,31 @@ def main() -> int:
             if not left:
                 break
             time.sleep(1)
-        return report(results, sources)
+        for worker in workers:
+            worker.stop()  # the scenarios below start their own
+        failed = report(results, sources)
+        rows, drain_failed = sigterm_drain(worker_env)
+        print_table(rows)
+        return 1 if failed or drain_failed else 0
     finally:
         for worker in workers:
             worker.stop()
+        broker.stop()
+
+
+def drain_alone() -> int:
+    from runs.models import Account, Workspace
+
+    broker = Broker()
+    broker.stop()
+    broker.start()
+    try:
+        account = Account.objects.create(name="Drain")
+        Workspace.objects.create(account=account, slug="drain", name="Drain")
+        rows, failed = sigterm_drain({"DATABASE_URL": DB_URL, **SWEEP})
+        print_table(rows)
+        return 1 if failed else 0
+    finally:
         broker.stop()
 
 
