@@ -20,6 +20,8 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
 DEBUG = env_bool("DEBUG", default=not os.environ.get("SECRET_KEY"))
+# The DEBUG error page, which shows a lone surrogate as its escape instead of failing to encode it.
+DEFAULT_EXCEPTION_REPORTER = "config.debug.EncodableExceptionReporter"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
