@@ -29,16 +29,15 @@ chromium:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| { echo "Could not install chromium: run 'apt-get install -y chromium' as root."; exit 1; }; }
 
-# gunicorn with config/gunicorn.py (gthread; one process unless REDIS_URL is set), static files from var/static.
+# gunicorn with config/gunicorn.py (gthread; one process unless REDIS_URL is set), static files from var/static,
+# a worker and beat, supervised by config/supervise.py (a dead worker is restarted; everything stops together).
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
-	@echo "Serving http://$(HOST):$(PORT)/ with gunicorn and one Celery worker of 32 threads (Ctrl-C stops both)."
-	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
-		SIMULATED_LATENCY=$${SIMULATED_LATENCY:-$(DEMO_SIMULATED_LATENCY)} $(PY) -m celery -A config worker --beat --loglevel=INFO & \
-		HOST=$(HOST) PORT=$(PORT) $(PY) -m gunicorn -c config/gunicorn.py config.wsgi & \
-		wait -n
+	@echo "Serving http://$(HOST):$(PORT)/ with gunicorn, one Celery worker of 32 threads and beat (Ctrl-C stops all)."
+	@SIMULATED_LATENCY=$${SIMULATED_LATENCY:-$(DEMO_SIMULATED_LATENCY)} HOST=$(HOST) PORT=$(PORT) \
+		exec $(PY) -m config.supervise
 
 worker: install
 	$(PY) -m celery -A config worker --beat --loglevel=INFO
