@@ -84,7 +84,7 @@ def gunicorn(workers: int | None = None, threads: int | None = None, env: dict |
                 return False
 
         try:
-            wait_for(up, timeout=30, message="gunicorn to serve")
+            wait_for(up, timeout=90, message="gunicorn to serve")  # 4 processes booting on a loaded machine
             time.sleep(0.3 * (workers or 2))  # every process has booted, not only the first
             yield base
         finally:
