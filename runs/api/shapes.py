@@ -96,6 +96,10 @@ class ToolCall(Closed):
     recorded_in: str | None = Field(
         description="For a recorded call, the run in which the call was really made.", default=None
     )
+    label: str = Field(
+        description='What the call was, as the trace says it: "invoked" (sent), "dry run", "recorded in <run_id>" '
+        'or "reused from <run_id>". Only a call that was sent is "invoked".'
+    )
     arguments: Any
     result: Any
 

@@ -1,0 +1,87 @@
+"""The trace and the run API say what happened: a reused step is reused (from which run, with the original's
+figures named so), a dry-run result is the original's, and "invoked" only ever names a call that was sent."""
+
+import pytest
+
+from runs import services
+from runs.models import Step
+
+from .builders import PAYLOAD, executed_replay, finished_run, llm, tool
+from .factories import PromptRevisionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def side_effect_workflow(workspace, *, allow_send=None):
+    """draft (llm) → notify (messages.send), and summary (llm) after draft: a rerun from summary reuses notify."""
+    revision = PromptRevisionFactory(artifact__workspace=workspace, content="Reply to {{ trigger.name }}")
+    return services.create_workflow(
+        workspace=workspace,
+        name="Side effect",
+        nodes=[
+            llm("draft", revision),
+            tool(
+                "notify",
+                "messages.send",
+                {"to": "{{ trigger.email }}", "body": "{{ nodes.draft.output }}"},
+                after=["draft"],
+                allow=allow_send,
+            ),
+            llm("summary", revision, after=["draft"]),
+        ],
+    )
+
+
+@pytest.fixture
+def source(acme):
+    return finished_run(side_effect_workflow(acme, allow_send=True))
+
+
+@pytest.fixture
+def rerun(source, operator):
+    return executed_replay(user=operator, run=source, request={"mode": "as_is", "from_nodes": ["summary"]})
+
+
+def step_html(client, run, node_id):
+    html = client.get(f"/acme/ai/runs/{run.run_id}").content.decode()
+    start = html.index(f'<details class="step" id="step-{node_id}">')
+    return html[start : html.index("</details>", start)]
+
+
+def test_a_reused_mutating_call_reads_reused_from_its_run_never_invoked(operator_client, source, rerun):
+    notify = step_html(operator_client, rerun, "notify")
+    assert "invoked" not in notify
+    assert f'reused</span> from run <a class="mono" href="/acme/ai/runs/{source.run_id}">{source.run_id}</a>' in notify
+    assert "copied with its step (not sent again)" in notify
+
+
+def test_a_reused_llm_step_shows_the_originals_figures_named_as_the_originals(operator_client, source, rerun):
+    original = source.steps.get(node_id="draft")
+    draft = step_html(operator_client, rerun, "draft")
+    assert "original's: " in draft and f"{original.duration_ms} ms" in draft
+    assert "0 in · 0 out" not in draft and "$0<" not in draft
+    assert 'class="step-duration">reused<' in draft
+
+
+def test_a_dry_run_result_is_the_originals_not_sent(operator_client, acme, operator):
+    source = finished_run(side_effect_workflow(acme))
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    notify = step_html(operator_client, replay, "notify")
+    assert "the original&#x27;s result (not sent)" in notify and "invoked" not in notify
+
+
+def test_a_sent_call_is_invoked(operator_client, acme):
+    run = finished_run(side_effect_workflow(acme), payload=PAYLOAD)
+    assert "invoked" in step_html(operator_client, run, "notify")
+
+
+def test_the_api_labels_each_call_as_the_trace_does(api, acme, operator, source, rerun):
+    dry = executed_replay(user=operator, run=finished_run(side_effect_workflow(acme)), request={"mode": "as_is"})
+    label = {
+        run.run_id: {s["node_id"]: s for s in api.get(f"/api/v1/acme/runs/{run.run_id}").json()["steps"]}["notify"][
+            "tool_calls"
+        ][0]["label"]
+        for run in (source, rerun, dry)
+    }
+    assert label == {source.run_id: "invoked", rerun.run_id: f"reused from {source.run_id}", dry.run_id: "dry run"}
+    assert Step.objects.get(run=rerun, node_id="notify").reused_from_run_id == source.run_id
