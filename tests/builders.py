@@ -44,6 +44,26 @@ def support_workflow(workspace, *, allow_send=None):
     return version, revision
 
 
+def side_effect_workflow(workspace, *, allow_send=None):
+    """draft (llm) → notify (messages.send), and summary (llm) after draft: a rerun from summary reuses notify."""
+    revision = PromptRevisionFactory(artifact__workspace=workspace, content="Reply to {{ trigger.name }}")
+    return services.create_workflow(
+        workspace=workspace,
+        name="Side effect",
+        nodes=[
+            llm("draft", revision),
+            tool(
+                "notify",
+                "messages.send",
+                {"to": "{{ trigger.email }}", "body": "{{ nodes.draft.output }}"},
+                after=["draft"],
+                allow=allow_send,
+            ),
+            llm("summary", revision, after=["draft"]),
+        ],
+    )
+
+
 def chain_workflow(workspace, length=10):
     revision = PromptRevisionFactory(artifact__workspace=workspace, content="Step input: {{ trigger.name }}")
     nodes = [llm("n0", revision)] + [llm(f"n{i}", revision, after=[f"n{i - 1}"]) for i in range(1, length)]

@@ -3,33 +3,11 @@ figures named so), a dry-run result is the original's, and "invoked" only ever n
 
 import pytest
 
-from runs import services
 from runs.models import Step
 
-from .builders import PAYLOAD, executed_replay, finished_run, llm, tool
-from .factories import PromptRevisionFactory
+from .builders import PAYLOAD, executed_replay, finished_run, side_effect_workflow
 
 pytestmark = pytest.mark.django_db
-
-
-def side_effect_workflow(workspace, *, allow_send=None):
-    """draft (llm) → notify (messages.send), and summary (llm) after draft: a rerun from summary reuses notify."""
-    revision = PromptRevisionFactory(artifact__workspace=workspace, content="Reply to {{ trigger.name }}")
-    return services.create_workflow(
-        workspace=workspace,
-        name="Side effect",
-        nodes=[
-            llm("draft", revision),
-            tool(
-                "notify",
-                "messages.send",
-                {"to": "{{ trigger.email }}", "body": "{{ nodes.draft.output }}"},
-                after=["draft"],
-                allow=allow_send,
-            ),
-            llm("summary", revision, after=["draft"]),
-        ],
-    )
 
 
 @pytest.fixture
