@@ -135,3 +135,12 @@ def executed_replay(*, user, run: Run, request: dict) -> Run:
     execute(new.run_id)
     new.refresh_from_db()
     return new
+
+
+def new_prompt_replay(*, user, run: Run, content="Be brief with {{ trigger.name }}") -> Run:
+    """A replay of `run` executed with a new revision of its `draft` node's prompt."""
+    draft = run.version.nodes.get(node_id="draft").config["prompt"]
+    artifact = run.workspace.prompt_artifacts.get(artifact_id=draft["artifact_id"])
+    newer = services.add_prompt_revision(artifact=artifact, content=content)
+    request = {"mode": "prompt", "prompt_artifact_id": draft["artifact_id"], "content_hash": newer.content_hash}
+    return executed_replay(user=user, run=run, request=request)

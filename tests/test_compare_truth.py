@@ -3,23 +3,17 @@ would have sent, a node whose tool calls changed is changed, pending rows are pe
 
 import pytest
 
-from runs import services
 from runs.compare import compare
 from runs.models import Run, Step
 
-from .builders import executed_replay, finished_run, side_effect_workflow
+from .builders import executed_replay, finished_run, new_prompt_replay, side_effect_workflow
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def version(acme):
-    return side_effect_workflow(acme)
-
-
-@pytest.fixture
-def source(version):
-    return finished_run(version)
+def source(acme):
+    return finished_run(side_effect_workflow(acme))
 
 
 @pytest.fixture
@@ -28,14 +22,8 @@ def rerun(source, operator):
 
 
 @pytest.fixture
-def new_prompt(source, operator, version):
-    draft = version.nodes.get(node_id="draft").config["prompt"]
-    newer = services.add_prompt_revision(
-        artifact=source.workspace.prompt_artifacts.get(artifact_id=draft["artifact_id"]),
-        content="Be brief with {{ trigger.name }}",
-    )
-    request = {"mode": "prompt", "prompt_artifact_id": draft["artifact_id"], "content_hash": newer.content_hash}
-    return executed_replay(user=operator, run=source, request=request)
+def new_prompt(source, operator):
+    return new_prompt_replay(user=operator, run=source)
 
 
 def row(comparison, node_id):

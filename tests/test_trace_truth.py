@@ -63,3 +63,37 @@ def test_the_api_labels_each_call_as_the_trace_does(api, acme, operator, source,
     }
     assert label == {source.run_id: "invoked", rerun.run_id: f"reused from {source.run_id}", dry.run_id: "dry run"}
     assert Step.objects.get(run=rerun, node_id="notify").reused_from_run_id == source.run_id
+
+
+@pytest.fixture
+def edited_rerun(source, operator):
+    payload = {**PAYLOAD, "name": "Eve"}
+    request = {"mode": "as_is", "from_nodes": ["summary"], "tools": "recorded", "trigger_payload": payload}
+    return executed_replay(user=operator, run=source, request=request)
+
+
+def test_the_run_api_names_the_start_nodes_and_the_tools_choice(api, source, edited_rerun):
+    body = api.get(f"/api/v1/acme/runs/{edited_rerun.run_id}").json()
+    assert (body["from_nodes"], body["payload_edited"], body["tools"]) == (["summary"], True, "recorded")
+    listed = api.get("/api/v1/acme/runs").json()["runs"]
+    assert {r["run_id"]: (r["from_nodes"], r["tools"]) for r in listed} == {
+        source.run_id: (None, "live"),
+        edited_rerun.run_id: (["summary"], "recorded"),
+    }
+
+
+def test_the_trace_header_says_the_start_node_the_edited_payload_and_the_tools(operator_client, edited_rerun):
+    html = operator_client.get(f"/acme/ai/runs/{edited_rerun.run_id}").content.decode()
+    assert (
+        '<span id="replay-choices">· Replay as-is · from summary · payload edited · recorded tool calls</span>' in html
+    )
+
+
+def test_the_compare_page_and_the_runs_list_say_them_too(operator_client, edited_rerun):
+    compared = operator_client.get(f"/acme/ai/runs/{edited_rerun.run_id}/compare").content.decode()
+    assert "<td>Replay as-is · from summary · payload edited · recorded tool calls</td>" in compared
+    listed = operator_client.get("/acme/ai/runs").content.decode()
+    assert (
+        '<span class="replay-choice">· from summary</span> <span class="replay-choice">· payload edited</span>'
+        in listed
+    )

@@ -87,6 +87,8 @@ def run_dict(run: Run, *, steps: bool | list[dict] = True, usage: RunUsage | Non
         "status": run.status,
         "trigger_payload": run.trigger_payload,
         "payload_edited": run.payload_edited,
+        "from_nodes": run.from_nodes,
+        "tools": run.tools,
         "replay_of": run.replay_of_id,
         "lineage_note": Run.SOURCE_GONE if run.source_is_gone else None,
         "replay_depth": run.replay_depth,

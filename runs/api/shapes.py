@@ -139,6 +139,13 @@ class RunSummary(Closed):
     status: RunStatus
     trigger_payload: dict[str, Any]
     payload_edited: bool = Field(description="A replay whose trigger payload was edited before it was submitted.")
+    from_nodes: list[str] | None = Field(
+        description="The start nodes of a rerun from a step (the steps before them were reused); null otherwise."
+    )
+    tools: Literal["live", "recorded"] = Field(
+        description="A replay's tool calls: live (sent as the dry-run rule decides) or recorded (answered from the "
+        "source's recording, nothing sent); live for an original run."
+    )
     replay_of: str | None = Field(
         description="The run this replays; null for an original, or once that run was pruned."
     )

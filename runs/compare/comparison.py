@@ -37,6 +37,19 @@ def pair_of(run: Run) -> Run:
     return run.replay_of
 
 
+def root_of(run: Run) -> Run | None:
+    """The original a chain of replays started from, for a replay of a replay; None when it no longer exists.
+
+    One query per level (a chain is at most REPLAY_MAX_DEPTH deep), each reading three columns.
+    """
+    if run.replay_depth < 2:
+        return None
+    current: Run | None = run
+    while current is not None and current.replay_of_id is not None:
+        current = Run.objects.only("run_id", "replay_of_id", "replay_depth").filter(pk=current.replay_of_id).first()
+    return current if current is not None and current.replay_depth == 0 else None
+
+
 def compared_runs(membership: Membership, run_id: str, with_id: str | None) -> tuple[Run, Run]:
     """(base, other): the run it replays and the run, or the run and the `with` run. 404/403 as the trace."""
     run = get_run_for_member(membership, run_id)

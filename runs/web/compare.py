@@ -24,12 +24,14 @@ PAGE = "runs/compare.html"
 ROWS_PAGE = 200  # rows rendered per response; the rest come with "More rows", as the trace's steps do
 
 ROW = (
-    '<details class="compare-row match-{match}" id="{dom_id}"><summary hx-get="{diff_url}" hx-trigger="click once"'
+    '<details class="compare-row match-{match}" id="{dom_id}"{preserve}><summary hx-get="{diff_url}" hx-trigger="click once"'
     ' hx-target="next .compare-diff" hx-swap="innerHTML"><span class="node mono">{label}</span>{match_label}'
     "<span>{status_a} → {status_b}</span>{model}{prompt}"
     '{figures}{calls}<span class="badge badge-{outcome}" title="{why}">{outcome}</span></summary>'
-    '<div class="compare-diff"><p class="muted">Loading the diff…</p></div></details>\n'
+    '<div class="compare-diff"><p class="muted">Loading the diff…</p></div>'
+    '<input type="hidden" name="open" value="{dom_id}"></details>\n'
 )
+PRESERVED = ' hx-preserve="true"'  # an open row, as the live poll found it: htmx keeps the page's own
 FIGURES = '<span title="latency {} → {} ms">Δ {}</span>{}{}{}'
 MATCH_LABELS = {"mapped": "mapped", "base_only": "only in base", "other_only": "only in other"}
 # Why a row has its outcome, in its badge's title.
@@ -101,7 +103,7 @@ def _call_badges(row: Row, slug: str) -> SafeString:
     )
 
 
-def row_html(row: Row, diff_url: str, slug: str) -> SafeString:
+def row_html(row: Row, diff_url: str, slug: str, open_rows: frozenset[str] = frozenset()) -> SafeString:
     """One node of the comparison, built as Django's admin builds changelist rows: escaped by format_html."""
     model = row.model_ref
     prompt = row.prompt_hash
@@ -109,10 +111,11 @@ def row_html(row: Row, diff_url: str, slug: str) -> SafeString:
         ROW,
         match=row.match,
         dom_id=row.dom_id,
+        preserve=SafeString(PRESERVED) if row.dom_id in open_rows else "",
         diff_url=f"{diff_url}&row={quote(row.key)}",
         label=f"{row.base.node_id} → {row.other.node_id}" if row.match == "mapped" else (row.base or row.other).node_id,  # type: ignore[union-attr]
         match_label=format_html('<span class="match">{}</span>', MATCH_LABELS[row.match])
-        if row.match in MATCH_LABELS
+        if row.match in MATCH_LABELS and not row.pending
         else "",
         status_a=_badge(row.status.a),
         status_b=_badge(row.status.b),
@@ -142,6 +145,7 @@ def _context(membership, comparison: Comparison, request) -> dict:
         "cmp": comparison,
         "base": comparison.base,
         "other": comparison.other,
+        "runs": (comparison.base, comparison.other),
         "rows": comparison.shown_rows(changed_only=changed_only, sort=sort),
         "offset": _offset(request),
         "changed_only": changed_only,
@@ -162,16 +166,19 @@ def _rows_context(context: dict, request, workspace, run_id: str) -> dict:
     """
     offset, rows = context["offset"], context["rows"]
     query = request.GET.copy()
-    for name in ("offset", "fragment", "row"):
+    for name in ("offset", "fragment", "row", "open"):
         query.pop(name, None)
     diff_url = reverse("compare-row-diff", args=[workspace.slug, run_id]) + "?" + query.urlencode()
+    live_url = f"{request.path}?{query.urlencode()}{'&' if query else ''}fragment=live"
+    open_rows = frozenset(request.GET.getlist("open")[:ROWS_PAGE])
     page = rows[offset : offset + ROWS_PAGE]
     more = offset + ROWS_PAGE if offset + ROWS_PAGE < len(rows) else None
     if more is not None:
         query["offset"] = str(more)
     return {
-        "row_html": [row_html(r, diff_url, workspace.slug) for r in page],
+        "row_html": [row_html(r, diff_url, workspace.slug, open_rows) for r in page],
         "more_url": f"?{query.urlencode()}&fragment=rows" if more is not None else None,
+        "live_url": live_url,
     }
 
 

@@ -56,7 +56,7 @@ LABEL = '<span class="badge badge-{}">{}</span>'
 LABEL_RUN = LABEL + ' {} run <a class="mono" href="{}">{}</a>'
 RESULT_NOTE = '<p class="result-note muted">{}</p>'
 # A reused step's figures are the original's: this run spent nothing on it.
-ORIGINALS_FIGURES = '<span class="originals-figures muted" title="The original step\'s figures: this run spent nothing on it">original\'s: {}{}</span>'
+ORIGINALS_FIGURES = '<span class="originals-figures muted" title="The original step\'s figures: this run spent nothing on it">original\'s: {}</span>'
 SIMULATED_BADGE = SafeString('<span class="badge badge-simulated">simulated</span>')
 # The live poll sends back the position of every row the page shows as running (runs/web/views.py).
 RUNNING_MARKER = '<input type="hidden" name="running" value="{}">'
@@ -213,9 +213,9 @@ def _tool_calls_table(step: Step, calls: list[ToolCall], slug: str) -> SafeStrin
 def _originals_figures(original: Step | None) -> SafeString:
     if original is None:
         return SafeString("")
-    usage = step_usage(original)
-    duration = f" · {original.duration_ms} ms" if original.duration_ms is not None else ""
-    return format_html(ORIGINALS_FIGURES, usage, duration) if usage or duration else SafeString("")
+    figures = [step_usage(original), f"{original.duration_ms} ms" if original.duration_ms is not None else ""]
+    shown = [(figure,) for figure in figures if figure]
+    return format_html(ORIGINALS_FIGURES, format_html_join(" · ", "{}", shown)) if shown else SafeString("")
 
 
 def _reused_from(step: Step, slug: str) -> SafeString:
