@@ -97,3 +97,32 @@ def test_the_compare_page_and_the_runs_list_say_them_too(operator_client, edited
         '<span class="replay-choice">· from summary</span> <span class="replay-choice">· payload edited</span>'
         in listed
     )
+
+
+def test_the_migration_reads_the_choices_of_earlier_replays_from_their_plan(source, edited_rerun):
+    import importlib
+
+    from django.apps import apps
+
+    from runs.models import Run
+
+    Run.objects.update(from_nodes=None, tools="live")
+    importlib.import_module("runs.migrations.0014_run_replay_choices").backfill(apps, None)
+    edited_rerun.refresh_from_db()
+    source.refresh_from_db()
+    assert (edited_rerun.from_nodes, edited_rerun.tools) == (["summary"], "recorded")
+    assert (source.from_nodes, source.tools) == (None, "live")
+
+
+def test_the_lineage_fragment_lists_the_replays_for_the_submit_event(operator_client, source, rerun):
+    response = operator_client.get(f"/acme/ai/runs/{source.run_id}", {"fragment": "lineage"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section class="lineage" id="lineage"')
+    assert 'hx-trigger="replaySubmitted from:body"' in html and rerun.run_id in html and "Steps" not in html
+
+
+def test_a_replay_of_a_replay_links_to_its_parent_and_its_root(operator_client, operator, source, rerun):
+    second = executed_replay(user=operator, run=rerun, request={"mode": "as_is", "confirm_invoke": True})
+    html = operator_client.get(f"/acme/ai/runs/{second.run_id}").content.decode()
+    assert f'href="/acme/ai/runs/{second.run_id}/compare"' in html and "Compare with parent" in html
+    assert f'href="/acme/ai/runs/{source.run_id}/compare?with={second.run_id}"' in html
