@@ -301,6 +301,8 @@ def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency
             requested_by_id=membership.user_id,
             idempotency_key=key,
             replay_plan=plan.persisted(),
+            from_nodes=list(plan.from_nodes) if plan.from_nodes is not None else None,
+            tools=plan.tools,
         )
         try:
             replay.save(force_insert=True)  # no savepoint: a collision rolls the whole request back (_KeyTaken)

@@ -44,6 +44,26 @@ def support_workflow(workspace, *, allow_send=None):
     return version, revision
 
 
+def side_effect_workflow(workspace, *, allow_send=None):
+    """draft (llm) → notify (messages.send), and summary (llm) after draft: a rerun from summary reuses notify."""
+    revision = PromptRevisionFactory(artifact__workspace=workspace, content="Reply to {{ trigger.name }}")
+    return services.create_workflow(
+        workspace=workspace,
+        name="Side effect",
+        nodes=[
+            llm("draft", revision),
+            tool(
+                "notify",
+                "messages.send",
+                {"to": "{{ trigger.email }}", "body": "{{ nodes.draft.output }}"},
+                after=["draft"],
+                allow=allow_send,
+            ),
+            llm("summary", revision, after=["draft"]),
+        ],
+    )
+
+
 def chain_workflow(workspace, length=10):
     revision = PromptRevisionFactory(artifact__workspace=workspace, content="Step input: {{ trigger.name }}")
     nodes = [llm("n0", revision)] + [llm(f"n{i}", revision, after=[f"n{i - 1}"]) for i in range(1, length)]
@@ -115,3 +135,12 @@ def executed_replay(*, user, run: Run, request: dict) -> Run:
     execute(new.run_id)
     new.refresh_from_db()
     return new
+
+
+def new_prompt_replay(*, user, run: Run, content="Be brief with {{ trigger.name }}") -> Run:
+    """A replay of `run` executed with a new revision of its `draft` node's prompt."""
+    draft = run.version.nodes.get(node_id="draft").config["prompt"]
+    artifact = run.workspace.prompt_artifacts.get(artifact_id=draft["artifact_id"])
+    newer = services.add_prompt_revision(artifact=artifact, content=content)
+    request = {"mode": "prompt", "prompt_artifact_id": draft["artifact_id"], "content_hash": newer.content_hash}
+    return executed_replay(user=user, run=run, request=request)

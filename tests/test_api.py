@@ -90,6 +90,7 @@ def test_run_detail_has_steps_and_tool_calls(api, acme):
         "reused": False,
         "source": "live",
         "recorded_in": None,
+        "label": "invoked",
         "arguments": {"to": "dana@example.com", "body": data["steps"][0]["output"]},
         "result": None,
     }

@@ -220,7 +220,8 @@ def test_the_trace_labels_a_recorded_call_with_the_run_it_was_recorded_in(operat
     source = finished_run(support_workflow(acme)[0])
     replay = executed_replay(user=operator, run=source, request=RECORDED)
     html = operator_client.get(f"/acme/ai/runs/{replay.pk}").content.decode()
-    assert f'<span class="badge badge-recorded">recorded</span> in run <span class="mono">{source.pk}</span>' in html
+    link = f'<a class="mono" href="/acme/ai/runs/{source.pk}">{source.pk}</a>'
+    assert f'<span class="badge badge-recorded">recorded</span> in run {link}' in html
     assert "<td>invoked</td>" not in html
 
 

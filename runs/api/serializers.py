@@ -5,6 +5,7 @@ from django.db.models import Prefetch
 from runs.access import member_run
 from runs.http.api import iso
 from runs.models import Membership, Run, Step, ToolCall
+from runs.provenance import call_label
 from runs.usage import RunUsage, step_usage_api, usage_of_run
 
 
@@ -56,6 +57,14 @@ def step_dict(step: Step, calls: Iterable[ToolCall] | None = None) -> dict:
                 "reused": c.reused,
                 "source": c.source,
                 "recorded_in": c.recorded_in_run_id or None,
+                "label": str(
+                    call_label(
+                        source=c.source,
+                        recorded_in_run_id=c.recorded_in_run_id,
+                        result=c.result,
+                        reused_from_run_id=step.reused_from_run_id,
+                    )
+                ),
                 "arguments": c.arguments,
                 "result": c.result,
             }
@@ -78,6 +87,8 @@ def run_dict(run: Run, *, steps: bool | list[dict] = True, usage: RunUsage | Non
         "status": run.status,
         "trigger_payload": run.trigger_payload,
         "payload_edited": run.payload_edited,
+        "from_nodes": run.from_nodes,
+        "tools": run.tools,
         "replay_of": run.replay_of_id,
         "lineage_note": Run.SOURCE_GONE if run.source_is_gone else None,
         "replay_depth": run.replay_depth,

@@ -96,6 +96,10 @@ class ToolCall(Closed):
     recorded_in: str | None = Field(
         description="For a recorded call, the run in which the call was really made.", default=None
     )
+    label: str = Field(
+        description='What the call was, as the trace says it: "invoked" (sent), "dry run", "recorded in <run_id>" '
+        'or "reused from <run_id>". Only a call that was sent is "invoked".'
+    )
     arguments: Any
     result: Any
 
@@ -135,6 +139,13 @@ class RunSummary(Closed):
     status: RunStatus
     trigger_payload: dict[str, Any]
     payload_edited: bool = Field(description="A replay whose trigger payload was edited before it was submitted.")
+    from_nodes: list[str] | None = Field(
+        description="The start nodes of a rerun from a step (the steps before them were reused); null otherwise."
+    )
+    tools: Literal["live", "recorded"] = Field(
+        description="A replay's tool calls: live (sent as the dry-run rule decides) or recorded (answered from the "
+        "source's recording, nothing sent); live for an original run."
+    )
     replay_of: str | None = Field(
         description="The run this replays; null for an original, or once that run was pruned."
     )
@@ -179,6 +190,17 @@ class CompareQuery(BaseModel):
     )
 
 
+class CompareCall(Closed):
+    """The n-th tool call of a node in both runs."""
+
+    tool: str
+    label: list[str | None] = Field(description='[base, other]: what each call was ("invoked", "dry run", …).')
+    arguments_changed: bool = Field(description="What each run sent, or would have sent for a dry-run call, differs.")
+    result_changed: bool | None = Field(
+        description="null when a run did not send the call (dry-run, recorded, reused): its result is another run's."
+    )
+
+
 class CompareRow(Closed):
     """One node of both runs; each pair is [base, other], null where a run has no value."""
 
@@ -188,7 +210,12 @@ class CompareRow(Closed):
     status: list[str | None]
     model_ref: list[str | None]
     prompt_hash: list[str | None]
-    output_changed: bool
+    output_changed: bool = Field(description="The output text (a tool step's result as canonical JSON) differs.")
+    outcome: Literal["same", "changed", "reused", "pending"] = Field(
+        description="changed: the output or a tool call differs; reused: a copy made by a rerun from a step "
+        "(left out of the totals' tokens and cost); pending: a run in flight has not finished the node."
+    )
+    tool_calls: list[CompareCall]
     latency_ms: list[int | None]
     input_tokens: list[int | None]
     output_tokens: list[int | None]
@@ -202,7 +229,9 @@ class CompareTotals(Closed):
     cost_usd: list[str | None]
     steps_completed: list[int]
     steps_failed: list[int]
-    changed_outputs: int
+    changed_outputs: int = Field(description="Rows whose outcome is changed (output or tool calls).")
+    pending: int = Field(description="Rows pending: not counted as changed, nor in tokens and cost.")
+    reused: int = Field(description="Rows reused: left out of tokens and cost.")
 
 
 class Comparison(Closed):

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runs.compare import RunTotals, StepFacts, steps_of, totals_of
-from runs.models import Run, ToolCall
+from runs.models import Run
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,11 @@ class RecordedRun:
 
 
 def recorded_runs(*runs: Run) -> list[RecordedRun]:
-    """The runs' steps and tool calls: two queries whatever the number of steps."""
+    """The runs' steps and tool calls: two queries whatever the number of steps (runs.compare.steps_of)."""
     steps = steps_of([run.pk for run in runs])
     calls: dict[int, list[RecordedCall]] = defaultdict(list)
-    rows = ToolCall.objects.filter(step__run_id__in=[run.pk for run in runs]).order_by("step_id", "created_at", "id")
-    for step_id, tool, arguments in rows.values_list("step_id", "tool", "arguments"):
-        calls[step_id].append(RecordedCall(tool, arguments))
+    for step in (s for run_steps in steps.values() for s in run_steps):
+        calls[step.id] = [RecordedCall(c.tool, c.arguments) for c in step.calls]
     return [
         RecordedRun(
             run_id=run.pk,

@@ -16,6 +16,7 @@ from .comparison import (
     compare,
     compared_runs,
     pair_of,
+    root_of,
     totals_of,
 )
 from .diff import Diff, json_diff, line_diff, output_diff, pretty_json, word_diff
@@ -44,6 +45,7 @@ __all__ = [
     "output_diff",
     "pretty_json",
     "pair_of",
+    "root_of",
     "steps_of",
     "totals_of",
     "word_diff",

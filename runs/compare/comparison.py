@@ -9,7 +9,7 @@ from runs.http.errors import BadRequest, Rejected
 from runs.models import Membership, Run, Step, ToolCall
 
 from .diff import json_diff
-from .rows import Pair, Row, StepFacts, align, steps_of
+from .rows import CHANGED, PENDING, REUSED, Pair, Row, StepFacts, align, steps_of
 
 DIFFERENT_WORKFLOWS = "These runs belong to different workflows and cannot be compared."
 NOT_A_REPLAY = "This run is not a replay: pick a run to compare it with (?with=<run_id>)."
@@ -37,6 +37,19 @@ def pair_of(run: Run) -> Run:
     return run.replay_of
 
 
+def root_of(run: Run) -> Run | None:
+    """The original a chain of replays started from, for a replay of a replay; None when it no longer exists.
+
+    One query per level (a chain is at most REPLAY_MAX_DEPTH deep), each reading three columns.
+    """
+    if run.replay_depth < 2:
+        return None
+    current: Run | None = run
+    while current is not None and current.replay_of_id is not None:
+        current = Run.objects.only("run_id", "replay_of_id", "replay_depth").filter(pk=current.replay_of_id).first()
+    return current if current is not None and current.replay_depth == 0 else None
+
+
 def compared_runs(membership: Membership, run_id: str, with_id: str | None) -> tuple[Run, Run]:
     """(base, other): the run it replays and the run, or the run and the `with` run. 404/403 as the trace."""
     run = get_run_for_member(membership, run_id)
@@ -60,8 +73,9 @@ class RunTotals:
     failed: int
 
 
-def totals_of(run: Run, steps: list[StepFacts]) -> RunTotals:
-    llm = [s for s in steps if s.type == "llm" and s.finished_at is not None]
+def totals_of(run: Run, steps: list[StepFacts], left_out: frozenset[int] = frozenset()) -> RunTotals:
+    """The run's figures; tokens and cost without the steps `left_out` (ids of reused and pending rows' steps)."""
+    llm = [s for s in steps if s.type == "llm" and s.finished_at is not None and s.id not in left_out]
     unknown_cost = any(s.cost_usd is None and s.status == Step.Status.COMPLETED for s in llm)
     return RunTotals(
         duration_ms=run.duration_ms,
@@ -91,9 +105,21 @@ class Comparison:
         """The trigger payloads' line diff when they differ (an edited replay), else None."""
         return json_diff(self.base.trigger_payload, self.other.trigger_payload)
 
+    def count(self, outcome: str) -> int:
+        return sum(r.outcome == outcome for r in self.rows)
+
     @property
     def changed_outputs(self) -> int:
-        return sum(r.output_changed for r in self.rows)
+        """Nodes whose output or tool calls changed (pending and reused rows are counted apart)."""
+        return self.count(CHANGED)
+
+    @property
+    def pending(self) -> int:
+        return self.count(PENDING)
+
+    @property
+    def reused(self) -> int:
+        return self.count(REUSED)
 
     @property
     def different_versions(self) -> bool:
@@ -108,11 +134,11 @@ class Comparison:
         return not (self.base.is_finished and self.other.is_finished)
 
     def shown_rows(self, *, changed_only: bool = False, sort: str = "") -> list[Row]:
-        rows = [r for r in self.rows if r.output_changed] if changed_only else list(self.rows)
+        rows = [r for r in self.rows if r.outcome == CHANGED] if changed_only else list(self.rows)
         if sort in SORTS:
 
             def size(row: Row) -> float:
-                delta = getattr(row, SORTS[sort]).delta
+                delta = getattr(row, SORTS[sort]).delta if row.in_deltas else None
                 return abs(float(delta)) if delta is not None else -1.0
 
             rows.sort(key=size, reverse=True)
@@ -129,21 +155,37 @@ class Comparison:
                 "steps_completed": self.total("completed").as_list(),
                 "steps_failed": self.total("failed").as_list(),
                 "changed_outputs": self.changed_outputs,
+                "pending": self.pending,
+                "reused": self.reused,
             },
             "payload_changed": self.base.trigger_payload != self.other.trigger_payload,
         }
 
 
+def _is_pending(row: Row, base: Run, other: Run) -> bool:
+    """A node a run in flight has not finished: missing from it, or still running there."""
+    for step, run in ((row.base, base), (row.other, other)):
+        if run.is_finished:
+            continue
+        if step is None or step.status == Step.Status.RUNNING:
+            return True
+    return False
+
+
 def compare(base: Run, other: Run) -> Comparison:
-    """Both runs, aligned: three queries whatever the number of steps."""
+    """Both runs, aligned: two queries whatever the number of steps (steps, then their tool calls)."""
     check_comparable(base, other)
     steps = steps_of([base.pk, other.pk])
-    dry_runs = ToolCall.objects.filter(step__run_id=other.pk, dry_run=True).count()
+    rows = align(steps[base.pk], steps[other.pk])
+    for row in rows:
+        row.pending = _is_pending(row, base, other)
+    left_out = frozenset(s.id for r in rows if not r.in_deltas for s in (r.base, r.other) if s is not None)
+    dry_runs = sum(c.source == ToolCall.Source.DRY_RUN for s in steps[other.pk] for c in s.calls)
     return Comparison(
         base=base,
         other=other,
-        rows=align(steps[base.pk], steps[other.pk]),
-        base_totals=totals_of(base, steps[base.pk]),
-        other_totals=totals_of(other, steps[other.pk]),
+        rows=rows,
+        base_totals=totals_of(base, steps[base.pk], left_out),
+        other_totals=totals_of(other, steps[other.pk], left_out),
         dry_run_calls=dry_runs,
     )

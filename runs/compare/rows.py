@@ -2,13 +2,14 @@
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
 from runs.jsonvalues import storable_text
-from runs.models import Step
+from runs.models import Step, ToolCall
+from runs.provenance import Label, call_label, step_label
 
 STEP_FIELDS = (
     "id",
@@ -28,7 +29,29 @@ STEP_FIELDS = (
     "output_tokens",
     "cost_usd",
     "latency_ms",
+    "reused_from_run_id",
 )
+CALL_FIELDS = ("step_id", "tool", "mutating", "source", "recorded_in_run_id", "arguments", "result")
+# The outcome of a row: pending (a run has not reached it yet), reused (a copy: its figures are not this run's),
+# changed (its output or its tool calls differ), or the same.
+PENDING, REUSED, CHANGED, SAME = "pending", "reused", "changed", "same"
+
+
+@dataclass
+class CallFacts:
+    """What a comparison reads of a tool call."""
+
+    tool: str
+    mutating: bool
+    source: str
+    recorded_in_run_id: str
+    arguments: Any
+    result: Any
+
+    @property
+    def sent(self) -> bool:
+        """Whether this run produced the result: a dry-run, recorded or reused result is another run's."""
+        return self.source == ToolCall.Source.LIVE
 
 
 @dataclass
@@ -52,6 +75,20 @@ class StepFacts:
     output_tokens: int | None
     cost_usd: Decimal | None
     latency_ms: int | None
+    reused_from_run_id: str = ""
+    calls: list[CallFacts] = field(default_factory=list)
+
+    @property
+    def step_label(self) -> Label | None:
+        return step_label(reused_from_run_id=self.reused_from_run_id)
+
+    def call_label(self, call: CallFacts) -> Label:
+        return call_label(
+            source=call.source,
+            recorded_in_run_id=call.recorded_in_run_id,
+            result=call.result,
+            reused_from_run_id=self.reused_from_run_id,
+        )
 
     @property
     def duration_ms(self) -> int | None:
@@ -100,11 +137,44 @@ def _plain(value):
     return value
 
 
+@dataclass(frozen=True)
+class CallPair:
+    """The n-th tool call of a row's two steps. A dry-run call is compared by the arguments it would have sent:
+    its result is the original's, as a recorded or reused one is another run's, so results compare only when
+    both runs sent their call."""
+
+    base: CallFacts | None
+    other: CallFacts | None
+
+    @property
+    def tool(self) -> str:
+        return (self.base or self.other).tool  # type: ignore[union-attr]
+
+    @property
+    def arguments_changed(self) -> bool:
+        return self.base is None or self.other is None or self.base.arguments != self.other.arguments
+
+    @property
+    def results_compared(self) -> bool:
+        return self.base is not None and self.other is not None and self.base.sent and self.other.sent
+
+    @property
+    def result_changed(self) -> bool | None:
+        if not self.results_compared:
+            return None
+        return self.base.result != self.other.result  # type: ignore[union-attr]
+
+    @property
+    def changed(self) -> bool:
+        return self.arguments_changed or bool(self.result_changed)
+
+
 @dataclass
 class Row:
     base: StepFacts | None
     other: StepFacts | None
     match: str  # "same" | "mapped" | "base_only" | "other_only"
+    pending: bool = False  # a run in flight has not finished this node yet (set by compare)
 
     @cached_property
     def dom_id(self) -> str:
@@ -127,6 +197,37 @@ class Row:
         if self.base is None or self.other is None:
             return True
         return canonical_output(self.base) != canonical_output(self.other)
+
+    @cached_property
+    def calls(self) -> list[CallPair]:
+        base = self.base.calls if self.base else []
+        other = self.other.calls if self.other else []
+        return [
+            CallPair(base[i] if i < len(base) else None, other[i] if i < len(other) else None)
+            for i in range(max(len(base), len(other)))
+        ]
+
+    @cached_property
+    def calls_changed(self) -> bool:
+        return self.base is not None and self.other is not None and any(c.changed for c in self.calls)
+
+    @property
+    def reused(self) -> bool:
+        """Either step is a copy made by a rerun from a step: what it shows was measured in another run."""
+        return any(s is not None and s.reused_from_run_id for s in (self.base, self.other))
+
+    @cached_property
+    def outcome(self) -> str:
+        if self.pending:
+            return PENDING
+        if self.reused:
+            return REUSED
+        return CHANGED if self.output_changed or self.calls_changed else SAME
+
+    @property
+    def in_deltas(self) -> bool:
+        """Whether the row's figures count in the comparison's totals: not a copy, nor half of a pair."""
+        return self.outcome not in (PENDING, REUSED)
 
     @cached_property
     def status(self) -> Pair:
@@ -165,6 +266,19 @@ class Row:
             "model_ref": [v or None for v in self.model_ref.as_list()],
             "prompt_hash": [v or None for v in self.prompt_hash.as_list()],
             "output_changed": self.output_changed,
+            "outcome": self.outcome,
+            "tool_calls": [
+                {
+                    "tool": c.tool,
+                    "label": [
+                        str(step.call_label(call)) if step and call else None
+                        for step, call in ((self.base, c.base), (self.other, c.other))
+                    ],
+                    "arguments_changed": c.arguments_changed,
+                    "result_changed": c.result_changed,
+                }
+                for c in self.calls
+            ],
             "latency_ms": self.latency_ms.as_list(),
             "input_tokens": self.input_tokens.as_list(),
             "output_tokens": self.output_tokens.as_list(),
@@ -225,10 +339,15 @@ def align(base_steps: list[StepFacts], other_steps: list[StepFacts]) -> list[Row
 
 
 def steps_of(run_ids: list[str]) -> dict[str, list[StepFacts]]:
-    """Both runs' steps in one query, without the step inputs (large, and not compared here)."""
+    """Both runs' steps with their tool calls in two queries, without the step inputs (large, and not compared)."""
     found: dict[str, list[StepFacts]] = {run_id: [] for run_id in run_ids}
+    by_id: dict[int, StepFacts] = {}
     rows = Step.objects.filter(run_id__in=run_ids).order_by("run_id", "position").values_list(*STEP_FIELDS)
     for values in rows:
         step = StepFacts(*values)
         found[step.run_id].append(step)
+        by_id[step.id] = step
+    calls = ToolCall.objects.filter(step__run_id__in=run_ids).order_by("id").values_list(*CALL_FIELDS)
+    for step_id, *values in calls:
+        by_id[step_id].calls.append(CallFacts(*values))
     return found

@@ -42,6 +42,13 @@ class StepStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+def tools_choices() -> list[tuple[str, str]]:
+    """A replay's tool calls (runs.engine.replay_plan.Tools owns the values): read when Django needs the choices."""
+    from runs.engine.replay_plan import Tools
+
+    return [(tools.value, tools.value) for tools in Tools]
+
+
 # Beside Run as well as on it: Run.Meta's index condition cannot see Run's own attributes.
 FINAL_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 
@@ -90,6 +97,10 @@ class Run(models.Model):
     trace_exported_at = models.DateTimeField(null=True, blank=True)
     # The replay plan the executor follows: {"version", "from_nodes", "nodes": {node id: {action, disposition, reused_from}}}.
     replay_plan = models.JSONField(default=dict, blank=True)
+    # The replay's choices the pages and the API show, beside the plan: a list of runs never reads the plan (an entry
+    # per node), and these are what it shows. Written with the plan by submit.
+    from_nodes = models.JSONField(null=True, blank=True, help_text="The start nodes of a rerun from a step.")
+    tools = models.CharField(max_length=10, choices=tools_choices, default="live", db_default="live")
 
     class Meta:
         constraints = [
@@ -151,6 +162,16 @@ class Run(models.Model):
     @property
     def is_replay(self) -> bool:
         return self.replay_depth > 0
+
+    @property
+    def replay_choices(self) -> list[str]:
+        """What a replay chose beyond its mode, as every page words it: start nodes, an edited payload, tool calls."""
+        if not self.is_replay:
+            return []
+        choices = [f"from {', '.join(self.from_nodes)}"] if self.from_nodes else []
+        if self.payload_edited:
+            choices.append("payload edited")
+        return [*choices, f"{self.tools} tool calls"]
 
     @property
     def source_is_gone(self) -> bool:

@@ -5,12 +5,12 @@ from urllib.parse import quote
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django_htmx.http import HttpResponseStopPolling
 
 from runs.access import get_run_for_member
-from runs.compare import SORTS, Comparison, Row, compare, compared_runs, output_diff
+from runs.compare import SORTS, Comparison, Row, compare, compared_runs, json_diff, output_diff, pretty_json
 from runs.http.web import workspace_view
 from runs.integers import MAX_POSITION, ascii_int
 from runs.templatetags.badges import status_badge
@@ -18,19 +18,29 @@ from runs.templatetags.compare import signed
 from runs.templatetags.usage import exact_tokens, exact_usd, usd
 
 from . import checks
+from .presenters import label_html, result_note
 
 PAGE = "runs/compare.html"
 ROWS_PAGE = 200  # rows rendered per response; the rest come with "More rows", as the trace's steps do
 
 ROW = (
-    '<details class="compare-row match-{match}" id="{dom_id}"><summary hx-get="{diff_url}" hx-trigger="click once"'
+    '<details class="compare-row match-{match}" id="{dom_id}"{preserve}><summary hx-get="{diff_url}" hx-trigger="click once"'
     ' hx-target="next .compare-diff" hx-swap="innerHTML"><span class="node mono">{label}</span>{match_label}'
     "<span>{status_a} → {status_b}</span>{model}{prompt}"
-    '<span title="latency {lat_a} → {lat_b} ms">Δ {lat_delta}</span>{tokens_in}{tokens_out}{cost}'
-    '<span class="badge badge-{output}">{output}</span></summary>'
-    '<div class="compare-diff"><p class="muted">Loading the diff…</p></div></details>\n'
+    '{figures}{calls}<span class="badge badge-{outcome}" title="{why}">{outcome}</span></summary>'
+    '<div class="compare-diff"><p class="muted">Loading the diff…</p></div>'
+    '<input type="hidden" name="open" value="{dom_id}"></details>\n'
 )
+PRESERVED = ' hx-preserve="true"'  # an open row, as the live poll found it: htmx keeps the page's own
+FIGURES = '<span title="latency {} → {} ms">Δ {}</span>{}{}{}'
 MATCH_LABELS = {"mapped": "mapped", "base_only": "only in base", "other_only": "only in other"}
+# Why a row has its outcome, in its badge's title.
+OUTCOME_WHY = {
+    "pending": "A run in flight has not finished this node yet: it is counted apart.",
+    "reused": "Copied by a rerun from a step: its figures are another run's, so they count in no delta.",
+    "changed": "The output or a tool call differs.",
+    "same": "Same output and same tool calls.",
+}
 
 
 def _badge(status: str | None) -> SafeString:
@@ -60,7 +70,40 @@ def _cost_change(pair) -> SafeString:
     return format_html('<span title="{} → {}">cost {}</span>', exact_usd(pair.a), exact_usd(pair.b), change)
 
 
-def row_html(row: Row, diff_url: str) -> SafeString:
+def _figures(row: Row, slug: str) -> SafeString:
+    """The row's deltas; a reused row has none (what it shows was measured in another run), it names that run."""
+    if row.reused:
+        step = row.other if row.other and row.other.reused_from_run_id else row.base
+        return label_html(step.step_label, slug)  # type: ignore[union-attr,arg-type]
+    if row.pending:
+        return SafeString("")
+    return format_html(
+        FIGURES,
+        "—" if row.latency_ms.a is None else row.latency_ms.a,
+        "—" if row.latency_ms.b is None else row.latency_ms.b,
+        signed(row.latency_ms.delta) + (" ms" if row.latency_ms.delta is not None else ""),
+        _token_change("in", row.input_tokens),
+        _token_change("out", row.output_tokens),
+        _cost_change(row.cost_usd),
+    )
+
+
+def _call_badges(row: Row, slug: str) -> SafeString:
+    """The other run's tool calls that were not sent, labelled: a dry-run row compares what it would have sent."""
+    other = row.other
+    if other is None or other.reused_from_run_id:
+        return SafeString("")
+    labels = [other.call_label(c) for c in other.calls]
+    badges = [(label_html(label, slug),) for label in labels if not label.sent]
+    changed = row.calls_changed and not row.output_changed and row.outcome == "changed"
+    return format_html(
+        "{}{}",
+        format_html_join("", "{}", badges),
+        SafeString('<span class="calls-changed">tool call changed</span>') if changed else "",
+    )
+
+
+def row_html(row: Row, diff_url: str, slug: str, open_rows: frozenset[str] = frozenset()) -> SafeString:
     """One node of the comparison, built as Django's admin builds changelist rows: escaped by format_html."""
     model = row.model_ref
     prompt = row.prompt_hash
@@ -68,10 +111,11 @@ def row_html(row: Row, diff_url: str) -> SafeString:
         ROW,
         match=row.match,
         dom_id=row.dom_id,
+        preserve=SafeString(PRESERVED) if row.dom_id in open_rows else "",
         diff_url=f"{diff_url}&row={quote(row.key)}",
         label=f"{row.base.node_id} → {row.other.node_id}" if row.match == "mapped" else (row.base or row.other).node_id,  # type: ignore[union-attr]
         match_label=format_html('<span class="match">{}</span>', MATCH_LABELS[row.match])
-        if row.match in MATCH_LABELS
+        if row.match in MATCH_LABELS and not row.pending
         else "",
         status_a=_badge(row.status.a),
         status_b=_badge(row.status.b),
@@ -85,13 +129,10 @@ def row_html(row: Row, diff_url: str) -> SafeString:
         )
         if prompt.changed and prompt.a and prompt.b
         else "",
-        lat_a="—" if row.latency_ms.a is None else row.latency_ms.a,
-        lat_b="—" if row.latency_ms.b is None else row.latency_ms.b,
-        lat_delta=signed(row.latency_ms.delta) + (" ms" if row.latency_ms.delta is not None else ""),
-        tokens_in=_token_change("in", row.input_tokens),
-        tokens_out=_token_change("out", row.output_tokens),
-        cost=_cost_change(row.cost_usd),
-        output="changed" if row.output_changed else "same",
+        figures=_figures(row, slug),
+        calls=_call_badges(row, slug),
+        outcome=row.outcome,
+        why=OUTCOME_WHY[row.outcome],
     )
 
 
@@ -104,6 +145,7 @@ def _context(membership, comparison: Comparison, request) -> dict:
         "cmp": comparison,
         "base": comparison.base,
         "other": comparison.other,
+        "runs": (comparison.base, comparison.other),
         "rows": comparison.shown_rows(changed_only=changed_only, sort=sort),
         "offset": _offset(request),
         "changed_only": changed_only,
@@ -117,20 +159,26 @@ def _offset(request) -> int:
     return ascii_int(request.GET.get("offset", ""), low=0, high=MAX_POSITION) or 0
 
 
-def _rows_context(context: dict, request, workspace, other) -> dict:
-    """The page of rendered rows from the context's offset, and where the next page starts."""
+def _rows_context(context: dict, request, workspace, run_id: str) -> dict:
+    """The page of rendered rows from the context's offset, and where the next page starts.
+
+    A row's diff is asked of the page's own run with the page's query (`with` included), so both name the same pair.
+    """
     offset, rows = context["offset"], context["rows"]
     query = request.GET.copy()
-    for name in ("offset", "fragment", "row"):
+    for name in ("offset", "fragment", "row", "open"):
         query.pop(name, None)
-    diff_url = reverse("compare-row-diff", args=[workspace.slug, other.run_id]) + "?" + query.urlencode()
+    diff_url = reverse("compare-row-diff", args=[workspace.slug, run_id]) + "?" + query.urlencode()
+    live_url = f"{request.path}?{query.urlencode()}{'&' if query else ''}fragment=live"
+    open_rows = frozenset(request.GET.getlist("open")[:ROWS_PAGE])
     page = rows[offset : offset + ROWS_PAGE]
     more = offset + ROWS_PAGE if offset + ROWS_PAGE < len(rows) else None
     if more is not None:
         query["offset"] = str(more)
     return {
-        "row_html": [row_html(r, diff_url) for r in page],
+        "row_html": [row_html(r, diff_url, workspace.slug, open_rows) for r in page],
         "more_url": f"?{query.urlencode()}&fragment=rows" if more is not None else None,
+        "live_url": live_url,
     }
 
 
@@ -148,7 +196,7 @@ def compare_page(request, membership, run_id):
     if panel.add_url:  # the added check goes into the URL, so the link reproduces the panel
         return redirect(request.path + panel.add_url)
     context = _context(membership, comparison, request)
-    context.update(_rows_context(context, request, membership.workspace, other))
+    context.update(_rows_context(context, request, membership.workspace, run_id))
     context.update(_checks_context(panel, comparison, request))
     if request.htmx and request.GET.get("fragment") == "rows":
         return render(request, PAGE + "#rows", context)
@@ -177,4 +225,34 @@ def compare_row_diff(request, membership, run_id):
     row = next((r for r in comparison.rows if r.key == request.GET.get("row")), None)
     if row is None:
         raise Http404("No such row in this comparison.")
-    return render(request, PAGE + "#diff", {"row": row, "diff": output_diff(row)})
+    context = {"row": row, "diff": output_diff(row), "calls": _call_pairs(row, membership.workspace.slug)}
+    return render(request, PAGE + "#diff", context)
+
+
+def _call_pairs(row: Row, slug: str) -> list[dict]:
+    """The row's tool calls side by side: each side's label, arguments and result, and their diffs when they differ."""
+    shown = []
+    for pair in row.calls:
+        sides = []
+        for step, call in ((row.base, pair.base), (row.other, pair.other)):
+            label = step.call_label(call) if step and call else None
+            sides.append(
+                {
+                    "call": call,
+                    "label": label_html(label, slug) if label else "",
+                    "note": result_note(label) if label else "",
+                    "arguments": pretty_json(call.arguments) if call else "",
+                    "result": pretty_json(call.result) if call else "",
+                }
+            )
+        both = pair.base is not None and pair.other is not None
+        shown.append(
+            {
+                "pair": pair,
+                "base": sides[0],
+                "other": sides[1],
+                "arguments_diff": json_diff(pair.base.arguments, pair.other.arguments) if both else None,  # type: ignore[union-attr]
+                "result_diff": json_diff(pair.base.result, pair.other.result) if pair.results_compared else None,  # type: ignore[union-attr]
+            }
+        )
+    return shown

@@ -20,12 +20,14 @@ from datetime import datetime
 from functools import cached_property
 
 from django.core.cache import cache
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from runs.compare import pretty_json
 from runs.models import Run, Step, ToolCall
+from runs.provenance import Label, call_label, step_label
 from runs.templatetags.usage import step_usage
 
 STEPS_PAGE = 200
@@ -34,11 +36,11 @@ ROW_CACHE_SECONDS = 60 * 60
 ROW = '<details class="step" id="step-{node}">{inner}</details>\n'
 ROW_INNER = (
     '<summary id="summary-{node}"><span class="step-name"><span class="mono">{node}</span>{mapped}'
-    '<span class="tag">{type}</span><span class="badge badge-{status}">{status}</span>{simulated}{dry_runs}{usage}</span>'
+    '<span class="tag">{type}</span><span class="badge badge-{status}">{status}</span>{reused}{simulated}{dry_runs}{usage}</span>'
     '<svg class="bar-track" viewBox="0 0 {total} 10" preserveAspectRatio="none" aria-hidden="true">'
     '<rect class="bar bar-{status}" x="{x}" y="1" width="{width}" height="8"></rect></svg>'
     '<span class="step-duration">{duration}</span></summary>'
-    '<div class="step-body"><dl class="kv">{model}{prompt}<dt>Started</dt><dd>{started}</dd></dl>{error}'
+    '<div class="step-body"><dl class="kv">{reused_from}{model}{prompt}<dt>Started</dt><dd>{started}</dd></dl>{error}'
     "<h3>Input</h3><pre>{input}</pre><h3>Output</h3><pre>{output}</pre>{tool_calls}"
     '<button type="button" class="link js-rerun-from" data-node="{node}">Rerun from here</button></div>{running}'
 )
@@ -47,15 +49,21 @@ TOOL_CALLS = (
     '<th scope="col">Mutating</th><th scope="col">Mode</th><th scope="col">Arguments</th>'
     '<th scope="col">Result</th></tr></thead><tbody>{}</tbody></table>'
 )
-TOOL_CALL = '<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td><td><pre>{}</pre></td></tr>'
+TOOL_CALL = '<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td><td>{}<pre>{}</pre></td></tr>'
 DRY_RUN_BADGE = SafeString('<span class="badge badge-dry-run">dry run</span>')
-# A recorded call was never sent: it names the run whose call answered it, and never says "invoked".
-RECORDED = '<span class="badge badge-recorded">recorded</span> in run <span class="mono">{}</span>'
+# A call or a step that was not sent names what it is and the run it comes from (runs.provenance words it).
+LABEL = '<span class="badge badge-{}">{}</span>'
+LABEL_RUN = LABEL + ' {} run <a class="mono" href="{}">{}</a>'
+RESULT_NOTE = '<p class="result-note muted">{}</p>'
+# A reused step's figures are the original's: this run spent nothing on it.
+ORIGINALS_FIGURES = '<span class="originals-figures muted" title="The original step\'s figures: this run spent nothing on it">original\'s: {}</span>'
 SIMULATED_BADGE = SafeString('<span class="badge badge-simulated">simulated</span>')
 # The live poll sends back the position of every row the page shows as running (runs/web/views.py).
 RUNNING_MARKER = '<input type="hidden" name="running" value="{}">'
 # Cached rows are keyed by the markup that built them, so a deploy that changes it never serves old rows.
-MARKUP_VERSION = hashlib.sha256("".join((ROW, ROW_INNER, TOOL_CALLS, TOOL_CALL, RECORDED)).encode()).hexdigest()[:12]
+MARKUP_VERSION = hashlib.sha256(
+    "".join((ROW, ROW_INNER, TOOL_CALLS, TOOL_CALL, LABEL_RUN, RESULT_NOTE, ORIGINALS_FIGURES)).encode()
+).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ class StepRow:
     step: Step
     timeline: Timeline
     tool_calls: list
+    original: Step | None = None  # the step a reused step was copied from
+    slug: str = ""  # the workspace's, for the links to other runs
 
     @property
     def selector(self) -> str:
@@ -119,8 +129,13 @@ def waterfall(run: Run, steps: list[Step], axis: Timeline | None = None) -> list
     axis = axis or timeline(run, steps)
     cacheable = run.is_finished  # every step of a finished run, and its time axis, are final
     cached = cache.get_many([_row_key(s) for s in steps]) if cacheable else {}
-    tool_calls = _tool_calls_by_step([s for s in steps if _row_key(s) not in cached])
-    rows = [StepRow(step, axis, tool_calls.get(step.pk, [])) for step in steps]
+    fresh_steps = [s for s in steps if _row_key(s) not in cached]
+    tool_calls = _tool_calls_by_step(fresh_steps)
+    originals = _originals_of(fresh_steps)
+    rows = [
+        StepRow(step, axis, tool_calls.get(step.pk, []), originals.get(_original_key(step)), run.workspace.slug)
+        for step in steps
+    ]
     fresh = {}
     for row in rows:
         key = _row_key(row.step)
@@ -133,19 +148,50 @@ def waterfall(run: Run, steps: list[Step], axis: Timeline | None = None) -> list
     return rows
 
 
+def _original_key(step: Step) -> tuple[str, str]:
+    return (step.reused_from_run_id, step.reused_from_node_id)
+
+
+def _originals_of(steps: list[Step]) -> dict[tuple[str, str], Step]:
+    """The steps the reused ones were copied from, for their figures: one query, none without a reused step."""
+    wanted = {_original_key(s) for s in steps if s.reused_from_run_id}
+    if not wanted:
+        return {}
+    found = Step.objects.filter(
+        run_id__in={run_id for run_id, _ in wanted}, node_id__in={node for _, node in wanted}
+    ).defer("input", "output", "raw_usage")
+    return {key: s for s in found if (key := (s.run_id, s.node_id)) in wanted}
+
+
 def _optional(template: str, value) -> SafeString:
     return format_html(template, value) if value else SafeString("")
 
 
-def _call_mode(call: ToolCall):
-    if call.source == ToolCall.Source.RECORDED:
-        return format_html(RECORDED, call.recorded_in_run_id)
-    return DRY_RUN_BADGE if call.dry_run else "invoked"
+def label_html(label: Label, slug: str) -> SafeString:
+    """A label as a badge, with a link to the run it names: the trace and the compare page show it so."""
+    if not label.run_id:
+        return format_html(LABEL, label.kind, label.text)
+    url = reverse("trace", args=[slug, label.run_id])
+    return format_html(LABEL_RUN, label.kind, label.text, label.preposition, url, label.run_id)
 
 
-def _tool_calls_table(calls: list[ToolCall]) -> SafeString:
+def result_note(label: Label) -> SafeString:
+    """What a result is when the call was not sent ("the original's result (not sent)")."""
+    return _optional(RESULT_NOTE, label.result)
+
+
+def _tool_calls_table(step: Step, calls: list[ToolCall], slug: str) -> SafeString:
     if not calls:
         return SafeString("")
+    labels = [
+        call_label(
+            source=c.source,
+            recorded_in_run_id=c.recorded_in_run_id,
+            result=c.result,
+            reused_from_run_id=step.reused_from_run_id,
+        )
+        for c in calls
+    ]
     rows = format_html_join(
         "",
         TOOL_CALL,
@@ -153,14 +199,33 @@ def _tool_calls_table(calls: list[ToolCall]) -> SafeString:
             (
                 c.tool,
                 "yes" if c.mutating else "no",
-                _call_mode(c),
+                label_html(label, slug),
                 pretty_json(c.arguments),
+                result_note(label),
                 pretty_json(c.result),
             )
-            for c in calls
+            for c, label in zip(calls, labels, strict=True)
         ),
     )
     return format_html(TOOL_CALLS, rows)
+
+
+def _originals_figures(original: Step | None) -> SafeString:
+    if original is None:
+        return SafeString("")
+    figures = [step_usage(original), f"{original.duration_ms} ms" if original.duration_ms is not None else ""]
+    shown = [(figure,) for figure in figures if figure]
+    return format_html(ORIGINALS_FIGURES, format_html_join(" · ", "{}", shown)) if shown else SafeString("")
+
+
+def _reused_from(step: Step, slug: str) -> SafeString:
+    url = reverse("trace", args=[slug, step.reused_from_run_id]) + f"#step-{step.reused_from_node_id}"
+    return format_html(
+        '<dt>Reused from</dt><dd><a class="mono" href="{}">{}</a> (node <span class="mono">{}</span>)</dd>',
+        url,
+        step.reused_from_run_id,
+        step.reused_from_node_id,
+    )
 
 
 def step_row_inner(row: StepRow) -> SafeString:
@@ -170,26 +235,32 @@ def step_row_inner(row: StepRow) -> SafeString:
     end = axis.ms_since_start(step.finished_at) if step.finished_at else axis.total_ms
     started = timezone.localtime(step.started_at).strftime("%H:%M:%S.%f") if step.started_at else ""
     duration = f"{step.duration_ms} ms" if step.duration_ms is not None else "…"
-    dry_runs = [(DRY_RUN_BADGE,) for call in row.tool_calls if call.dry_run]
+    slug = row.slug
+    reused = step_label(reused_from_run_id=step.reused_from_run_id)
+    dry_runs = [(DRY_RUN_BADGE,) for call in row.tool_calls if call.source == ToolCall.Source.DRY_RUN]
+    if reused is not None:  # the step cost nothing here and took no time: show the original's figures, named so
+        duration = "reused"
     return format_html(
         ROW_INNER,
         node=step.node_id,
         mapped=_optional('<span class="muted">was {}</span>', step.mapped_from),
         type=step.type,
+        reused=label_html(reused, slug) if reused else "",
         simulated=SIMULATED_BADGE if step.simulated else "",
         dry_runs=format_html_join("", "{}", dry_runs) if dry_runs else "",
-        usage=step_usage(step),
+        usage=_originals_figures(row.original) if reused else step_usage(step),
         total=axis.total_ms,
         status=step.status,
         x=x,
         width=max(1, min(end, axis.total_ms) - x),  # a bar is never empty; CSS gives it a visible minimum
         duration=duration,
+        reused_from=_reused_from(step, slug) if reused else "",
         model=_optional('<dt>Model</dt><dd class="mono">{}</dd>', step.model_ref),
         prompt=_optional('<dt>Prompt hash</dt><dd class="mono">{}</dd>', step.prompt_hash),
         started=started,
         error=_optional('<div class="alert alert-error">{}</div>', step.error),
         input=json.dumps(step.input, indent=2, sort_keys=True),
         output=step.output,
-        tool_calls=_tool_calls_table(row.tool_calls),
+        tool_calls=_tool_calls_table(step, row.tool_calls, slug),
         running=format_html(RUNNING_MARKER, step.position) if step.status == Step.Status.RUNNING else "",
     )

@@ -34,13 +34,20 @@ def _started(run: Run) -> SafeString:
     return format_html('<time datetime="{}">{}</time>', at.isoformat(), at.strftime("%Y-%m-%d %H:%M:%S"))
 
 
+def _choices(run: Run) -> SafeString:
+    return format_html_join("", ' <span class="replay-choice">· {}</span>', ((c,) for c in run.replay_choices))
+
+
 def _lineage(run: Run, slug: str) -> SafeString | str:
     if run.replay_of_id:
         return format_html(
-            'replay of <a class="mono" href="{}">{}</a>', _trace_url(slug, run.replay_of_id), run.replay_of_id
+            'replay of <a class="mono" href="{}">{}</a>{}',
+            _trace_url(slug, run.replay_of_id),
+            run.replay_of_id,
+            _choices(run),
         )
     if run.source_is_gone:
-        return format_html('<span class="muted">{}</span>', Run.SOURCE_GONE)
+        return format_html('<span class="muted">{}</span>{}', Run.SOURCE_GONE, _choices(run))
     return ""
 
 

@@ -11,7 +11,7 @@ from django_ratelimit.core import is_ratelimited
 
 from runs import services
 from runs.access import get_run_for_member, workspaces_of
-from runs.compare import pretty_json
+from runs.compare import pretty_json, root_of
 from runs.http.errors import BadRequest, Rejected
 from runs.http.input import parse
 from runs.http.web import workspace_view
@@ -152,10 +152,13 @@ def trace(request, membership, run_id):
         context.update(_live_update(request, run))
         response = render(request, "runs/trace.html#poll", context)
         return HttpResponseStopPolling(response.content) if run.is_finished else response
+    context["replays"] = list(run.replays.order_by("-created_at").only("run_id", "status", "mode", "created_at")[:50])
+    if request.htmx and request.GET.get("fragment") == "lineage":  # a replay was submitted from this page
+        return render(request, "runs/trace.html#lineage", context)
     context.update(_page_context(run, _steps_page(run)))
     context.update(shown=len(context["rows"]), more=context["tail"]["more"])
     context["payload_json"] = pretty_json(run.trigger_payload)
-    context["replays"] = list(run.replays.order_by("-created_at").only("run_id", "status", "mode", "created_at")[:50])
+    context["root"] = root_of(run)
     return render(request, "runs/trace.html", context)
 
 

@@ -1,0 +1,55 @@
+"""What a step or a tool call was, in the run's own words: reused, dry-run, recorded or invoked.
+
+The one owner of these labels: the trace, the compare page and the API all read them from here, so no page
+says "invoked" for a call that was not sent.
+"""
+
+from dataclasses import dataclass
+
+from runs.engine.executor import DRY_RUN_PLACEHOLDER
+from runs.models import ToolCall
+
+ORIGINALS_RESULT = "the original's result (not sent)"
+PLACEHOLDER_RESULT = "a placeholder (not sent): the original recorded no result"
+RECORDED_RESULT = "the recorded result (not sent)"
+REUSED_RESULT = "copied with its step (not sent again)"
+
+
+@dataclass(frozen=True)
+class Label:
+    """A badge (`kind` names its style, `text` its words), the run it names (`preposition` `run_id`), and what the
+    result shown beside it is (`result`; empty for a call that was sent)."""
+
+    kind: str
+    text: str
+    preposition: str = ""
+    run_id: str = ""
+    result: str = ""
+
+    @property
+    def sent(self) -> bool:
+        return self.kind == ToolCall.Source.LIVE
+
+    def __str__(self) -> str:
+        """The label as one line of text: "recorded in run_…", "dry run", "invoked"."""
+        return f"{self.text} {self.preposition} {self.run_id}" if self.run_id else self.text
+
+
+def call_label(*, source: str, recorded_in_run_id: str, result, reused_from_run_id: str = "") -> Label:
+    """A tool call's label; `reused_from_run_id` is its step's (a reused call is copied with its step)."""
+    if source == ToolCall.Source.REUSED:
+        return Label("reused", "reused", "from", reused_from_run_id, REUSED_RESULT)
+    if source == ToolCall.Source.RECORDED:
+        return Label("recorded", "recorded", "in", recorded_in_run_id, RECORDED_RESULT)
+    if source == ToolCall.Source.DRY_RUN:
+        return Label(
+            "dry-run", "dry run", result=PLACEHOLDER_RESULT if result == DRY_RUN_PLACEHOLDER else ORIGINALS_RESULT
+        )
+    return Label(ToolCall.Source.LIVE, "invoked")
+
+
+def step_label(*, reused_from_run_id: str) -> Label | None:
+    """A step's label: only a reused step has one (its figures are the original's, not this run's)."""
+    if reused_from_run_id:
+        return Label("reused", "reused", "from", reused_from_run_id)
+    return None
