@@ -145,12 +145,13 @@ def submit_all(base: str, sources, results: list) -> None:
     import httpx
 
     def one(n: int):
-        slug, run_id, token, _ = sources[n % WORKSPACES]
+        slug, run_id, token, opted_in = sources[n % WORKSPACES]
         with httpx.Client(base_url=base, timeout=30) as client:
             try:
                 response = client.post(
                     f"/api/v1/{slug}/runs/{run_id}/replays",
-                    json={"mode": "as_is"},
+                    # The opted-in workspace's replays invoke messages.send: submit confirms it, as an operator would.
+                    json={"mode": "as_is", "confirm_invoke": opted_in},
                     headers={"Authorization": f"Bearer {token}", "Idempotency-Key": f"soak-{n}"},
                 )
                 body = (
@@ -203,6 +204,8 @@ def report(results, sources) -> int:
 
     accepted = {run_id for _, status, run_id in results if status == 201}
     refused = [status for _, status, _ in results if status != 201]
+    # A fault may cost a request (an error or the quota's 429); a refusal for any other reason is a defect.
+    wrongly_refused = sum(1 for status in refused if isinstance(status, int) and status != 429)
     runs = Run.objects.filter(pk__in=accepted)
     by_status = dict(runs.values_list("status").annotate(n=Count("pk")))
     lost = runs.exclude(status__in=("completed", "failed", "cancelled")).count() + (len(accepted) - runs.count())
@@ -219,6 +222,7 @@ def report(results, sources) -> int:
         ("refused or errored", f"{len(refused)} {sorted(set(map(str, refused)))}" if refused else 0),
         ("completed", by_status.get("completed", 0)),
         ("failed", by_status.get("failed", 0)),
+        ("refused other than by the quota (must be 0)", wrongly_refused),
         ("lost (must be 0)", lost),
         ("duplicated side effects (must be 0)", duplicated),
         ("outbox writes without opt-in (must be 0)", unexpected),
@@ -231,7 +235,7 @@ def report(results, sources) -> int:
         print(f"failed x{n}: {error}")
     latest = Run.objects.filter(pk__in=accepted).aggregate(Max("finished_at"))
     log(f"last replay finished at {latest['finished_at__max']}")
-    return 1 if lost or duplicated or unexpected or incomplete else 0
+    return 1 if lost or duplicated or unexpected or incomplete or wrongly_refused else 0
 
 
 DRAIN_RUNS, DRAIN_STEPS, DRAIN_STEP_SECONDS = 4, 10, 1.0
