@@ -198,6 +198,10 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 RUN_SWEEP_INTERVAL = env_float("RUN_SWEEP_INTERVAL", 10.0)
 RUN_STALE_AFTER = env_float("RUN_STALE_AFTER", 120.0)
 RUN_PENDING_REDISPATCH_AFTER = env_float("RUN_PENDING_REDISPATCH_AFTER", 15.0)
+# Steps of one run executing at once (independent branches); 1 executes one step at a time in the version's order.
+RUN_MAX_PARALLEL = env_int("RUN_MAX_PARALLEL", 8)
+if RUN_MAX_PARALLEL < 1:
+    raise ImproperlyConfigured(f"RUN_MAX_PARALLEL={RUN_MAX_PARALLEL} must be 1 or more.")
 # Retention: finished runs are deleted this many days after they finished (runs/retention.py). Unset keeps every run.
 RUN_RETENTION_DAYS: int | None = env_int("RUN_RETENTION_DAYS", 0) if env_str("RUN_RETENTION_DAYS").strip() else None
 if RUN_RETENTION_DAYS is not None and RUN_RETENTION_DAYS < 1:

@@ -12,6 +12,8 @@ from runs.models import Run, Step, ToolCall
 from .builders import chain_workflow, executed_replay, finished_run, llm, submit_replay, support_workflow, tool
 from .factories import PromptRevisionFactory
 
+pytestmark = pytest.mark.usefixtures("run_max_parallel")
+
 
 def steps_of(run: Run) -> dict[str, Step]:
     return {s.node_id: s for s in run.steps.prefetch_related("tool_calls")}
