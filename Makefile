@@ -67,7 +67,7 @@ test-fast: install
 	REPRISE_VAR_DIR=$(CURDIR)/var/test-fast $(PY) -m pytest -q -m "not worker and not browser" --ignore=tests/reliability --ignore=tests/contract $(PYTEST_ARGS)
 
 soak: install
-	REPRISE_VAR_DIR=$(CURDIR)/var/soak $(PY) -m tests.reliability.soak
+	REPRISE_VAR_DIR=$(CURDIR)/var/soak $(PY) -m tests.reliability.soak $(SCENARIOS)
 
 bench: install
 	REPRISE_VAR_DIR=$(CURDIR)/var/bench $(PY) -m bench $(FIGURES)

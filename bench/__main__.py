@@ -51,7 +51,7 @@ WITH_WORKER = (
     "throughput",
     "worker_memory",
 )
-OWN_WORKERS = ("slow_calls",)
+OWN_WORKERS = ("parallel_branches", "slow_calls")
 OWN_DATABASE = ("prune",)  # bench/prune.py: 100,000 runs in a database of their own, PostgreSQL only
 # PostgreSQL only, at BENCH_SCALE_RUNS runs in a database of its own (bench/scale.py); skipped on SQLite.
 SCALE = ("scale",)
@@ -128,6 +128,8 @@ def measure(names: list[str], stack: str) -> list:
             arguments["throughput"] = (throughput_seconds(), f"{processes} x {threads} {pool}", groups)
             for name in (n for n in names if n in WITH_WORKER):
                 getattr(bench, name)(*arguments.get(name, ()))
+    if "parallel_branches" in names:
+        bench.parallel_branches()  # its own worker, whose simulated calls take 1 s
     if "slow_calls" in names:
         bench.slow_calls(processes=2, concurrency=40)  # starts its own workers, with a slow provider
     if "prune" in names:

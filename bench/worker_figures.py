@@ -294,6 +294,53 @@ class WorkerFigures:
             )
         )
 
+    def parallel_branches(self) -> None:
+        """Issue 35: a run takes as long as its critical path. Trigger (and replay) -> completed, 1 s a model call."""
+        from django.conf import settings
+
+        from tests.worker import celery_worker
+
+        from . import parallel
+
+        fan, layered = parallel.workflows(self.data)
+        slug = self.data.workspace.slug
+        ran: list[str] = []
+
+        def trigger(workflow) -> str:
+            response = self.api.post(
+                f"/api/v1/{slug}/workflows/{workflow.workflow_id}/runs",
+                data=json.dumps({"payload": {"name": "Dana"}}),
+                content_type="application/json",
+            )
+            assert response.status_code == 201, response.content
+            ran.append(response.json()["run_id"])
+            return ran[-1]
+
+        def replay() -> str:
+            response = self.api.post(
+                f"/api/v1/{slug}/runs/{ran[0]}/replays",
+                data=json.dumps({"mode": "as_is"}),
+                content_type="application/json",
+            )
+            assert response.status_code == 201, response.content
+            return response.json()["run_id"]
+
+        shape = f"RUN_MAX_PARALLEL {settings.RUN_MAX_PARALLEL}, 1 s a simulated call, shared machine"
+        self.log(f"Starting a Celery worker (4 threads) whose simulated model calls take {parallel.LATENCY} s...")
+        with celery_worker(env={"SIMULATED_LATENCY": parallel.LATENCY}, concurrency=4):
+            figures = (
+                ("trigger -> completed, 4 independent model calls and a join", lambda: trigger(fan), 1300, 5),
+                ("replay -> completed, the same run replayed as-is", replay, 1300, 5),
+                ("trigger -> completed, 20 model calls in 4 layers of 5", lambda: trigger(layered), 4500, 3),
+            )
+            for name, start, target_ms, times in figures:
+                self.add(
+                    f"{name} ({shape})",
+                    self.seconds_to_completed(start, warmup=1, times=times),
+                    target_ms=target_ms,
+                    target=f"median <= {target_ms / 1000:.1f} s",
+                )
+
     def slow_calls(self, *, processes: int, concurrency: int) -> None:
         """Item 7's figures: replays of a 5-step run, 1 s a model call, submitted together, until all complete."""
         from tests.worker import celery_worker

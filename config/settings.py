@@ -203,6 +203,10 @@ RUN_PENDING_REDISPATCH_AFTER = env_float("RUN_PENDING_REDISPATCH_AFTER", 15.0)
 # On SIGTERM a worker hands each run on at its next step boundary (runs/tasks.py): past this many seconds it waits
 # only for the calls still in progress, then exits, leaving anything else to the sweep.
 WORKER_DRAIN_SECONDS = env_float("WORKER_DRAIN_SECONDS", 30.0)
+# Steps of one run executing at once (independent branches); 1 executes one step at a time in the version's order.
+RUN_MAX_PARALLEL = env_int("RUN_MAX_PARALLEL", 8)
+if RUN_MAX_PARALLEL < 1:
+    raise ImproperlyConfigured(f"RUN_MAX_PARALLEL={RUN_MAX_PARALLEL} must be 1 or more.")
 # Retention: finished runs are deleted this many days after they finished (runs/retention.py). Unset keeps every run.
 RUN_RETENTION_DAYS: int | None = env_int("RUN_RETENTION_DAYS", 0) if env_str("RUN_RETENTION_DAYS").strip() else None
 if RUN_RETENTION_DAYS is not None and RUN_RETENTION_DAYS < 1:

@@ -83,6 +83,14 @@ def _fresh_version_plans():
     version_plan.cache_clear()
 
 
+@pytest.fixture(params=[1, 8], ids=["one-step-at-a-time", "parallel-8"])
+def run_max_parallel(request, settings):
+    """RUN_MAX_PARALLEL 1 (one step at a time, the version's order) and 8 (the default: branches at once):
+    rerun, reuse, dry-run and recorded tools mean the same with either."""
+    settings.RUN_MAX_PARALLEL = request.param
+    return request.param
+
+
 @pytest.fixture
 def catalog(db):
     """The migration's catalog, restored if a transactional test's flush removed it."""

@@ -1,11 +1,14 @@
 """A local HTTP server for tests: speaks the Messages and Chat Completions APIs and serves slow endpoints.
 
 Scripted per test: `server.script("/v1/messages", [(429, {...}), (200, {...})])` answers in order.
+`server.gate(path, wait)` holds a path's requests until `wait()` returns (a barrier, another path's answer);
+one that raises (a broken barrier, a timeout) is answered 504.
 """
 
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -16,6 +19,8 @@ class LocalServer:
         self.scripts: dict[str, list] = {}
         self.requests: list[dict] = []
         self.busy_seconds = 0.0  # the server's own time, from reading a request to writing its answer
+        self.gates: dict[str, Callable[[], object]] = {}
+        self._answered: dict[str, threading.Event] = {}
         self.lock = threading.Lock()
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -29,6 +34,15 @@ class LocalServer:
         """answers: (status, body) or (status, body, delay_seconds) or (status, body, delay, headers)."""
         with self.lock:
             self.scripts[path] = list(answers)
+
+    def gate(self, path: str, wait: Callable[[], object]) -> None:
+        with self.lock:
+            self.gates[path] = wait
+
+    def answered(self, path: str) -> threading.Event:
+        """Set once `path` has sent a scripted answer."""
+        with self.lock:
+            return self._answered.setdefault(path, threading.Event())
 
     def _next(self, path):
         with self.lock:
@@ -66,6 +80,12 @@ class LocalServer:
                             "at": time.monotonic(),
                         }
                     )
+                gate = server.gates.get(parsed.path)
+                if gate is not None:
+                    try:
+                        gate()
+                    except Exception as exc:
+                        return self._send(504, {"error": f"gate of {parsed.path}: {exc!r}"})
                 if parsed.path == "/slow":
                     time.sleep(float(parse_qs(parsed.query).get("s", ["0.3"])[0]))
                     return self._send(200, {"ok": True, "slept": True})
@@ -85,6 +105,7 @@ class LocalServer:
                 if delay:
                     time.sleep(delay)
                 self._send(status, payload, headers)
+                server.answered(parsed.path).set()
 
             def _send(self, status, payload, headers=None):
                 data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()

@@ -13,6 +13,8 @@ from runs.models import OutboxMessage, Run, ToolCall
 from .builders import executed_replay, finished_run, renaming_version, submit_replay, support_workflow, tool
 from .factories import PromptRevisionFactory
 
+pytestmark = pytest.mark.usefixtures("run_max_parallel")
+
 RECORDED = {"mode": "as_is", "tools": "recorded"}
 
 

@@ -11,6 +11,8 @@ from runs.models import OutboxMessage, Run, ToolCall
 from .builders import finished_run, renaming_version, submit_replay, support_workflow
 from .worker import dispatched_run_ids, purge_broker
 
+pytestmark = pytest.mark.usefixtures("run_max_parallel")
+
 
 def replay_and_run(user, run, request):
     new = submit_replay(user=user, run=run, request=request).run

@@ -1,14 +1,18 @@
 """Rerun from a step: what is reused and what runs, the plan as a contract, and the peers' bugs that must not happen."""
 
 import itertools
+import json
 
 import pytest
+from django.db import connection
 
 from runs import services
 from runs.models import Run, Step, ToolCall
 
 from .builders import chain_workflow, executed_replay, finished_run, llm, submit_replay, support_workflow, tool
 from .factories import PromptRevisionFactory
+
+pytestmark = pytest.mark.usefixtures("run_max_parallel")
 
 
 def steps_of(run: Run) -> dict[str, Step]:
@@ -307,3 +311,17 @@ def test_an_input_is_the_same_only_when_its_json_is(fresh, recorded, same):
     from runs.engine.reusability import same_input
 
     assert same_input(fresh, recorded) is same
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's planner; PostgreSQL hash-joins the nodes")
+def test_the_copy_reads_the_reused_nodes_once_and_looks_each_source_step_up_by_its_unique_index(db):
+    """The embedded default's rerun was quadratic: the JSON array of reused nodes scanned once per source step."""
+    from runs.engine.reuse import _copy_statements
+
+    steps_sql, _ = _copy_statements(connection.vendor)
+    rows = json.dumps([{"src": "n0", "dst": "n0", "pos": 0, "prun": "run_x", "pnode": "n0"}])
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {steps_sql}", ("run_a", "2026-01-01", "2026-01-01", rows, "run_b"))
+        plan = [row[3] for row in cursor.fetchall()]
+    assert plan[0].startswith("SCAN json_each"), plan
+    assert plan[1].startswith("SEARCH s USING INDEX") and plan[1].endswith("(run_id=? AND node_id=?)"), plan

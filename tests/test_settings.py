@@ -50,6 +50,22 @@ def test_manage_py_check_stops_at_start_up_on_a_bad_boolean():
     assert "ImproperlyConfigured: DEBUG='maybe' is not a boolean" in result.stderr
 
 
+def test_manage_py_check_stops_at_start_up_when_run_max_parallel_is_below_one():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=BASE_DIR,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "REPRISE_VAR_DIR": str(BASE_DIR / "var" / "test" / "bad-env"),
+            "RUN_MAX_PARALLEL": "0",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: RUN_MAX_PARALLEL=0 must be 1 or more." in result.stderr
+
+
 def gunicorn_config(monkeypatch, **env) -> dict:
     for name in ("REDIS_URL", "WEB_CONCURRENCY", "WEB_THREADS", "HOST", "PORT"):
         monkeypatch.delenv(name, raising=False)

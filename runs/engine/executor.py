@@ -1,22 +1,34 @@
-"""Executes one run: its version's nodes in dependency order, each step committed as it happens.
+"""Executes one run: a node starts once every node in its `after` has completed, each step committed as it happens.
 
 Ownership of a running run is a *lease* (a random token on the row). Every write that moves
 the run is a compare-and-swap on that lease, so pause, cancel, resume, a redelivered task and
 the stale-run sweep can race without two executors ever working one run.
+
+Concurrent branches: up to RUN_MAX_PARALLEL steps of one run execute at once. The run's own thread (the
+*coordinator*) decides what starts, renders every input and makes every write, so each step boundary is
+still one commit under the lease on one database connection; only the waiting part of a step (a provider
+call, an http tool) runs in a thread of the run's pool, which holds no database connection. A step that
+reads or writes Reprise's own tables (records.*, messages.send) runs on the coordinator. With one step
+ready and none running, the step runs on the coordinator too: a chain executes exactly as before.
 """
 
+import heapq
 import json
 import logging
 import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import NamedTuple
 
-from django.db import DatabaseError
+from django.conf import settings
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from runs.jsonvalues import Unstorable, storable, storable_text
 from runs.models import Run, Step, ToolCall
 
-from .lease import claim, fail_run, heartbeat, hold
+from .lease import claim, fail_run, heartbeat, hold, keep
 from .plan import (
     PlannedNode,
     effective_model,
@@ -119,79 +131,94 @@ class RunExecutor:
         for node_id, step in done.items():
             if step.status == Step.Status.COMPLETED:
                 self.context["nodes"][node_id] = {"output": parsed_output(step)}
-        prompts = prompt_contents(self.run.workspace_id, plan, self.overrides)
-        recorded = self.recorded_results(plan)
+        held, failure = self.settle_unfinished(plan, done)
+        if held:
+            Schedule(self, plan, done, failure).execute()
 
-        for position, node in enumerate(plan):
-            existing = done.get(node.node_id)
-            if existing is not None and existing.status == Step.Status.COMPLETED:
-                continue
-            if existing is None:
-                # The common path: record the last step, hold the lease and start this one in one commit.
-                if not self.run_step(node, position, None, prompts, recorded):
-                    return
-                continue
-            self.boundary.flush()
-            if not hold(run.pk, self.lease):
-                return
-            if existing.status == Step.Status.FAILED:
-                fail_run(run.pk, self.lease, f"Node {node.node_id} failed: {existing.error}")
-                return
-            if self.invokes_mutation(node):
+    def settle_unfinished(self, plan, done: "dict[str, RecordedSoFar]") -> tuple[bool, str | None]:
+        """Steps a lost worker left unfinished: whether the run is still ours, and its failure message if one of
+        them failed or may have had its side effect. A running step that invokes nothing is simply run again (the
+        schedule restarts it); one that may have sent a mutating call is failed."""
+        unfinished = [(node, done[node.node_id]) for node in plan if node.node_id in done]
+        unfinished = [(node, step) for node, step in unfinished if step.status != Step.Status.COMPLETED]
+        if not unfinished:
+            return True, None
+        if not hold(self.run.pk, self.lease):
+            return False, None
+        failure = None
+        for node, step in unfinished:
+            if step.status == Step.Status.FAILED:
+                failure = failure or f"Node {node.node_id} failed: {step.error}"
+            elif self.invokes_mutation(node):
                 # Started before a crash, never recorded as finished: the side effect may have happened.
-                Step.objects.filter(pk=existing.id).update(
+                Step.objects.filter(pk=step.id).update(
                     status=Step.Status.FAILED, error=INTERRUPTED, finished_at=timezone.now()
                 )
-                fail_run(run.pk, self.lease, f"Node {node.node_id} failed: {INTERRUPTED}")
-                return
-            if not self.run_step(node, position, existing, prompts, recorded):
-                return
-
-        while not self.boundary.complete():
-            if not hold(run.pk, self.lease):  # paused or cancelled after the last step
-                return
+                done[node.node_id] = step._replace(status=Step.Status.FAILED, error=INTERRUPTED)
+                failure = failure or f"Node {node.node_id} failed: {INTERRUPTED}"
+        return True, failure
 
     def invokes_mutation(self, node: PlannedNode) -> bool:
         return node.mutating and not self.will_dry_run(node) and self.disposition(node) != Disposition.RECORDED
 
-    def run_step(self, node: PlannedNode, position: int, existing: "RecordedSoFar | None", prompts, recorded) -> bool:
+    def begin(self, node: PlannedNode, position: int, existing: "RecordedSoFar | None", alone: bool) -> int | None:
+        """Record what finished, hold the lease and start this step: its id, or None when it must not start.
+
+        Alone (no other step of the run executing), a pause or cancel lets the lease go here, as it always did;
+        beside running steps the lease is kept until they have finished and been recorded.
+        """
         if existing is None:
-            step_id = self.boundary.start(
+            return self.boundary.start(
                 node_id=node.node_id,
                 type=node.type,
                 position=position,
                 mapped_from=self.original_node_of.get(node.node_id, ""),
                 invokes_mutation=self.invokes_mutation(node),
+                let_go=alone,
             )
-            if step_id is None:
-                return False  # paused, cancelled or taken over at this step boundary
-        else:
-            step_id = existing.id
-            Step.objects.filter(pk=step_id).update(started_at=timezone.now())
+        self.boundary.flush()
+        if not (hold(self.run.pk, self.lease) if alone else keep(self.run.pk, self.lease)):
+            return None
+        Step.objects.filter(pk=existing.id).update(started_at=timezone.now())
+        return existing.id
 
-        fields: dict = {}
-        tool_call = None
+    def prepare(self, node: PlannedNode, prompts, recorded) -> "Call":
+        """Render the step's input on the coordinator (it reads earlier outputs): the call left to make."""
+        if node.type == "llm":
+            return self.llm_call(node, prompts)
+        return self.tool_call(node, recorded)
+
+    def outcome(self, step_id: int, node: PlannedNode, future: "Future[Done]") -> str | None:
+        """Hand a finished step to the boundary (recorded with its next commit); its run's failure message if it
+        failed, else None."""
         try:
-            with heartbeat(self.run.pk, self.lease):  # a call of minutes keeps the run from looking abandoned
-                if node.type == "llm":
-                    fields = self.call_llm(node, prompts)
-                    output = fields.pop("output_value")
-                else:
-                    fields, tool_call, output = self.call_tool(node, recorded)
+            result = future.result()
         except (StepFailed, TemplateError, ProviderError, ToolError) as exc:
             message = storable_text(str(exc))
             self.boundary.outcome = StepOutcome(
-                step_id, Step.Status.FAILED, timezone.now(), fields, error=message, node_id=node.node_id
+                step_id, Step.Status.FAILED, timezone.now(), {}, error=message, node_id=node.node_id
             )
-            self.boundary.fail(f"Node {node.node_id} failed: {message}")
-            return False
+            return f"Node {node.node_id} failed: {message}"
+        if result.fields.get("simulated") and not self.simulated:
+            self.simulated = self.boundary.simulated = True  # recorded with the step
         self.boundary.outcome = StepOutcome(
-            step_id, Step.Status.COMPLETED, timezone.now(), fields, tool_call, node_id=node.node_id
+            step_id, Step.Status.COMPLETED, result.finished_at, result.fields, result.tool_call, node_id=node.node_id
         )
-        self.context["nodes"][node.node_id] = {"output": output}
-        return True
+        self.context["nodes"][node.node_id] = {"output": result.output}
+        return None
 
-    def call_llm(self, node: PlannedNode, prompts) -> dict:
+    def timed(self, work: "Callable[[], tuple[dict, dict | None, object]]") -> "Done":
+        with heartbeat(self.run.pk, self.lease):  # a call of minutes keeps the run from looking abandoned
+            fields, tool_call, output = work()
+        return Done(fields, tool_call, output, timezone.now())
+
+    def in_thread(self, work) -> "Done":
+        try:
+            return self.timed(work)
+        finally:
+            connections.close_all()  # this pool thread's own, should a call have opened one: it holds none
+
+    def llm_call(self, node: PlannedNode, prompts) -> "Call":
         prompt_hash = self.prompt_hash_for(node)
         model_ref = self.model_for(node)
         template = prompts.get((node.config["prompt"]["artifact_id"], prompt_hash))
@@ -202,27 +229,29 @@ class RunExecutor:
         sent = options.config()  # recorded in the step's input as sent, the system prompt rendered
         if options.system:
             sent["system"] = render_text(options.system, self.context)
-        called_at = timezone.now()  # the step is priced at the time of its call
-        completion = complete(model_ref, prompt, **{**sent, "stop": tuple(options.stop)})
-        if completion.simulated and not self.simulated:
-            self.simulated = self.boundary.simulated = True  # recorded with the step
-        usage = completion.usage
-        text = storable_text(completion.text)
-        return {
-            "input": storable({"prompt": prompt, **sent}),
-            "output": text,
-            "output_value": text,
-            "model_ref": model_ref,
-            "prompt_hash": prompt_hash,
-            "simulated": completion.simulated,
-            **{name: getattr(usage, name) for name in Step.USAGE_FIELDS},
-            "raw_usage": storable(usage.raw),
-            "cost_usd": price(model_ref, usage, called_at),
-            "price_version": PRICE_VERSION,
-            "latency_ms": completion.latency_ms,
-        }
 
-    def call_tool(self, node: PlannedNode, recorded) -> tuple[dict, dict, object]:
+        def call() -> tuple[dict, None, str]:
+            called_at = timezone.now()  # the step is priced at the time of its call
+            completion = complete(model_ref, prompt, **{**sent, "stop": tuple(options.stop)})
+            usage = completion.usage
+            text = storable_text(completion.text)
+            fields = {
+                "input": storable({"prompt": prompt, **sent}),
+                "output": text,
+                "model_ref": model_ref,
+                "prompt_hash": prompt_hash,
+                "simulated": completion.simulated,
+                **{name: getattr(usage, name) for name in Step.USAGE_FIELDS},
+                "raw_usage": storable(usage.raw),
+                "cost_usd": price(model_ref, usage, called_at),
+                "price_version": PRICE_VERSION,
+                "latency_ms": completion.latency_ms,
+            }
+            return fields, None, text
+
+        return Call(call, waits=True)
+
+    def tool_call(self, node: PlannedNode, recorded) -> "Call":
         try:
             arguments = storable(render_value(node.config.get("args", {}), self.context))
         except Unstorable as exc:
@@ -230,20 +259,37 @@ class RunExecutor:
         dry_run = self.will_dry_run(node)
         original = self.original_node_of.get(node.node_id, node.node_id)
         source, recorded_in = ToolCall.Source.LIVE, ""
+
+        def answered(result, dry_run: bool, source: str, recorded_in: str) -> tuple[dict, dict, object]:
+            tool_call = {
+                "tool": node.tool_name,
+                "mutating": node.mutating,
+                "dry_run": dry_run,
+                "source": source,
+                "recorded_in_run_id": recorded_in,
+                "arguments": arguments,
+                "result": result,
+            }
+            return {"input": {"arguments": arguments}, "output": json.dumps(result, sort_keys=True)}, tool_call, result
+
         if self.disposition(node) == Disposition.RECORDED:
             recording = recorded.get(original)
             if recording is None or canonical(recording.arguments) != canonical(arguments):
                 raise StepFailed(mismatch(arguments, recording))
-            dry_run, source, recorded_in, result = False, ToolCall.Source.RECORDED, recording.run_id, recording.result
-        elif dry_run:
-            source = ToolCall.Source.DRY_RUN
+            answer = answered(recording.result, False, ToolCall.Source.RECORDED, recording.run_id)
+            return Call(lambda: answer, waits=False)
+        if dry_run:
             found = recorded.get(original)
-            result = (found.result if found is not None else None) or DRY_RUN_PLACEHOLDER
-        else:
-            tool = TOOLS.get(node.tool_name)
-            if tool is None:
-                raise ToolError(f"unknown tool {node.tool_name!r}")
-            ctx = ToolContext(run_id=self.run.pk, workspace_id=self.run.workspace_id, node_id=node.node_id)
+            answer = answered(
+                (found.result if found is not None else None) or DRY_RUN_PLACEHOLDER, True, ToolCall.Source.DRY_RUN, ""
+            )
+            return Call(lambda: answer, waits=False)
+        tool = TOOLS.get(node.tool_name)
+        if tool is None:
+            raise ToolError(f"unknown tool {node.tool_name!r}")
+        ctx = ToolContext(run_id=self.run.pk, workspace_id=self.run.workspace_id, node_id=node.node_id)
+
+        def call() -> tuple[dict, dict, object]:
             try:
                 result = tool.call(arguments, ctx)
             except ToolError:
@@ -255,16 +301,144 @@ class RunExecutor:
                 result = storable(result, max_bytes=MAX_RESULT_BYTES)
             except Unstorable as exc:
                 raise ToolError(f"{tool.name} returned a result that cannot be stored: {exc}") from None
-        tool_call = {
-            "tool": node.tool_name,
-            "mutating": node.mutating,
-            "dry_run": dry_run,
-            "source": source,
-            "recorded_in_run_id": recorded_in,
-            "arguments": arguments,
-            "result": result,
-        }
-        return {"input": {"arguments": arguments}, "output": json.dumps(result, sort_keys=True)}, tool_call, result
+            return answered(result, False, source, recorded_in)
+
+        # A tool on Reprise's own tables uses the run's connection: its thread, not the pool's.
+        return Call(call, waits=not tool.uses_database)
+
+
+class Call(NamedTuple):
+    """A step's call, its input rendered: `work` makes it; `waits` says it waits on the network (a provider,
+    an http tool), so it may run in the pool beside the run's other steps."""
+
+    work: Callable[[], tuple[dict, dict | None, object]]
+    waits: bool
+
+
+class Done(NamedTuple):
+    """A call that returned: the step's fields, its tool call, its output (what later templates read), when."""
+
+    fields: dict
+    tool_call: dict | None
+    output: object
+    finished_at: object
+
+
+class Schedule:
+    """One execution of a run's steps: starts each node once its `after` have completed, up to RUN_MAX_PARALLEL.
+
+    Positions stay the nodes' places in the version's order, whatever order steps finish in. A failed step
+    starts nothing more; the run fails once the steps running beside it have finished and been recorded. A
+    pause or cancel seen at a boundary starts nothing more and lets the running steps finish; the lease is let
+    go once they are recorded (or kept, if the run was resumed meanwhile).
+    """
+
+    def __init__(self, executor: RunExecutor, plan, done: "dict[str, RecordedSoFar]", failure: str | None):
+        self.executor = executor
+        self.boundary = executor.boundary
+        self.plan = plan
+        self.done = done
+        self.failure = failure
+        self.parallel = max(1, settings.RUN_MAX_PARALLEL)
+        self.position = {node.node_id: i for i, node in enumerate(plan)}
+        self.running: dict[Future[Done], tuple[PlannedNode, int]] = {}
+        self.pool: ThreadPoolExecutor | None = None
+        # Nodes still to run: how many of their `after` have not completed, who waits on each, which are ready.
+        completed = {node_id for node_id, step in done.items() if step.status == Step.Status.COMPLETED}
+        self.blocked: dict[str, int] = {}
+        self.dependents: dict[str, list[str]] = defaultdict(list)
+        self.ready: list[tuple[int, str]] = []  # a heap by position: with one at a time, the version's order
+        for i, node in enumerate(plan):
+            step = done.get(node.node_id)
+            if step is not None and step.status != Step.Status.RUNNING:
+                continue  # completed, or failed
+            missing = [a for a in node.after if a not in completed and a in self.position]
+            for parent in missing:
+                self.dependents[parent].append(node.node_id)
+            self.blocked[node.node_id] = len(missing)
+            if not missing:
+                heapq.heappush(self.ready, (i, node.node_id))
+
+    def execute(self) -> None:
+        try:
+            self.loop()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def loop(self) -> None:
+        executor, boundary = self.executor, self.boundary
+        prompts = prompt_contents(executor.run.workspace_id, self.plan, executor.overrides)
+        recorded = executor.recorded_results(self.plan)
+        letting_go = False  # paused, cancelled or taken over at a boundary: nothing more starts
+        while True:
+            while self.ready and len(self.running) < self.parallel and not letting_go:
+                position, node_id = heapq.heappop(self.ready)
+                node, existing = self.plan[position], self.done.get(node_id)
+                if self.failure and existing is None:
+                    continue  # nothing new starts once a step failed
+                alone = not self.running
+                step_id = executor.begin(node, position, existing, alone)
+                if step_id is None:
+                    if alone:
+                        return  # paused, cancelled or taken over at this boundary: the lease is let go
+                    heapq.heappush(self.ready, (position, node_id))  # tried again if the run is resumed
+                    letting_go = True
+                    break
+                self.launch(node, step_id, alone and not self.ready, prompts, recorded)
+            if self.running:
+                self.collect()
+                if boundary.outcome is not None and self.running and (self.failure or letting_go or not self.ready):
+                    boundary.flush()  # nothing starts with this commit: the finished step is recorded now
+                continue
+            if self.failure:
+                boundary.fail(self.failure)
+                return
+            if letting_go:
+                boundary.flush()
+                if not hold(executor.run.pk, executor.lease):
+                    return  # paused or cancelled: the running steps are recorded and the lease let go
+                letting_go = False  # resumed while they finished
+                continue
+            while not boundary.complete():
+                if not hold(executor.run.pk, executor.lease):  # paused or cancelled after the last step
+                    return
+            return
+
+    def launch(self, node: PlannedNode, step_id: int, alone: bool, prompts, recorded) -> None:
+        """Make the step's call: in the pool when it waits on the network and may overlap another step."""
+        executor = self.executor
+        future: Future[Done] = Future()
+        try:
+            call = executor.prepare(node, prompts, recorded)
+            if call.waits and self.parallel > 1 and not alone:
+                future = self.threads().submit(executor.in_thread, call.work)
+            else:
+                future.set_result(executor.timed(call.work))
+        except (StepFailed, TemplateError, ProviderError, ToolError) as exc:
+            future.set_exception(exc)
+        self.running[future] = (node, step_id)
+
+    def threads(self) -> ThreadPoolExecutor:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(self.parallel, thread_name_prefix=f"{self.executor.run.pk}-step")
+        return self.pool
+
+    def collect(self) -> None:
+        """Wait for a running step to return; hand each returned step to the boundary, in the version's order."""
+        finished, _ = wait(self.running, return_when=FIRST_COMPLETED)
+        for future in sorted(finished, key=lambda f: self.position[self.running[f][0].node_id]):
+            node, step_id = self.running.pop(future)
+            if self.boundary.outcome is not None:
+                self.boundary.flush()  # steps that return together are recorded one commit each
+            failure = self.executor.outcome(step_id, node, future)
+            if failure is not None:
+                self.failure = self.failure or failure
+                continue
+            for child in self.dependents.pop(node.node_id, ()):
+                self.blocked[child] -= 1
+                if not self.blocked[child]:
+                    heapq.heappush(self.ready, (self.position[child], child))
 
 
 def _storable_or_as_is(value):

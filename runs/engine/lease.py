@@ -63,14 +63,25 @@ def claim(run_id: str, lease: str) -> Run | None:
     return next(iter(claimed), None)
 
 
+def keep(run_id: str, lease: str) -> bool:
+    """Whether the run is still running on this lease (a resumed one runs again); never lets go of it.
+
+    Beside steps still executing, a paused or cancelled run keeps its lease until they are recorded: a resume
+    meanwhile must not hand the run to another executor while they run.
+    """
+    return bool(
+        Run.objects.filter(pk=run_id, lease=lease, status__in=(Run.Status.RUNNING, Run.Status.PENDING)).update(
+            status=Run.Status.RUNNING, heartbeat_at=timezone.now()
+        )
+    )
+
+
 def hold(run_id: str, lease: str) -> bool:
     """At a step boundary: keep going, or let go because the run was paused, cancelled or taken over."""
+    if keep(run_id, lease):
+        return True
     now = timezone.now()
     held = Q(pk=run_id, lease=lease)
-    if Run.objects.filter(held, status__in=(Run.Status.RUNNING, Run.Status.PENDING)).update(
-        status=Run.Status.RUNNING, heartbeat_at=now
-    ):
-        return True
     if Run.objects.filter(held).exclude(status=Run.Status.PENDING).update(lease=""):
         return False
     # A resume made it pending again between the two writes: keep it.

@@ -219,16 +219,28 @@ class StepBoundary:
         return True
 
     def start(
-        self, *, node_id: str, type: str, position: int, mapped_from: str, invokes_mutation: bool = False
+        self,
+        *,
+        node_id: str,
+        type: str,
+        position: int,
+        mapped_from: str,
+        invokes_mutation: bool = False,
+        let_go: bool = True,
     ) -> int | None:
-        """Record the last step, hold the lease and start this one: its id, or None to stop executing.
+        """Record the last step, hold the lease and start this one: its id, or None to start nothing.
 
-        None too when the last step's values were refused: that step and the run are failed instead, and when
-        the worker is stopping: the run is handed on (`hand_on`) instead of starting this step.
+        None too when the last step's values were refused: that step and the run are failed instead. A run
+        paused, cancelled or taken over lets go of the lease here, unless `let_go` is false (steps of the run
+        are still executing beside this one: the executor lets go once they are recorded). When the worker is
+        stopping, the run is handed on (`hand_on`) instead of starting this step, once no other step of it runs.
         """
         try:
             if stop_at_boundary():
-                self.hand_on()
+                if let_go:
+                    self.hand_on()
+                else:  # steps still executing beside this one: the executor comes back alone, then hands on
+                    self.flush()
                 return None
             return self._start(
                 node_id=node_id,
@@ -236,13 +248,16 @@ class StepBoundary:
                 position=position,
                 mapped_from=mapped_from,
                 invokes_mutation=invokes_mutation,
+                let_go=let_go,
             )
         except VALUE_REFUSED as exc:
             if not self._refused(exc):
                 raise
             return None
 
-    def _start(self, *, node_id: str, type: str, position: int, mapped_from: str, invokes_mutation: bool) -> int | None:
+    def _start(
+        self, *, node_id: str, type: str, position: int, mapped_from: str, invokes_mutation: bool, let_go: bool
+    ) -> int | None:
         sql = _statements(connection.vendor)
         while True:
             recorded_call = self.outcome.tool_call if self.outcome is not None else None
@@ -292,8 +307,8 @@ class StepBoundary:
             if held:
                 self.simulated = False
                 return step_id  # None: another executor recorded this step and owns the run
-            if not hold(self.run_id, self.lease):
-                return None  # paused, cancelled or taken over: the lease is released
+            if not let_go or not hold(self.run_id, self.lease):
+                return None  # paused, cancelled or taken over: the lease is released (kept without let_go)
             # resumed between the two writes: the run is ours again, start the step
 
     def flush(self) -> None:

@@ -30,6 +30,9 @@ class Tool:
     name: str
     mutating: bool
     call: Callable[[dict, ToolContext], dict]
+    # Reads or writes Reprise's own tables: called on the run's own thread and database connection, never in
+    # the pool of concurrent steps (whose threads hold no connection).
+    uses_database: bool = False
 
 
 def _arg(args: dict, name: str, kind=str):
@@ -119,9 +122,9 @@ def http_post(args, ctx):
 TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in (
-        Tool("records.lookup", False, records_lookup),
-        Tool("records.create", True, records_create),
-        Tool("messages.send", True, messages_send),
+        Tool("records.lookup", False, records_lookup, uses_database=True),
+        Tool("records.create", True, records_create, uses_database=True),
+        Tool("messages.send", True, messages_send, uses_database=True),
         Tool("http.get", False, http_get),
         Tool("http.post", True, http_post),
     )

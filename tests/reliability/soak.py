@@ -2,7 +2,11 @@
 while the broker is stopped for 10 s, a worker is SIGKILLed mid-run and another started, and the worker's
 database connection is cut. Prints one table; exits non-zero if a replay was lost or a side effect duplicated.
 Then the SIGTERM drain (`sigterm_drain`): a worker told to stop mid-run exits after its current steps, and the
-runs it hands on complete on the next worker with every step run once. `SOAK_ONLY=sigterm_drain` runs that alone.
+runs it hands on complete on the next worker with every step run once. `make soak SCENARIOS=sigterm_drain` runs that alone.
+
+A second scenario (`parallel_kill`) SIGKILLs the worker while runs are in parallel steps (RUN_MAX_PARALLEL),
+two of them mutating http.post calls to a local receiver that counts what it was sent.
+`python -m tests.reliability.soak parallel_kill` runs one scenario alone (default: every one).
 
 The broker is a Redis of its own (port 6390) so that stopping it leaves the cache (port 6379) alone.
 """
@@ -304,22 +308,32 @@ def print_table(rows) -> None:
         print(f"| {name.ljust(width)} | {value} |")
 
 
-def main() -> int:
+def main(names: list[str]) -> int:
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        raise SystemExit(f"Unknown scenario(s): {', '.join(unknown)}. Choose from: {', '.join(SCENARIOS)}.")
     configure()
     import django
     from django.core.management import call_command
 
     django.setup()
     call_command("migrate", verbosity=0)
-    if os.environ.get("SOAK_ONLY") == "sigterm_drain":
-        return drain_alone()
+    broker = Broker()
+    broker.stop()
+    broker.start()
+    try:
+        return max(SCENARIOS[name]() for name in names or SCENARIOS)
+    finally:
+        broker.stop()
+
+
+def faults_scenario() -> int:
+    """The broker stopped, a worker SIGKILLed and its database connections cut, during 200 replays."""
     from runs.models import Run
     from tests.reliability.gunicorn import gunicorn
     from tests.worker import Worker
 
     broker = Broker()
-    broker.stop()
-    broker.start()
     sources = build()
     log(f"built {WORKSPACES} workspaces, each with a finished 7-step source run")
     worker_env = {"DATABASE_URL": DB_URL + "?application_name=reprise-soak-worker", **SWEEP}
@@ -342,31 +356,172 @@ def main() -> int:
             time.sleep(1)
         for worker in workers:
             worker.stop()  # the scenarios below start their own
-        failed = report(results, sources)
-        rows, drain_failed = sigterm_drain(worker_env)
-        print_table(rows)
-        return 1 if failed or drain_failed else 0
+        return report(results, sources)
     finally:
         for worker in workers:
             worker.stop()
-        broker.stop()
 
 
-def drain_alone() -> int:
+# --- SIGKILL during parallel steps (issue 35) ---------------------------------------------------------------------
+
+PARALLEL_RUNS = 40
+RECEIVER_PORT = int(os.environ.get("SOAK_RECEIVER_PORT", "6391"))
+PARALLEL_LATENCY = "0.4"  # seconds a simulated model call takes: the kill lands while branches are in their calls
+
+
+class Receiver:
+    """Where the mutating http.post branches send: counts each (run number, node) it was sent, answering slowly."""
+
+    def __init__(self):
+        import json
+        from collections import Counter
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.sent: Counter = Counter()
+        lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
+                with lock:
+                    receiver.sent[(str(body.get("n")), body.get("node"))] += 1
+                time.sleep(0.3)  # a call in flight when the worker is killed: sent, never recorded
+                data = b'{"ok": true}'
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", RECEIVER_PORT), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def parallel_workflow():
+    """Four model calls and two mutating http.post calls side by side, then a join that reads them all."""
+    from runs import services
     from runs.models import Account, Workspace
 
-    broker = Broker()
-    broker.stop()
-    broker.start()
+    account = Account.objects.create(name="Soak parallel")
+    workspace = Workspace.objects.create(account=account, slug="soak-parallel", name="Soak parallel")
+    revision = services.create_prompt(workspace=workspace, name="think", content="Think about {{ trigger.n }}")
+    prompt = {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash}
+    model = "anthropic:claude-opus-4-7"
+    branches = [{"id": f"think{i}", "type": "llm", "model": model, "prompt": prompt} for i in range(4)]
+    url = f"http://127.0.0.1:{RECEIVER_PORT}/hook"
+    branches += [
+        {
+            "id": hook,
+            "type": "tool",
+            "tool": "http.post",
+            "args": {"url": url, "json": {"n": "{{ trigger.n }}", "node": hook}},
+        }
+        for hook in ("hook_a", "hook_b")
+    ]
+    join = {"id": "join", "type": "llm", "model": model, "prompt": prompt, "after": [b["id"] for b in branches]}
+    return services.create_workflow(workspace=workspace, name="Parallel", nodes=[*branches, join]).workflow
+
+
+def parallel_kill_scenario() -> int:
+    """Runs triggered while a worker executes them in parallel steps; SIGKILLed when several runs are mid-branch."""
+    from django.db.models import Count
+
+    from runs import services
+    from runs.engine.executor import INTERRUPTED
+    from runs.models import Run, Step
+    from tests.worker import Worker, wait_for
+
+    receiver = Receiver()
+    worker_env = {
+        "DATABASE_URL": DB_URL,
+        "SIMULATED_LATENCY": PARALLEL_LATENCY,
+        "RUN_MAX_PARALLEL": "8",
+        "TOOL_HTTP_ALLOWED_HOSTS": f"127.0.0.1:{RECEIVER_PORT}",
+        **SWEEP,
+    }
+    workers = [Worker(worker_env, concurrency=4, beat=True)]
     try:
-        account = Account.objects.create(name="Drain")
-        Workspace.objects.create(account=account, slug="drain", name="Drain")
-        rows, failed = sigterm_drain({"DATABASE_URL": DB_URL, **SWEEP})
-        print_table(rows)
-        return 1 if failed else 0
+        workflow = parallel_workflow()
+        run_ids = []
+        for n in range(PARALLEL_RUNS):
+            run_ids.append(services.trigger_run(workflow=workflow, payload={"n": n}).run_id)
+            time.sleep(0.05)  # a stream of triggers, so the kill finds runs at every stage
+
+        def mid_branch() -> list[str]:
+            busy = Step.objects.filter(run_id__in=run_ids, status=Step.Status.RUNNING).values("run_id")
+            caught = [row["run_id"] for row in busy.annotate(n=Count("pk")).filter(n__gte=2)]
+            return caught if len(caught) >= 2 else None  # several runs, each with two or more steps running
+
+        caught = wait_for(mid_branch, timeout=60, interval=0.02, message="runs in parallel steps")
+        log(f"SIGKILL the worker while {len(caught)} runs have two or more steps running; starting another")
+        workers[0].kill()
+        workers.append(Worker(worker_env, concurrency=4, beat=True))
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while (
+            time.monotonic() < deadline
+            and Run.objects.filter(pk__in=run_ids, status__in=Run.IN_FLIGHT_STATUSES).exists()
+        ):
+            time.sleep(1)
+        runs = Run.objects.filter(pk__in=run_ids)
+        by_status = dict(runs.values_list("status").annotate(n=Count("pk")))
+        lost = runs.filter(status__in=Run.IN_FLIGHT_STATUSES).count() + (len(run_ids) - runs.count())
+        duplicated = sum(1 for count in receiver.sent.values() if count > 1)
+        completed = list(runs.filter(status=Run.Status.COMPLETED).values_list("trigger_payload", flat=True))
+        unsent = sum(
+            1 for payload in completed for hook in ("hook_a", "hook_b") if not receiver.sent[(str(payload["n"]), hook)]
+        )
+        interrupted = runs.filter(status=Run.Status.FAILED, error__endswith=INTERRUPTED).count()
+        left_running = Step.objects.filter(
+            run__in=runs.exclude(status__in=Run.IN_FLIGHT_STATUSES), status="running"
+        ).count()
+        rows = [
+            ("runs triggered (4 model calls + 2 mutating posts in parallel, then a join)", PARALLEL_RUNS),
+            ("runs with 2+ steps running when the worker was SIGKILLed", len(caught)),
+            ("completed", by_status.get("completed", 0)),
+            ("failed: a mutating call interrupted (may have been sent; not sent again)", interrupted),
+            ("failed otherwise (must be 0)", by_status.get("failed", 0) - interrupted),
+            ("lost (must be 0)", lost),
+            ("duplicated side effects: a post received twice (must be 0)", duplicated),
+            ("completed runs whose posts never arrived (must be 0)", unsent),
+            ("finished runs with a step left running (must be 0)", left_running),
+        ]
+        width = max(len(name) for name, _ in rows)
+        print(f"| {'figure'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
+        for name, value in rows:
+            print(f"| {name.ljust(width)} | {value} |")
+        bad = lost or duplicated or unsent or left_running or (by_status.get("failed", 0) - interrupted)
+        return 1 if bad else 0
     finally:
-        broker.stop()
+        for worker in workers:
+            worker.stop()
+        receiver.stop()
+
+
+def sigterm_drain_scenario() -> int:
+    """SIGTERM to a worker mid-run: it exits at the next step boundaries, and no step runs twice."""
+    from runs.models import Account, Workspace
+
+    if not Workspace.objects.exists():
+        Workspace.objects.create(account=Account.objects.create(name="Drain"), slug="drain", name="Drain")
+    rows, failed = sigterm_drain({"DATABASE_URL": DB_URL, **SWEEP})
+    print_table(rows)
+    return 1 if failed else 0
+
+
+SCENARIOS = {
+    "faults": faults_scenario,
+    "sigterm_drain": sigterm_drain_scenario,
+    "parallel_kill": parallel_kill_scenario,
+}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
