@@ -28,6 +28,8 @@ from runs.compare import pretty_json
 from runs.models import Run, Step, ToolCall
 from runs.templatetags.usage import step_usage
 
+from .step_prompts import PROMPT, StepPrompt, prompt_block, step_prompts
+
 STEPS_PAGE = 200
 ROW_CACHE_SECONDS = 60 * 60
 
@@ -55,7 +57,9 @@ SIMULATED_BADGE = SafeString('<span class="badge badge-simulated">simulated</spa
 # The live poll sends back the position of every row the page shows as running (runs/web/views.py).
 RUNNING_MARKER = '<input type="hidden" name="running" value="{}">'
 # Cached rows are keyed by the markup that built them, so a deploy that changes it never serves old rows.
-MARKUP_VERSION = hashlib.sha256("".join((ROW, ROW_INNER, TOOL_CALLS, TOOL_CALL, RECORDED)).encode()).hexdigest()[:12]
+MARKUP_VERSION = hashlib.sha256(
+    "".join((ROW, ROW_INNER, TOOL_CALLS, TOOL_CALL, RECORDED, PROMPT)).encode()
+).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class StepRow:
     step: Step
     timeline: Timeline
     tool_calls: list
+    prompt: StepPrompt | None = None
 
     @property
     def selector(self) -> str:
@@ -119,8 +124,10 @@ def waterfall(run: Run, steps: list[Step], axis: Timeline | None = None) -> list
     axis = axis or timeline(run, steps)
     cacheable = run.is_finished  # every step of a finished run, and its time axis, are final
     cached = cache.get_many([_row_key(s) for s in steps]) if cacheable else {}
-    tool_calls = _tool_calls_by_step([s for s in steps if _row_key(s) not in cached])
-    rows = [StepRow(step, axis, tool_calls.get(step.pk, [])) for step in steps]
+    uncached = [s for s in steps if _row_key(s) not in cached]
+    tool_calls = _tool_calls_by_step(uncached)
+    prompts = step_prompts(run, uncached)
+    rows = [StepRow(step, axis, tool_calls.get(step.pk, []), prompts.get(step.pk)) for step in steps]
     fresh = {}
     for row in rows:
         key = _row_key(row.step)
@@ -185,7 +192,7 @@ def step_row_inner(row: StepRow) -> SafeString:
         width=max(1, min(end, axis.total_ms) - x),  # a bar is never empty; CSS gives it a visible minimum
         duration=duration,
         model=_optional('<dt>Model</dt><dd class="mono">{}</dd>', step.model_ref),
-        prompt=_optional('<dt>Prompt hash</dt><dd class="mono">{}</dd>', step.prompt_hash),
+        prompt=prompt_block(step, row.prompt),
         started=started,
         error=_optional('<div class="alert alert-error">{}</div>', step.error),
         input=json.dumps(step.input, indent=2, sort_keys=True),
