@@ -138,6 +138,7 @@ def test_the_trace_opens_the_dialog_in_prompt_mode_with_the_steps_artifact(page_
     page.locator("#step-draft summary").click()
     step = page.locator("#step-draft")
     expect(step).to_contain_text(f"{revision.artifact.name} {revision.artifact.artifact_id} · revision 1 of 2")
+    step.screenshot(path=str(_shot("trace-step-prompt")))
     step.get_by_role("button", name="Replay with another revision of this prompt").click()
     dialog = page.locator("#modal[open]")
     expect(dialog.get_by_label("Replay with new prompt")).to_be_checked()
