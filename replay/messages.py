@@ -11,3 +11,5 @@ NO_PROMPTS = "No LLM node of v{number} uses a prompt artifact."
 NOT_A_VERSION_PROMPT = "Choose a prompt artifact that an LLM node of v{number} uses."
 # A replay page of a run whose workflow version was deleted: there is no version to map, plan or write for.
 VERSION_DELETED = "This run's workflow version was deleted."
+# Beside a disabled Submit replay when the plan shows nodes that will fail; {nodes} names each with what it misses.
+WILL_FAIL = "This replay would fail: {nodes}. Edit the trigger payload or pick another prompt revision."

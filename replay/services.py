@@ -205,7 +205,14 @@ def _start_hint(source: Run, parsed: ReplayFields, target_nodes: tuple, hint: st
     return parsed.model_copy(update={"from_nodes": (start,)}) if start else parsed
 
 
-def _check(source: Run, membership: Membership, fields: Mapping, into: Preview, start_hint: str | None = None) -> None:
+def _check(
+    source: Run,
+    membership: Membership,
+    fields: Mapping,
+    into: Preview,
+    start_hint: str | None = None,
+    explain: bool = True,
+) -> None:
     """Rules 2 to 10 on the source as it is now, then the plan (and its version, when the request names one).
 
     Fills `into` as each part becomes known, so a refusal still leaves the target, the mapping and the plan
@@ -242,6 +249,7 @@ def _check(source: Run, membership: Membership, fields: Mapping, into: Preview, 
         workspace_allows=membership.workspace.replay_allow_mutations,
         trigger_payload=parsed.trigger_payload,
         tools=parsed.tools,
+        explain=explain,
     )
     if unmapped is not None:
         raise unmapped
@@ -277,7 +285,7 @@ def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency
         if key and (earlier := _earlier_replay(source, membership, key, fields)) is not None:
             return ReplayResult(earlier, created=False)
         checked = Preview(source)
-        _check(source, membership, fields, checked)
+        _check(source, membership, fields, checked, explain=False)  # the plan's contract, not its reasons
         parsed, target, mapping, plan = checked.fields, checked.target, checked.mapping, checked.plan
         assert parsed is not None and target is not None and mapping is not None and plan is not None
         if checked.needs_confirmation and not parsed.confirm_invoke:

@@ -24,11 +24,13 @@ from .messages import (
     REVISION_REUSED,
     SUBMITTED,
     VERSION_DELETED,
+    WILL_FAIL,
 )
-from .rules import CROSS_BOUNDARY
+from .rules import CROSS_BOUNDARY, MODE_FIELDS
 from .services import preview_replay, submit_replay
 
 DIALOG = "replay/dialog.html"
+MODE_FIELD_NAMES = {name for names in MODE_FIELDS.values() for name in names}
 
 
 def _target(run, raw):
@@ -61,9 +63,32 @@ def _dialog_context(request, membership, run, fields: dict, start_hint: str | No
         "payload_text": fields.get("trigger_payload") or pretty_json(run.trigger_payload),
         "original_payload_text": pretty_json(run.trigger_payload),
     }
-    if run.version_id is not None:
-        context.update(_plan_context(membership, run, fields, start_hint))
+    # A run whose version was deleted still gets its preview: its refusal is what the dialog says before any submit.
+    context.update(_plan_context(membership, run, fields, start_hint))
     return context
+
+
+def _shown_refusal(preview, fields: dict):
+    """The refusal the plan panel shows, and Submit is disabled for: not a mode's field that is still empty.
+
+    Those fields are required, and Submit waits for them anyway; saying so in red before anything is typed
+    would be noise.
+    """
+    refusal = preview.refusal
+    if refusal is None:
+        return None
+    if refusal.status == 400 and refusal.field in MODE_FIELD_NAMES and not (fields.get(refusal.field) or "").strip():
+        return None
+    return refusal
+
+
+def _blocked(refusal, plan) -> str:
+    """What Submit says when the plan already shows it cannot succeed: the refusal, or the nodes that will fail."""
+    if refusal is not None:
+        return refusal.message
+    if plan is not None and plan.failing:
+        return WILL_FAIL.format(nodes="; ".join(f"{n.node_id} will fail: {n.will_fail}" for n in plan.failing))
+    return ""
 
 
 def _preview_context(preview) -> dict:
@@ -111,10 +136,13 @@ def _plan_context(membership, run, data: dict, start_hint: str | None = None) ->
             payload_diff = json_diff(run.trigger_payload, parse_json(edited, field="trigger_payload"))
         except BadRequest:
             payload_diff = None  # the editor shows the syntax error as you type; the refusal says it too
+    refusal = _shown_refusal(preview, data)
     return {
         **_preview_context(preview),
         "payload_diff": payload_diff,
         "plan": plan,
+        "refusal": refusal,
+        "blocked": _blocked(refusal, plan),
         "reused": [n for n in plan.nodes if n.action == "reuse"] if plan else [],
         "will_run": [n for n in plan.nodes if n.action == "run"] if plan else [],
         "estimate": plan.estimate() if plan else None,
@@ -127,6 +155,8 @@ def dialog(request, membership, run_id):
     run = get_run_for_member(membership, run_id, foreign_message=CROSS_BOUNDARY)
     if request.method == "GET":
         fields = {"mode": "as_is", "target_version": request.GET.get("target_version", "")}
+        if request.GET.get("mode") == "prompt":  # the trace's "Replay with another revision of this prompt"
+            fields.update(mode="prompt", prompt_artifact_id=request.GET.get("prompt_artifact_id", ""))
         context = _dialog_context(request, membership, run, fields, start_hint=request.GET.get("from_node", ""))
         refusal = context.get("preview") and context["preview"].refusal
         if refusal and refusal.field == "target_version":  # the URL names no version of this workflow: its 400 or 404

@@ -21,7 +21,7 @@ def test_rerun_from_here_preselects_the_node_and_the_plan_reuses_what_comes_befo
     source = finished_run(chain_workflow(acme, length=3)[0])
     html = dialog(operator_client, source, from_node="n2")
     assert '<option value="n2" selected>n2</option>' in html
-    assert "Reused 2 · Will run 1" in html and 'name="plan_version" value="plan_' in html
+    assert "Will run 1 · Reused 2" in html and 'name="plan_version" value="plan_' in html
 
 
 def test_a_failed_run_starts_from_its_failed_node(operator_client, acme):
@@ -47,7 +47,7 @@ def test_the_plan_panel_rerenders_for_the_posted_fields(operator_client, acme):
         f"/acme/ai/runs/{source.run_id}/replay/plan", {"mode": "as_is", "from_node": "n1"}, HTTP_HX_REQUEST="true"
     )
     html = response.content.decode()
-    assert response.status_code == 200 and 'id="plan-panel"' in html and "Reused 1 · Will run 2" in html
+    assert response.status_code == 200 and 'id="plan-panel"' in html and "Will run 2 · Reused 1" in html
     assert "replays left this minute" in html
 
 
@@ -98,4 +98,4 @@ def test_each_step_of_an_operators_finished_trace_can_rerun_from_there(operator_
 def test_a_plan_that_calls_no_model_estimates_one_figure_not_a_range(operator_client, acme):
     source = finished_run(support_workflow(acme)[0])
     html = dialog(operator_client, source, from_node="notify")
-    assert "Reused 1 · Will run 1 · Estimated cost $0 ·" in html
+    assert "Will run 1 · Reused 1 · Estimated cost $0 ·" in html

@@ -10,7 +10,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from django.utils import timezone
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from runs.models import NodeType, Run, Step
 
@@ -21,6 +21,7 @@ from .reusability import (
     RecordedStep,
     definition_change,
     input_digest,
+    missing_input,
     parsed_output,
     recorded_input,
     recorded_steps,
@@ -96,7 +97,15 @@ class PlannedNodeShape(_Shape):
     node_id: str
     mapped_from: str | None
     action: Action
-    reason: str
+    reason: str = Field(
+        description="Why the node runs or is reused, in every plan: what changed ('prompt changed', 'model changed', "
+        "'input changed'), 'input may change: downstream of <node>', 'unchanged inputs', 'start node', "
+        "'its recorded step is reused', or 'will fail: missing <value>'."
+    )
+    will_fail: str | None = Field(
+        description="What the node's templates read that this replay cannot give it ('missing trigger.order_total'): "
+        "it would fail there."
+    )
     call: PlannedCall | None
     estimated_cost_usd: list[str] | None
     reused_from: ReusedFrom | None
@@ -127,6 +136,7 @@ class NodePlan:
     policy: str = ""  # which policy decided an invoke or a dry run
     reused_from: dict | None = None  # {"run_id", "node_id"}: the step that first produced the output
     estimate: tuple[Decimal, Decimal] | None = None
+    will_fail: str = ""  # what the executor would not find when rendering it: "missing trigger.order_total"
 
     def contract(self) -> list:
         return [self.node_id, self.mapped_from, self.action, self.disposition, self.reused_from]
@@ -142,6 +152,7 @@ class NodePlan:
             mapped_from=self.mapped_from or None,
             action=self.action,
             reason=self.reason,
+            will_fail=self.will_fail or None,
             call=call,
             estimated_cost_usd=[_money(v) for v in self.estimate] if self.estimate else None,
             reused_from=ReusedFrom(**self.reused_from) if self.reused_from else None,
@@ -176,6 +187,11 @@ class ReplayPlan:
     @property
     def invoking(self) -> list[NodePlan]:
         return self.calls(Disposition.INVOKE)
+
+    @property
+    def failing(self) -> list[NodePlan]:
+        """The nodes that will run and fail: a value their templates read is missing."""
+        return [n for n in self.nodes if n.will_fail]
 
     def estimate(self) -> tuple[Decimal, Decimal] | None:
         ranges = [n.estimate for n in self.nodes if n.estimate is not None]
@@ -230,16 +246,62 @@ def descendants(plan: tuple[PlannedNode, ...], start: set[str]) -> set[str]:
 
 
 def _estimate(
-    node: PlannedNode, step: RecordedStep | None, overrides: dict, wide: bool
+    node: PlannedNode, step: RecordedStep | None, overrides: dict, wide: bool, repriced: dict
 ) -> tuple[Decimal, Decimal] | None:
+    """The node's recorded cost, or its recorded usage re-priced where it will run another model; then a range."""
     if node.type != NodeType.LLM or step is None or step.input_tokens is None or step.output_tokens is None:
         return None
-    usage = Usage(step.input_tokens, step.output_tokens, step.cache_read_tokens, step.cache_write_tokens)
-    cost = price(effective_model(node, overrides), usage, timezone.now())
+    model = effective_model(node, overrides)
+    cost = step.cost_usd if model == step.model_ref else None
+    if cost is None:
+        usage = Usage(step.input_tokens, step.output_tokens, step.cache_read_tokens, step.cache_write_tokens)
+        key = (model, usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
+        if key not in repriced:  # a plan of a thousand alike steps prices their usage once
+            repriced[key] = price(model, usage, timezone.now())
+        cost = repriced[key]
     if cost is None:
         return None
     spread = WIDE if wide else NARROW
     return (cost * (1 - spread), cost * (1 + spread))
+
+
+UNCHANGED = "unchanged inputs"
+DOWNSTREAM = "input may change: downstream of"
+
+
+def _unfinished(step: RecordedStep) -> str:
+    return f"its recorded step {'failed' if step.status == Step.Status.FAILED else 'did not finish'}"
+
+
+def _input_changed(node: PlannedNode, step: RecordedStep, context: dict, templates: dict, overrides: dict) -> bool:
+    """Whether the node would render another input than its step recorded (or could not render one)."""
+    try:
+        fresh = rendered_input(node, context, templates, overrides)
+    except TemplateError:
+        return True
+    return not same_input(fresh, recorded_input(step, node))
+
+
+def _full_replay_reason(
+    node: PlannedNode,
+    step: RecordedStep | None,
+    change: str,
+    upstream: str,
+    context: dict,
+    templates: dict,
+    overrides: dict,
+) -> str:
+    """Why a node of a replay without a start node may answer differently from its recorded step, or that it may not."""
+    if change:
+        return change
+    assert step is not None  # a node without a recorded step has a change ("no recorded step")
+    if upstream:
+        return f"{DOWNSTREAM} {upstream}"
+    if step.status != Step.Status.COMPLETED:
+        return _unfinished(step)
+    if _input_changed(node, step, context, templates, overrides):
+        return "input changed"
+    return UNCHANGED
 
 
 def build_plan(
@@ -252,11 +314,16 @@ def build_plan(
     workspace_allows: bool,
     trigger_payload: dict | None = None,
     tools: Tools = Tools.LIVE,
+    explain: bool = True,
 ) -> ReplayPlan:
     """Every node of the target version with its action and reason, each tool call with its disposition.
 
-    Without start nodes every node runs, as a replay always did. With them, the start nodes and their
-    descendants run, and so does every node whose recorded step cannot be reused; the rest is reused.
+    Without start nodes every node runs, as a replay always did, each with what may make it answer differently
+    (a change of its own, an input that changed or may change) or "unchanged inputs". With them, the start nodes
+    and their descendants run, and so does every node whose recorded step cannot be reused; the rest is reused.
+    A node that will run but reads a value its template cannot find "will fail", as the executor would.
+    Submit passes explain=False: the actions and dispositions (the plan's version) are the same, the reasons
+    of a full replay are not worked out.
     With recorded tools, every tool call that runs is answered from the source's recording: nothing is sent.
     """
     target = version_plan(target_version_id)
@@ -266,59 +333,73 @@ def build_plan(
     def source_of(node_id: str) -> str:
         return source_of_target.get(node_id, node_id)
 
-    # A full replay on the source's own version reuses and drops nothing: it needs no recorded step.
-    needs_steps = from_nodes is not None or target_version_id != source.version_id
-    steps = recorded_steps(source.pk) if needs_steps else {}
-    templates = prompt_contents(source.workspace_id, target, overrides) if from_nodes is not None else {}
+    # A plan shown reads the recorded steps: its reasons say what changes, its estimate re-prices their usage. A full
+    # replay on the source's own version reuses and drops nothing, so submit (explain=False) needs none for it.
+    full_on_own_version = from_nodes is None and target_version_id == source.version_id
+    steps = recorded_steps(source.pk) if explain or not full_on_own_version else {}
+    templates = prompt_contents(source.workspace_id, target, overrides) if explain or from_nodes is not None else {}
     context: dict = {"trigger": source.trigger_payload if trigger_payload is None else trigger_payload, "nodes": {}}
     must_run = descendants(target, set(from_nodes)) if from_nodes is not None else {n.node_id for n in target}
-    changed: set[str] = set()  # nodes whose definition or input changed, for the estimate's width
+    changed: set[str] = set()  # nodes whose definition or input changed (or may): the estimate is wide for them
+    reused: set[str] = set()  # nodes whose output is the recorded one: a placeholder reading it can be checked
+    repriced: dict = {}  # (model, usage counts) -> price
     plan = ReplayPlan(target_version_id=target_version_id, from_nodes=from_nodes, tools=Tools(tools))
+    target_ids = {n.node_id for n in target}
     for node in target:
         source_id = source_of(node.node_id)
         step = steps.get(source_id)
         source_node = source_nodes.get(source_id)
-        upstream_changed = any(dep in changed for dep in node.after)
+        upstream = next((dep for dep in node.after if dep in changed), "")
         change = definition_change(node, source_node, step, overrides, source_of) if step else "no recorded step"
         if change:
             changed.add(node.node_id)
         action, reason = REUSE, "its recorded step is reused"
         if from_nodes is None:
-            action, reason = RUN, "a replay without a start node runs every node"
+            action, reason = RUN, "every node runs"
+            if explain:
+                reason = _full_replay_reason(node, step, change, upstream, context, templates, overrides)
+            if reason != UNCHANGED:
+                changed.add(node.node_id)
         elif node.node_id in from_nodes:
             action, reason = RUN, "start node"
         elif node.node_id in must_run:
             parent = next(dep for dep in node.after if dep in must_run)
-            action, reason = RUN, f"downstream of {parent}"
+            action, reason = RUN, f"{DOWNSTREAM} {parent}"
         elif step is None:
             action, reason = RUN, "no recorded step to reuse"
         elif step.status != Step.Status.COMPLETED:
-            action, reason = (
-                RUN,
-                f"its recorded step {'failed' if step.status == Step.Status.FAILED else 'did not finish'}",
-            )
+            action, reason = RUN, _unfinished(step)
         elif change:
             action, reason = RUN, change
-        else:
-            try:
-                fresh = rendered_input(node, context, templates, overrides)
-            except TemplateError:
-                fresh = None
-            if fresh is None or not same_input(fresh, recorded_input(step, node)):
-                action, reason = RUN, "input changed"
-                changed.add(node.node_id)
+        elif _input_changed(node, step, context, templates, overrides):
+            action, reason = RUN, "input changed"
+            changed.add(node.node_id)
+        will_fail = ""
         if action == RUN:
             must_run.add(node.node_id)
+            missing = explain and missing_input(node, context, templates, overrides, unknown_nodes=target_ids - reused)
+            if missing:
+                will_fail = f"missing {missing}"
+                reason = f"will fail: {will_fail}"
         elif step is not None:
+            reused.add(node.node_id)
+        if step is not None and (action == REUSE or from_nodes is None):
+            # A full replay renders each node against its parents' recorded outputs: "unchanged inputs" is
+            # what a node would read if every parent answered as it did.
             context["nodes"][node.node_id] = {"output": parsed_output(step)}
         entry = NodePlan(
             node_id=node.node_id,
             mapped_from=source_id if source_id != node.node_id else "",
             action=action,
             reason=reason,
+            will_fail=will_fail,
             estimate=(Decimal(0), Decimal(0))
             if action == REUSE and node.type == NodeType.LLM
-            else (_estimate(node, step, overrides, bool(change) or upstream_changed) if action == RUN else None),
+            else (
+                _estimate(node, step, overrides, node.node_id in changed or bool(upstream), repriced)
+                if action == RUN and explain
+                else None
+            ),
         )
         if action == REUSE and step is not None:
             entry.reused_from = (

@@ -2,12 +2,13 @@
 
 import hashlib
 import json
+from decimal import Decimal
 from typing import NamedTuple
 
 from runs.models import NodeType, Step
 
 from .plan import PlannedNode, effective_model, effective_prompt_hash
-from .templating import render_text, render_value
+from .templating import first_missing, render_text, render_value
 
 
 class RecordedStep(NamedTuple):
@@ -26,6 +27,7 @@ class RecordedStep(NamedTuple):
     output_tokens: int | None
     cache_read_tokens: int | None
     cache_write_tokens: int | None
+    cost_usd: Decimal | None
 
 
 def recorded_steps(run_id: str) -> dict[str, RecordedStep]:
@@ -59,6 +61,14 @@ def rendered_input(node: PlannedNode, context: dict, templates: dict, overrides:
             rendered["system"] = render_text(system, context)
         return rendered
     return {"arguments": render_value(node.config.get("args", {}), context)}
+
+
+def missing_input(node: PlannedNode, context: dict, templates: dict, overrides: dict, *, unknown_nodes: set[str]):
+    """The value a node's templates read that rendering it in `context` would not find: what it will fail on."""
+    if node.type == NodeType.LLM:
+        template = templates.get((node.config["prompt"]["artifact_id"], effective_prompt_hash(node, overrides)), "")
+        return first_missing([template, node.options.system or ""], context, unknown_nodes=unknown_nodes)
+    return first_missing(node.config.get("args", {}), context, unknown_nodes=unknown_nodes)
 
 
 def recorded_input(step: RecordedStep, node: PlannedNode) -> dict:

@@ -12,10 +12,18 @@ class TemplateError(Exception):
     pass
 
 
+class MissingValue(TemplateError):
+    """A placeholder whose value the context lacks; `path` is what is missing (``trigger.order_total``)."""
+
+    def __init__(self, message: str, path: str):
+        super().__init__(message)
+        self.path = path
+
+
 def resolve(path: str, context: dict):
     parts = path.split(".")
     if parts[0] not in ("trigger", "nodes"):
-        raise TemplateError(f"unknown template variable '{path}': use trigger.* or nodes.<node_id>.output")
+        raise MissingValue(f"unknown template variable '{path}': use trigger.* or nodes.<node_id>.output", path)
     value = context
     walked = []
     for part in parts:
@@ -25,7 +33,8 @@ def resolve(path: str, context: dict):
         elif isinstance(value, list) and (index := ascii_int(part, low=0, high=len(value) - 1)) is not None:
             value = value[index]
         else:
-            raise TemplateError(f"missing key '{'.'.join(walked)}' in template '{{{{ {path} }}}}'")
+            missing = ".".join(walked)
+            raise MissingValue(f"missing key '{missing}' in template '{{{{ {path} }}}}'", missing)
     return value
 
 
@@ -49,3 +58,33 @@ def render_value(value, context: dict):
     if isinstance(value, list):
         return [render_value(v, context) for v in value]
     return value
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def first_missing(value, context: dict, *, unknown_nodes: set[str] | frozenset[str] = frozenset()) -> str | None:
+    """What rendering this template (a string, or a JSON value of them) would find missing first; None if nothing.
+
+    Read with the renderer's own resolve. The output of a node in `unknown_nodes` (one that will run, whose
+    output is not known yet) is assumed present.
+    """
+    for text in _strings(value):
+        for match in PLACEHOLDER.finditer(text):
+            path = match.group(1)
+            parts = path.split(".")
+            if parts[0] == "nodes" and len(parts) > 1 and parts[1] in unknown_nodes:
+                continue
+            try:
+                resolve(path, context)
+            except MissingValue as exc:
+                return exc.path
+    return None

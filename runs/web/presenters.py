@@ -30,6 +30,8 @@ from runs.models import Run, Step, ToolCall
 from runs.provenance import Label, call_label, step_label
 from runs.templatetags.usage import step_usage
 
+from .step_prompts import PROMPT, StepPrompt, prompt_block, step_prompts
+
 STEPS_PAGE = 200
 ROW_CACHE_SECONDS = 60 * 60
 
@@ -62,7 +64,7 @@ SIMULATED_BADGE = SafeString('<span class="badge badge-simulated">simulated</spa
 RUNNING_MARKER = '<input type="hidden" name="running" value="{}">'
 # Cached rows are keyed by the markup that built them, so a deploy that changes it never serves old rows.
 MARKUP_VERSION = hashlib.sha256(
-    "".join((ROW, ROW_INNER, TOOL_CALLS, TOOL_CALL, LABEL_RUN, RESULT_NOTE, ORIGINALS_FIGURES)).encode()
+    "".join((ROW, ROW_INNER, TOOL_CALLS, TOOL_CALL, LABEL_RUN, RESULT_NOTE, ORIGINALS_FIGURES, PROMPT)).encode()
 ).hexdigest()[:12]
 
 
@@ -100,6 +102,7 @@ class StepRow:
     tool_calls: list
     original: Step | None = None  # the step a reused step was copied from
     slug: str = ""  # the workspace's, for the links to other runs
+    prompt: StepPrompt | None = None
 
     @property
     def selector(self) -> str:
@@ -132,8 +135,16 @@ def waterfall(run: Run, steps: list[Step], axis: Timeline | None = None) -> list
     fresh_steps = [s for s in steps if _row_key(s) not in cached]
     tool_calls = _tool_calls_by_step(fresh_steps)
     originals = _originals_of(fresh_steps)
+    prompts = step_prompts(run, fresh_steps)
     rows = [
-        StepRow(step, axis, tool_calls.get(step.pk, []), originals.get(_original_key(step)), run.workspace.slug)
+        StepRow(
+            step,
+            axis,
+            tool_calls.get(step.pk, []),
+            originals.get(_original_key(step)),
+            run.workspace.slug,
+            prompts.get(step.pk),
+        )
         for step in steps
     ]
     fresh = {}
@@ -256,7 +267,7 @@ def step_row_inner(row: StepRow) -> SafeString:
         duration=duration,
         reused_from=_reused_from(step, slug) if reused else "",
         model=_optional('<dt>Model</dt><dd class="mono">{}</dd>', step.model_ref),
-        prompt=_optional('<dt>Prompt hash</dt><dd class="mono">{}</dd>', step.prompt_hash),
+        prompt=prompt_block(step, row.prompt),
         started=started,
         error=_optional('<div class="alert alert-error">{}</div>', step.error),
         input=json.dumps(step.input, indent=2, sort_keys=True),

@@ -45,11 +45,7 @@
   // Once the mapping section (and Start from) follow a version change, the plan follows them. Asked from here,
   // not by a trigger on the panel: a panel swapped in a moment before has no bound triggers until it settles, and
   // the refresh was lost. Issued from the panel, its hx-sync (this:replace) aborts an older plan still in flight.
-  document.body.addEventListener("mappingChecked", function () {
-    var panel = document.getElementById("plan-panel");
-    if (!panel) return;
-    window.htmx.ajax("POST", panel.getAttribute("hx-post"), { source: panel, target: panel, swap: "outerHTML" });
-  });
+  document.body.addEventListener("mappingChecked", function () { refreshPlan(); });
 
   // Dialogs: htmx swaps content into an empty <dialog>; we open it natively (focus trap, Escape).
   // Only once settled: htmx binds the content's triggers then, and a change made before is lost.
@@ -133,13 +129,15 @@
   });
 
   // "Rerun from here" on a step opens the Replay dialog with that start node.
+  function openReplayDialog(query) {
+    var replay = document.getElementById("replay-button");
+    if (!replay || replay.getAttribute("aria-disabled") === "true" || !window.htmx) return false;
+    window.htmx.ajax("GET", replay.getAttribute("hx-get") + "?" + query, { target: "#modal", swap: "innerHTML" });
+    return true;
+  }
   document.addEventListener("click", function (event) {
     var button = event.target.closest(".js-rerun-from");
-    var replay = document.getElementById("replay-button");
-    if (!button || !replay || replay.getAttribute("aria-disabled") === "true" || !window.htmx) return;
-    event.preventDefault();
-    var url = replay.getAttribute("hx-get") + "?from_node=" + encodeURIComponent(button.dataset.node);
-    window.htmx.ajax("GET", url, { target: "#modal", swap: "innerHTML" });
+    if (button && openReplayDialog("from_node=" + encodeURIComponent(button.dataset.node))) event.preventDefault();
   });
 
   // c on a replay's trace opens the comparison with its original, with the same rules as r.
@@ -175,6 +173,7 @@
     if (confirm && !confirm.checked) ready = false;
     var payload = form.querySelector("#trigger_payload");
     if (payload && payloadError(payload.value)) ready = false;
+    if (planBlocksSubmit(form)) ready = false;
     var submit = form.querySelector("#submit-replay");
     if (submit && !form.classList.contains("htmx-request")) submit.disabled = !ready;
   }
@@ -213,6 +212,79 @@
     refreshReplayForm(null);
     refreshMappingForm(null);
     rescaleTimeline();
+  });
+
+  // Replay dialog, what the plan says (issue 28): Submit waits when the plan shows a refusal or a node that will
+  // fail (the panel's data-blocked, its words beside Submit); the hash suggestions follow the artifact typed; the
+  // allowed-models select fills the model id and ref together; a prompt's "Replay with another revision" opens
+  // the dialog in prompt mode with its artifact.
+  // The plan follows every field from listeners on the document, never from triggers bound to the panel: a panel
+  // swapped in a moment before binds its triggers only once settled, and a start node picked or a field typed in
+  // between was never planned (seen in a browser). The panel's hx-sync replaces a plan still in flight.
+  var replanTimer = null;
+  function refreshPlan() {
+    clearTimeout(replanTimer);
+    var panel = document.getElementById("plan-panel");
+    if (!panel || !window.htmx) return;
+    var asked = window.htmx.ajax("POST", panel.dataset.planUrl, { source: panel, target: panel, swap: "outerHTML" });
+    if (asked && asked.catch) asked.catch(function () {});  // a plan replaced by a newer one is no error
+  }
+  function refreshPlanSoon() {
+    clearTimeout(replanTimer);
+    replanTimer = setTimeout(refreshPlan, 500);
+  }
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t.id === "from_node" || (t.closest && t.closest("#replay-form .modes, #replay-form .tool-calls"))) refreshPlan();
+  });
+  document.addEventListener("input", function (e) {
+    var t = e.target;
+    if (t.id === "trigger_payload" || (t.tagName === "INPUT" && t.closest && t.closest("#replay-form .mode-fields"))) {
+      refreshPlanSoon();
+    }
+  });
+  document.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest("#replay-form .js-reset-payload")) refreshPlan();
+  });
+  function planBlocksSubmit(form) {
+    var panel = form.querySelector("#plan-panel");
+    return !!(panel && panel.dataset.blocked);
+  }
+  function filterHashSuggestions() {
+    var artifact = document.getElementById("prompt_artifact_id");
+    var list = document.getElementById("hash-suggestions");
+    if (!artifact || !list) return;
+    var typed = artifact.value.trim();
+    Array.prototype.forEach.call(list.options, function (o) {
+      o.disabled = typed !== "" && !!o.dataset.artifact && o.dataset.artifact !== typed;
+    });
+  }
+  document.addEventListener("input", function (e) {
+    if (e.target.id === "prompt_artifact_id") filterHashSuggestions();
+  });
+  document.addEventListener("change", function (e) {
+    if (!e.target.classList || !e.target.classList.contains("js-model-pick")) return;
+    var option = e.target.selectedOptions[0];
+    var id = document.getElementById("model_id");
+    var ref = document.getElementById("model_ref");
+    if (!option || !option.value || !id || !ref) return;
+    id.value = option.dataset.modelId;
+    ref.value = option.value;
+    ref.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  document.addEventListener("input", function (e) {
+    if (e.target.id !== "model_id" && e.target.id !== "model_ref") return;
+    var pick = document.getElementById("model_pick");
+    var ref = document.getElementById("model_ref");
+    if (!pick || !ref) return;
+    var match = Array.prototype.some.call(pick.options, function (o) { return o.value && o.value === ref.value.trim(); });
+    pick.value = match ? ref.value.trim() : "";
+  });
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest(".js-replay-prompt");
+    if (link && openReplayDialog("mode=prompt&prompt_artifact_id=" + encodeURIComponent(link.dataset.artifact))) {
+      event.preventDefault();
+    }
   });
 
   // Live trace: bars are laid out in milliseconds from the run's start, and only the polled header

@@ -27,13 +27,13 @@ def test_an_edited_payload_marks_the_nodes_it_changes_and_runs_with_the_edit(pag
     open_trace(page, source)
     page.keyboard.press("r")
     dialog = page.locator("#modal[open]")
-    expect(dialog.locator("#plan-panel")).to_contain_text("Reused 0 · Will run 3")  # htmx has processed the dialog
+    expect(dialog.locator("#plan-panel")).to_contain_text("Will run 3 · Reused 0")  # htmx has processed the dialog
     dialog.get_by_label("Start from").select_option("n2")
-    expect(dialog.locator("#plan-panel")).to_contain_text("Reused 2 · Will run 1")
+    expect(dialog.locator("#plan-panel")).to_contain_text("Will run 1 · Reused 2")
     dialog.get_by_text("Edit trigger payload").click()
     dialog.get_by_label("Trigger payload (JSON)").fill('{"name": "Ana", "email": "dana@example.com"}')
     plan = dialog.locator("#plan-panel")
-    expect(plan).to_contain_text("Reused 0 · Will run 3")
+    expect(plan).to_contain_text("Will run 3 · Reused 0")
     expect(plan.locator("li", has_text="n0")).to_contain_text("input changed")
     plan.locator("li", has_text="n2").scroll_into_view_if_needed()
     plan.screenshot(path=_shot("dialog-payload-edit-marks-nodes"))

@@ -104,21 +104,22 @@ def test_double_click_submits_once(page_for, operator, source):
 
 
 def test_rejected_submit_shows_replay_submission_failed(page_for, operator, source, settings):
+    from ..builders import submit_replay
+
     settings.REPLAY_QUOTA_RATE = "1/m"
     page = page_for(operator)
     open_trace(page, source)
     page.keyboard.press("r")
-    page.get_by_role("button", name="Submit replay").click()
-    expect(page.locator(".toast")).to_contain_text("Replay submitted")
-    expect(page.locator("#modal[open]")).to_have_count(0)  # r is ignored while a dialog is open
-    page.keyboard.press("r")
     submit = page.locator("#modal[open]").get_by_role("button", name="Submit replay")
-    expect(page.locator("#modal[open] #plan-panel")).to_contain_text("Replay quota exceeded")  # the plan says so first
     expect(submit).to_be_enabled()
+    submit_replay(user=operator, run=source, request={"mode": "as_is"})  # another tab takes the last one
     submit.click()
     expect(page.locator("#replay-error")).to_contain_text("Replay submission failed")
     expect(page.locator("#replay-error")).to_contain_text("Replay quota exceeded")
     expect(page.locator(".toast-error")).to_contain_text("Replay quota exceeded")
+    # The dialog answered with the plan as it is now: Submit waits, saying why (issue 28).
+    expect(page.locator("#submit-why")).to_have_text("Replay quota exceeded")
+    expect(submit).to_be_disabled()
     page.screenshot(path=str(_shot("dialog-rejected")))
 
 
@@ -126,6 +127,7 @@ def test_run_that_became_in_flight_is_rejected_with_409(page_for, operator, sour
     page = page_for(operator)
     open_trace(page, source)
     page.keyboard.press("r")
+    expect(page.get_by_role("button", name="Submit replay")).to_be_enabled()  # the plan shown refuses nothing
     Run.objects.filter(pk=source.pk).update(status="running")  # an API race: it is running again
     page.get_by_role("button", name="Submit replay").click()
     expect(page.locator("#replay-error")).to_contain_text("Cannot replay an in-flight run")
@@ -216,9 +218,9 @@ def test_rerun_from_here_opens_the_dialog_with_its_plan_and_submits_what_it_show
     page.locator("#step-n2").get_by_role("button", name="Rerun from here").click()
     dialog = page.locator("#modal[open]")
     expect(dialog.get_by_label("Start from")).to_have_value("n2")
-    expect(dialog.locator("#plan-panel")).to_contain_text("Reused 2 · Will run 1")
+    expect(dialog.locator("#plan-panel")).to_contain_text("Will run 1 · Reused 2")
     dialog.get_by_label("Start from").select_option("n1")
-    expect(dialog.locator("#plan-panel")).to_contain_text("Reused 1 · Will run 2")
+    expect(dialog.locator("#plan-panel")).to_contain_text("Will run 2 · Reused 1")
     page.screenshot(path=_shot("dialog-plan-rerun-from"), full_page=True)
     dialog.get_by_role("button", name="Submit replay").click()
     expect(page.locator("#toasts")).to_contain_text("Replay submitted")
