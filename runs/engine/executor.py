@@ -220,6 +220,7 @@ class RunExecutor:
             "cost_usd": price(model_ref, usage, called_at),
             "price_version": PRICE_VERSION,
             "latency_ms": completion.latency_ms,
+            "finish_reason": completion.finish_reason,
         }
 
     def call_tool(self, node: PlannedNode, recorded) -> tuple[dict, dict, object]:
