@@ -4,7 +4,7 @@ import os
 import time
 import tracemalloc
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
@@ -75,8 +75,9 @@ def thousand_step_record():
     return RunRecord(run, steps, calls)
 
 
-def three_step_runs(workspace: Workspace, workflow: Workflow, count: int) -> None:
-    """`count` completed runs of 3 steps each (two LLM steps, a tool step and its call), written in bulk."""
+def three_step_runs(workspace: Workspace, workflow: Workflow, count: int) -> datetime:
+    """`count` completed runs of 3 steps each (two LLM steps, a tool step and its call), written in bulk, a second
+    apart from the returned time on."""
     start = timezone.now() - timedelta(days=1)
     version = workflow.versions.get()
     for first in range(0, count, 1000):
@@ -128,6 +129,7 @@ def three_step_runs(workspace: Workspace, workflow: Workflow, count: int) -> Non
             for s in steps
             if s.type == "tool"
         )
+    return start
 
 
 class ExportFigures:
@@ -163,7 +165,7 @@ class ExportFigures:
         workflow.versions.create(number=1)
         small = EXPORT_RUNS // 10
         began = time.perf_counter()
-        three_step_runs(exporting, workflow, EXPORT_RUNS)
+        start = three_step_runs(exporting, workflow, EXPORT_RUNS)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")  # as autovacuum would have after such a write: the planner's statistics
         self.log(f"    wrote {EXPORT_RUNS:,} runs of 3 steps in {time.perf_counter() - began:.1f} s")
@@ -174,8 +176,7 @@ class ExportFigures:
             assert response.status_code == 200, response.status_code
             return sum(chunk.count(b"\n") for chunk in response.streaming_content)
 
-        cutoff = (timezone.now() - timedelta(days=1) + timedelta(seconds=small)).isoformat()
-        tenth = {"to": cutoff}
+        tenth = {"to": (start + timedelta(seconds=small)).isoformat()}  # the oldest tenth
         assert export(tenth) == small
         samples = repeat(lambda: export(tenth), 3, warmup=1)
         runs_per_second = [small / s for s in samples]
