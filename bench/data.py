@@ -83,7 +83,11 @@ def tool_chain(prefix, revision, length, tools=("messages.send",)) -> list[dict]
             nodes.append(llm(f"{prefix}{i}", revision, after))
             continue
         name = tools[(i // (2 if revision is not None else 1)) % len(tools)]
-        args = {"to": "{{ trigger.email }}", "body": f"Update {i}"} if name == "messages.send" else {"key": "Dana"}
+        args = (
+            {"to": "{{ trigger.email }}", "body": f"Update {i}"}
+            if name == "messages.send"
+            else {"kind": "customer", "key": "{{ trigger.name }}"}
+        )
         nodes.append({"id": f"{prefix}{i}", "type": "tool", "tool": name, "args": args, "after": after})
     return nodes
 
@@ -153,6 +157,7 @@ def executed_run(version: WorkflowVersion, steps: int) -> Run:
     )
     execute(run.run_id)
     run.refresh_from_db()
+    assert run.status == Run.Status.COMPLETED, f"{run.run_id} {run.status}: {run.error}"  # what replays replay
     return run
 
 
