@@ -41,11 +41,13 @@ IN_PROCESS = (
     "compare_page",
     "checks",
     "replay_plan",
+    "recorded_calls",
     "otlp_trace",
     "jsonl_export",
 )
 WITH_WORKER = (
     "submit_to_completed",
+    "submit_to_completed_recorded",
     "trigger_to_completed",
     "through_the_server_and_a_bare_chain",
     "throughput",
@@ -111,6 +113,7 @@ def measure(names: list[str], stack: str) -> list:
     broker = "Redis broker" if BENCH_DB == "postgres" else "filesystem broker"
     arguments = {
         "submit_to_completed": (broker,),
+        "submit_to_completed_recorded": (broker,),
         "trigger_to_completed": (broker,),
         "through_the_server_and_a_bare_chain": (broker,),
     }

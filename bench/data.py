@@ -40,6 +40,8 @@ class BenchData:
     half_renamed_target: WorkflowVersion  # 1,000 nodes, 500 of them renamed
     compare_1k: Run  # a second recorded 1,000-step run of trace_1k's version, to compare with it
     rerun_source: Run  # an executed 1,000-step chain: every step reusable
+    sends_source: Run  # an executed run of 10 messages.send calls: what dry-run and recorded replays answer with
+    tools_source: Run  # an executed 10-step run: 5 LLM steps, 5 tool calls (read-only and mutating)
 
 
 def llm(node_id, revision, after=()):
@@ -68,6 +70,25 @@ def chain(prefix, revision, length, tool_every=0):
             )
         else:
             nodes.append(llm(f"{prefix}{i}", revision, after))
+    return nodes
+
+
+def tool_chain(prefix, revision, length, tools=("messages.send",)) -> list[dict]:
+    """`length` nodes in a chain; with a revision, every other node is an LLM step. The tool nodes take `tools` in
+    turn, each with rendered arguments (what a recorded call must match)."""
+    nodes = []
+    for i in range(length):
+        after = [f"{prefix}{i - 1}"] if i else []
+        if revision is not None and i % 2 == 0:
+            nodes.append(llm(f"{prefix}{i}", revision, after))
+            continue
+        name = tools[(i // (2 if revision is not None else 1)) % len(tools)]
+        args = (
+            {"to": "{{ trigger.email }}", "body": f"Update {i}"}
+            if name == "messages.send"
+            else {"kind": "customer", "key": "{{ trigger.name }}"}
+        )
+        nodes.append({"id": f"{prefix}{i}", "type": "tool", "tool": name, "args": args, "after": after})
     return nodes
 
 
@@ -131,11 +152,12 @@ def executed_run(version: WorkflowVersion, steps: int) -> Run:
         workflow=version.workflow,
         version=version,
         version_number=version.number,
-        trigger_payload={"name": "Dana"},
+        trigger_payload={"name": "Dana", "email": "dana@example.com"},
         steps_total=steps,
     )
     execute(run.run_id)
     run.refresh_from_db()
+    assert run.status == Run.Status.COMPLETED, f"{run.run_id} {run.status}: {run.error}"  # what replays replay
     return run
 
 
@@ -169,6 +191,17 @@ def build() -> BenchData:
     rerun_source = executed_run(
         services.create_workflow(workspace=workspace, name="Rerun 1k", nodes=chain("r", revision, 1000)), 1000
     )
+    sends_source = executed_run(
+        services.create_workflow(workspace=workspace, name="Sends 10", nodes=tool_chain("m", None, 10)), 10
+    )
+    tools_source = executed_run(
+        services.create_workflow(
+            workspace=workspace,
+            name="Tools 10",
+            nodes=tool_chain("t", revision, 10, tools=("records.lookup", "messages.send")),
+        ),
+        10,
+    )
     return BenchData(
         workspace,
         user,
@@ -182,4 +215,6 @@ def build() -> BenchData:
         half_renamed,
         compare_1k,
         rerun_source,
+        sends_source,
+        tools_source,
     )

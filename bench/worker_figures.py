@@ -64,6 +64,39 @@ class WorkerFigures:
             target="median <= 50 ms",
         )
 
+    def submit_to_completed_recorded(self, broker: str) -> None:
+        """Issue 29: an as-is replay of a 10-step run (5 LLM steps, 5 tool calls) with recorded tools, against the
+        same replay with live tools (read-only calls sent, mutating ones dry-run), interleaved: within 10 %."""
+        url = f"/api/v1/{self.data.workspace.slug}/runs/{self.data.tools_source.run_id}/replays"
+
+        def submit(tools: str) -> str:
+            body = json.dumps({"mode": "as_is", "tools": tools})
+            response = self.api.post(url, data=body, content_type="application/json")
+            assert response.status_code == 201, response.content
+            return response.json()["run_id"]
+
+        samples: dict[str, list[float]] = {"live": [], "recorded": []}
+        for i in range(45):
+            for tools, kept in samples.items():
+                began = time.perf_counter()
+                status = self.wait_terminal(submit(tools))
+                assert status == "completed", status
+                if i >= 5:
+                    kept.append(time.perf_counter() - began)
+        live, recorded = (statistics.median(samples[t]) for t in ("live", "recorded"))
+        self.add(f"submit -> completed, 10-step as-is replay with tools live, warm worker, {broker}", samples["live"])
+        self.figures.append(
+            Figure(
+                f"submit -> completed, the same replay with tools recorded, {broker}",
+                ms(recorded),
+                ms(p95(samples["recorded"])),
+                "",
+                f"<= 110 % of live ({ms(live * 1.1)})",
+                recorded <= live * 1.1,
+            )
+        )
+        self.log(f"  recorded tools: median {ms(recorded)}, {recorded / live:.0%} of live tools ({ms(live)})")
+
     def trigger_to_completed(self, broker: str) -> None:
         url = f"/api/v1/{self.data.workspace.slug}/workflows/{self.data.chain_source.workflow.workflow_id}/runs"
 

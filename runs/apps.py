@@ -10,7 +10,9 @@ class RunsConfig(AppConfig):
         from runs.engine.dispatch import register_sender
         from runs.gate import GATE
         from runs.http.gate import register
+        from runs.lookups import register as register_lookups
         from runs.tasks import send_execute_run
 
         register(GATE)
+        register_lookups()
         register_sender(send_execute_run)

@@ -163,6 +163,8 @@ def _chat_attributes(step: Step, content: bool) -> dict[str, Any]:
     for field, name in USAGE.items():
         if (value := getattr(step, field)) is not None:
             attributes[name] = value
+    if step.finish_reason:  # absent when unknown (the simulator, a reused step)
+        attributes["gen_ai.response.finish_reasons"] = [step.finish_reason]
     if step.cost_usd is not None:
         attributes["reprise.cost_usd"] = float(step.cost_usd)
     if step.price_version:
@@ -177,8 +179,12 @@ def _chat_attributes(step: Step, content: bool) -> dict[str, Any]:
         prompt = sent.get("prompt", "")
         attributes["gen_ai.input.messages"] = _json([{"role": "user", "parts": [{"type": "text", "content": prompt}]}])
         if step.status == Step.Status.COMPLETED:
-            # Reprise does not record the provider's finish reason; the schema allows any string.
-            output = {"role": "assistant", "parts": [{"type": "text", "content": step.output}], "finish_reason": ""}
+            # The provider's own word, as gen_ai.response.finish_reasons has it (the schema allows any string).
+            output = {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": step.output}],
+                "finish_reason": step.finish_reason,
+            }
             attributes["gen_ai.output.messages"] = _json([output])
     return attributes
 

@@ -45,7 +45,7 @@ def usage_of_runs(run_ids) -> dict[str, RunUsage]:
     """
     rows = cast(
         Iterable[dict[str, Any]],  # the sums' names are built from USAGE_FIELDS, which the stubs cannot follow
-        Step.objects.filter(run_id__in=list(run_ids), type="llm")
+        Step.objects.filter(run_id__any_of=list(run_ids), type="llm")
         .values("run_id")
         .annotate(
             **{f"sum_{name}": Sum(name) for name in Step.USAGE_FIELDS},

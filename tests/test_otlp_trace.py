@@ -14,6 +14,7 @@ from runs.otlp import (
 )
 
 from .builders import executed_replay, finished_run, support_workflow
+from .provider_wire import MESSAGES, message
 
 
 @pytest.fixture
@@ -73,6 +74,20 @@ def test_a_chat_span_carries_the_genai_request_and_usage(original):
     assert chat.attributes["gen_ai.usage.output_tokens"] == step.output_tokens
     assert chat.attributes["reprise.cost_usd"] == float(step.cost_usd)
     assert chat.attributes["reprise.simulated"] is True
+
+
+def test_a_chat_span_carries_the_providers_finish_reason(acme, anthropic_server):
+    anthropic_server.script(MESSAGES, [(200, message())])  # stop_reason "end_turn"
+    run = finished_run(support_workflow(acme)[0])
+    assert run.steps.get(node_id="draft").finish_reason == "end_turn"
+    chat = by_name(trace_of(run.run_id, content=True))["chat"]
+    assert list(chat.attributes["gen_ai.response.finish_reasons"]) == ["end_turn"]
+    assert '"finish_reason":"end_turn"' in chat.attributes["gen_ai.output.messages"]
+
+
+def test_an_unknown_finish_reason_is_absent(original):
+    chat = by_name(trace_of(original.run_id))["chat"]  # simulated: no provider said why it stopped
+    assert "gen_ai.response.finish_reasons" not in chat.attributes
 
 
 def test_an_unknown_cost_is_absent_never_zero(original):

@@ -52,6 +52,23 @@ def test_openai_call_goes_through_chat_completions_at_the_base_url(openai_server
     }
 
 
+def test_anthropic_stop_reason_is_the_completions_finish_reason(anthropic_server):
+    anthropic_server.script(MESSAGES, [(200, {**message(), "stop_reason": "max_tokens"})])
+    assert complete("anthropic:claude-opus-4-7", "hi").finish_reason == "max_tokens"
+
+
+def test_openai_finish_reason_is_the_completions_finish_reason(openai_server):
+    answer = chat_completion()
+    answer["choices"][0]["finish_reason"] = "length"
+    openai_server.script(CHAT_COMPLETIONS, [(200, answer)])
+    assert complete("openai:gpt-5", "hi").finish_reason == "length"
+
+
+def test_a_simulated_completion_has_no_finish_reason(settings):
+    settings.ANTHROPIC_API_KEY = ""
+    assert complete("anthropic:claude-opus-4-7", "hi").finish_reason == ""
+
+
 def test_anthropic_input_tokens_add_the_cache_reads_and_writes(anthropic_server):
     usage = {
         "input_tokens": 100,

@@ -36,6 +36,7 @@ class Completion:
     simulated: bool
     usage: Usage = field(default_factory=Usage)
     latency_ms: int = 0
+    finish_reason: str = ""  # the provider's own word for why it stopped; "" when it did not say (the simulator)
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,7 @@ class RunExecutor:
                 "cost_usd": price(model_ref, usage, called_at),
                 "price_version": PRICE_VERSION,
                 "latency_ms": completion.latency_ms,
+                "finish_reason": completion.finish_reason,
             }
             return fields, None, text
 

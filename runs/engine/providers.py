@@ -15,6 +15,8 @@ import openai
 from django.conf import settings
 from openai.types.chat import ChatCompletionMessageParam
 
+from runs.models.runs import FINISH_REASON_MAX
+
 from .completion import DEFAULT_MAX_TOKENS, Completion, ProviderError, Request, Usage, ms_since
 from .simulator import CHARS_PER_TOKEN, simulate, simulated, simulated_tokens
 
@@ -177,7 +179,12 @@ def _given(value, omit):
     return omit if value is None or value == [] or value == "" else value
 
 
-def call_anthropic(request: Request) -> tuple[str, Usage]:
+def _finish_reason(value) -> str:
+    """The provider's stop or finish reason as it wrote it, when it is a string that fits the step's column."""
+    return value if isinstance(value, str) and len(value) <= FINISH_REASON_MAX else ""
+
+
+def call_anthropic(request: Request) -> tuple[str, Usage, str]:
     client = anthropic_client(*_client_settings("anthropic"))
     # The SDK dropped temperature and top_p from its signature; the Messages API still takes them.
     sampling = {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
@@ -202,10 +209,10 @@ def call_anthropic(request: Request) -> tuple[str, Usage]:
             if not isinstance(text := block.get("text"), str):
                 raise _malformed("anthropic", "a text block without text")
             texts.append(text)
-    return "".join(texts), anthropic_usage(message.get("usage"))
+    return "".join(texts), anthropic_usage(message.get("usage")), _finish_reason(message.get("stop_reason"))
 
 
-def call_openai(request: Request) -> tuple[str, Usage]:
+def call_openai(request: Request) -> tuple[str, Usage, str]:
     client = openai_client(*_client_settings("openai"))
     messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": request.prompt}]
     if request.system:
@@ -230,7 +237,7 @@ def call_openai(request: Request) -> tuple[str, Usage]:
     content = message.get("content") if isinstance(message, dict) else None
     if not isinstance(content, str):
         raise _malformed("openai", "the first choice has no text content")
-    return content, openai_usage(completion.get("usage"))
+    return content, openai_usage(completion.get("usage")), _finish_reason(first.get("finish_reason"))
 
 
 PROVIDERS = {"anthropic": call_anthropic, "openai": call_openai}
@@ -247,5 +254,5 @@ def complete(model_ref: str, prompt: str, **options) -> Completion:
     if call is None or not _api_key(provider):
         return simulated(model_ref, request)
     began = time.perf_counter()
-    text, usage = call(request)
-    return Completion(text, simulated=False, usage=usage, latency_ms=ms_since(began))
+    text, usage, finish_reason = call(request)
+    return Completion(text, simulated=False, usage=usage, latency_ms=ms_since(began), finish_reason=finish_reason)

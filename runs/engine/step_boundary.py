@@ -53,7 +53,15 @@ REFUSED_MESSAGE = "the database refused to store its result"
 
 
 # An LLM step's usage, written with its finish (null for tool steps and failed calls).
-FINISH_USAGE_COLUMNS = (*Step.USAGE_FIELDS, "raw_usage", "cost_usd", "price_version", "latency_ms")
+FINISH_USAGE_COLUMNS = (
+    *Step.USAGE_FIELDS,
+    "raw_usage",
+    "cost_usd",
+    "price_version",
+    "latency_ms",
+    "finish_reason",
+)
+TEXT_USAGE_COLUMNS = ("price_version", "finish_reason")  # empty, not null, when a step has none
 
 
 @cache
@@ -97,7 +105,7 @@ def _prep(model, name: str, value):
 def _usage_values(fields: dict) -> tuple:
     """FINISH_USAGE_COLUMNS' values, adapted as the ORM would (JSON, decimal)."""
     return tuple(
-        _prep(Step, name, fields.get(name, "" if name == "price_version" else None)) for name in FINISH_USAGE_COLUMNS
+        _prep(Step, name, fields.get(name, "" if name in TEXT_USAGE_COLUMNS else None)) for name in FINISH_USAGE_COLUMNS
     )
 
 

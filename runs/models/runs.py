@@ -190,6 +190,9 @@ class Run(models.Model):
         return int(d.total_seconds() * 1000) if d is not None else None
 
 
+FINISH_REASON_MAX = 40  # longer than any stop or finish reason a provider documents
+
+
 class Step(models.Model):
     Status = StepStatus
 
@@ -221,6 +224,9 @@ class Step(models.Model):
     )
     price_version = models.CharField(max_length=40, blank=True, help_text="The price data the cost was computed with.")
     latency_ms = models.PositiveIntegerField(null=True, blank=True, help_text="The provider call, retries included.")
+    # Why the model stopped, in the provider's own word (Anthropic's stop_reason, OpenAI's finish_reason); empty
+    # when unknown (the simulator, a reused step). A database default: the step boundary's insert does not name it.
+    finish_reason = models.CharField(max_length=FINISH_REASON_MAX, blank=True, db_default="")
     # A reused step copies the output of the step that first produced it, in the run and node named here.
     # Database defaults: the step boundary's plain SQL inserts steps without naming these columns.
     reused_from_run_id = models.CharField(max_length=36, blank=True, db_default="")
