@@ -88,6 +88,8 @@ RUN_COLUMNS = (
     "status",
     "trigger_payload",
     "payload_edited",
+    "from_nodes",
+    "tools",
     "replay_of_id",
     "replay_depth",
     "mode",
