@@ -94,6 +94,18 @@ class CohortBody(Input):
     )
 
 
+class CancelInput(Input):
+    """`POST …/cohorts/<cohort_id>/cancel`: stop admitting; with cancel_running, cancel the running replays too."""
+
+    cancel_running: bool = Field(default=False, description="Also cancel the members' replays still running.")
+
+
+class CohortChecks(Input):
+    """A cohort's stored checks, parsed again by the checks' own declarations when its verdict is computed."""
+
+    checks: list[Check]
+
+
 class Selection:
     """A parsed body: the declared values and the change as the single replay's parser made it."""
 
