@@ -122,3 +122,23 @@ def test_another_workspaces_cohort_answers_as_another_workspaces_run(outsider_ap
     cohort_answer = outsider_api.get(f"/api/v1/globex/cohorts/{cohort.pk}")
     assert run_answer.status_code == cohort_answer.status_code == 403
     assert outsider_api.get("/api/v1/globex/cohorts/cohort_000000000000").status_code == 404
+
+
+def test_the_command_creates_shows_and_cancels_a_cohort(version, operator, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    runs = completed_runs(version, 2)
+    path = tmp_path / "cohort.json"
+    path.write_text(json.dumps(body(version.workflow, run_ids=[r.pk for r in runs])))
+    out = StringIO()
+    call_command("cohort", "create", "acme", str(path), "--as", "operator", stdout=out)
+    cohort_id = out.getvalue().strip()
+    assert Cohort.objects.get().pk == cohort_id
+    shown = StringIO()
+    call_command("cohort", "show", cohort_id, "--as", "operator", stdout=shown)
+    assert json.loads(shown.getvalue())["counts"]["total"] == 2
+    cancelled = StringIO()
+    call_command("cohort", "cancel", cohort_id, "--cancel-running", "--as", "operator", stdout=cancelled)
+    assert json.loads(cancelled.getvalue())["status"] == "cancelled"
