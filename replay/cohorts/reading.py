@@ -67,8 +67,8 @@ def summary(cohort: Cohort, found: dict) -> dict:
     }
 
 
-def cohort_dict(cohort: Cohort) -> dict:
-    """A cohort with its counts and verdict: the detail's answer and page."""
+def cohort_dict(cohort: Cohort, verdict: dict | None = None) -> dict:
+    """A cohort with its counts and verdict: the detail's answer and page (`verdict` when the caller computed it)."""
     found = counts_of([cohort.pk])
     return {
         **summary(cohort, found),
@@ -78,7 +78,7 @@ def cohort_dict(cohort: Cohort) -> dict:
         "baseline_percent": cohort.baseline_percent,
         "canary": cohort.canary,
         "baseline_counts": counts(found.get((cohort.pk, Lane.BASELINE), {})),
-        "verdict": verdict_of(cohort),
+        "verdict": verdict_of(cohort) if verdict is None else verdict,
     }
 
 

@@ -130,9 +130,9 @@ def _why(pair: MemberPair, cost: Pair, latency: Pair, failed_checks: int) -> str
     return "; ".join(parts) or "no change in status, cost or latency"
 
 
-def verdict_of(cohort: Cohort) -> dict:
-    """The verdict's values, shaped as replay.cohorts.shapes.Verdict."""
-    pairs = finished_pairs(cohort)
+def verdict_of(cohort: Cohort, pairs: list[MemberPair] | None = None) -> dict:
+    """The verdict's values, shaped as replay.cohorts.shapes.Verdict (from `pairs` when the caller read them)."""
+    pairs = finished_pairs(cohort) if pairs is None else pairs
     checks = stored_checks(cohort)
     candidate = [p for p in pairs if p.lane == Lane.CANDIDATE]
     baseline = [p for p in pairs if p.lane == Lane.BASELINE]
