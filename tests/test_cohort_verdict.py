@@ -91,3 +91,11 @@ def test_the_verdict_reads_a_fixed_number_of_queries_whatever_the_members(
     with django_assert_max_num_queries(4):
         verdict = verdict_of(cohort)
     assert verdict["changed_outputs"]["candidate"] == [8, 8]
+
+
+def test_cancelled_replays_are_left_out_of_the_verdict(operator, acme, workflow):
+    cohort, _ = prompt_cohort(operator, acme, workflow, 2, baseline_percent=0)
+    tick()
+    Run.objects.filter(pk__in=cohort.members.values("child_run_id")).update(status="cancelled")
+    verdict = verdict_of(cohort)
+    assert verdict["changed_outputs"]["candidate"] == [0, 0] and verdict["inspect"] == []

@@ -17,6 +17,8 @@ from runs.models import Run, Step
 from .models import Cohort, Lane
 
 INSPECT_MAX = 20
+# The replays a verdict judges: a cancelled one said nothing about the change, an unfinished one not yet.
+JUDGED = (Run.Status.COMPLETED, Run.Status.FAILED)
 Z_95 = 1.959963984540054
 
 
@@ -82,7 +84,7 @@ def stored_checks(cohort: Cohort) -> list:
 
 
 def finished_pairs(cohort: Cohort) -> list[MemberPair]:
-    """Every member whose replay has finished, with both runs as the checks read them: four queries."""
+    """Every member whose replay completed or failed, with both runs as the checks read them: four queries."""
     rows = list(cohort.members.exclude(child_run=None).values_list("source_run_id", "child_run_id", "lane"))
     ids = {rid for source, child, _ in rows for rid in (source, child)}
     runs = {
@@ -94,7 +96,7 @@ def finished_pairs(cohort: Cohort) -> list[MemberPair]:
     recorded = {r.run_id: r for r in recorded_runs(*runs.values())}
     pairs = []
     for source, child, lane in rows:
-        if source not in runs or child not in runs or not runs[child].is_finished:
+        if source not in runs or child not in runs or runs[child].status not in JUDGED:
             continue
         original, replay = recorded[source], recorded[child]
         rows_ = align(original.steps, replay.steps)

@@ -93,7 +93,7 @@ def cohort_preview(request, membership):
 
 def _members(cohort: Cohort, show: str, pairs) -> list[dict]:
     by_source = {(p.source_run_id, p.lane): p for p in pairs}
-    rows = cohort.members.order_by("lane", "position").values(
+    rows = cohort.members.order_by("-lane", "position").values(  # candidates first
         "source_run_id", "child_run_id", "lane", "status", "reason_code", "reason_message"
     )
     if show == "failed":
