@@ -43,6 +43,7 @@ IN_PROCESS = (
     "replay_plan",
     "otlp_trace",
     "jsonl_export",
+    "cohorts",
 )
 WITH_WORKER = (
     "submit_to_completed",
