@@ -1,12 +1,14 @@
 """The cohort pages: the list, the new-cohort form with its preview ("Replay these…" of the runs list), and a
 cohort's page, live while it runs. Thin: the services and readers of replay.cohorts do the work."""
 
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
+from runs.compare import Pair
 from runs.engine.replay_plan import _money
 from runs.http.errors import Rejected
 from runs.http.web import workspace_view
@@ -116,6 +118,19 @@ def _members(cohort: Cohort, show: str, pairs) -> list[dict]:
     return shown
 
 
+FIGURES = ("cost_usd", "latency_ms_p50", "latency_ms_p95", "input_tokens", "output_tokens")
+
+
+def _deltas(verdict: dict) -> dict[str, str]:
+    """Each run-level figure's change, replay against original, as the compare page words it (+12 %)."""
+    found = {}
+    for name in FIGURES:
+        a, b = verdict[name]
+        percent = Pair(Decimal(str(a)), Decimal(str(b))).percent if a is not None and b is not None else None
+        found[name] = f"{percent:+.0f} %" if percent is not None else "—"
+    return found
+
+
 def _segments(counts: dict) -> list[tuple[str, float, float]]:
     """The progress bar's segments (status, x, width) in percent of the members: SVG, no inline style (CSP)."""
     total, x, found = counts["total"] or 1, 0.0, []
@@ -138,6 +153,7 @@ def _detail_context(membership: Membership, cohort: Cohort, show: str) -> dict:
         values=values,
         live=cohort.status in ACTIVE_STATUSES,
         segments=_segments(counts),
+        deltas=_deltas(values["verdict"]),
         ended=ended,
         eta=eta_seconds(cohort.workspace_id, counts["pending"], []) if counts["pending"] else None,
         show=show if show in MEMBER_FILTERS else "",
