@@ -99,3 +99,17 @@ def test_cancelled_replays_are_left_out_of_the_verdict(operator, acme, workflow)
     Run.objects.filter(pk__in=cohort.members.values("child_run_id")).update(status="cancelled")
     verdict = verdict_of(cohort)
     assert verdict["changed_outputs"]["candidate"] == [0, 0] and verdict["inspect"] == []
+
+
+def test_a_finished_cohort_keeps_its_verdict_and_each_members_flags(operator, acme, workflow):
+    cohort, sources = prompt_cohort(operator, acme, workflow, 3, baseline_percent=0)
+    tick()
+    Run.objects.filter(pk__in=cohort.members.values("child_run_id")).update(status="completed")
+    regressed = cohort.members.get(source_run_id=sources[0].pk).child_run_id
+    Run.objects.filter(pk=regressed).update(status="failed")
+    tick()
+    cohort.refresh_from_db()
+    assert cohort.status == "completed" and cohort.verdict["regressions"] == 1
+    flags = dict(cohort.members.values_list("source_run_id", "regression"))
+    assert flags == {sources[0].pk: True, sources[1].pk: False, sources[2].pk: False}
+    assert set(cohort.members.values_list("changed", flat=True)) == {True}

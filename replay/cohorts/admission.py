@@ -20,6 +20,7 @@ from .events import cohort_finished
 from .models import ACTIVE_STATUSES, Cohort, CohortMember, CohortStatus, Lane, MemberStatus
 from .quota import cohort_quota_left, count_admission
 from .services import baseline_change
+from .verdict import keep_verdict
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def finish(cohort: Cohort, status: CohortStatus, reason: str = "") -> bool:
         cohort.members.filter(status=MemberStatus.PENDING).update(
             status=MemberStatus.CANCELLED, reason_code="stopped", reason_message=reason, finished_at=now
         )
+    keep_verdict(cohort)
     cohort_id = cohort.pk
     transaction.on_commit(lambda: cohort_finished(cohort_id), robust=True)
     return True
@@ -154,11 +156,8 @@ def advance(cohort_id: str) -> int:
 def admit(cohort: Cohort, membership: Membership, pending) -> int:
     """Admit pending members in order while the cohorts' share of the quota has room."""
     admitted = 0
-    for _ in range(ADMIT_PER_TICK):
+    for member in list(pending.only("pk", "cohort_id", "source_run_id", "lane")[:ADMIT_PER_TICK]):
         if cohort_quota_left(cohort.workspace_id) <= 0:
-            break
-        member = pending.only("pk", "cohort_id", "source_run_id", "lane").first()
-        if member is None:
             break
         outcome = admit_one(cohort, membership, member)
         if outcome in (Admitted.WAIT, Admitted.STOP):

@@ -62,6 +62,8 @@ class Cohort(models.Model):
     status = models.CharField(max_length=10, choices=CohortStatus.choices, default=CohortStatus.PENDING)
     stop_reason = models.TextField(blank=True)
     idempotency_key = models.CharField(max_length=200, blank=True)
+    # The verdict, kept when the cohort finishes (its members' replays no longer change): pages and API read it.
+    verdict = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -114,6 +116,9 @@ class CohortMember(models.Model):
     reason_message = models.TextField(blank=True)
     admitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set with the cohort's verdict when it finishes (null: not judged, its replay did not complete or fail).
+    changed = models.BooleanField(null=True, blank=True)
+    regression = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -135,8 +140,8 @@ class CohortMember(models.Model):
             ),
         ]
         indexes = [
-            # Admission (the next pending members in order), the counts and the member table's filters.
-            models.Index(fields=["cohort", "status", "lane", "position"], name="cohort_member_status_idx"),
+            # Admission (the next pending members in order of position), the counts and the member table's filters.
+            models.Index(fields=["cohort", "status", "position", "lane"], name="cohort_member_status_idx"),
             # The member table and the export, in order (keyset on position).
             models.Index(fields=["cohort", "lane", "position"], name="cohort_member_order_idx"),
         ]

@@ -20,7 +20,7 @@ from runs.models import Workspace
 
 from .admission import counts_of
 from .models import Cohort, Lane, MemberStatus
-from .verdict import verdict_of
+from .verdict import current_verdict
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -78,7 +78,7 @@ def cohort_dict(cohort: Cohort, verdict: dict | None = None) -> dict:
         "baseline_percent": cohort.baseline_percent,
         "canary": cohort.canary,
         "baseline_counts": counts(found.get((cohort.pk, Lane.BASELINE), {})),
-        "verdict": verdict_of(cohort) if verdict is None else verdict,
+        "verdict": current_verdict(cohort) if verdict is None else verdict,
     }
 
 

@@ -211,3 +211,26 @@ def verdict_of(cohort: Cohort, pairs: list[MemberPair] | None = None) -> dict:
             for _, pair, why in ranked[:INSPECT_MAX]
         ],
     }
+
+
+def keep_verdict(cohort: Cohort) -> dict:
+    """Compute the verdict of a finished cohort once and keep it, with each member's changed and regression flags:
+    its members' replays have all ended, so it no longer changes. Three updates whatever the number of members."""
+    from .shapes import Verdict
+
+    pairs = finished_pairs(cohort)
+    kept = Verdict.model_validate(verdict_of(cohort, pairs)).model_dump(mode="json")
+    Cohort.objects.filter(pk=cohort.pk).update(verdict=kept)
+    cohort.verdict = kept
+    for lane in (Lane.CANDIDATE, Lane.BASELINE):
+        judged = [p for p in pairs if p.lane == lane]
+        members = cohort.members.filter(lane=lane)
+        members.filter(source_run_id__in=[p.source_run_id for p in judged if p.changed]).update(changed=True)
+        members.filter(source_run_id__in=[p.source_run_id for p in judged if not p.changed]).update(changed=False)
+        members.filter(source_run_id__in=[p.source_run_id for p in judged if p.regression]).update(regression=True)
+    return kept
+
+
+def current_verdict(cohort: Cohort) -> dict:
+    """The kept verdict of a finished cohort, else the verdict of its replays so far."""
+    return cohort.verdict if cohort.verdict is not None else verdict_of(cohort)

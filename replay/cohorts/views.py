@@ -94,23 +94,26 @@ def cohort_preview(request, membership):
 
 
 def _members(cohort: Cohort, show: str, pairs) -> list[dict]:
-    by_source = {(p.source_run_id, p.lane): p for p in pairs}
-    rows = cohort.members.order_by("-lane", "position").values(  # candidates first
-        "source_run_id", "child_run_id", "lane", "status", "reason_code", "reason_message"
-    )
+    """The member table: a finished cohort's flags were kept with its verdict; a running one's come from `pairs`."""
+    rows = cohort.members.order_by("-lane", "position")  # candidates first
     if show == "failed":
         rows = rows.filter(status=MemberStatus.FAILED)
     elif show == "skipped":
         rows = rows.filter(status=MemberStatus.SKIPPED)
+    elif show in ("changed", "regressed") and pairs is None:
+        rows = rows.filter(lane=Lane.CANDIDATE, **({"changed": True} if show == "changed" else {"regression": True}))
     elif show in ("changed", "regressed"):
-        wanted = [
-            p.source_run_id
-            for p in pairs
-            if p.lane == Lane.CANDIDATE and getattr(p, "changed" if show == "changed" else "regression")
-        ]
+        flag = "changed" if show == "changed" else "regression"
+        wanted = [p.source_run_id for p in pairs if p.lane == Lane.CANDIDATE and getattr(p, flag)]
         rows = rows.filter(lane=Lane.CANDIDATE, source_run_id__in=wanted)
+    values = rows.values(
+        "source_run_id", "child_run_id", "lane", "status", "reason_code", "reason_message", "changed", "regression"
+    )[:MEMBERS_SHOWN]
+    if pairs is None:
+        return [dict(row) for row in values]
+    by_source = {(p.source_run_id, p.lane): p for p in pairs}
     shown = []
-    for row in rows[:MEMBERS_SHOWN]:
+    for row in values:
         pair = by_source.get((row["source_run_id"], row["lane"]))
         shown.append(
             {**row, "changed": pair.changed if pair else None, "regression": pair.regression if pair else False}
@@ -143,8 +146,8 @@ def _segments(counts: dict) -> list[tuple[str, float, float]]:
 
 
 def _detail_context(membership: Membership, cohort: Cohort, show: str) -> dict:
-    pairs = finished_pairs(cohort)
-    values = cohort_dict(cohort, verdict=verdict_of(cohort, pairs))
+    pairs = finished_pairs(cohort) if cohort.verdict is None else None
+    values = cohort_dict(cohort, verdict=verdict_of(cohort, pairs) if pairs is not None else cohort.verdict)
     counts = values["counts"]
     ended = counts["completed"] + counts["failed"] + counts["skipped"] + counts["cancelled"]
     return _context(
