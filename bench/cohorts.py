@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from replay.cohorts.admission import tick
 from replay.cohorts.models import Cohort, CohortMember, CohortStatus, Lane, MemberStatus
+from replay.cohorts.verdict import keep_verdict
 from runs import services
 from runs.models import Run, Step
 
@@ -177,6 +178,9 @@ class CohortFigures:
             ],
             batch_size=2000,
         )
+        began = time.perf_counter()
+        keep_verdict(cohort)  # what the tick does once when the last member ends
+        self.add(f"cohort verdict kept at finish, {FINISHED:,} members of {STEPS} steps", [time.perf_counter() - began])
         page = self.get_ok(f"/{d.workspace.slug}/ai/cohorts/{cohort.pk}")
         self.add(
             f"cohort page, {FINISHED:,} finished members of {STEPS} steps",
