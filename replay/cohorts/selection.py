@@ -1,6 +1,7 @@
 """A cohort's members: the runs its selection names, found with the runs list's one selector, frozen at creation."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 
@@ -12,25 +13,59 @@ from runs.models import Membership, Run, Workflow
 from .inputs import Selection
 
 NO_MATCH = "No run matches this selection."
-# What a member's rules read of its source run (replay.rules.check_replayable) and what the preview sums.
+# What a member's rules read of its source run (replay.rules.check_replayable) and what the preview sums: plain
+# values, not 10,000 model instances.
 SOURCE_FIELDS = (
     "run_id",
-    "workspace",
-    "workflow",
-    "workflow__paused",
-    "version",
-    "version_number",
+    "workspace_id",
+    "workflow_id",
     "status",
+    "version_id",
+    "workflow__paused",
     "replay_depth",
     "started_at",
     "finished_at",
 )
 
 
+@dataclass(frozen=True)
+class Source:
+    run_id: str
+    workspace_id: int
+    workflow_id: int
+    status: str
+    version_id: int | None
+    paused: bool
+    replay_depth: int
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def rules_key(self) -> tuple:
+        """What rules 2-5 read (replay.rules.check_replayable): members alike here are refused alike."""
+        return (self.status, self.version_id, self.paused, self.replay_depth)
+
+    def as_run(self) -> Run:
+        """A run holding what check_replayable reads, to apply it as to any run."""
+        return Run(
+            run_id=self.run_id,
+            status=self.status,
+            version_id=self.version_id,
+            replay_depth=self.replay_depth,
+            workflow=Workflow(pk=self.workflow_id, paused=self.paused),
+        )
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at and self.finished_at:
+            return int((self.finished_at - self.started_at).total_seconds() * 1000)
+        return None
+
+
 @dataclass
 class Matched:
     workflow: Workflow
-    runs: list[Run]  # newest first (a filter) or in the order of run_ids
+    runs: list[Source]  # newest first (a filter) or in the order of run_ids
 
 
 def too_many(count: int) -> BadRequest:
@@ -51,14 +86,15 @@ def matching_runs(membership: Membership, selection: Selection) -> Matched:
         query = runs_matching(membership.workspace, body.filter.run_filters(workflow.workflow_id))
         if body.filter.status:
             query = query.filter(status__in=body.filter.status)
-        rows = list(
-            query.select_related("workflow").only(*SOURCE_FIELDS).order_by("-created_at", "-run_id")[: limit + 1]
-        )
+        rows = [
+            Source(*values)
+            for values in query.order_by("-created_at", "-run_id").values_list(*SOURCE_FIELDS)[: limit + 1]
+        ]
         if len(rows) > limit:
             raise too_many(query.count())
     else:
         wanted = list(dict.fromkeys(body.run_ids or ()))
-        found = {r.run_id: r for r in Run.objects.select_related("workflow").only(*SOURCE_FIELDS).filter(pk__in=wanted)}
+        found = {v[0]: Source(*v) for v in Run.objects.filter(pk__in=wanted).values_list(*SOURCE_FIELDS)}
         foreign = [rid for rid in wanted if rid in found and found[rid].workspace_id != membership.workspace_id]
         unknown = [rid for rid in wanted if rid not in found or rid in foreign]
         if unknown:
@@ -74,6 +110,4 @@ def matching_runs(membership: Membership, selection: Selection) -> Matched:
         rows = [found[rid] for rid in wanted]
     if not rows:
         raise BadRequest(NO_MATCH, field="run_ids" if body.run_ids is not None else "filter")
-    for row in rows:
-        row.workspace = membership.workspace
     return Matched(workflow, rows)
