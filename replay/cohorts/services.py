@@ -204,21 +204,26 @@ def create_cohort(*, membership: Membership, data, idempotency_key: str = "") ->
 MEMBER_COLUMNS = ("cohort", "source_run", "lane", "position", "status", "reason_code", "reason_message", "regression")
 
 
+INSERT_CHUNK = 1000  # rows per statement: 8,000 parameters, within SQLite's limit
+
+
 def insert_members(cohort: Cohort, rows: Sequence[tuple[str, str, int]]) -> None:
-    """(source run, lane, position) rows as pending members, in one executemany: bulk_create compiles each of
-    10,000 instances' values (seconds), a prepared INSERT sends them (tens of milliseconds)."""
+    """(source run, lane, position) rows as pending members, a thousand per INSERT: bulk_create compiles each of
+    10,000 instances' values (seconds), multi-row statements send them in a few round trips."""
     meta = CohortMember._meta
     column_of = {f.name: f.column for f in meta.concrete_fields if f.column}
     columns = ", ".join(connection.ops.quote_name(column_of[name]) for name in MEMBER_COLUMNS)
-    sql = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(MEMBER_COLUMNS))})"
+    row_sql = "(" + ", ".join(["%s"] * len(MEMBER_COLUMNS)) + ")"
+    values = [
+        (cohort.pk, run_id, lane, position, MemberStatus.PENDING, "", "", False) for run_id, lane, position in rows
+    ]
     with connection.cursor() as cursor:
-        cursor.executemany(
-            sql,
-            [
-                (cohort.pk, run_id, lane, position, MemberStatus.PENDING, "", "", False)
-                for run_id, lane, position in rows
-            ],
-        )
+        for start in range(0, len(values), INSERT_CHUNK):
+            chunk = values[start : start + INSERT_CHUNK]
+            cursor.execute(
+                f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES {', '.join([row_sql] * len(chunk))}",
+                [value for row in chunk for value in row],
+            )
 
 
 def send_tick() -> None:
