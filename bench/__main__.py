@@ -44,6 +44,7 @@ IN_PROCESS = (
     "recorded_calls",
     "otlp_trace",
     "jsonl_export",
+    "cohorts",
 )
 WITH_WORKER = (
     "submit_to_completed",

@@ -15,6 +15,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.views.decorators.http import require_GET
 
 from mappings.openapi import OPERATIONS as MAPPING_OPERATIONS
+from replay.cohorts.openapi import LINKS as COHORT_LINKS
+from replay.cohorts.openapi import OPERATIONS as COHORT_OPERATIONS
 from replay.openapi import LINKS as REPLAY_LINKS
 from replay.openapi import OPERATIONS as REPLAY_OPERATIONS
 from runs.api.openapi import LINKS as RUN_LINKS
@@ -23,8 +25,8 @@ from runs.api.views import no_such_endpoint
 from runs.http.openapi import CONVERTER_SCHEMAS, Route, build_document
 
 PREFIX = "api/v1/"
-OPERATIONS = [*RUN_OPERATIONS, *REPLAY_OPERATIONS, *MAPPING_OPERATIONS]
-LINKS = [*RUN_LINKS, *REPLAY_LINKS]
+OPERATIONS = [*RUN_OPERATIONS, *REPLAY_OPERATIONS, *COHORT_OPERATIONS, *MAPPING_OPERATIONS]
+LINKS = [*RUN_LINKS, *REPLAY_LINKS, *COHORT_LINKS]
 DESCRIPTION = (
     "Replay finished AI workflow runs without repeating their side effects. Every refusal answers "
     '`{"error": {"code", "message", "field"?}}` with the HTTP status of the rule that answered.'

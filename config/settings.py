@@ -246,6 +246,12 @@ OTEL_EXPORT_CONTENT = env_bool("OTEL_EXPORT_CONTENT", False)
 REPLAY_QUOTA_RATE = env_str("REPLAY_QUOTA_RATE", "20/m")
 REPLAY_MAX_DEPTH = env_int("REPLAY_MAX_DEPTH", 5)
 MAPPING_MAX_PAIRS = env_int("MAPPING_MAX_PAIRS", 1000)
+# Replay cohorts (issue 31): members per cohort, the share of the per-minute replay quota all cohorts together may
+# take (the rest stays for the operators' own replays), running cohorts per workspace, and the admission tick.
+COHORT_MAX_MEMBERS = env_int("COHORT_MAX_MEMBERS", 10_000)
+REPLAY_COHORT_SHARE = env_float("REPLAY_COHORT_SHARE", 0.75)
+COHORT_MAX_RUNNING = env_int("COHORT_MAX_RUNNING", 3)
+COHORT_TICK_INTERVAL = env_float("COHORT_TICK_INTERVAL", 2.0)
 # A suggested target for a renamed node is preselected in the mapping dialog from this confidence (issue 32).
 MAPPING_SUGGEST_MIN = env_float("MAPPING_SUGGEST_MIN", 0.9)
 # Characters of each output the compare view diffs; beyond, the page says where the diff stops.
@@ -263,6 +269,7 @@ LOGGING = {
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-runs": {"task": "runs.tasks.sweep_stale_runs", "schedule": RUN_SWEEP_INTERVAL},
+    "cohort-tick": {"task": "replay.tasks.cohort_tick", "schedule": COHORT_TICK_INTERVAL},
 }
 if RUN_RETENTION_DAYS is not None:
     CELERY_BEAT_SCHEDULE["prune-old-runs"] = {"task": "runs.tasks.prune_old_runs", "schedule": RUN_PRUNE_INTERVAL}

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from config import openapi
 from mappings import api as mappings_api
 from replay import api as replay_api
+from replay.cohorts import api as cohorts_api
 from runs.api import views as runs_api_views
 from runs.web import views as runs_views
 
@@ -15,6 +16,13 @@ api_v1 = [
     path("<slug:slug>/runs/<str:run_id>/replays", replay_api.submit),
     path("<slug:slug>/runs/<str:run_id>/replay-plan", replay_api.replay_plan),
     path("<slug:slug>/policy", replay_api.policy),
+    path("<slug:slug>/cohorts", cohorts_api.cohorts),
+    path("<slug:slug>/cohorts/preview", cohorts_api.preview),
+    path("<slug:slug>/cohorts/<str:cohort_id>", cohorts_api.detail),
+    path("<slug:slug>/cohorts/<str:cohort_id>/members", cohorts_api.members),
+    path("<slug:slug>/cohorts/<str:cohort_id>/members.jsonl", cohorts_api.export_jsonl),
+    path("<slug:slug>/cohorts/<str:cohort_id>/members.csv", cohorts_api.export_csv),
+    path("<slug:slug>/cohorts/<str:cohort_id>/cancel", cohorts_api.cancel),
     path("<slug:slug>/mappings", mappings_api.mappings),
     path("", include("runs.api.urls")),
     # [\s\S], not ".": a path may hold an encoded newline, and "." would let it fall through to the HTML 404.

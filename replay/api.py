@@ -7,7 +7,7 @@ from runs.http.input import version_number
 from runs.models import ReplayMode, Role, RunStatus
 
 from .rules import CROSS_BOUNDARY
-from .services import preview_replay, submit_replay
+from .services import Preview, preview_replay, submit_replay
 from .shapes import InvokingNode, Policy, PreflightPlan, Refusal, ReplayCreated, ReplayPlan, SavedMapping
 
 
@@ -75,23 +75,25 @@ def replay_plan(request, membership, run_id):
 def _preflight(request, membership, run_id):
     """The plan submit would follow for this body, and what submit would answer now: no side effect, no quota."""
     preview = preview_replay(membership=membership, run_id=run_id, fields=json_body(request))
+    return answer(PreflightPlan, preflight_plan(preview))
+
+
+def preflight_plan(preview: Preview) -> PreflightPlan:
+    """A preview as the API answers it: a single replay's, and a cohort's first eligible member's."""
     refusal, plan = preview.refusal, preview.plan
-    return answer(
-        PreflightPlan,
-        PreflightPlan(
-            replayable=refusal is None,
-            refusal=Refusal(status=refusal.status, code=refusal.code, message=refusal.message, field=refusal.field)
-            if refusal
-            else None,
-            plan_version=plan.version if plan else None,
-            nodes=plan.api_nodes() if plan else [],
-            totals=plan.totals() if plan else None,
-            tools=plan.tools if plan else Tools.LIVE,
-            mutations=preview.mutations,
-            invoking_nodes=[n.node_id for n in preview.invoking],
-            confirmation_required=preview.needs_confirmation,
-            quota_left=preview.quota_left,
-        ),
+    return PreflightPlan(
+        replayable=refusal is None,
+        refusal=Refusal(status=refusal.status, code=refusal.code, message=refusal.message, field=refusal.field)
+        if refusal
+        else None,
+        plan_version=plan.version if plan else None,
+        nodes=plan.api_nodes() if plan else [],
+        totals=plan.totals() if plan else None,
+        tools=plan.tools if plan else Tools.LIVE,
+        mutations=preview.mutations,
+        invoking_nodes=[n.node_id for n in preview.invoking],
+        confirmation_required=preview.needs_confirmation,
+        quota_left=preview.quota_left,
     )
 
 

@@ -284,9 +284,12 @@ def check_model(run: Run, fields: ReplayFields) -> None:
         raise ReplayRejected(403, PROVIDER_BLOCKED, code="provider_blocked", field="model_ref")
 
 
-def parse_fields(data: Mapping) -> ReplayFields:
-    """Rule 6: the fields for the mode, each failure naming the field and the expected format."""
-    return parse(ReplayFields, data)
+def parse_fields(data: Mapping, *, prefix: str = "") -> ReplayFields:
+    """Rule 6: the fields for the mode, each failure naming the field and the expected format.
+
+    `prefix`: where the fields sit in a larger body (a cohort's `replay`), named in the error.
+    """
+    return parse(ReplayFields, data, prefix=prefix)
 
 
 def check_start_nodes(fields: ReplayFields, target_nodes: tuple[PlannedNode, ...]) -> None:

@@ -1,0 +1,211 @@
+"""The cohorts figures (issue 31): preview and create of a 10,000-member cohort from a filter, the admission's
+database time per member, and a finished 1,000-member cohort's page and API answer."""
+
+import json
+import os
+import time
+from datetime import timedelta
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, override_settings
+from django.utils import timezone
+
+from replay.cohorts.admission import tick
+from replay.cohorts.models import Cohort, CohortMember, CohortStatus, Lane, MemberStatus
+from replay.cohorts.verdict import keep_verdict
+from runs import services
+from runs.models import Run, Step
+
+from .figures import repeat
+
+MEMBERS = int(os.environ.get("BENCH_COHORT_MEMBERS", "10000"))
+FINISHED = int(os.environ.get("BENCH_COHORT_FINISHED", "1000"))
+ADMITTED = int(os.environ.get("BENCH_COHORT_ADMITTED", "200"))
+STEPS = 5
+
+
+def _chain(workspace, revision):
+    nodes = [
+        {
+            "id": "c0",
+            "type": "llm",
+            "model": "anthropic:claude-opus-4-7",
+            "after": [],
+            "prompt": {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash},
+        }
+    ]
+    nodes += [{**nodes[0], "id": f"c{i}", "after": [f"c{i - 1}"]} for i in range(1, STEPS)]
+    return services.create_workflow(workspace=workspace, name="Cohort bench", nodes=nodes)
+
+
+def _runs(version, n, at, **fields) -> list[Run]:
+    rows = [
+        Run(
+            workspace_id=version.workflow.workspace_id,
+            workflow=version.workflow,
+            version=version,
+            version_number=version.number,
+            trigger_payload={"name": f"N{i}"},
+            status=Run.Status.COMPLETED,
+            steps_total=STEPS,
+            simulated=True,
+            created_at=at - timedelta(seconds=i),
+            started_at=at - timedelta(seconds=i),
+            finished_at=at - timedelta(seconds=i) + timedelta(milliseconds=200 + i % 97),
+            **fields,
+        )
+        for i in range(n)
+    ]
+    return Run.objects.bulk_create(rows, batch_size=2000)
+
+
+def _steps(runs, text: str) -> None:
+    rows = [
+        Step(
+            run=run,
+            node_id=f"c{p}",
+            type="llm",
+            position=p,
+            status=Step.Status.COMPLETED,
+            output=f"{text} {p}",
+            model_ref="anthropic:claude-opus-4-7",
+            simulated=True,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            input_tokens=10,
+            output_tokens=20,
+            latency_ms=30,
+        )
+        for run in runs
+        for p in range(STEPS)
+    ]
+    Step.objects.bulk_create(rows, batch_size=5000)
+
+
+class CohortFigures:
+    def cohorts(self) -> None:
+        d = self.data
+        version = _chain(d.workspace, d.revision)
+        now = timezone.now()
+        _runs(version, MEMBERS, now)
+        body = {
+            "name": "bench",
+            "workflow_id": version.workflow.workflow_id,
+            "filter": {
+                "status": ["completed"],
+                "from": (now - timedelta(days=1)).isoformat(),
+                "to": (now + timedelta(minutes=1)).isoformat(),
+            },
+            "replay": {"mode": "as_is"},
+            "canary": 0,
+        }
+        path = f"/api/v1/{d.workspace.slug}/cohorts"
+
+        def preview():
+            response = self.api.post(f"{path}/preview", json.dumps(body), content_type="application/json")
+            assert response.status_code == 200 and response.json()["members"] == MEMBERS, response.content[:300]
+
+        self.add(
+            f"cohort preview, {MEMBERS:,} members from a filter",
+            repeat(preview, 3, warmup=1),
+            target_ms=2000,
+            target="median <= 2 s",
+        )
+
+        def create():
+            response = self.api.post(path, json.dumps(body), content_type="application/json")
+            assert response.status_code == 201, response.content[:300]
+            Cohort.objects.filter(pk=response.json()["cohort_id"]).update(status=CohortStatus.CANCELLED)
+
+        with override_settings(COHORT_MAX_RUNNING=100):
+            self.add(
+                f"cohort create, {MEMBERS:,} members from a filter",
+                repeat(create, 3, warmup=1),
+                target_ms=2000,
+                target="median <= 2 s",
+            )
+
+        cohort = Cohort.objects.filter(workflow=version.workflow).order_by("-created_at").first()
+        Cohort.objects.filter(pk=cohort.pk).update(status=CohortStatus.PENDING)
+        with override_settings(REPLAY_QUOTA_RATE="100000/m"), CaptureQueriesContext(connection) as ctx:
+            began = time.perf_counter()
+            admitted = 0
+            while admitted < ADMITTED:
+                more = tick()
+                if not more:
+                    break
+                admitted += more
+            wall = time.perf_counter() - began
+        assert admitted, "nothing was admitted"
+        db_ms = sum(float(q["time"]) for q in ctx.captured_queries) * 1000
+        self.add(
+            f"cohort admission, database time per member ({admitted} admitted)",
+            [db_ms / admitted / 1000] * 3,
+            target_ms=10,
+            target=f"<= 10 ms (wall {wall / admitted * 1000:.1f} ms a member)",
+        )
+        Cohort.objects.filter(pk=cohort.pk).update(status=CohortStatus.CANCELLED)
+        self.add_finished_cohort(version, now)
+
+    def add_finished_cohort(self, version, now) -> None:
+        d = self.data
+        sources = _runs(version, FINISHED, now - timedelta(days=3))
+        children = _runs(version, FINISHED, now - timedelta(days=2), mode="as_is", replay_depth=1)
+        _steps(sources, "original")
+        _steps(children, "replayed" if FINISHED else "")
+        cohort = Cohort.objects.create(
+            workspace=d.workspace,
+            name="finished bench cohort",
+            created_by=d.user,
+            workflow=version.workflow,
+            selection={"run_ids": []},
+            change={"mode": "as_is"},
+            checks=[{"kind": "max_length", "node": "c4", "value": 1000}],
+            status=CohortStatus.COMPLETED,
+            finished_at=now,
+        )
+        CohortMember.objects.bulk_create(
+            [
+                CohortMember(
+                    cohort=cohort,
+                    source_run=s,
+                    child_run=c,
+                    lane=Lane.CANDIDATE,
+                    position=i,
+                    status=MemberStatus.COMPLETED,
+                )
+                for i, (s, c) in enumerate(zip(sources, children, strict=True))
+            ],
+            batch_size=2000,
+        )
+        began = time.perf_counter()
+        keep_verdict(cohort)  # what the tick does once when the last member ends
+        self.add(f"cohort verdict kept at finish, {FINISHED:,} members of {STEPS} steps", [time.perf_counter() - began])
+        page = self.get_ok(f"/{d.workspace.slug}/ai/cohorts/{cohort.pk}")
+        self.add(
+            f"cohort page, {FINISHED:,} finished members of {STEPS} steps",
+            repeat(page, 5, warmup=1),
+            queries=count(page),
+            target_ms=150,
+            max_queries=25,
+            target="median <= 150 ms, bounded queries",
+        )
+
+        def detail():
+            response = self.api.get(f"/api/v1/{d.workspace.slug}/cohorts/{cohort.pk}")
+            assert response.status_code == 200
+
+        self.add(
+            f"GET cohort, {FINISHED:,} finished members of {STEPS} steps",
+            repeat(detail, 5, warmup=1),
+            queries=count(detail),
+            target_ms=150,
+            max_queries=15,
+            target="median <= 150 ms, bounded queries",
+        )
+
+
+def count(fn) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    return len(ctx.captured_queries)

@@ -1,0 +1,280 @@
+"""Creating, previewing and cancelling cohorts. Each member's eligibility is the single replay's own rules
+(replay.rules, replay.services.preview_replay); each member's replay is created by the single replay's submit."""
+
+import contextlib
+import logging
+import math
+import random
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from runs.access import WorkspaceForbidden
+from runs.engine.replay_plan import ReplayPlan
+from runs.http.errors import Conflict, NotFound, Rejected
+from runs.models import Membership, Run, Workspace
+from runs.services import cancel_run
+
+from ..rules import QUOTA_EXCEEDED, ReplayRejected, check_member_may_replay, check_replayable
+from ..services import Preview, checked_idempotency_key, confirmation_refusal, preview_replay
+from .inputs import Selection, parse_body
+from .models import ACTIVE_STATUSES, Cohort, CohortMember, CohortStatus, Lane, MemberStatus
+from .quota import cohort_rate
+from .selection import Matched, Source, matching_runs
+
+log = logging.getLogger(__name__)
+
+TOO_MANY_RUNNING = "At most 3 cohorts can run at once in this workspace."
+ALREADY_FINISHED = "This cohort has finished: there is nothing to cancel."
+COHORT_OF_ANOTHER_WORKSPACE = "This cohort belongs to another workspace."
+BASELINE_MIN, BASELINE_MAX = 5, 50
+TICK_TASK = "replay.tasks.cohort_tick"  # by name, as the engine sends its own
+
+
+def baseline_size(members: int, percent: int) -> int:
+    """The baseline lane's sample: `percent` of the members, at least 5 and at most 50 (never more than there are)."""
+    if percent == 0 or members == 0:
+        return 0
+    wanted = math.ceil(members * percent / 100)
+    return min(members, max(BASELINE_MIN, min(BASELINE_MAX, wanted)))
+
+
+def baseline_change(change: dict) -> dict:
+    """The baseline lane's replay: as-is, with the same tools choice (the noise floor of an unchanged replay)."""
+    return {"mode": "as_is", **({"tools": change["tools"]} if "tools" in change else {})}
+
+
+@dataclass
+class Assessment:
+    """Which members a single replay would refuse now, and the plan of the first it would accept."""
+
+    eligible: list[Source] = field(default_factory=list)
+    ineligible: dict[str, int] = field(default_factory=dict)  # refusal code -> members
+    first_refusal: Rejected | None = None
+    preview: Preview | None = None  # the first eligible member's
+
+
+def _refusal_of(preview: Preview) -> Rejected | None:
+    """What submit would answer: the preview's refusal (the quota aside: a member waits for it), or the missing
+    confirmation of a replay that invokes mutating calls (a cohort never confirms one)."""
+    refusal = preview.refusal
+    if refusal is not None and refusal.message == QUOTA_EXCEEDED:
+        refusal = None
+    if refusal is None and preview.needs_confirmation:
+        refusal = confirmation_refusal(preview.invoking)
+    return refusal
+
+
+def assess(membership: Membership, matched: Matched, selection: Selection) -> Assessment:
+    """Rules 2-5 on each member, then the whole check and plan once per source version (what the change's own rules
+    depend on); raises the first refusal when the single replay would refuse every member."""
+    check_member_may_replay(membership)
+    found = Assessment()
+    by_version: dict[int | None, Rejected | None] = {}
+    by_rules: dict[tuple, Rejected | None] = {}
+    for run in matched.runs:
+        if run.rules_key not in by_rules:
+            try:
+                check_replayable(run.as_run())
+                by_rules[run.rules_key] = None
+            except ReplayRejected as exc:
+                by_rules[run.rules_key] = exc
+        refusal: Rejected | None = by_rules[run.rules_key]
+        if refusal is None:
+            if run.version_id not in by_version:
+                preview = preview_replay(membership=membership, run_id=run.run_id, fields=selection.change_data)
+                by_version[run.version_id] = _refusal_of(preview)
+                if by_version[run.version_id] is None and found.preview is None:
+                    found.preview = preview
+            refusal = by_version[run.version_id]
+        if refusal is None:
+            found.eligible.append(run)
+            continue
+        found.ineligible[refusal.code] = found.ineligible.get(refusal.code, 0) + 1
+        found.first_refusal = found.first_refusal or refusal
+    if not found.eligible:
+        assert found.first_refusal is not None
+        raise found.first_refusal
+    return found
+
+
+@dataclass
+class CohortPreview:
+    members: int
+    ineligible: dict[str, int]
+    preview: Preview
+    baseline: int
+    estimated_cost_usd: tuple[Decimal, Decimal] | None
+    eta_seconds: int
+
+
+def estimated_cost(plan: ReplayPlan, replays: int) -> tuple[Decimal, Decimal] | None:
+    """The plan's own per-run estimate (ReplayPlan.estimate) for each replay the cohort will make."""
+    estimate = plan.estimate()
+    return (estimate[0] * replays, estimate[1] * replays) if estimate else None
+
+
+def eta_seconds(workspace_id: int, replays: int, runs: list[Source]) -> int:
+    """Admission at the cohorts' share of the quota, a minute's share at a time, then a typical run's duration."""
+    per_window, window = cohort_rate(workspace_id)
+    windows = max(0, math.ceil(replays / per_window) - 1)
+    durations = [r.duration_ms for r in runs if r.duration_ms is not None]
+    typical = statistics.median(durations) / 1000 if durations else 0
+    return int(windows * window + typical)
+
+
+def preview_cohort(*, membership: Membership, data) -> CohortPreview:
+    """What create would make now: the members, those a single replay would refuse (by code), the first eligible
+    member's plan, the cost range and the ETA. Creates nothing and takes no quota."""
+    selection = parse_body(data)
+    matched = matching_runs(membership, selection)
+    found = assess(membership, matched, selection)
+    assert found.preview is not None and found.preview.plan is not None
+    baseline = baseline_size(len(matched.runs), selection.body.baseline_percent)
+    replays = len(found.eligible) + baseline
+    return CohortPreview(
+        members=len(matched.runs),
+        ineligible=found.ineligible,
+        preview=found.preview,
+        baseline=baseline,
+        estimated_cost_usd=estimated_cost(found.preview.plan, replays),
+        eta_seconds=eta_seconds(membership.workspace_id, replays, found.eligible),
+    )
+
+
+def _earlier_cohort(membership: Membership, key: str) -> Cohort | None:
+    if not key:
+        return None
+    return Cohort.objects.filter(
+        workspace_id=membership.workspace_id, created_by_id=membership.user_id, idempotency_key=key
+    ).first()
+
+
+def create_cohort(*, membership: Membership, data, idempotency_key: str = "") -> tuple[Cohort, bool]:
+    """Freeze the members and create the cohort (pending: the admission tick starts it), or raise and create
+    nothing. A repeat with the same Idempotency-Key answers the cohort it made."""
+    key = checked_idempotency_key(idempotency_key)
+    if (earlier := _earlier_cohort(membership, key)) is not None:
+        return earlier, False
+    selection = parse_body(data)
+    matched = matching_runs(membership, selection)
+    assess(membership, matched, selection)
+    body = selection.body
+    try:
+        with transaction.atomic():
+            # One creator at a time per workspace: the running-cohorts limit is counted under this lock.
+            Workspace.objects.select_for_update().filter(pk=membership.workspace_id).values_list("pk").first()
+            running = Cohort.objects.filter(workspace_id=membership.workspace_id, status__in=ACTIVE_STATUSES).count()
+            if running >= settings.COHORT_MAX_RUNNING:
+                raise Rejected(429, TOO_MANY_RUNNING, code="cohorts_running")
+            cohort = Cohort.objects.create(
+                workspace_id=membership.workspace_id,
+                name=body.name,
+                created_by_id=membership.user_id,
+                workflow=matched.workflow,
+                selection={"filter": body.filter.model_dump(mode="json", by_alias=True, exclude={"workflow"})}
+                if body.filter is not None
+                else {"run_ids": [r.run_id for r in matched.runs]},
+                change=selection.change_data,
+                baseline_percent=body.baseline_percent,
+                canary=body.canary,
+                checks=[c.model_dump(mode="json") for c in body.checks],
+                idempotency_key=key,
+            )
+            total = len(matched.runs)
+            sample = sorted(random.sample(range(total), baseline_size(total, body.baseline_percent)))
+            insert_members(
+                cohort,
+                [(run.run_id, Lane.CANDIDATE, i) for i, run in enumerate(matched.runs)]
+                + [(matched.runs[i].run_id, Lane.BASELINE, i) for i in sample],
+            )
+            transaction.on_commit(send_tick, robust=True)
+    except IntegrityError:
+        if (earlier := _earlier_cohort(membership, key)) is not None:  # the same key won a race
+            return earlier, False
+        raise
+    return cohort, True
+
+
+MEMBER_COLUMNS = ("cohort", "source_run", "lane", "position", "status", "reason_code", "reason_message", "regression")
+
+
+INSERT_CHUNK = 1000  # rows per statement: 8,000 parameters, within SQLite's limit
+
+
+def insert_members(cohort: Cohort, rows: Sequence[tuple[str, str, int]]) -> None:
+    """(source run, lane, position) rows as pending members, a thousand per INSERT: bulk_create compiles each of
+    10,000 instances' values (seconds), multi-row statements send them in a few round trips."""
+    meta = CohortMember._meta
+    column_of = {f.name: f.column for f in meta.concrete_fields if f.column}
+    columns = ", ".join(connection.ops.quote_name(column_of[name]) for name in MEMBER_COLUMNS)
+    row_sql = "(" + ", ".join(["%s"] * len(MEMBER_COLUMNS)) + ")"
+    values = [
+        (cohort.pk, run_id, lane, position, MemberStatus.PENDING, "", "", False) for run_id, lane, position in rows
+    ]
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), INSERT_CHUNK):
+            chunk = values[start : start + INSERT_CHUNK]
+            cursor.execute(
+                f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES {', '.join([row_sql] * len(chunk))}",
+                [value for row in chunk for value in row],
+            )
+
+
+def send_tick() -> None:
+    """Start admitting now rather than at the next scheduled tick; a broker outage leaves it to the schedule."""
+    from celery import current_app
+
+    try:
+        current_app.send_task(TICK_TASK, retry=False)
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        log.warning("could not queue a cohort tick (broker down?): %s; the schedule will run it", exc)
+
+
+def cohort_for_member(membership: Membership, cohort_id: str) -> Cohort:
+    """A cohort of the member's workspace: 404 when unknown, 403 when another workspace's (as a run answers)."""
+    cohort = Cohort.objects.select_related("workflow", "created_by").filter(pk=cohort_id).first()
+    if cohort is None:
+        raise NotFound(f"Cohort {cohort_id} was not found.")
+    if cohort.workspace_id != membership.workspace_id:
+        raise WorkspaceForbidden(COHORT_OF_ANOTHER_WORKSPACE)
+    cohort.workspace = membership.workspace
+    return cohort
+
+
+def cancel_cohort(*, membership: Membership, cohort_id: str, cancel_running: bool = False) -> Cohort:
+    """No member is admitted after this; pending members are cancelled at once and, with `cancel_running`, the
+    children still running too. Finished children are untouched. 409 on a finished cohort."""
+    from .admission import finish_if_done, sync_members
+
+    cohort_for_member(membership, cohort_id)
+    with transaction.atomic():
+        cohort = Cohort.objects.select_for_update().get(pk=cohort_id)
+        if cohort.is_finished:
+            raise Conflict(ALREADY_FINISHED)
+        now = timezone.now()
+        Cohort.objects.filter(pk=cohort_id).update(status=CohortStatus.CANCELLING)
+        cohort.members.filter(status=MemberStatus.PENDING).update(
+            status=MemberStatus.CANCELLED,
+            reason_code="cancelled",
+            reason_message="The cohort was cancelled before this member was admitted.",
+            finished_at=now,
+        )
+        if cancel_running:
+            running = Run.objects.filter(
+                pk__in=cohort.members.filter(status=MemberStatus.ADMITTED).values("child_run_id"),
+                status__in=Run.IN_FLIGHT_STATUSES,
+            )
+            for run in running.only("run_id", "status"):
+                with contextlib.suppress(Conflict):  # it finished meanwhile: finished children are untouched
+                    cancel_run(run=run)
+        cohort.status = CohortStatus.CANCELLING
+        sync_members(cohort)
+        finish_if_done(cohort)
+    cohort.refresh_from_db()
+    return cohort

@@ -1,0 +1,132 @@
+"""The cohorts API's answers, declared once: the views build them, the OpenAPI document is generated from them."""
+
+from datetime import datetime
+
+from pydantic import Field
+
+from runs.checks.declarations import Check
+from runs.http.openapi import Closed
+
+from ..shapes import PreflightPlan
+from .models import CohortStatus, Lane, MemberStatus
+
+
+class CohortCreated(Closed):
+    cohort_id: str
+
+
+class CohortPreview(Closed):
+    """What create would make now; nothing is created and no quota is taken."""
+
+    members: int = Field(description="Source runs selected: one candidate member each.")
+    baseline: int = Field(description="Members also replayed as-is in the baseline lane.")
+    ineligible: dict[str, int] = Field(
+        description="Members a single replay would refuse now, by refusal code: they will be skipped with it."
+    )
+    plan: PreflightPlan = Field(description="The first eligible member's plan, as a single replay's preview.")
+    estimated_cost_usd: list[str] | None = Field(
+        description="[low, high]: the plan's own per-run estimate for each replay; null when a cost is unknown."
+    )
+    eta_seconds: int = Field(description="Admission at the cohorts' share of the replay quota, then a typical run.")
+
+
+class Counts(Closed):
+    """Members by status; the values add up to `total` and only move forward."""
+
+    total: int
+    pending: int
+    admitted: int
+    completed: int
+    failed: int
+    skipped: int
+    cancelled: int
+
+
+class ChangedOutputs(Closed):
+    candidate: list[int] = Field(description="[members whose output changed, members with a finished replay]")
+    baseline: list[int] = Field(description="The same for the as-is baseline lane: the noise floor.")
+
+
+class NodeVerdict(Closed):
+    node_id: str
+    changed: int
+    of: int
+    new_errors: int
+
+
+class CheckVerdict(Closed):
+    check: Check
+    passed: list[int] = Field(description="[originals that pass, replays that pass]")
+    of: int
+    interval: list[list[float]] = Field(
+        description="The 95 % Wilson interval of each pass rate: [[low, high], [low, high]]."
+    )
+    regressed: list[str] = Field(description="Source runs whose replay fails the check where the original passed.")
+
+
+class CaseToInspect(Closed):
+    source_run_id: str
+    run_id: str
+    why: str
+
+
+class Verdict(Closed):
+    """Members whose replay is missing or unfinished are in no n: never counted as same or passed."""
+
+    changed_outputs: ChangedOutputs
+    regressions: int = Field(description="Candidates whose original completed and whose replay failed.")
+    fixes: int = Field(description="Candidates whose original failed and whose replay completed.")
+    cost_usd: list[str | None] = Field(description="[originals, replays]")
+    latency_ms_p50: list[int | None]
+    latency_ms_p95: list[int | None]
+    input_tokens: list[int | None]
+    output_tokens: list[int | None]
+    nodes: list[NodeVerdict]
+    checks: list[CheckVerdict]
+    inspect: list[CaseToInspect] = Field(description="Regressions first, then the largest cost or latency change.")
+
+
+class CohortSummary(Closed):
+    cohort_id: str
+    name: str
+    status: CohortStatus
+    workflow_id: str
+    created_by: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    counts: Counts
+
+
+class Cohort(CohortSummary):
+    stop_reason: str
+    selection: dict
+    change: dict
+    baseline_percent: int
+    canary: int
+    baseline_counts: Counts
+    verdict: Verdict
+
+
+class CohortList(Closed):
+    """A page of cohorts, newest first; pass `next` as `cursor` for the older page (null: there is none)."""
+
+    cohorts: list[CohortSummary]
+    next: str | None
+
+
+class Reason(Closed):
+    code: str
+    message: str
+
+
+class Member(Closed):
+    source_run_id: str
+    run_id: str | None = Field(description="The member's replay; null until it is admitted.")
+    lane: Lane
+    status: MemberStatus
+    reason: Reason | None = Field(description="Why it was skipped, cancelled or stopped.")
+
+
+class MemberPage(Closed):
+    members: list[Member]
+    next: str | None

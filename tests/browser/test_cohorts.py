@@ -1,0 +1,94 @@
+"""Replay cohorts in Chromium (issue 31): "Replay these…" from a filtered runs list, the preview, the live
+progress, the verdict with a regression beside the baseline rate, and Cancel."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from replay.cohorts.admission import tick
+from replay.cohorts.models import Cohort
+from runs.engine.executor import execute
+from runs.models import Run
+
+from ..builders import finished_run, support_workflow
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+def shot(name):
+    from django.conf import settings
+
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or settings.VAR_DIR / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / f"cohort-{name}.png")
+
+
+def local(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@pytest.fixture
+def sources(acme):
+    version = support_workflow(acme)[0]
+    return version, [finished_run(version, payload={"name": f"N{i}", "email": "x@example.com"}) for i in range(6)]
+
+
+def test_replay_these_from_a_filtered_list_previews_creates_and_shows_progress_and_verdict(page_for, operator, sources):
+    version, runs = sources
+    page = page_for(operator, height=1400)
+    page.goto(f"/acme/ai/runs?workflow={version.workflow.workflow_id}&status=completed")
+    page.locator("#replay-these").click()
+    expect(page.get_by_role("heading", name="Replay these runs as a cohort")).to_be_visible()
+    expect(page.locator("input[name=status][value=completed]")).to_be_checked()
+    now = timezone.now()
+    page.fill("input[name=name]", "Support, as-is")
+    page.fill("input[name=from]", local(now - timezone.timedelta(hours=1)))
+    page.fill("input[name=to]", local(now + timezone.timedelta(hours=1)))
+    page.fill("input[name=canary]", "0")
+    page.locator("#cohort-preview-button").click()
+    expect(page.locator("#preview-members")).to_have_text("6 members")
+    page.screenshot(path=shot("preview"), full_page=True)
+    page.get_by_role("button", name="Create cohort").click()
+    expect(page.locator("#cohort-status")).to_have_text("pending")
+    cohort = Cohort.objects.get()
+
+    tick()  # admits all (quota 20/m: the cohorts' 15 covers 6 + 5 baseline)
+    expect(page.locator("#count-admitted")).to_have_text("6 running", timeout=10_000)  # the page polls
+    expect(page.locator("#baseline-counts")).to_contain_text("5 running")
+    page.screenshot(path=shot("progress"), full_page=True)
+
+    for child in cohort.members.values_list("child_run_id", flat=True):
+        execute(child)
+    regressed = cohort.members.get(lane="candidate", source_run_id=runs[0].pk).child_run_id
+    Run.objects.filter(pk=regressed).update(status="failed")
+    tick()
+    expect(page.locator("#cohort-status")).to_have_text("completed", timeout=10_000)
+    expect(page.locator("#verdict-regressions")).to_have_text("1 regression")
+    expect(page.locator("#verdict-changed")).to_contain_text("baseline (as-is): 0 of 5")
+    expect(page.locator("#inspect li").first).to_contain_text("regression")
+    page.screenshot(path=shot("verdict"), full_page=True)
+    page.select_option("select[name=show]", "regressed")
+    expect(page.locator("#members tbody tr")).to_have_count(1)
+    assert page.errors == []
+
+
+def test_cancel_from_the_cohort_page(page_for, operator, sources):
+    from .. import cohorts
+
+    version, runs = sources
+    cohort = cohorts.new_cohort(
+        operator, version.workflow.workspace, cohorts.body(version.workflow, run_ids=[r.pk for r in runs], canary=2)
+    )
+    tick()
+    page = page_for(operator)
+    page.goto(f"/acme/ai/cohorts/{cohort.pk}")
+    expect(page.locator("#cohort-status")).to_have_text("running")
+    page.check("input[name=cancel_running]")
+    page.locator("#cohort-cancel").click()
+    expect(page.locator("#cohort-status")).to_have_text("cancelled")
+    page.screenshot(path=shot("cancelled"), full_page=True)
+    assert set(cohort.members.values_list("status", flat=True)) == {"cancelled"}
+    assert page.errors == []

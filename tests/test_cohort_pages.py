@@ -1,0 +1,80 @@
+"""The cohort pages (issue 31): list, new-cohort form with preview, detail live while running, cancel."""
+
+import pytest
+from django.utils import timezone
+
+from replay.cohorts.admission import tick
+from replay.cohorts.models import Cohort
+
+from .builders import support_workflow
+from .cohorts import body, completed_runs, new_cohort
+
+
+@pytest.fixture
+def version(acme):
+    return support_workflow(acme)[0]
+
+
+def form(version, **extra):
+    now = timezone.now()
+    return {
+        "name": "From the list",
+        "workflow_id": version.workflow.workflow_id,
+        "status": ["completed"],
+        "from": (now - timezone.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+        "to": (now + timezone.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"),
+        "lineage": "originals",
+        "mode": "as_is",
+        "tools": "live",
+        "baseline_percent": "0",
+        "canary": "0",
+        **extra,
+    }
+
+
+def test_the_runs_list_offers_replay_these_with_its_filters(operator_client, version):
+    page = operator_client.get(f"/acme/ai/runs?status=failed&workflow={version.workflow.workflow_id}").content.decode()
+    assert f'href="/acme/ai/cohorts/new?status=failed&amp;workflow={version.workflow.workflow_id}"' in page
+
+
+def test_the_form_previews_and_creates_a_cohort(operator_client, version):
+    completed_runs(version, 3)
+    preview = operator_client.post("/acme/ai/cohorts/new/preview", form(version), HTTP_HX_REQUEST="true")
+    assert "3 members" in preview.content.decode() and Cohort.objects.count() == 0
+    created = operator_client.post("/acme/ai/cohorts/new", form(version))
+    cohort = Cohort.objects.get()
+    assert created.status_code == 302 and created["Location"] == f"/acme/ai/cohorts/{cohort.pk}"
+    assert cohort.members.count() == 3
+
+
+def test_the_form_shows_the_refusal_and_creates_nothing(operator_client, version):
+    response = operator_client.post("/acme/ai/cohorts/new", form(version))
+    assert response.status_code == 400 and "No run matches this selection." in response.content.decode()
+    assert Cohort.objects.count() == 0
+
+
+def test_the_detail_polls_while_running_and_stops_once_finished(operator_client, operator, acme, version):
+    runs = completed_runs(version, 2)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], canary=0))
+    tick()
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
+    assert 'hx-trigger="every 2s"' in page and "Cancel cohort" in page
+    operator_client.post(f"/acme/ai/cohorts/{cohort.pk}/cancel", {"cancel_running": "1"})
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}", HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 2s"' not in page and "cancelled" in page
+
+
+def test_the_list_shows_the_workspaces_cohorts(operator_client, operator, acme, version):
+    runs = completed_runs(version, 1)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[runs[0].pk]))
+    assert cohort.pk in operator_client.get("/acme/ai/cohorts").content.decode()
+
+
+def test_the_detail_page_reads_a_bounded_number_of_queries(
+    operator_client, operator, acme, version, django_assert_max_num_queries
+):
+    runs = completed_runs(version, 12)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], canary=0))
+    tick()
+    with django_assert_max_num_queries(22):
+        operator_client.get(f"/acme/ai/cohorts/{cohort.pk}")

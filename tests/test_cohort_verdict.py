@@ -1,0 +1,115 @@
+"""The verdict of a cohort (issue 31): the compare and checks functions over every finished member, in a fixed
+number of queries."""
+
+import pytest
+
+from replay.cohorts.admission import tick
+from replay.cohorts.verdict import verdict_of, wilson
+from runs import services
+from runs.engine.executor import execute
+from runs.models import Run
+
+from .builders import finished_run, support_workflow
+from .cohorts import body, new_cohort
+
+
+@pytest.fixture
+def workflow(acme):
+    return support_workflow(acme)
+
+
+def run_children(cohort):
+    """Admit every member and execute its replay in-process, then let a tick record the outcomes."""
+    for _ in range(5):
+        tick()
+        for child in cohort.members.exclude(child_run=None).values_list("child_run_id", flat=True):
+            if Run.objects.filter(pk=child, status="pending").exists():
+                execute(child)
+    tick()
+
+
+def prompt_cohort(operator, acme, workflow, n, **extra):
+    version, revision = workflow
+    new = services.add_prompt_revision(artifact=revision.artifact, content="Answer {{ trigger.name }} briefly")
+    sources = [finished_run(version, payload={"name": f"N{i}", "email": "x@example.com"}) for i in range(n)]
+    change = {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id, "content_hash": new.content_hash}
+    data = body(version.workflow, run_ids=[r.pk for r in sources], replay=change, canary=0, **extra)
+    return new_cohort(operator, acme, data), sources
+
+
+def test_wilson_interval_of_known_values():
+    assert wilson(0, 0) == (0.0, 1.0)
+    assert wilson(8, 10) == (0.4902, 0.9433)
+    assert wilson(10, 10)[1] == 1.0
+
+
+def test_changed_outputs_beside_the_baseline_lanes_rate_with_a_regression(operator, acme, workflow):
+    cohort, sources = prompt_cohort(operator, acme, workflow, 6, baseline_percent=10)
+    run_children(cohort)
+    regressed = cohort.members.get(lane="candidate", source_run_id=sources[0].pk).child_run_id
+    Run.objects.filter(pk=regressed).update(status="failed")
+    verdict = verdict_of(cohort)
+    assert verdict["changed_outputs"] == {"candidate": [6, 6], "baseline": [0, 5]}
+    assert (verdict["regressions"], verdict["fixes"]) == (1, 0)
+    assert verdict["inspect"][0] == {
+        "source_run_id": sources[0].pk,
+        "run_id": regressed,
+        "why": verdict["inspect"][0]["why"],
+    }
+    assert verdict["inspect"][0]["why"].startswith("regression")
+    assert {n["node_id"]: (n["changed"], n["of"]) for n in verdict["nodes"]}["draft"] == (6, 6)
+
+
+def test_checks_count_passes_on_originals_and_replays_with_wilson_intervals(operator, acme, workflow):
+    checks = [
+        {"kind": "max_length", "node": "draft", "value": 1_000_000},
+        {"kind": "max_length", "node": "draft", "value": 0},
+    ]
+    cohort, _ = prompt_cohort(operator, acme, workflow, 3, baseline_percent=0, checks=checks)
+    run_children(cohort)
+    long_enough, never = verdict_of(cohort)["checks"]
+    assert (long_enough["passed"], long_enough["of"]) == ([3, 3], 3)
+    assert long_enough["interval"] == [list(wilson(3, 3)), list(wilson(3, 3))]
+    assert never["passed"] == [0, 0] and never["regressed"] == []
+
+
+def test_unfinished_replays_are_counted_neither_as_same_nor_as_passed(operator, acme, workflow):
+    checks = [{"kind": "max_length", "node": "draft", "value": 1_000_000}]
+    cohort, _ = prompt_cohort(operator, acme, workflow, 2, baseline_percent=0, checks=checks)
+    tick()  # admitted, not executed
+    verdict = verdict_of(cohort)
+    assert verdict["changed_outputs"]["candidate"] == [0, 0]
+    assert verdict["checks"][0]["passed"] == [0, 0] and verdict["checks"][0]["of"] == 0
+
+
+def test_the_verdict_reads_a_fixed_number_of_queries_whatever_the_members(
+    operator, acme, workflow, django_assert_max_num_queries
+):
+    checks = [{"kind": "max_length", "node": "draft", "value": 1_000_000}]
+    cohort, _ = prompt_cohort(operator, acme, workflow, 8, baseline_percent=50, checks=checks)
+    run_children(cohort)
+    with django_assert_max_num_queries(4):
+        verdict = verdict_of(cohort)
+    assert verdict["changed_outputs"]["candidate"] == [8, 8]
+
+
+def test_cancelled_replays_are_left_out_of_the_verdict(operator, acme, workflow):
+    cohort, _ = prompt_cohort(operator, acme, workflow, 2, baseline_percent=0)
+    tick()
+    Run.objects.filter(pk__in=cohort.members.values("child_run_id")).update(status="cancelled")
+    verdict = verdict_of(cohort)
+    assert verdict["changed_outputs"]["candidate"] == [0, 0] and verdict["inspect"] == []
+
+
+def test_a_finished_cohort_keeps_its_verdict_and_each_members_flags(operator, acme, workflow):
+    cohort, sources = prompt_cohort(operator, acme, workflow, 3, baseline_percent=0)
+    tick()
+    Run.objects.filter(pk__in=cohort.members.values("child_run_id")).update(status="completed")
+    regressed = cohort.members.get(source_run_id=sources[0].pk).child_run_id
+    Run.objects.filter(pk=regressed).update(status="failed")
+    tick()
+    cohort.refresh_from_db()
+    assert cohort.status == "completed" and cohort.verdict["regressions"] == 1
+    flags = dict(cohort.members.values_list("source_run_id", "regression"))
+    assert flags == {sources[0].pk: True, sources[1].pk: False, sources[2].pk: False}
+    assert set(cohort.members.values_list("changed", flat=True)) == {True}
