@@ -33,7 +33,7 @@ chromium:
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py seed_demo
+	HOST=$(HOST) PORT=$(PORT) $(PY) manage.py seed_demo
 	@echo "Serving http://$(HOST):$(PORT)/ with gunicorn and one Celery worker of 32 threads (Ctrl-C stops both)."
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' INT TERM EXIT; \
 		SIMULATED_LATENCY=$${SIMULATED_LATENCY:-$(DEMO_SIMULATED_LATENCY)} $(PY) -m celery -A config worker --beat --loglevel=INFO & \
