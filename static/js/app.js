@@ -332,6 +332,10 @@
   document.addEventListener("focusin", function (event) {
     if (event.target !== document.body && !event.target.matches("[id='" + refocusId + "']")) refocusId = null;
   });
+  // Whatever the person does next is theirs: a later poll never pulls the focus back.
+  ["pointerdown", "keydown"].forEach(function (type) {
+    document.addEventListener(type, function () { refocusId = null; }, true);
+  });
   document.querySelectorAll("dialog").forEach(function (d) {
     d.addEventListener("close", function () { focusBack(d); });
   });
