@@ -313,5 +313,9 @@ def test_times_show_their_time_zone(page_for, operator, source):
     expect(page.locator("tbody time").first).to_have_text(stamp)
     open_trace(page, source)
     expect(page.locator(".times time").first).to_have_text(stamp)
+    page.locator("#step-draft summary").click()
+    expect(page.locator("#step-draft .step-body dt:text-is('Started') + dd")).to_have_text(
+        re.compile(r"^\d\d:\d\d:\d\d\.\d+ UTC$")
+    )
     page.goto(f"/acme/monitoring/workflow-runs/{source.run_id}")
     expect(page.locator("#run-status time").first).to_have_text(stamp)
