@@ -34,7 +34,7 @@ chromium:
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py seed_demo
+	HOST=$(HOST) PORT=$(PORT) $(PY) manage.py seed_demo
 	@echo "Serving http://$(HOST):$(PORT)/ with gunicorn, one Celery worker of 32 threads and beat (Ctrl-C stops all)."
 	@SIMULATED_LATENCY=$${SIMULATED_LATENCY:-$(DEMO_SIMULATED_LATENCY)} HOST=$(HOST) PORT=$(PORT) \
 		exec $(PY) -m config.supervise

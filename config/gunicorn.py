@@ -8,6 +8,8 @@ one process, several threads. With REDIS_URL the processes share the count and W
 
 import os
 
+from config.serving import address  # gunicorn puts its working directory on sys.path before reading this file
+
 
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
@@ -20,7 +22,7 @@ def _int(name: str, default: int) -> int:
 
 SHARED_CACHE = bool(os.environ.get("REDIS_URL"))
 
-bind = f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '8000'}"
+bind = address()
 worker_class = "gthread"
 workers = _int("WEB_CONCURRENCY", min(os.cpu_count() or 1, 4) if SHARED_CACHE else 1)
 threads = _int("WEB_THREADS", 8)

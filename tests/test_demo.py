@@ -30,3 +30,21 @@ def test_a_demo_replay_was_created_after_the_run_it_replays_finished(db):
     call_command("seed_demo")
     for replay in Run.objects.filter(replay_depth__gte=1, status="completed").select_related("replay_of"):
         assert replay.created_at > replay.replay_of.finished_at
+
+
+def test_seed_demo_prints_the_address_make_run_serves_on(db, monkeypatch):
+    import subprocess
+    from io import StringIO
+
+    from django.conf import settings
+
+    dry_run = subprocess.run(
+        ["make", "-n", "run", "PORT=8173"], cwd=settings.BASE_DIR, capture_output=True, text=True, check=True
+    ).stdout
+    seed = next(line for line in dry_run.splitlines() if "seed_demo" in line)
+    assert "PORT=8173" in seed  # make run hands seed_demo the port gunicorn binds
+    monkeypatch.setenv("PORT", "8173")
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "http://127.0.0.1:8173/acme/ai/runs" in out.getvalue()
+    assert ":8000" not in out.getvalue()

@@ -368,7 +368,10 @@ def test_monitoring_action_answers_the_status_and_the_notice_out_of_band(operato
     )
     assert '<div class="alert alert-success">Run paused.</div>' in html
     assert '<button id="run-resume" type="submit" autofocus>Resume</button>' in html
-    assert '<button id="run-cancel" class="danger" type="submit">Cancel</button>' in html
+    assert (
+        f'<button id="run-cancel" class="danger js-confirm-cancel" type="submit" data-run="{running.run_id}">Cancel</button>'
+        in html
+    )
 
 
 def test_monitoring_poll_leaves_the_notice_alone(operator_client, source):

@@ -244,7 +244,7 @@ def step_row_inner(row: StepRow) -> SafeString:
     step, axis = row.step, row.timeline
     x = max(0, axis.ms_since_start(step.started_at))
     end = axis.ms_since_start(step.finished_at) if step.finished_at else axis.total_ms
-    started = timezone.localtime(step.started_at).strftime("%H:%M:%S.%f") if step.started_at else ""
+    started = timezone.localtime(step.started_at).strftime("%H:%M:%S.%f %Z") if step.started_at else ""
     duration = f"{step.duration_ms} ms" if step.duration_ms is not None else "…"
     slug = row.slug
     reused = step_label(reused_from_run_id=step.reused_from_run_id)

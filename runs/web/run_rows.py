@@ -5,12 +5,12 @@ page of 50 rows, at any history size); one format_html per row escapes every val
 """
 
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from runs.models import Run
 from runs.templatetags.badges import status_badge
+from runs.templatetags.times import timestamp
 from runs.templatetags.usage import run_cost
 from runs.usage import RunUsage
 
@@ -27,11 +27,8 @@ def _trace_url(slug: str, run_id: str) -> str:
     return reverse("trace", args=[slug, run_id])
 
 
-def _started(run: Run) -> SafeString:
-    if run.started_at is None:
-        return NOT_STARTED
-    at = timezone.localtime(run.started_at)
-    return format_html('<time datetime="{}">{}</time>', at.isoformat(), at.strftime("%Y-%m-%d %H:%M:%S"))
+def _started(run: Run) -> SafeString | str:
+    return NOT_STARTED if run.started_at is None else timestamp(run.started_at)
 
 
 def _choices(run: Run) -> SafeString:

@@ -6,6 +6,7 @@ from django.contrib.auth.views import LoginView
 from django.db.models import Q
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_ratelimit.core import is_ratelimited
 
@@ -86,7 +87,11 @@ def runs_list(request, membership):
         "runs/runs_list.html#rows" if request.htmx and request.htmx.target == "runs-table" else "runs/runs_list.html"
     )
     status = 400 if listed["error"] else 200
-    return render(request, template, _list_context(membership, listed, "runs"), status=status)
+    response = render(request, template, _list_context(membership, listed, "runs"), status=status)
+    # The rows alone and the whole page share a URL (hx-push-url): without Vary, Back from a trace could be
+    # answered from the browser's cache with the rows alone.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 def _steps_page(run, after: int = -1):
@@ -190,7 +195,16 @@ def monitoring_list(request, membership):
 
 def _monitoring_detail_context(membership, run_id):
     run = get_run_for_member(membership, run_id)  # its steps_completed is the progress shown
-    return {"workspace": membership.workspace, "membership": membership, "run": run, "section": "monitoring"}
+    running = list(run.steps.filter(status=Step.Status.RUNNING).values_list("node_id", flat=True))
+    last = run.steps.exclude(finished_at=None).order_by("-finished_at", "-position").values_list("node_id", flat=True)
+    return {
+        "workspace": membership.workspace,
+        "membership": membership,
+        "run": run,
+        "section": "monitoring",
+        "current_steps": running,  # the steps started and not finished: what the run is doing now
+        "last_step": last.first(),
+    }
 
 
 @workspace_view()

@@ -58,6 +58,7 @@
         "input[type=radio]:checked:not([disabled]), input:not([type=hidden]):not([type=radio]):not([disabled])," +
         " select:not([disabled]), textarea:not([disabled])");
       if (first) first.focus();
+      placeToasts();
     }
   });
   // Submit replay waits while the plan it will send is being computed: what was shown is what runs.
@@ -73,15 +74,16 @@
     refreshReplayForm(event.detail.elt);
     refreshMappingForm(event.detail.elt);
   });
-  document.querySelectorAll("dialog").forEach(function (d) {
-    d.addEventListener("close", function () { d.replaceChildren(); });
+  // The htmx dialogs empty on close (the toasts they hold leave first: see "Dialogs: focus, Escape, toasts" below).
+  document.querySelectorAll("dialog.modal").forEach(function (d) {
+    d.addEventListener("close", function () { placeToasts(); d.replaceChildren(); });
   });
 
   document.addEventListener("click", function (event) {
     var close = event.target.closest(".js-close-dialog");
     if (close) {
       var dialog = close.closest("dialog");
-      if (dialog) dialog.close();
+      if (dialog) closeUnlessDiscarding(dialog);
     }
   });
 
@@ -129,15 +131,16 @@
   });
 
   // "Rerun from here" on a step opens the Replay dialog with that start node.
-  function openReplayDialog(query) {
+  function openReplayDialog(query, opener) {
     var replay = document.getElementById("replay-button");
     if (!replay || replay.getAttribute("aria-disabled") === "true" || !window.htmx) return false;
+    rememberOpener(document.getElementById("modal"), opener); // focus comes back to it when the dialog closes
     window.htmx.ajax("GET", replay.getAttribute("hx-get") + "?" + query, { target: "#modal", swap: "innerHTML" });
     return true;
   }
   document.addEventListener("click", function (event) {
     var button = event.target.closest(".js-rerun-from");
-    if (button && openReplayDialog("from_node=" + encodeURIComponent(button.dataset.node))) event.preventDefault();
+    if (button && openReplayDialog("from_node=" + encodeURIComponent(button.dataset.node), button)) event.preventDefault();
   });
 
   // c on a replay's trace opens the comparison with its original, with the same rules as r.
@@ -282,7 +285,7 @@
   });
   document.addEventListener("click", function (event) {
     var link = event.target.closest(".js-replay-prompt");
-    if (link && openReplayDialog("mode=prompt&prompt_artifact_id=" + encodeURIComponent(link.dataset.artifact))) {
+    if (link && openReplayDialog("mode=prompt&prompt_artifact_id=" + encodeURIComponent(link.dataset.artifact), link)) {
       event.preventDefault();
     }
   });
@@ -375,4 +378,174 @@
     if (e.target.classList.contains("js-workspace-switcher")) window.location = e.target.value;
     if (e.target.classList.contains("js-autosubmit")) e.target.form.submit();
   });
+
+  // ---- Dialogs: focus, Escape, toasts (issue 28, item 13) ----
+  // A dialog hands the focus back to what opened it when it closes (Submit, Save mapping, Cancel, Escape). An
+  // opener that a swap replaced meanwhile (Resolve mapping becomes Edit mapping) is found again by its id.
+  var openers = new WeakMap();
+  var refocusId = null;
+  function rememberOpener(dialog, element) {
+    if (dialog && element && element !== document.body) openers.set(dialog, element);
+  }
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    var target = event.detail.target;
+    if (!target || target.tagName !== "DIALOG" || target.open || openers.has(target)) return;
+    var elt = event.detail.elt;
+    rememberOpener(target, elt === document.body ? document.activeElement : elt);
+  });
+  function focusBack(dialog) {
+    var opener = openers.get(dialog);
+    openers.delete(dialog);
+    if (!opener) return;
+    var el = opener.isConnected ? opener : (opener.id && document.getElementById(opener.id));
+    if (el) el.focus();
+    refocusId = opener.id || null;
+  }
+  document.addEventListener("focusin", function (event) {
+    if (event.target !== document.body && !event.target.matches("[id='" + refocusId + "']")) refocusId = null;
+  });
+  // Whatever the person does next is theirs: a later poll never pulls the focus back.
+  ["pointerdown", "keydown"].forEach(function (type) {
+    document.addEventListener(type, function () { refocusId = null; }, true);
+  });
+  document.querySelectorAll("dialog").forEach(function (d) {
+    d.addEventListener("close", function () { focusBack(d); });
+  });
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    var lost = !document.activeElement || document.activeElement === document.body;
+    if (!lost) return;
+    if (refocusId && document.getElementById(refocusId)) {
+      document.getElementById(refocusId).focus();
+      return;
+    }
+    // A failed submit re-renders its form: the keyboard lands on the reason, inside the dialog that stays open.
+    var form = event.detail.target;
+    if (!form || (form.id !== "replay-form" && form.id !== "mapping-form")) return;
+    var error = document.querySelector("dialog[open] #" + form.id + " .alert-error");
+    if (error) {
+      error.setAttribute("tabindex", "-1");
+      error.focus();
+    }
+  });
+
+  // Toasts are shown inside the topmost open dialog: a modal <dialog> sits in the top layer, above any z-index,
+  // and makes the rest of the page inert (a toast behind its backdrop is neither seen nor announced).
+  function placeToasts() {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var open = document.querySelectorAll("dialog[open]");
+    var home = open.length ? open[open.length - 1] : document.body;
+    if (box.parentNode !== home) home.appendChild(box);
+  }
+
+  // Confirmations in a dialog of the page (templates/base.html #confirm), not window.confirm.
+  var confirmed = null;
+  function askFirst(options, then) {
+    var dialog = document.getElementById("confirm");
+    if (!dialog) { then(); return; }
+    document.getElementById("confirm-title").textContent = options.title;
+    document.getElementById("confirm-text").textContent = options.text;
+    document.getElementById("confirm-no").textContent = options.no;
+    var yes = document.getElementById("confirm-yes");
+    yes.textContent = options.yes;
+    yes.className = options.danger ? "danger" : "primary";
+    dialog.returnValue = "";
+    confirmed = then;
+    rememberOpener(dialog, document.activeElement);
+    dialog.showModal();
+    placeToasts();
+  }
+  var confirmDialog = document.getElementById("confirm");
+  if (confirmDialog) {
+    confirmDialog.addEventListener("close", function () {
+      var then = confirmed;
+      confirmed = null;
+      placeToasts();
+      if (confirmDialog.returnValue === "yes" && then) then();
+    });
+  }
+
+  // Escape, Cancel and × ask before they throw away an edited payload or typed fields of the Replay dialog.
+  function discardable(dialog) {
+    if (dialog.id !== "modal" || !dialog.dataset.typed) return false;
+    var payload = dialog.querySelector("#trigger_payload");
+    if (payload && payload.value !== payload.dataset.original) return true;
+    return Array.prototype.some.call(dialog.querySelectorAll("input[type=text], input:not([type]), textarea"), function (el) {
+      return el !== payload && !el.disabled && el.value.trim() !== "";
+    });
+  }
+  function closeUnlessDiscarding(dialog) {
+    if (!discardable(dialog)) { dialog.close(); return; }
+    askFirst({
+      title: "Discard your changes?",
+      text: "The trigger payload you edited and the fields you typed are lost when the dialog closes.",
+      no: "Keep editing",
+      yes: "Discard",
+      danger: true
+    }, function () { dialog.close(); });
+  }
+  var replayModal = document.getElementById("modal");
+  if (replayModal) {
+    replayModal.addEventListener("cancel", function (event) {
+      if (!discardable(replayModal)) return;
+      event.preventDefault();
+      closeUnlessDiscarding(replayModal);
+    });
+    replayModal.addEventListener("input", function (event) {
+      if (event.target.matches("textarea, input[type=text], input:not([type])")) replayModal.dataset.typed = "1";
+    });
+    replayModal.addEventListener("close", function () { delete replayModal.dataset.typed; });
+  }
+
+  // ---- Replay dialog: a required confirmation is never out of sight (issue 28, item 14) ----
+  // The plan panel scrolls; the footer with Submit does not. Beside Submit, a link to the unticked confirmation.
+  function refreshConfirmHint() {
+    var hint = document.getElementById("confirm-hint");
+    if (!hint) return;
+    var box = document.querySelector("#replay-form input[name=confirm_invoke]");
+    hint.hidden = !box || box.checked;
+  }
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest("#confirm-hint")) return;
+    var box = document.querySelector("#replay-form input[name=confirm_invoke]");
+    if (!box) return;
+    box.scrollIntoView({ block: "center" });
+    box.focus();
+  });
+  document.addEventListener("change", function (event) { if (event.target.name === "confirm_invoke") refreshConfirmHint(); });
+  document.body.addEventListener("htmx:afterSettle", refreshConfirmHint);
+
+  // ---- Monitoring: Cancel asks first (issue 28, item 17) ----
+  // Without JavaScript the button submits at once; with it, the form is sent only on "Cancel run". The poll may
+  // have replaced the button while the question was open: the form sent is the one on the page then.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest(".js-confirm-cancel");
+    if (!button) return;
+    event.preventDefault();
+    askFirst({
+      title: "Cancel " + button.dataset.run + "?",
+      text: "The run stops before its next step and cannot be resumed; the steps it finished stay recorded.",
+      no: "Keep running",
+      yes: "Cancel run",
+      danger: true
+    }, function () {
+      var current = document.getElementById(button.id);
+      if (current && current.form) current.form.requestSubmit();
+    });
+  });
+
+  // ---- Runs list: the filters say what the rows are, after Back too (issue 28, item 19) ----
+  // htmx's history snapshot keeps the markup the page was rendered with, not the values chosen since, and the
+  // browser may restore a form's old state: on Back the selects read "All" over filtered rows. The URL is the
+  // truth, as the server read it.
+  function filtersFromUrl() {
+    var params = new URLSearchParams(window.location.search);
+    document.querySelectorAll("form.filters").forEach(function (form) {
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (el.name && (el.tagName === "SELECT" || el.tagName === "INPUT")) el.value = params.get(el.name) || "";
+      });
+    });
+  }
+  document.body.addEventListener("htmx:historyRestore", filtersFromUrl);
+  window.addEventListener("pageshow", filtersFromUrl);
 })();

@@ -140,6 +140,7 @@ def test_monitoring_detail_pause_resume_cancel_and_no_replay(page_for, operator,
     page.get_by_role("button", name="Resume").click()
     expect(page.locator("#run-notice")).to_contain_text("Run resumed.")
     page.get_by_role("button", name="Cancel").click()
+    page.locator("#confirm[open]").get_by_role("button", name="Cancel run").click()
     expect(page.locator("#run-notice")).to_contain_text("Run cancelled.")
     expect(page.get_by_role("button", name="Pause")).to_have_count(0)
     page.screenshot(path=str(_shot("monitoring-detail")))

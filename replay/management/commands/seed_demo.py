@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from config.serving import address
 from replay.rules import membership_for_replay
 from replay.services import submit_replay
 from runs.demo import lay_out_like_real_runs
@@ -277,7 +278,7 @@ class Command(BaseCommand):
         replay(as_is, {"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"})
 
     def report(self):
-        base = "http://127.0.0.1:8000"
+        base = f"http://{address()}"  # where `make run` serves (HOST, PORT), as gunicorn binds it
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"""
   Log in at {base}/login/
