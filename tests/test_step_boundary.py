@@ -257,3 +257,20 @@ def test_a_stopping_worker_records_the_step_and_hands_the_run_on_instead_of_star
     assert list(Step.objects.filter(run=run).values_list("node_id", "status")) == [("n0", "completed")]
     assert dispatched_run_ids() == [run.pk]
     assert claim(run.pk, "lease-b") is not None  # the next executor takes it at once, not after the sweep
+
+
+def test_a_stopping_worker_beside_running_steps_records_the_step_keeps_the_lease_and_starts_nothing(
+    acme, draining, django_capture_on_commit_callbacks
+):
+    run, boundary = claimed_run(acme)
+    DRAINING.clear()
+    first = boundary.start(node_id="n0", type="llm", position=0, mapped_from="")
+    boundary.outcome = finished(first)
+    DRAINING.set()
+    purge_broker()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert boundary.start(node_id="n1", type="llm", position=1, mapped_from="", let_go=False) is None
+    held = Run.objects.get(pk=run.pk)
+    assert (held.status, held.lease, held.steps_completed) == ("running", "lease-a", 1)
+    assert list(Step.objects.filter(run=run).values_list("node_id", "status")) == [("n0", "completed")]
+    assert dispatched_run_ids() == []  # handed on only once the steps beside it are recorded
