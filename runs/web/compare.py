@@ -74,7 +74,7 @@ def _figures(row: Row, slug: str) -> SafeString:
     """The row's deltas; a reused row has none (what it shows was measured in another run), it names that run."""
     if row.reused:
         step = row.other if row.other and row.other.reused_from_run_id else row.base
-        return label_html(step.step_label, slug)  # type: ignore[union-attr,arg-type]
+        return label_html(step.step_label, slug, link=False)  # type: ignore[union-attr,arg-type]
     if row.pending:
         return SafeString("")
     return format_html(

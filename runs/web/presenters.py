@@ -56,6 +56,9 @@ DRY_RUN_BADGE = SafeString('<span class="badge badge-dry-run">dry run</span>')
 # A call or a step that was not sent names what it is and the run it comes from (runs.provenance words it).
 LABEL = '<span class="badge badge-{}">{}</span>'
 LABEL_RUN = LABEL + ' {} run <a class="mono" href="{}">{}</a>'
+# Inside a <summary> (itself the control that opens its row) a link would nest controls: the run is named, the
+# row's body links to it.
+LABEL_RUN_NAMED = LABEL + ' {} run <span class="mono">{}</span>'
 RESULT_NOTE = '<p class="result-note muted">{}</p>'
 # A reused step's figures are the original's: this run spent nothing on it.
 ORIGINALS_FIGURES = '<span class="originals-figures muted" title="The original step\'s figures: this run spent nothing on it">original\'s: {}</span>'
@@ -64,7 +67,9 @@ SIMULATED_BADGE = SafeString('<span class="badge badge-simulated">simulated</spa
 RUNNING_MARKER = '<input type="hidden" name="running" value="{}">'
 # Cached rows are keyed by the markup that built them, so a deploy that changes it never serves old rows.
 MARKUP_VERSION = hashlib.sha256(
-    "".join((ROW, ROW_INNER, TOOL_CALLS, TOOL_CALL, LABEL_RUN, RESULT_NOTE, ORIGINALS_FIGURES, PROMPT)).encode()
+    "".join(
+        (ROW, ROW_INNER, TOOL_CALLS, TOOL_CALL, LABEL_RUN, LABEL_RUN_NAMED, RESULT_NOTE, ORIGINALS_FIGURES, PROMPT)
+    ).encode()
 ).hexdigest()[:12]
 
 
@@ -178,10 +183,12 @@ def _optional(template: str, value) -> SafeString:
     return format_html(template, value) if value else SafeString("")
 
 
-def label_html(label: Label, slug: str) -> SafeString:
-    """A label as a badge, with a link to the run it names: the trace and the compare page show it so."""
+def label_html(label: Label, slug: str, *, link: bool = True) -> SafeString:
+    """A label as a badge, with a link to the run it names (only named, without `link`, inside a <summary>)."""
     if not label.run_id:
         return format_html(LABEL, label.kind, label.text)
+    if not link:
+        return format_html(LABEL_RUN_NAMED, label.kind, label.text, label.preposition, label.run_id)
     url = reverse("trace", args=[slug, label.run_id])
     return format_html(LABEL_RUN, label.kind, label.text, label.preposition, url, label.run_id)
 
@@ -256,7 +263,7 @@ def step_row_inner(row: StepRow) -> SafeString:
         node=step.node_id,
         mapped=_optional('<span class="muted">was {}</span>', step.mapped_from),
         type=step.type,
-        reused=label_html(reused, slug) if reused else "",
+        reused=label_html(reused, slug, link=False) if reused else "",
         simulated=SIMULATED_BADGE if step.simulated else "",
         dry_runs=format_html_join("", "{}", dry_runs) if dry_runs else "",
         usage=_originals_figures(row.original) if reused else step_usage(step),

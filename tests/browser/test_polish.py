@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from runs import services
 from runs.models import Run, Step
 
-from ..builders import executed_replay, finished_run, llm, run_in_status, support_workflow, tool
+from ..builders import executed_replay, finished_run, llm, run_in_status, submit_replay, support_workflow, tool
 from ..factories import PromptRevisionFactory
 from .test_mapping_and_monitoring import choose_version_2, cross  # noqa: F401 (cross: a fixture)
 from .test_replay_dialog import _shot, open_trace
@@ -122,10 +122,10 @@ def test_an_error_toast_shows_above_the_dialog_and_its_backdrop(page_for, operat
     page = page_for(operator)
     open_trace(page, source)
     open_dialog(page)
-    page.get_by_role("button", name="Submit replay").click()
-    expect(page.locator(".toast")).to_contain_text("Replay submitted")
-    open_dialog(page)
-    page.get_by_role("button", name="Submit replay").click()
+    submit = page.locator("#modal[open]").get_by_role("button", name="Submit replay")
+    expect(submit).to_be_enabled()
+    submit_replay(user=operator, run=source, request={"mode": "as_is"})  # another tab takes the last one
+    submit.click()
     toast = page.locator(".toast-error")
     expect(toast).to_contain_text("Replay quota exceeded")
     page.screenshot(path=_shot("dialog-error-toast"))

@@ -505,6 +505,106 @@ def parallel_kill_scenario() -> int:
         receiver.stop()
 
 
+COHORT_SOURCES = 60
+
+
+def cohort_kill_scenario() -> int:
+    """A cohort of 60 runs admitted by beat's tick: the worker SIGKILLed during admission, then again while the
+    members' replays execute; every member ends once, with at most one child, and the counts add up."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Count
+
+    from replay.cohorts.models import Cohort, CohortMember
+    from replay.cohorts.services import create_cohort
+    from replay.rules import membership_for_replay
+    from runs import services
+    from runs.engine.executor import execute
+    from runs.models import Account, Membership, Role, Run, Workspace
+    from tests.worker import Worker, wait_for
+
+    account = Account.objects.create(name="Soak cohort")
+    workspace = Workspace.objects.create(account=account, slug="soak-cohort", name="Soak cohort")
+    user = get_user_model().objects.create_user("soak-cohort-operator")
+    Membership.objects.create(user=user, workspace=workspace, role=Role.OPERATOR)
+    revision = services.create_prompt(workspace=workspace, name="reply", content="Reply to {{ trigger.name }}")
+    prompt = {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash}
+    nodes = [
+        {
+            "id": f"think{n}",
+            "type": "llm",
+            "model": "anthropic:claude-opus-4-7",
+            "prompt": prompt,
+            "after": [f"think{n - 1}"] if n else [],
+        }
+        for n in range(3)
+    ]
+    version = services.create_workflow(workspace=workspace, name="Cohort", nodes=nodes)
+    sources = []
+    for n in range(COHORT_SOURCES):
+        run = Run.objects.create(
+            workspace=workspace,
+            workflow=version.workflow,
+            version=version,
+            version_number=1,
+            trigger_payload={"name": f"N{n}"},
+            steps_total=len(nodes),
+        )
+        execute(run.run_id)  # in this process: the sources are finished before the cohort is made
+        sources.append(run.run_id)
+    body = {
+        "name": "Soak",
+        "workflow_id": version.workflow.workflow_id,
+        "run_ids": sources,
+        "replay": {"mode": "as_is"},
+        "baseline_percent": 10,
+        "canary": 5,
+    }
+    cohort, _ = create_cohort(membership=membership_for_replay(user, workspace.pk), data=body, idempotency_key="")
+    members = CohortMember.objects.filter(cohort=cohort)
+    total = members.count()
+    worker_env = {"DATABASE_URL": DB_URL, "SIMULATED_LATENCY": "0.2", "COHORT_TICK_INTERVAL": "0.3", **SWEEP}
+    workers = [Worker(worker_env, concurrency=4, beat=True)]
+    try:
+        wait_for(lambda: members.filter(status="admitted").exists(), timeout=60, interval=0.02, message="admissions")
+        log("scenario cohort_kill: SIGKILL the worker during admission; starting another")
+        workers[0].kill()
+        workers.append(Worker(worker_env, concurrency=4, beat=True))
+        wait_for(
+            lambda: members.filter(status="completed").exists() and members.filter(status="admitted").exists(),
+            timeout=120,
+            interval=0.02,
+            message="members executing",
+        )
+        log("scenario cohort_kill: SIGKILL the worker while members' replays execute; starting another")
+        workers[1].kill()
+        workers.append(Worker(worker_env, concurrency=4, beat=True))
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while time.monotonic() < deadline and not Cohort.objects.get(pk=cohort.pk).is_finished:
+            time.sleep(1)
+        cohort.refresh_from_db()
+        by_status = dict(members.values_list("status").annotate(n=Count("pk")))
+        unended = sum(n for status, n in by_status.items() if status in ("pending", "admitted"))
+        children = [child for child in members.values_list("child_run_id", flat=True) if child]
+        twice = len(children) - len(set(children))
+        per_source = Run.objects.filter(replay_of__in=sources).values("replay_of").annotate(n=Count("pk"))
+        extra = sum(run["n"] for run in per_source) - len(children)  # a child no member owns: a second admission
+        rows = [
+            ("cohort: members (candidates and baseline lane)", total),
+            ("cohort: status after two SIGKILLs", cohort.status),
+            ("cohort: members by status", ", ".join(f"{k} {v}" for k, v in sorted(by_status.items()))),
+            ("cohort: counts add up to the members (must be yes)", "yes" if sum(by_status.values()) == total else "no"),
+            ("cohort: members not ended (must be 0)", unended),
+            ("cohort: a child owned by two members (must be 0)", twice),
+            ("cohort: replays of a source no member owns (must be 0)", extra),
+        ]
+        print_table(rows)
+        bad = unended or twice or extra or sum(by_status.values()) != total or cohort.status != "completed"
+        return 1 if bad else 0
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
 def sigterm_drain_scenario() -> int:
     """SIGTERM to a worker mid-run: it exits at the next step boundaries, and no step runs twice."""
     from runs.models import Account, Workspace
