@@ -5,7 +5,8 @@ The statuses and their descriptions come from the rules table (replay.rules), in
 
 from mappings.services import unmapped_message
 from runs.http.input import QueryInput, VersionNumber
-from runs.http.openapi import SAME_WORKSPACE, Header, Link, Operation
+from runs.http.openapi import SAME_WORKSPACE, Link, Operation
+from runs.idempotency import IDEMPOTENCY_KEY
 
 from . import api
 from .policy import PolicyInput
@@ -21,7 +22,6 @@ from .rules import (
     WORKFLOW_PAUSED,
     ReplayFields,
 )
-from .services import IDEMPOTENCY_KEY_RE
 from .shapes import Policy, PreflightPlan, ReplayCreated, ReplayPlan
 
 TAG = "Replay"
@@ -34,12 +34,6 @@ def _one_of(*messages: str) -> str:
 class PlanQuery(QueryInput):
     target_version: VersionNumber = None
 
-
-IDEMPOTENCY_KEY = Header(
-    "Idempotency-Key",
-    "A retry with the same key and request answers 200 with the run it made; the same key with another request is a 409.",
-    {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_RE.pattern}$"},
-)
 
 OPERATIONS = [
     Operation(

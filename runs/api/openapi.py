@@ -2,23 +2,31 @@
 
 from runs.checks import CheckResults, ChecksBody
 from runs.http.openapi import SAME_WORKSPACE, Link, Operation
+from runs.idempotency import IDEMPOTENCY_KEY
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput
-from runs.listing import RunExportQuery, RunListQuery
+from runs.listing import PageQuery, RunExportQuery, RunListQuery
 
 from . import views
 from .export import MEDIA_TYPE, ChatExample, ExportLine
 from .shapes import (
     CompareQuery,
     Comparison,
+    ModelCatalog,
     OtlpTrace,
     Prompt,
+    PromptDetail,
+    PromptList,
+    PromptRevisionContent,
     Run,
     RunList,
     RunTriggered,
     VersionBody,
+    Workflow,
     WorkflowBody,
+    WorkflowList,
     WorkflowPause,
     WorkflowVersion,
+    WorkflowVersionDetail,
 )
 
 TAG = "Prompts, workflows and runs"
@@ -27,9 +35,79 @@ NOT_FOUND = {
 }
 ILLEGAL = {409: "The run's status does not allow this transition."}
 
+PAGED = {400: "`cursor` or `limit` is malformed: `error.field` names it."}
+
 OPERATIONS = [
     Operation(
-        views.create_prompt,
+        views.models,
+        "GET",
+        "listModels",
+        "The model catalog as this workspace may use it",
+        TAG,
+        response=ModelCatalog,
+        description="Each model with whether this workspace may use it and, when not, why: the rules a replay with "
+        "a new model (`mode: model`) is checked by, and the list the Replay dialog offers.",
+    ),
+    Operation(
+        views.prompts,
+        "GET",
+        "listPrompts",
+        "Prompt artifacts of the workspace, newest first, a page at a time",
+        TAG,
+        query=PageQuery,
+        response=PromptList,
+        errors=PAGED,
+        description="Keyset pages: each answer's `next` is the `cursor` of the page of older artifacts.",
+    ),
+    Operation(
+        views.prompt_detail,
+        "GET",
+        "getPrompt",
+        "A prompt artifact with its revisions and the nodes that run each",
+        TAG,
+        response=PromptDetail,
+        errors={404: "No such prompt artifact in this workspace."},
+    ),
+    Operation(
+        views.prompt_revision,
+        "GET",
+        "getPromptRevision",
+        "A prompt revision's content",
+        TAG,
+        response=PromptRevisionContent,
+        errors={404: "No such prompt artifact in this workspace, or no such revision of it."},
+    ),
+    Operation(
+        views.workflows,
+        "GET",
+        "listWorkflows",
+        "Workflows of the workspace, newest first, a page at a time",
+        TAG,
+        query=PageQuery,
+        response=WorkflowList,
+        errors=PAGED,
+        description="Keyset pages: each answer's `next` is the `cursor` of the page of older workflows.",
+    ),
+    Operation(
+        views.workflow_detail,
+        "GET",
+        "getWorkflow",
+        "A workflow: whether it is paused and why, and its versions",
+        TAG,
+        response=Workflow,
+        errors={404: "No such workflow in this workspace."},
+    ),
+    Operation(
+        views.version,
+        "GET",
+        "getWorkflowVersion",
+        "A workflow version's nodes as they were declared",
+        TAG,
+        response=WorkflowVersionDetail,
+        errors={404: "No such workflow or version in this workspace."},
+    ),
+    Operation(
+        views.prompts,
         "POST",
         "createPrompt",
         "Create a prompt artifact with its first revision",
@@ -50,7 +128,7 @@ OPERATIONS = [
         errors={404: "No such prompt artifact in this workspace."},
     ),
     Operation(
-        views.create_workflow,
+        views.workflows,
         "POST",
         "createWorkflow",
         "Create a workflow with its version 1",
@@ -72,7 +150,7 @@ OPERATIONS = [
         errors=NOT_FOUND,
     ),
     Operation(
-        views.delete_version,
+        views.version,
         "DELETE",
         "deleteWorkflowVersion",
         "Delete a workflow version",
@@ -113,8 +191,14 @@ OPERATIONS = [
         status=201,
         body=TriggerInput,
         body_required=False,
+        headers=(IDEMPOTENCY_KEY,),
         response=RunTriggered,
-        errors={404: "No such workflow in this workspace.", 409: "The workflow has no version to run."},
+        also={200: "A retry with the same Idempotency-Key, workflow and payload: the run it made."},
+        errors={
+            400: "The body or the Idempotency-Key is malformed: `error.field` names it.",
+            404: "No such workflow in this workspace.",
+            409: "The workflow has no version to run, or the Idempotency-Key was used for a different request.",
+        },
     ),
     Operation(
         views.list_runs,
@@ -245,6 +329,18 @@ ONE_NODE_ON_THE_PROMPT = {
 }
 
 LINKS = [
+    Link("createPrompt", "getPrompt", {**SAME_WORKSPACE, "path.artifact_id": "$response.body#/artifact_id"}),
+    Link(
+        "createPrompt",
+        "getPromptRevision",
+        {
+            **SAME_WORKSPACE,
+            "path.artifact_id": "$response.body#/artifact_id",
+            "path.content_hash": "$response.body#/content_hash",
+        },
+    ),
+    Link("createWorkflow", "getWorkflow", WORKFLOW),
+    Link("createWorkflow", "getWorkflowVersion", {**WORKFLOW, "path.number": "$response.body#/version"}),
     Link(
         "createPrompt",
         "createPromptRevision",

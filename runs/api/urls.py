@@ -3,11 +3,15 @@ from django.urls import path
 from . import views as api
 
 urlpatterns = [
-    path("<slug:slug>/prompts", api.create_prompt),
+    path("<slug:slug>/models", api.models),
+    path("<slug:slug>/prompts", api.prompts),
+    path("<slug:slug>/prompts/<str:artifact_id>", api.prompt_detail),
     path("<slug:slug>/prompts/<str:artifact_id>/revisions", api.create_prompt_revision),
-    path("<slug:slug>/workflows", api.create_workflow),
+    path("<slug:slug>/prompts/<str:artifact_id>/revisions/<str:content_hash>", api.prompt_revision),
+    path("<slug:slug>/workflows", api.workflows),
+    path("<slug:slug>/workflows/<str:workflow_id>", api.workflow_detail),
     path("<slug:slug>/workflows/<str:workflow_id>/versions", api.create_version),
-    path("<slug:slug>/workflows/<str:workflow_id>/versions/<int:number>", api.delete_version),
+    path("<slug:slug>/workflows/<str:workflow_id>/versions/<int:number>", api.version),
     path("<slug:slug>/workflows/<str:workflow_id>/pause", api.pause_workflow),
     path("<slug:slug>/workflows/<str:workflow_id>/unpause", api.unpause_workflow),
     path("<slug:slug>/workflows/<str:workflow_id>/runs", api.trigger_run),

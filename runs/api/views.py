@@ -7,6 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 from runs import services
 from runs.access import (
     get_artifact_for_member,
+    get_revision_for_member,
     get_run_for_member,
     get_run_ref_for_member,
     get_version_for_member,
@@ -19,8 +20,9 @@ from runs.http.errors import NotFound
 from runs.http.input import parse, refuse_unknown_fields
 from runs.http.web import workspace_view
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput
-from runs.listing import RunExportQuery, RunListQuery, page_of_runs
-from runs.models import Role
+from runs.listing import PageQuery, RunExportQuery, RunListQuery, page_of_prompts, page_of_runs, page_of_workflows
+from runs.models import CatalogModel, Role
+from runs.prompts import revisions_with_uses
 from runs.usage import RunUsage, usage_of_runs
 
 from . import shapes
@@ -29,7 +31,59 @@ from .serializers import run_dict, run_with_steps
 from .shapes import OtlpTrace
 
 
-@api_view(("POST",), role=Role.OPERATOR)
+@api_view(("GET",))
+def models(request, membership):
+    workspace = membership.workspace
+    entries = [
+        {
+            "model_id": m.model_id,
+            "model_ref": m.model_ref,
+            "provider": m.provider,
+            "retired": m.retired,
+            "allowed": (reason := workspace.model_refusal(m)) is None,
+            "reason": reason,
+        }
+        for m in CatalogModel.objects.all()
+    ]
+    return answer(shapes.ModelCatalog, {"models": entries})
+
+
+@api_view(("GET", "POST"), role=Role.OPERATOR)
+def prompts(request, membership):
+    if request.method == "POST":
+        return create_prompt(request, membership)
+    query = parse(PageQuery, request.GET.dict())
+    page = page_of_prompts(membership.workspace, query.cursor, query.limit)
+    rows = [
+        {
+            "artifact_id": a.artifact_id,
+            "name": a.name,
+            "created_at": a.created_at,
+            "latest_content_hash": a.latest_content_hash,  # type: ignore[attr-defined]  # page_of_prompts annotates it
+        }
+        for a in page.rows
+    ]
+    return answer(shapes.PromptList, {"prompts": rows, "next": page.next, "prev": page.prev})
+
+
+@api_view(("GET",))
+def prompt_detail(request, membership, artifact_id):
+    artifact = get_artifact_for_member(membership, artifact_id)
+    revisions = [
+        {"content_hash": r.content_hash, "created_at": r.created_at, "used_by": uses}
+        for r, uses in revisions_with_uses(artifact)
+    ]
+    detail = {"artifact_id": artifact.artifact_id, "name": artifact.name, "created_at": artifact.created_at}
+    return answer(shapes.PromptDetail, {**detail, "revisions": revisions})
+
+
+@api_view(("GET",))
+def prompt_revision(request, membership, artifact_id, content_hash):
+    revision = get_revision_for_member(membership, artifact_id, content_hash)
+    content = {"content_hash": revision.content_hash, "created_at": revision.created_at, "content": revision.content}
+    return answer(shapes.PromptRevisionContent, {"artifact_id": artifact_id, **content})
+
+
 def create_prompt(request, membership):
     data = json_body(request)
     refuse_unknown_fields(data, PromptInput)
@@ -57,7 +111,33 @@ def create_prompt_revision(request, membership, artifact_id):
     )
 
 
-@api_view(("POST",), role=Role.OPERATOR)
+def _workflow(workflow) -> dict:
+    versions = [{"number": v.number, "created_at": v.created_at} for v in workflow.versions.all()]
+    return {
+        "workflow_id": workflow.workflow_id,
+        "name": workflow.name,
+        "paused": workflow.paused,
+        "paused_reason": workflow.paused_reason,
+        "created_at": workflow.created_at,
+        "versions": versions,
+    }
+
+
+@api_view(("GET", "POST"), role=Role.OPERATOR)
+def workflows(request, membership):
+    if request.method == "POST":
+        return create_workflow(request, membership)
+    query = parse(PageQuery, request.GET.dict())
+    page = page_of_workflows(membership.workspace, query.cursor, query.limit)
+    rows = [_workflow(w) for w in page.rows]
+    return answer(shapes.WorkflowList, {"workflows": rows, "next": page.next, "prev": page.prev})
+
+
+@api_view(("GET",))
+def workflow_detail(request, membership, workflow_id):
+    return answer(shapes.Workflow, _workflow(get_workflow_for_member(membership, workflow_id)))
+
+
 def create_workflow(request, membership):
     data = json_body(request)
     refuse_unknown_fields(data, shapes.WorkflowBody)
@@ -76,11 +156,15 @@ def create_version(request, membership, workflow_id):
     return answer(shapes.WorkflowVersion, {"workflow_id": workflow.workflow_id, "version": version.number}, status=201)
 
 
-@api_view(("DELETE",), role=Role.OPERATOR)
-def delete_version(request, membership, workflow_id, number):
+@api_view(("GET", "DELETE"), role=Role.OPERATOR)
+def version(request, membership, workflow_id, number):
     version = get_version_for_member(membership, workflow_id, number)
-    services.delete_version(version=version)
-    return HttpResponse(status=204)
+    if request.method == "DELETE":
+        services.delete_version(version=version)
+        return HttpResponse(status=204)
+    nodes = [node.as_spec() for node in version.nodes.order_by("position")]
+    detail = {"workflow_id": workflow_id, "version": version.number, "created_at": version.created_at}
+    return answer(shapes.WorkflowVersionDetail, {**detail, "nodes": nodes})
 
 
 def _pause_view(paused: bool):
@@ -104,10 +188,14 @@ unpause_workflow = _pause_view(False)
 def trigger_run(request, membership, workflow_id):
     workflow = get_workflow_for_member(membership, workflow_id)
     data = json_body(request)
-    run = services.trigger_run(workflow=workflow, payload=parse(TriggerInput, data).payload)
-    return answer(
-        shapes.RunTriggered, {"run_id": run.run_id, "status": run.status, "version": run.version_number}, status=201
+    run, created = services.trigger_run_once(
+        membership=membership,
+        workflow=workflow,
+        payload=parse(TriggerInput, data).payload,
+        idempotency_key=request.headers.get("Idempotency-Key", ""),
     )
+    triggered = {"run_id": run.run_id, "status": run.status, "version": run.version_number}
+    return answer(shapes.RunTriggered, triggered, status=201 if created else 200)
 
 
 @api_view(("GET",))

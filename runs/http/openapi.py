@@ -30,6 +30,7 @@ PATH_PARAMETERS = {
     "workflow_id": "A workflow id, e.g. `wf_ac3e0001`.",
     "artifact_id": "A prompt artifact id: `prompt_` followed by 8 hex digits.",
     "number": "A workflow version number.",
+    "content_hash": "A prompt revision's hash: `sha256:` followed by 64 hex digits.",
 }
 CONVERTER_SCHEMAS: dict[str, dict] = {
     "slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"},
