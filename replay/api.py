@@ -34,7 +34,10 @@ def submit(request, membership, run_id):
         version=new.version_number,
         mode=ReplayMode(new.mode),
     )
-    return answer(ReplayCreated, created, status=201 if result.created else 200)
+    response = answer(ReplayCreated, created, status=201 if result.created else 200)
+    for name, value in result.quota.headers().items():
+        response[name] = value
+    return response
 
 
 @api_view(("GET", "POST"), outsider_message=CROSS_BOUNDARY)

@@ -47,7 +47,9 @@ OPERATIONS = [
         headers=(IDEMPOTENCY_KEY,),
         response=ReplayCreated,
         also={200: "A retry with the same Idempotency-Key: the run it made."},
-        description="The rules answer in the order of the rules table; the first that fails answers.",
+        description="The rules answer in the order of the rules table; the first that fails answers. Every 200 and "
+        '201 carries the replay quota as `RateLimit-Policy: "replay";q=<limit>;w=<seconds>` and '
+        '`RateLimit: "replay";r=<left>;t=<seconds until the window resets>`.',
         errors={
             400: "A field is missing or malformed for the mode: `error.field` names it and the message the expected format; or the Idempotency-Key is malformed or was used for another run.",
             403: _one_of(CROSS_BOUNDARY, VIEWER_CANNOT_REPLAY, MODEL_NOT_AVAILABLE, PROVIDER_BLOCKED),
@@ -58,7 +60,10 @@ OPERATIONS = [
             422: "The prompt artifact is unused by the target version, or a node mapping pair is invalid, or "
             f"renamed nodes are not all mapped: “{unmapped_message(0).replace('0', 'N', 1)}” with "
             "`error.nodes` and `error.suggestions`: each unmapped node with its suggested targets.",
-            429: _one_of(DEPTH_EXCEEDED, QUOTA_EXCEEDED),
+            429: _one_of(DEPTH_EXCEEDED, QUOTA_EXCEEDED)
+            + f". “{QUOTA_EXCEEDED}” carries `Retry-After` (seconds until the window admits one more) and the IETF "
+            "`RateLimit-Policy` / `RateLimit` fields; "
+            f"“{DEPTH_EXCEEDED}” carries none: waiting does not help, replay the original run instead.",
         },
     ),
     Operation(

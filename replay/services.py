@@ -9,7 +9,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.db import transaction
-from django_ratelimit.core import get_usage, is_ratelimited
+from django_ratelimit.core import _split_rate, get_usage
 
 from mappings.services import UnmappedNodes, save_mapping, validate_pairs
 from runs.access import member_run, target_version_of
@@ -55,24 +55,59 @@ SOURCE_FIELDS = (
 class ReplayResult:
     run: Run
     created: bool
+    quota: "Quota"
 
 
 def _quota_key(group, request):
     return request
 
 
-def quota_left(workspace_id: int) -> int:
-    """Replays the workspace may still submit this minute (the dialog shows it; nothing is counted)."""
-    usage = get_usage(f"workspace:{workspace_id}", group="replay", key=_quota_key, rate=settings.REPLAY_QUOTA_RATE)
-    return max(0, usage["limit"] - usage["count"]) if usage else 0
+@dataclass(frozen=True)
+class Quota:
+    """The replay quota's window as a client should read it: IETF RateLimit-Policy / RateLimit, and Retry-After."""
+
+    limit: int
+    window: int  # seconds
+    remaining: int
+    reset: int  # seconds until the window ends and admits one more
+
+    def headers(self) -> dict[str, str]:
+        """RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers), as every submit answers them."""
+        return {
+            "RateLimit-Policy": f'"replay";q={self.limit};w={self.window}',
+            "RateLimit": f'"replay";r={self.remaining};t={self.reset}',
+        }
+
+    def refusal(self) -> "ReplayRejected":
+        """The quota's 429, saying when to come back: Retry-After, the seconds until the window admits one more."""
+        headers = {**self.headers(), "Retry-After": str(self.reset)}
+        return ReplayRejected(429, QUOTA_EXCEEDED, code="quota_exceeded", headers=headers)
 
 
-def take_quota(workspace_id: int) -> None:
-    """Counts accepted replays only: called once every other rule has passed."""
-    if is_ratelimited(
-        f"workspace:{workspace_id}", group="replay", key=_quota_key, rate=settings.REPLAY_QUOTA_RATE, increment=True
-    ):
-        raise ReplayRejected(429, QUOTA_EXCEEDED, code="quota_exceeded")
+def _quota(workspace_id: int, *, increment: bool) -> tuple[Quota, bool]:
+    """The workspace's quota window after counting this request (`increment`), and whether it is over the limit."""
+    rate = settings.REPLAY_QUOTA_RATE
+    usage = get_usage(f"workspace:{workspace_id}", group="replay", key=_quota_key, rate=rate, increment=increment)
+    limit, window = _split_rate(rate)
+    if usage is None:  # a rate of 0: nothing is ever admitted
+        return Quota(limit, window, 0, window), True
+    remaining = max(0, usage["limit"] - usage["count"])
+    # django-ratelimit's window still counts during its last second (time_left 0): the next opens a second later.
+    return Quota(usage["limit"], window, remaining, usage["time_left"] + 1), usage["should_limit"]
+
+
+def quota_now(workspace_id: int) -> Quota:
+    """The window as it is, nothing counted: what the dialog shows left this minute, an idempotent retry answers."""
+    return _quota(workspace_id, increment=False)[0]
+
+
+def take_quota(workspace_id: int) -> Quota:
+    """Counts accepted replays only: called once every other rule has passed. Over the limit, a 429 whose headers
+    say when the window admits one more."""
+    quota, over = _quota(workspace_id, increment=True)
+    if over:
+        raise quota.refusal()
+    return quota
 
 
 def _same_request(existing: Run, fields: ReplayFields, source: Run) -> bool:
@@ -237,7 +272,7 @@ def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idemp
         membership,
         lambda: _submit(membership=membership, run_id=run_id, fields=fields, idempotency_key=idempotency_key),
     )
-    return ReplayResult(replay, created=created)
+    return ReplayResult(replay, created=created, quota=quota_now(replay.workspace_id))
 
 
 def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency_key: str) -> tuple[Run, bool]:
@@ -301,12 +336,13 @@ def preview_replay(*, membership: Membership, run_id: str, fields: Mapping, star
         Run.objects.select_related("workflow").filter(pk=run_id).first(),
         foreign_message=CROSS_BOUNDARY,
     )
-    preview = Preview(source, quota_left=quota_left(source.workspace_id))
+    quota = quota_now(source.workspace_id)
+    preview = Preview(source, quota_left=quota.remaining)
     try:
         check_member_may_replay(membership)
         _check(source, membership, fields, preview, start_hint)
         if preview.quota_left == 0:
-            raise ReplayRejected(429, QUOTA_EXCEEDED, code="quota_exceeded")
+            raise quota.refusal()
     except Rejected as exc:
         preview.refusal = exc
     return preview

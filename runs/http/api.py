@@ -42,7 +42,10 @@ def answer(shape: type[BaseModel], data: BaseModel | Mapping[str, Any], *, statu
 
 
 def error_response(exc: Rejected) -> JsonResponse:
-    return JsonResponse(exc.as_dict(), status=exc.status)
+    response = JsonResponse(exc.as_dict(), status=exc.status)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
 
 
 def bearer_token(request) -> str:
