@@ -21,10 +21,12 @@ from runs.api.openapi import LINKS as RUN_LINKS
 from runs.api.openapi import OPERATIONS as RUN_OPERATIONS
 from runs.api.views import no_such_endpoint
 from runs.http.openapi import CONVERTER_SCHEMAS, Route, build_document
+from webhooks.openapi import LINKS as WEBHOOK_LINKS
+from webhooks.openapi import OPERATIONS as WEBHOOK_OPERATIONS
 
 PREFIX = "api/v1/"
-OPERATIONS = [*RUN_OPERATIONS, *REPLAY_OPERATIONS, *MAPPING_OPERATIONS]
-LINKS = [*RUN_LINKS, *REPLAY_LINKS]
+OPERATIONS = [*RUN_OPERATIONS, *REPLAY_OPERATIONS, *MAPPING_OPERATIONS, *WEBHOOK_OPERATIONS]
+LINKS = [*RUN_LINKS, *REPLAY_LINKS, *WEBHOOK_LINKS]
 DESCRIPTION = (
     "Replay finished AI workflow runs without repeating their side effects. Every refusal answers "
     '`{"error": {"code", "message", "field"?}}` with the HTTP status of the rule that answered.'

@@ -5,7 +5,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from .engine.dispatch import dispatch_on_commit, export_on_commit
+from .engine.dispatch import dispatch_on_commit, finished_on_commit
 from .graph import build_nodes, parse_nodes
 from .http.errors import BadRequest, Conflict
 from .http.input import parse
@@ -163,6 +163,6 @@ def cancel_run(*, run: Run) -> Run:
         status=Run.Status.CANCELLED, finished_at=timezone.now()
     ):
         raise _transition_error(run, "cancel", "pending, running or paused")
-    export_on_commit(run.pk)
+    finished_on_commit(run.pk)
     run.refresh_from_db()
     return run

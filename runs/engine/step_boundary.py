@@ -19,7 +19,7 @@ from django.utils import timezone
 from runs.models import Run, Step, ToolCall
 from runs.prepared import db_datetime, prepared_cursor
 
-from .dispatch import export_on_commit
+from .dispatch import finished_on_commit
 from .durability import async_commit_column, commit_waits_for_flush
 from .lease import beat_interval, hold
 
@@ -323,7 +323,7 @@ class StepBoundary:
             self.outcome = self.outcome.without_values(REFUSED_MESSAGE)
             failed = self._cross(self._recording(sql), sql["fail"], params)
         if failed:
-            export_on_commit(self.run_id)
+            finished_on_commit(self.run_id)
 
     def complete(self) -> bool:
         """Record the last step and complete the run, unless it was paused or cancelled meanwhile.
@@ -343,5 +343,5 @@ class StepBoundary:
             return False
         if completed:
             self.simulated = False
-            export_on_commit(self.run_id)
+            finished_on_commit(self.run_id)
         return bool(completed)

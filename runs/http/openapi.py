@@ -30,6 +30,7 @@ PATH_PARAMETERS = {
     "workflow_id": "A workflow id, e.g. `wf_ac3e0001`.",
     "artifact_id": "A prompt artifact id: `prompt_` followed by 8 hex digits.",
     "number": "A workflow version number.",
+    "endpoint_id": "A webhook endpoint id: `whk_` followed by 12 hex digits.",
     "content_hash": "A prompt revision's hash: `sha256:` followed by 64 hex digits.",
 }
 CONVERTER_SCHEMAS: dict[str, dict] = {
@@ -190,7 +191,8 @@ def _responses(op: Operation, schemas: Mapping) -> dict:
         ok["content"] = {op.media_type: {"schema": schemas[(op.response, "serialization")]}}
     responses: dict[str, Any] = {str(op.status): ok}
     for status, description in op.also.items():
-        responses[str(status)] = {**ok, "description": description}
+        # A 304 has no body: it says the client's copy (its ETag) is current.
+        responses[str(status)] = {"description": description} if status == 304 else {**ok, "description": description}
     error = _json(schemas[(Error, "serialization")])
     for status, description in op.error_statuses().items():
         responses[str(status)] = {"description": description, "content": error}
