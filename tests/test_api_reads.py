@@ -2,10 +2,12 @@
 
 import json
 
+import pytest
+
 from runs import services
 from runs.models import Run, Step
 
-from .builders import PAYLOAD, finished_run, llm, support_workflow
+from .builders import PAYLOAD, finished_run, llm, run_in_status, support_workflow
 from .factories import PromptRevisionFactory
 
 
@@ -138,3 +140,42 @@ def test_trigger_key_is_scoped_to_the_member(api, acme, admin_api):
     mine = trigger(api, version.workflow.workflow_id, PAYLOAD, "shared-key")
     theirs = trigger(admin_api, version.workflow.workflow_id, PAYLOAD, "shared-key")
     assert theirs.status_code == 201 and theirs.json()["run_id"] != mine.json()["run_id"]
+
+
+def test_run_answer_carries_an_etag_and_if_none_match_answers_304(viewer_api, acme):
+    run = finished_run(support_workflow(acme)[0])
+    first = viewer_api.get(f"/api/v1/acme/runs/{run.run_id}")
+    again = viewer_api.get(f"/api/v1/acme/runs/{run.run_id}", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304 and again.content == b"" and again["ETag"] == first["ETag"]
+
+
+def test_run_etag_changes_when_the_run_does(viewer_api, acme):
+    run = run_in_status(support_workflow(acme)[0], Run.Status.PENDING)
+    first = viewer_api.get(f"/api/v1/acme/runs/{run.run_id}")
+    services.cancel_run(run=run)
+    again = viewer_api.get(f"/api/v1/acme/runs/{run.run_id}", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+
+
+def test_wait_beyond_30_seconds_is_a_400_naming_wait(viewer_api, acme):
+    run = run_in_status(support_workflow(acme)[0], Run.Status.PENDING)
+    refused = viewer_api.get(f"/api/v1/acme/runs/{run.run_id}?wait=31")
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "wait"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_long_poll_answers_once_the_run_is_final_holding_no_connection_meanwhile(acme):
+    from django.db import connection
+
+    from runs.waiting import wait_until_final
+
+    run = run_in_status(support_workflow(acme)[0], Run.Status.PENDING)
+    held = []
+
+    def sleep(seconds):
+        held.append(connection.connection is not None)
+        if len(held) == 2:
+            Run.objects.filter(pk=run.pk).update(status=Run.Status.COMPLETED)
+
+    assert wait_until_final(run.run_id, 30, sleep=sleep) is True
+    assert held == [False, False] and connection.connection is None

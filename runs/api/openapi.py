@@ -1,7 +1,7 @@
 """The description of runs' JSON API: its operations, beside runs/api/urls.py (their shapes: runs.api.shapes)."""
 
 from runs.checks import CheckResults, ChecksBody
-from runs.http.openapi import SAME_WORKSPACE, Link, Operation
+from runs.http.openapi import SAME_WORKSPACE, Header, Link, Operation
 from runs.idempotency import IDEMPOTENCY_KEY
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput
 from runs.listing import PageQuery, RunExportQuery, RunListQuery
@@ -19,6 +19,7 @@ from .shapes import (
     PromptRevisionContent,
     Run,
     RunList,
+    RunQuery,
     RunTriggered,
     VersionBody,
     Workflow,
@@ -30,6 +31,9 @@ from .shapes import (
 )
 
 TAG = "Prompts, workflows and runs"
+IF_NONE_MATCH = Header(
+    "If-None-Match", "The `ETag` of an earlier answer: 304 while the run is unchanged.", {"type": "string"}
+)
 NOT_FOUND = {
     404: "The workflow, version, prompt artifact or run is not in this workspace, or a node names an unknown tool, model or prompt revision."
 }
@@ -234,8 +238,15 @@ OPERATIONS = [
         "getRun",
         "A run with its steps and tool calls",
         TAG,
+        query=RunQuery,
+        headers=(IF_NONE_MATCH,),
         response=Run,
-        errors={404: "No such run."},
+        also={304: "The run is as the ETag named in If-None-Match: nothing changed."},
+        errors={400: "`wait` is not a whole number of seconds from 0 to 30.", 404: "No such run."},
+        description="Every answer carries an `ETag`; send it back in `If-None-Match` for a 304 while nothing "
+        "changed. With `?wait=<seconds>` (at most 30) the answer waits until the run is completed, failed or "
+        "cancelled, or the time is up, holding no database connection meanwhile; a server answers at once when "
+        "its long-poll slots (half its threads) are all taken, so check `status` and poll again.",
     ),
     Operation(
         views.run_otlp,

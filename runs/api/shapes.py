@@ -7,20 +7,25 @@ runs.graph.parse_nodes, so the models below describe them from the same constant
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from runs.engine.llm_options import LlmOptions
 from runs.engine.tools import TOOLS
 from runs.graph import MAX_NODES, LlmNodeInput, ToolNodeInput
+from runs.http.input import QueryInput, invalid
 from runs.http.openapi import Closed
 from runs.inputs import WorkflowInput
+from runs.integers import ascii_int
 from runs.models import NodeType, ReplayMode, RunStatus
 from runs.models import Run as RunRow
 from runs.models.runs import StepStatus
+from runs.waiting import MAX_WAIT
 
 
 class LlmNode(LlmNodeInput, LlmOptions):
     """A model call: the node as parse_nodes declares it, with the options LlmOptions declares."""
+
+    model_config = ConfigDict(extra="forbid")  # parse_nodes refuses any other key, and an answer sends none
 
     type: Literal["llm"]
 
@@ -171,6 +176,26 @@ class RunList(Closed):
     runs: list[RunSummary]
     next: str | None
     prev: str | None = Field(description="The cursor of the newer page; null on the first page.")
+
+
+def _wait(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    seconds = ascii_int(value, low=0, high=MAX_WAIT)
+    if seconds is None:
+        raise invalid(f"{{field}} must be a whole number of seconds from 0 to {MAX_WAIT}.")
+    return seconds
+
+
+class RunQuery(QueryInput):
+    wait: Annotated[
+        int | None,
+        BeforeValidator(_wait, json_schema_input_type=Annotated[int, Field(ge=0, le=MAX_WAIT)] | None),
+    ] = Field(
+        default=None,
+        description=f"Long poll: answer as soon as the run is completed, failed or cancelled, or after this many "
+        f"seconds (at most {MAX_WAIT}), whichever comes first.",
+    )
 
 
 class CompareQuery(BaseModel):

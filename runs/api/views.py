@@ -15,7 +15,7 @@ from runs.access import (
 )
 from runs.checks import CheckResults, check_pair, parse_checks
 from runs.compare import compare, compared_runs
-from runs.http.api import answer, api_view, error_response, json_body
+from runs.http.api import answer, api_view, error_response, json_body, with_etag
 from runs.http.errors import NotFound
 from runs.http.input import parse, refuse_unknown_fields
 from runs.http.web import workspace_view
@@ -24,6 +24,7 @@ from runs.listing import PageQuery, RunExportQuery, RunListQuery, page_of_prompt
 from runs.models import CatalogModel, Role
 from runs.prompts import revisions_with_uses
 from runs.usage import RunUsage, usage_of_runs
+from runs.waiting import wait_until_final
 
 from . import shapes
 from .export import export_response
@@ -220,7 +221,11 @@ def export_runs_page(request, membership):
 
 @api_view(("GET",))
 def run_detail(request, membership, run_id):
-    return answer(shapes.Run, run_dict(run_with_steps(membership, run_id)))
+    query = parse(shapes.RunQuery, request.GET.dict())
+    run = run_with_steps(membership, run_id)
+    if query.wait and not run.is_finished and wait_until_final(run_id, query.wait):
+        run = run_with_steps(membership, run_id)
+    return with_etag(request, answer(shapes.Run, run_dict(run)))
 
 
 @api_view(("GET",))

@@ -1,12 +1,14 @@
 """The JSON API's plumbing: bearer tokens, JSON bodies, and the one place errors become responses."""
 
 import functools
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
+from django.utils.http import parse_etags
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
@@ -39,6 +41,16 @@ def answer(shape: type[BaseModel], data: BaseModel | Mapping[str, Any], *, statu
     """
     value = data if isinstance(data, shape) else shape.model_validate(data)
     return JsonResponse(value.model_dump(mode="json"), status=status)
+
+
+def with_etag(request, response: HttpResponse) -> HttpResponse:
+    """An ETag of the answer's bytes; a request whose If-None-Match names it gets a 304 without a body."""
+    etag = f'"{hashlib.sha256(response.content).hexdigest()[:32]}"'
+    known = parse_etags(request.headers.get("If-None-Match", ""))
+    if etag in known or "*" in known:
+        response = HttpResponseNotModified()
+    response["ETag"] = etag
+    return response
 
 
 def error_response(exc: Rejected) -> JsonResponse:
