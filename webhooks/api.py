@@ -2,9 +2,10 @@
 
 from django.db.models import Prefetch
 from django.http import HttpResponse
+from django.urls import reverse
 
 from runs.access import WorkspaceForbidden
-from runs.http.api import ROLE_NEEDED, answer, api_view, json_body
+from runs.http.api import ROLE_NEEDED, answer, api_view, created, json_body
 from runs.http.errors import NotFound
 from runs.models import Role
 
@@ -40,8 +41,9 @@ def webhooks(request, membership):
     if request.method == "POST":
         endpoint = register_endpoint(workspace=membership.workspace, user=request.user, data=json_body(request))
         response = answer(WebhookCreated, {**endpoint_dict(endpoint), "secret": endpoint.secret}, status=201)
-        response["Location"] = f"{request.path}/{endpoint.endpoint_id}"
-        return response
+        return created(
+            response, reverse(webhook, kwargs={"slug": membership.workspace.slug, "endpoint_id": endpoint.endpoint_id})
+        )
     endpoints = Endpoint.objects.filter(workspace=membership.workspace).order_by("created_at", "id")
     return answer(WebhookList, {"webhooks": [endpoint_dict(e) for e in endpoints]})
 

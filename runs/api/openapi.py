@@ -38,6 +38,7 @@ NOT_FOUND = {
     404: "The workflow, version, prompt artifact or run is not in this workspace, or a node names an unknown tool, model or prompt revision."
 }
 ILLEGAL = {409: "The run's status does not allow this transition."}
+COMPARE_CODES = {409: ("different_workflows",), 410: ("source_gone",)}
 
 PAGED = {400: "`cursor` or `limit` is malformed: `error.field` names it."}
 
@@ -102,7 +103,7 @@ OPERATIONS = [
         errors={404: "No such workflow in this workspace."},
     ),
     Operation(
-        views.version,
+        views.workflow_version,
         "GET",
         "getWorkflowVersion",
         "A workflow version's nodes as they were declared",
@@ -154,7 +155,7 @@ OPERATIONS = [
         errors=NOT_FOUND,
     ),
     Operation(
-        views.version,
+        views.workflow_version,
         "DELETE",
         "deleteWorkflowVersion",
         "Delete a workflow version",
@@ -296,6 +297,7 @@ OPERATIONS = [
         TAG,
         query=CompareQuery,
         response=Comparison,
+        codes=COMPARE_CODES,
         errors={
             400: "The run is not a replay and no ?with= names a run to compare it with.",
             404: "No such run in this workspace.",
@@ -311,6 +313,7 @@ OPERATIONS = [
         TAG,
         body=ChecksBody,
         response=CheckResults,
+        codes=COMPARE_CODES,
         errors={
             400: "A check is malformed (unknown kind, missing or ill-typed parameter, invalid regex or JSON Schema, "
             "a node in neither run), or the run is not a replay and no `with` names another: `error.field` names it.",

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from runs import services
@@ -15,7 +16,7 @@ from runs.access import (
 )
 from runs.checks import CheckResults, check_pair, parse_checks
 from runs.compare import compare, compared_runs
-from runs.http.api import answer, api_view, error_response, json_body, with_etag
+from runs.http.api import answer, api_view, created, error_response, json_body, with_etag
 from runs.http.errors import NotFound
 from runs.http.input import parse, refuse_unknown_fields
 from runs.http.web import workspace_view
@@ -94,8 +95,10 @@ def create_prompt(request, membership):
         content=data.get("content"),
         content_hash=data.get("content_hash"),
     )
-    return answer(
-        shapes.Prompt, {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash}, status=201
+    artifact_id = revision.artifact.artifact_id
+    response = answer(shapes.Prompt, {"artifact_id": artifact_id, "content_hash": revision.content_hash}, status=201)
+    return created(
+        response, reverse(prompt_detail, kwargs={"slug": membership.workspace.slug, "artifact_id": artifact_id})
     )
 
 
@@ -107,9 +110,11 @@ def create_prompt_revision(request, membership, artifact_id):
     revision = services.add_prompt_revision(
         artifact=artifact, content=data.get("content"), content_hash=data.get("content_hash")
     )
-    return answer(
+    response = answer(
         shapes.Prompt, {"artifact_id": artifact.artifact_id, "content_hash": revision.content_hash}, status=201
     )
+    where = {"slug": membership.workspace.slug, "artifact_id": artifact_id, "content_hash": revision.content_hash}
+    return created(response, reverse(prompt_revision, kwargs=where))
 
 
 def _workflow(workflow) -> dict:
@@ -143,9 +148,10 @@ def create_workflow(request, membership):
     data = json_body(request)
     refuse_unknown_fields(data, shapes.WorkflowBody)
     version = services.create_workflow(workspace=membership.workspace, name=data.get("name"), nodes=data.get("nodes"))
-    return answer(
-        shapes.WorkflowVersion, {"workflow_id": version.workflow.workflow_id, "version": version.number}, status=201
-    )
+    workflow_id = version.workflow.workflow_id
+    response = answer(shapes.WorkflowVersion, {"workflow_id": workflow_id, "version": version.number}, status=201)
+    where = {"slug": membership.workspace.slug, "workflow_id": workflow_id}
+    return created(response, reverse(workflow_detail, kwargs=where))
 
 
 @api_view(("POST",), role=Role.OPERATOR)
@@ -154,11 +160,13 @@ def create_version(request, membership, workflow_id):
     data = json_body(request)
     refuse_unknown_fields(data, shapes.VersionBody)
     version = services.add_version(workflow=workflow, nodes=data.get("nodes"))
-    return answer(shapes.WorkflowVersion, {"workflow_id": workflow.workflow_id, "version": version.number}, status=201)
+    response = answer(shapes.WorkflowVersion, {"workflow_id": workflow_id, "version": version.number}, status=201)
+    where = {"slug": membership.workspace.slug, "workflow_id": workflow_id, "number": version.number}
+    return created(response, reverse(workflow_version, kwargs=where))
 
 
 @api_view(("GET", "DELETE"), role=Role.OPERATOR)
-def version(request, membership, workflow_id, number):
+def workflow_version(request, membership, workflow_id, number):
     version = get_version_for_member(membership, workflow_id, number)
     if request.method == "DELETE":
         services.delete_version(version=version)
@@ -189,14 +197,15 @@ unpause_workflow = _pause_view(False)
 def trigger_run(request, membership, workflow_id):
     workflow = get_workflow_for_member(membership, workflow_id)
     data = json_body(request)
-    run, created = services.trigger_run_once(
+    run, is_new = services.trigger_run_once(
         membership=membership,
         workflow=workflow,
         payload=parse(TriggerInput, data).payload,
         idempotency_key=request.headers.get("Idempotency-Key", ""),
     )
     triggered = {"run_id": run.run_id, "status": run.status, "version": run.version_number}
-    return answer(shapes.RunTriggered, triggered, status=201 if created else 200)
+    response = answer(shapes.RunTriggered, triggered, status=201 if is_new else 200)
+    return created(response, run_location(membership, run.run_id)) if is_new else response
 
 
 @api_view(("GET",))
@@ -217,6 +226,10 @@ def export_runs(request, membership):
 def export_runs_page(request, membership):
     """The runs list's "Export", with the page's session: the API's stream (routed in config, beside the pages)."""
     return export_response(membership.workspace, parse(RunExportQuery, request.GET.dict()))
+
+
+def run_location(membership, run_id: str) -> str:
+    return reverse("api-run", kwargs={"slug": membership.workspace.slug, "run_id": run_id})
 
 
 @api_view(("GET",))

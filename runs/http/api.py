@@ -31,7 +31,8 @@ class Unauthorized(Rejected):
     code = "unauthorized"
 
     def __init__(self, message: str):
-        super().__init__(401, message)
+        # RFC 6750: a 401 names the scheme the client must use.
+        super().__init__(401, message, headers={"WWW-Authenticate": 'Bearer realm="Reprise API"'})
 
 
 def answer(shape: type[BaseModel], data: BaseModel | Mapping[str, Any], *, status: int = 200) -> JsonResponse:
@@ -82,6 +83,47 @@ def json_body(request) -> dict:
     return data
 
 
+def allowed_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """HEAD wherever GET is allowed."""
+    return (*methods, "HEAD") if "GET" in methods and "HEAD" not in methods else methods
+
+
+def method_refusal(request, methods: tuple[str, ...]) -> JsonResponse | None:
+    """The API's own 405, with Allow, for a method the route does not take; None when it takes it."""
+    allowed = allowed_methods(methods)
+    if request.method in allowed:
+        return None
+    response = JsonResponse(
+        {"error": {"code": "method_not_allowed", "message": f"Use {' or '.join(methods)}."}}, status=405
+    )
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+def head_as_get(request, respond) -> HttpResponse:
+    """A HEAD is answered as its GET would be, with the same headers (Content-Length, ETag) and no body."""
+    if request.method != "HEAD":
+        return respond()
+    request.method = "GET"
+    try:
+        response = respond()
+    finally:
+        request.method = "HEAD"
+    if response.streaming:
+        response.streaming_content = iter(())  # the stream is never read
+    else:
+        length = len(response.content)
+        response.content = b""
+        response["Content-Length"] = str(length)
+    return response
+
+
+def created(response: HttpResponse, location: str) -> HttpResponse:
+    """A 201 names where the new resource is read."""
+    response["Location"] = location
+    return response
+
+
 def api_view(methods: tuple[str, ...], *, role: str = "viewer", outsider_message: str | None = None):
     """Authenticate, resolve the workspace membership, check the role, and translate errors.
 
@@ -92,20 +134,16 @@ def api_view(methods: tuple[str, ...], *, role: str = "viewer", outsider_message
         @csrf_exempt
         @functools.wraps(view)
         def wrapper(request, slug, *args, **kwargs):
-            if request.method not in methods:
-                response = JsonResponse(
-                    {"error": {"code": "method_not_allowed", "message": f"Use {' or '.join(methods)}."}}, status=405
-                )
-                response["Allow"] = ", ".join(methods)
-                return response
+            if (refused := method_refusal(request, methods)) is not None:
+                return refused
             try:
                 user, membership = gate().api_membership(request, slug, outsider_message)
                 if request.method not in ("GET", "HEAD") and not membership.has_role(role):
                     raise Forbidden(ROLE_NEEDED[role])
                 request.user = user
-                return view(request, membership, *args, **kwargs)
+                return head_as_get(request, lambda: view(request, membership, *args, **kwargs))
             except Rejected as exc:
-                return error_response(exc)
+                return head_as_get(request, functools.partial(error_response, exc))
 
         return wrapper
 
