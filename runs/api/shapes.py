@@ -25,8 +25,6 @@ from runs.waiting import MAX_WAIT
 class LlmNode(LlmNodeInput, LlmOptions):
     """A model call: the node as parse_nodes declares it, with the options LlmOptions declares."""
 
-    model_config = ConfigDict(extra="forbid")  # parse_nodes refuses any other key, and an answer sends none
-
     type: Literal["llm"]
 
 
@@ -303,7 +301,12 @@ class WorkflowVersionDetail(Closed):
     workflow_id: str
     version: int
     created_at: datetime
-    nodes: list[Node]
+    # Described as objects, not as LlmNode | ToolNode again: the same models in an answer would be a second,
+    # "-Output" schema of each, which generated clients cannot tell from the body's (duplicate model names).
+    nodes: list[dict[str, Any]] = Field(
+        description="Each node as `createWorkflow`'s `nodes` declare it (`LlmNode` or `ToolNode`, by `type`), "
+        "an llm node's options with their values."
+    )
 
 
 class NodeUse(Closed):
