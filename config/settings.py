@@ -222,6 +222,9 @@ HTTP_TOOL_MAX_BYTES = env_int("HTTP_TOOL_MAX_BYTES", 5 * 1024 * 1024)
 # except for the host names, addresses and CIDR blocks listed here.
 # Long polls of GET …/runs/<run_id>?wait= waiting at once per web process: half its gthread threads (WEB_THREADS).
 LONG_POLL_WAITERS = max(1, env_int("WEB_THREADS", 8) // 2)
+# The longest a long poll really waits (seconds, at most 30, what ?wait= accepts): lower it where a client's
+# read timeout is shorter (the contract tests' 10 s).
+LONG_POLL_MAX_WAIT = min(30, env_int("LONG_POLL_MAX_WAIT", 30))
 # Webhooks: each attempt's deadline, the first retry's delay (doubled each time), and how long deliveries are retried
 # (and an endpoint may fail before it is disabled).
 WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)

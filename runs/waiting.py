@@ -31,7 +31,7 @@ def wait_until_final(run_id: str, seconds: float, *, sleep: Callable[[float], ob
     if not _waiters.acquire(blocking=False):
         return False
     try:
-        deadline = time.monotonic() + seconds
+        deadline = time.monotonic() + min(seconds, settings.LONG_POLL_MAX_WAIT)
         pause = FIRST_POLL
         while True:
             _release_connection()
