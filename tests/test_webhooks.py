@@ -128,3 +128,27 @@ def test_cohort_finished_reaches_endpoints_that_asked_for_it(admin_api, acme, re
     register(admin_api, f"{receiver.url}/other", events=["run.completed"])
     delivered = emit_cohort_finished(workspace_id=acme.pk, cohort_id="cohort_1", summary={"runs": 3})
     assert len(delivered) == 1 and Delivery.objects.get().payload["data"] == {"cohort": {"runs": 3}}
+
+
+def test_admin_page_registers_an_endpoint_and_shows_its_secret_once(superuser_client, acme, receiver):
+    form = {"workspace": acme.pk, "url": f"{receiver.url}/hook", "events": '["run.completed"]'}
+    response = superuser_client.post("/admin/webhooks/endpoint/add/", form, follow=True)
+    endpoint = Endpoint.objects.get()
+    assert endpoint.secret in response.content.decode()
+    assert (
+        endpoint.secret not in superuser_client.get(f"/admin/webhooks/endpoint/{endpoint.pk}/change/").content.decode()
+    )
+
+
+def test_admin_page_refuses_a_url_the_guard_refuses(superuser_client, acme, local_server):
+    form = {"workspace": acme.pk, "url": f"{local_server.url}/hook", "events": '["run.completed"]'}
+    response = superuser_client.post("/admin/webhooks/endpoint/add/", form)
+    assert "This URL is refused" in response.content.decode() and not Endpoint.objects.exists()
+
+
+def test_admin_list_says_an_endpoint_was_disabled_after_failing(superuser_client, acme, receiver):
+    endpoint = Endpoint.objects.create(workspace=acme, url=f"{receiver.url}/hook", events=["run.completed"])
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        disabled_at=timezone.now(), disabled_reason="Disabled after failing for 24 hours: no attempt succeeded."
+    )
+    assert "Disabled after failing for 24 hours" in superuser_client.get("/admin/webhooks/endpoint/").content.decode()
