@@ -25,6 +25,8 @@ SHARED_CACHE = bool(os.environ.get("REDIS_URL"))
 bind = address()
 worker_class = "gthread"
 workers = _int("WEB_CONCURRENCY", min(os.cpu_count() or 1, 4) if SHARED_CACHE else 1)
+# A long poll (GET …/runs/<run_id>?wait=) holds a thread while it waits: at most half of them wait at once
+# (settings.LONG_POLL_WAITERS, runs/waiting.py), so other requests always have threads.
 threads = _int("WEB_THREADS", 8)
 if workers > 1 and not SHARED_CACHE:
     raise SystemExit(

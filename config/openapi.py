@@ -12,7 +12,7 @@ import re
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from mappings.openapi import OPERATIONS as MAPPING_OPERATIONS
 from replay.cohorts.openapi import LINKS as COHORT_LINKS
@@ -22,11 +22,14 @@ from replay.openapi import OPERATIONS as REPLAY_OPERATIONS
 from runs.api.openapi import LINKS as RUN_LINKS
 from runs.api.openapi import OPERATIONS as RUN_OPERATIONS
 from runs.api.views import no_such_endpoint
+from runs.http.api import head_as_get, method_refusal
 from runs.http.openapi import CONVERTER_SCHEMAS, Route, build_document
+from webhooks.openapi import LINKS as WEBHOOK_LINKS
+from webhooks.openapi import OPERATIONS as WEBHOOK_OPERATIONS
 
 PREFIX = "api/v1/"
-OPERATIONS = [*RUN_OPERATIONS, *REPLAY_OPERATIONS, *COHORT_OPERATIONS, *MAPPING_OPERATIONS]
-LINKS = [*RUN_LINKS, *REPLAY_LINKS, *COHORT_LINKS]
+OPERATIONS = [*RUN_OPERATIONS, *REPLAY_OPERATIONS, *COHORT_OPERATIONS, *MAPPING_OPERATIONS, *WEBHOOK_OPERATIONS]
+LINKS = [*RUN_LINKS, *REPLAY_LINKS, *COHORT_LINKS, *WEBHOOK_LINKS]
 DESCRIPTION = (
     "Replay finished AI workflow runs without repeating their side effects. Every refusal answers "
     '`{"error": {"code", "message", "field"?}}` with the HTTP status of the rule that answered.'
@@ -75,14 +78,19 @@ def _document_bytes() -> bytes:
     return json.dumps(document(), indent=1).encode()
 
 
-@require_GET
+@csrf_exempt
 def openapi_json(request):
-    return HttpResponse(_document_bytes(), content_type="application/json")
+    """Public, GET or HEAD; any other method gets the API's JSON 405, never the HTML CSRF page."""
+    if (refused := method_refusal(request, ("GET",))) is not None:
+        return refused
+    return head_as_get(request, lambda: HttpResponse(_document_bytes(), content_type="application/json"))
 
 
-@require_GET
+@csrf_exempt
 def docs(request):
-    return render(request, "api/docs.html", reference())
+    if (refused := method_refusal(request, ("GET",))) is not None:
+        return refused
+    return head_as_get(request, lambda: render(request, "api/docs.html", reference()))
 
 
 # The reference page: the document turned into rows a template lists. Types are token lists so that

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "runs",
     "mappings",
     "replay",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -228,6 +229,16 @@ HTTP_TOOL_TIMEOUT = env_float("HTTP_TOOL_TIMEOUT", 10.0)
 HTTP_TOOL_MAX_BYTES = env_int("HTTP_TOOL_MAX_BYTES", 5 * 1024 * 1024)
 # The http tools refuse loopback, link-local, private and other non-public addresses (runs/engine/outbound.py)
 # except for the host names, addresses and CIDR blocks listed here.
+# Long polls of GET …/runs/<run_id>?wait= waiting at once per web process: half its gthread threads (WEB_THREADS).
+LONG_POLL_WAITERS = max(1, env_int("WEB_THREADS", 8) // 2)
+# The longest a long poll really waits (seconds, at most 30, what ?wait= accepts): lower it where a client's
+# read timeout is shorter (the contract tests' 10 s).
+LONG_POLL_MAX_WAIT = min(30, env_int("LONG_POLL_MAX_WAIT", 30))
+# Webhooks: each attempt's deadline, the first retry's delay (doubled each time), and how long deliveries are retried
+# (and an endpoint may fail before it is disabled).
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)
+WEBHOOK_RETRY_BASE = env_float("WEBHOOK_RETRY_BASE", 5.0)
+WEBHOOK_RETRY_FOR = env_int("WEBHOOK_RETRY_FOR", 24 * 3600)
 TOOL_HTTP_ALLOWED_HOSTS = parse_hosts("TOOL_HTTP_ALLOWED_HOSTS", env_str("TOOL_HTTP_ALLOWED_HOSTS"))
 # Seconds the simulator waits before answering, to mimic a provider's latency in demos and soak tests.
 SIMULATED_LATENCY = env_float("SIMULATED_LATENCY", 0.0)

@@ -9,6 +9,7 @@ from replay import api as replay_api
 from replay.cohorts import api as cohorts_api
 from runs.api import views as runs_api_views
 from runs.web import views as runs_views
+from webhooks import api as webhooks_api
 
 api_v1 = [
     path("openapi.json", openapi.openapi_json, name="openapi"),
@@ -24,6 +25,8 @@ api_v1 = [
     path("<slug:slug>/cohorts/<str:cohort_id>/members.csv", cohorts_api.export_csv),
     path("<slug:slug>/cohorts/<str:cohort_id>/cancel", cohorts_api.cancel),
     path("<slug:slug>/mappings", mappings_api.mappings),
+    path("<slug:slug>/webhooks", webhooks_api.webhooks),
+    path("<slug:slug>/webhooks/<str:endpoint_id>", webhooks_api.webhook),
     path("", include("runs.api.urls")),
     # [\s\S], not ".": a path may hold an encoded newline, and "." would let it fall through to the HTML 404.
     re_path(r"^(?P<path>[\s\S]*)$", runs_api_views.no_such_endpoint),

@@ -1,7 +1,9 @@
+from django.urls import reverse
+
 from mappings.suggestions import suggestions_for
 from runs.access import get_run_for_member, get_run_ref_for_member
 from runs.engine.replay_plan import Tools
-from runs.http.api import answer, api_view, json_body
+from runs.http.api import answer, api_view, created, json_body
 from runs.http.errors import BadRequest, Rejected
 from runs.http.input import version_number
 from runs.models import ReplayMode, Role, RunStatus
@@ -26,7 +28,7 @@ def submit(request, membership, run_id):
         idempotency_key=request.headers.get("Idempotency-Key", ""),
     )
     new, source_id = result.run, run_id
-    created = ReplayCreated(
+    replayed = ReplayCreated(
         run_id=new.run_id,
         status=RunStatus(new.status),
         replay_of=source_id,
@@ -34,7 +36,12 @@ def submit(request, membership, run_id):
         version=new.version_number,
         mode=ReplayMode(new.mode),
     )
-    return answer(ReplayCreated, created, status=201 if result.created else 200)
+    response = answer(ReplayCreated, replayed, status=201 if result.created else 200)
+    if result.created:
+        created(response, reverse("api-run", kwargs={"slug": membership.workspace.slug, "run_id": new.run_id}))
+    for name, value in result.quota.headers().items():
+        response[name] = value
+    return response
 
 
 @api_view(("GET", "POST"), outsider_message=CROSS_BOUNDARY)

@@ -5,7 +5,8 @@ The statuses and their descriptions come from the rules table (replay.rules), in
 
 from mappings.services import unmapped_message
 from runs.http.input import QueryInput, VersionNumber
-from runs.http.openapi import SAME_WORKSPACE, Header, Link, Operation
+from runs.http.openapi import SAME_WORKSPACE, Link, Operation
+from runs.idempotency import IDEMPOTENCY_KEY
 
 from . import api
 from .policy import PolicyInput
@@ -21,7 +22,6 @@ from .rules import (
     WORKFLOW_PAUSED,
     ReplayFields,
 )
-from .services import IDEMPOTENCY_KEY_RE
 from .shapes import Policy, PreflightPlan, ReplayCreated, ReplayPlan
 
 TAG = "Replay"
@@ -35,12 +35,6 @@ class PlanQuery(QueryInput):
     target_version: VersionNumber = None
 
 
-IDEMPOTENCY_KEY = Header(
-    "Idempotency-Key",
-    "A retry with the same key and request answers 200 with the run it made; the same key with another request is a 409.",
-    {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_RE.pattern}$"},
-)
-
 OPERATIONS = [
     Operation(
         api.submit,
@@ -53,7 +47,15 @@ OPERATIONS = [
         headers=(IDEMPOTENCY_KEY,),
         response=ReplayCreated,
         also={200: "A retry with the same Idempotency-Key: the run it made."},
-        description="The rules answer in the order of the rules table; the first that fails answers.",
+        codes={
+            403: ("forbidden", "cross_boundary", "model_not_available", "provider_blocked"),
+            409: ("in_flight", "version_deleted", "workflow_paused", "plan_changed", "confirm_invoke", "conflict"),
+            422: ("artifact_unused", "unmapped_nodes", "not_renamed", "unknown_target", "unknown_start_node"),
+            429: ("depth_exceeded", "quota_exceeded"),
+        },
+        description="The rules answer in the order of the rules table; the first that fails answers. Every 200 and "
+        '201 carries the replay quota as `RateLimit-Policy: "replay";q=<limit>;w=<seconds>` and '
+        '`RateLimit: "replay";r=<left>;t=<seconds until the window resets>`.',
         errors={
             400: "A field is missing or malformed for the mode: `error.field` names it and the message the expected format; or the Idempotency-Key is malformed or was used for another run.",
             403: _one_of(CROSS_BOUNDARY, VIEWER_CANNOT_REPLAY, MODEL_NOT_AVAILABLE, PROVIDER_BLOCKED),
@@ -64,7 +66,10 @@ OPERATIONS = [
             422: "The prompt artifact is unused by the target version, or a node mapping pair is invalid, or "
             f"renamed nodes are not all mapped: “{unmapped_message(0).replace('0', 'N', 1)}” with "
             "`error.nodes` and `error.suggestions`: each unmapped node with its suggested targets.",
-            429: _one_of(DEPTH_EXCEEDED, QUOTA_EXCEEDED),
+            429: _one_of(DEPTH_EXCEEDED, QUOTA_EXCEEDED)
+            + f". “{QUOTA_EXCEEDED}” carries `Retry-After` (seconds until the window admits one more) and the IETF "
+            "`RateLimit-Policy` / `RateLimit` fields; "
+            f"“{DEPTH_EXCEEDED}” carries none: waiting does not help, replay the original run instead.",
         },
     ),
     Operation(

@@ -3,14 +3,13 @@
 The dialog, the JSON API and the command all call submit_replay and only translate its result.
 """
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django_ratelimit.core import get_usage, is_ratelimited
+from django.db import transaction
+from django_ratelimit.core import _split_rate, get_usage
 
 from mappings.services import UnmappedNodes, save_mapping, validate_pairs
 from runs.access import member_run, target_version_of
@@ -18,6 +17,7 @@ from runs.engine.dispatch import dispatch_on_commit
 from runs.engine.plan import version_plan
 from runs.engine.replay_plan import ReplayPlan, Tools, build_plan
 from runs.http.errors import BadRequest, Conflict, Rejected
+from runs.idempotency import checked_idempotency_key, created_once, insert_run, run_with_key
 from runs.models import Membership, ReplayMode, Run, Step, WorkflowVersion
 
 from .plan import NodeMappingPlan, plan_mapping
@@ -37,7 +37,6 @@ from .rules import (
     payload_size_error,
 )
 
-IDEMPOTENCY_KEY_RE = re.compile(r"[\x20-\x7e]{0,200}")
 # What the rules, the plan and the new run read of the locked source; its other columns (its own plan, mapping,
 # overrides, bookkeeping) are neither decoded nor sent.
 SOURCE_FIELDS = (
@@ -56,31 +55,59 @@ SOURCE_FIELDS = (
 class ReplayResult:
     run: Run
     created: bool
+    quota: "Quota"
 
 
 def _quota_key(group, request):
     return request
 
 
-def quota_left(workspace_id: int) -> int:
-    """Replays the workspace may still submit this minute (the dialog shows it; nothing is counted)."""
-    usage = get_usage(f"workspace:{workspace_id}", group="replay", key=_quota_key, rate=settings.REPLAY_QUOTA_RATE)
-    return max(0, usage["limit"] - usage["count"]) if usage else 0
+@dataclass(frozen=True)
+class Quota:
+    """The replay quota's window as a client should read it: IETF RateLimit-Policy / RateLimit, and Retry-After."""
+
+    limit: int
+    window: int  # seconds
+    remaining: int
+    reset: int  # seconds until the window ends and admits one more
+
+    def headers(self) -> dict[str, str]:
+        """RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers), as every submit answers them."""
+        return {
+            "RateLimit-Policy": f'"replay";q={self.limit};w={self.window}',
+            "RateLimit": f'"replay";r={self.remaining};t={self.reset}',
+        }
+
+    def refusal(self) -> "ReplayRejected":
+        """The quota's 429, saying when to come back: Retry-After, the seconds until the window admits one more."""
+        headers = {**self.headers(), "Retry-After": str(self.reset)}
+        return ReplayRejected(429, QUOTA_EXCEEDED, code="quota_exceeded", headers=headers)
 
 
-def take_quota(workspace_id: int) -> None:
-    """Counts accepted replays only: called once every other rule has passed."""
-    if is_ratelimited(
-        f"workspace:{workspace_id}", group="replay", key=_quota_key, rate=settings.REPLAY_QUOTA_RATE, increment=True
-    ):
-        raise ReplayRejected(429, QUOTA_EXCEEDED, code="quota_exceeded")
+def _quota(workspace_id: int, *, increment: bool) -> tuple[Quota, bool]:
+    """The workspace's quota window after counting this request (`increment`), and whether it is over the limit."""
+    rate = settings.REPLAY_QUOTA_RATE
+    usage = get_usage(f"workspace:{workspace_id}", group="replay", key=_quota_key, rate=rate, increment=increment)
+    limit, window = _split_rate(rate)
+    if usage is None:  # a rate of 0: nothing is ever admitted
+        return Quota(limit, window, 0, window), True
+    remaining = max(0, usage["limit"] - usage["count"])
+    # django-ratelimit's window still counts during its last second (time_left 0): the next opens a second later.
+    return Quota(usage["limit"], window, remaining, usage["time_left"] + 1), usage["should_limit"]
 
 
-def checked_idempotency_key(key: str) -> str:
-    key = (key or "").strip()
-    if not IDEMPOTENCY_KEY_RE.fullmatch(key):
-        raise BadRequest("Idempotency-Key is at most 200 printable ASCII characters.", field="Idempotency-Key")
-    return key
+def quota_now(workspace_id: int) -> Quota:
+    """The window as it is, nothing counted: what the dialog shows left this minute, an idempotent retry answers."""
+    return _quota(workspace_id, increment=False)[0]
+
+
+def take_quota(workspace_id: int) -> Quota:
+    """Counts accepted replays only: called once every other rule has passed. Over the limit, a 429 whose headers
+    say when the window admits one more."""
+    quota, over = _quota(workspace_id, increment=True)
+    if over:
+        raise quota.refusal()
+    return quota
 
 
 def _same_request(existing: Run, fields: ReplayFields, source: Run) -> bool:
@@ -97,25 +124,9 @@ def _same_request(existing: Run, fields: ReplayFields, source: Run) -> bool:
     )
 
 
-def _replay_with_key(membership: Membership, key: str) -> Run | None:
-    """The run this member's Idempotency-Key made in the workspace: at most one (run_unique_idempotency_key)."""
-    rows = Run.objects.filter(
-        workspace_id=membership.workspace_id, requested_by_id=membership.user_id, idempotency_key=key
-    )
-    return next(iter(rows[:1]), None)  # no ORDER BY: the unique index answers alone
-
-
-class _KeyTaken(Exception):
-    """The insert collided on the Idempotency-Key: raised inside the transaction so that it rolls back."""
-
-    def __init__(self, key: str, error: IntegrityError):
-        self.key = key
-        self.error = error
-
-
 def _earlier_replay(source: Run, membership: Membership, key: str, fields: Mapping) -> Run | None:
     """The replay this Idempotency-Key already made, if the request repeats it; a misuse of the key is refused."""
-    existing = _replay_with_key(membership, key)
+    existing = run_with_key(membership, key)
     if existing is None:
         return None
     if existing.replay_of_id != source.pk:
@@ -263,18 +274,16 @@ def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idemp
     `membership` is the caller's membership of the workspace the request names; `fields` the replay
     fields as sent (a JSON body, a form, the command's options), validated after rules 1–5.
     """
-    try:
-        return _submit(membership=membership, run_id=run_id, fields=fields, idempotency_key=idempotency_key)
-    except _KeyTaken as taken:
-        # The same key won a race the lock does not cover (SQLite has no row locks; on PostgreSQL, a replay
-        # of another run): this request's transaction is rolled back; answer with the key's run.
-        existing = _replay_with_key(membership, taken.key)
-        if existing is None:
-            raise taken.error  # a collision on something else than the key
-        return ReplayResult(existing, created=False)
+    # The same key may win a race the lock does not cover (SQLite has no row locks; on PostgreSQL, a replay
+    # of another run): this request's transaction is rolled back and answers with the key's run.
+    replay, created = created_once(
+        membership,
+        lambda: _submit(membership=membership, run_id=run_id, fields=fields, idempotency_key=idempotency_key),
+    )
+    return ReplayResult(replay, created=created, quota=quota_now(replay.workspace_id))
 
 
-def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency_key: str) -> ReplayResult:
+def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency_key: str) -> tuple[Run, bool]:
     with transaction.atomic():
         # Lock the source run: a concurrent pause/cancel/resume or a same-key retry waits for us.
         rows = Run.objects.select_for_update(of=("self",)).select_related("workflow").only(*SOURCE_FIELDS)
@@ -283,7 +292,7 @@ def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency
         check_member_may_replay(membership)
         key = checked_idempotency_key(idempotency_key)
         if key and (earlier := _earlier_replay(source, membership, key, fields)) is not None:
-            return ReplayResult(earlier, created=False)
+            return earlier, False
         checked = Preview(source)
         _check(source, membership, fields, checked, explain=False)  # the plan's contract, not its reasons
         parsed, target, mapping, plan = checked.fields, checked.target, checked.mapping, checked.plan
@@ -312,12 +321,7 @@ def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency
             from_nodes=list(plan.from_nodes) if plan.from_nodes is not None else None,
             tools=plan.tools,
         )
-        try:
-            replay.save(force_insert=True)  # no savepoint: a collision rolls the whole request back (_KeyTaken)
-        except IntegrityError as exc:
-            if not key:  # only a key can collide
-                raise
-            raise _KeyTaken(key, exc) from exc
+        insert_run(replay)
         if parsed.save_mapping and mapping.renamed:
             save_mapping(
                 user=membership.user,
@@ -328,7 +332,7 @@ def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency
                 pairs=mapping.pairs,
             )
         dispatch_on_commit(replay.pk)
-    return ReplayResult(replay, created=True)
+    return replay, True
 
 
 def preview_replay(*, membership: Membership, run_id: str, fields: Mapping, start_hint: str | None = None) -> Preview:
@@ -342,12 +346,13 @@ def preview_replay(*, membership: Membership, run_id: str, fields: Mapping, star
         Run.objects.select_related("workflow").filter(pk=run_id).first(),
         foreign_message=CROSS_BOUNDARY,
     )
-    preview = Preview(source, quota_left=quota_left(source.workspace_id))
+    quota = quota_now(source.workspace_id)
+    preview = Preview(source, quota_left=quota.remaining)
     try:
         check_member_may_replay(membership)
         _check(source, membership, fields, preview, start_hint)
         if preview.quota_left == 0:
-            raise ReplayRejected(429, QUOTA_EXCEEDED, code="quota_exceeded")
+            raise quota.refusal()
     except Rejected as exc:
         preview.refusal = exc
     return preview

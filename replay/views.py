@@ -54,11 +54,7 @@ def _dialog_context(request, membership, run, fields: dict, start_hint: str | No
             .select_related("artifact")
             .order_by("artifact__name", "created_at")
         ),
-        "models": [
-            m
-            for m in CatalogModel.objects.select_related(None).all()
-            if workspace.model_is_available(m) and workspace.provider_is_allowed(m.provider)
-        ],
+        "models": [m for m in CatalogModel.objects.select_related(None).all() if workspace.model_refusal(m) is None],
         "idempotency_key": uuid.uuid4().hex,
         "payload_text": fields.get("trigger_payload") or pretty_json(run.trigger_payload),
         "original_payload_text": pretty_json(run.trigger_payload),

@@ -3,7 +3,7 @@
 from django.core.exceptions import PermissionDenied
 
 from .http.errors import Forbidden, NotFound
-from .models import Membership, PromptArtifact, Run, Workflow, WorkflowVersion, Workspace
+from .models import Membership, PromptArtifact, PromptRevision, Run, Workflow, WorkflowVersion, Workspace
 
 NOT_A_MEMBER = "You do not have access to this workspace."
 RUN_OF_ANOTHER_WORKSPACE = "This run belongs to another workspace."
@@ -79,6 +79,15 @@ def get_artifact_for_member(membership: Membership, artifact_id: str) -> PromptA
     if artifact.workspace_id != membership.workspace_id:
         raise WorkspaceForbidden("This prompt artifact belongs to another workspace.")
     return artifact
+
+
+def get_revision_for_member(membership: Membership, artifact_id: str, content_hash: str) -> PromptRevision:
+    artifact = get_artifact_for_member(membership, artifact_id)
+    revision = artifact.revisions.filter(content_hash=content_hash).first()
+    if revision is None:
+        raise NotFound(f"Content hash {content_hash} is not a revision of prompt artifact {artifact_id}.")
+    revision.artifact = artifact
+    return revision
 
 
 def workspaces_of(user) -> list[Workspace]:

@@ -7,19 +7,30 @@ whatever the history's size: no OFFSET, no COUNT(*) and no aggregate over the wo
 import base64
 import binascii
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from django.db.models import Q, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 from pydantic import BeforeValidator, Field, model_validator
 
 from .http.errors import BadRequest
 from .http.input import QueryInput, invalid
 from .integers import ascii_int
-from .models import RUN_ID_RE, WORKFLOW_ID_RE, Run, RunStatus, Workflow, Workspace
+from .models import (
+    PROMPT_ID_RE,
+    RUN_ID_RE,
+    WORKFLOW_ID_RE,
+    PromptArtifact,
+    PromptRevision,
+    Run,
+    RunStatus,
+    Workflow,
+    WorkflowVersion,
+    Workspace,
+)
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -66,7 +77,7 @@ def _workflow_id(value: Any) -> Any:
 def _limit(value: Any) -> int:
     number = ascii_int(value, low=1, high=MAX_PAGE_SIZE)
     if number is None:
-        raise invalid(f"{{field}} must be a number of runs from 1 to {MAX_PAGE_SIZE}.")
+        raise invalid(f"{{field}} must be a number of rows from 1 to {MAX_PAGE_SIZE}.")
     return number
 
 
@@ -128,13 +139,17 @@ class RunFilters(QueryInput):
         }
 
 
-class RunListQuery(RunFilters):
-    """GET /api/v1/<slug>/runs: the filters, a cursor from an earlier page and the page's size."""
+class PageQuery(QueryInput):
+    """A keyset page of a list that grows: a cursor from an earlier page and the page's size."""
 
     cursor: str | None = Field(default=None, description="A page's `next` (or `prev`): the page after it.")
     limit: Annotated[int, _declared(_limit, Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)])] = Field(
-        default=PAGE_SIZE, description="Runs per page."
+        default=PAGE_SIZE, description="Rows per page."
     )
+
+
+class RunListQuery(RunFilters, PageQuery):
+    """GET /api/v1/<slug>/runs: the filters, a cursor from an earlier page and the page's size."""
 
 
 EXPORT_FORMATS = ("runs", "chat")
@@ -152,26 +167,26 @@ class RunExportQuery(RunFilters):
 
 @dataclass(frozen=True)
 class Position:
-    """Where a page starts: after (older than) or before (newer than) the run at `created_at`, `run_id`."""
+    """Where a page starts: after (older than) or before (newer than) the row at `created_at`, `key` (its id)."""
 
     created_at: datetime
-    run_id: str
+    key: str
     older: bool
 
 
 def encode_cursor(position: Position) -> str:
-    raw = f"{'o' if position.older else 'n'}{position.created_at.isoformat()}|{position.run_id}"
+    raw = f"{'o' if position.older else 'n'}{position.created_at.isoformat()}|{position.key}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> Position:
-    """The position a cursor of encode_cursor names; any other string is a 400 naming `cursor`."""
+def decode_cursor(cursor: str, key_re: str = RUN_ID_RE) -> Position:
+    """The position a cursor of encode_cursor names (its key matching `key_re`); any other is a 400 naming `cursor`."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         direction, rest = raw[0], raw[1:]
-        at, run_id = rest.split("|")
+        at, key = rest.split("|")
         created_at = datetime.fromisoformat(at)
-        if direction not in "on" or timezone.is_naive(created_at) or not re.fullmatch(RUN_ID_RE, run_id):
+        if direction not in "on" or timezone.is_naive(created_at) or not re.fullmatch(key_re, key):
             raise ValueError
         # In UTC, as the cursors this list gives are: a time a crafted one puts past year 1 or 9999 there
         # (0001-01-01T00:00+01:00) overflows here, not in the database's adapter.
@@ -181,7 +196,59 @@ def decode_cursor(cursor: str) -> Position:
             "cursor is not one this list gave (a page's next or prev): start again from the first page.",
             field="cursor",
         ) from None
-    return Position(created_at, run_id, older=direction == "o")
+    return Position(created_at, key, older=direction == "o")
+
+
+def keyset_range(rows: QuerySet, key: str, position: Position | None, limit: int) -> QuerySet:
+    """`limit + 1` rows of `rows` from `position` in `(created_at, key)` order, newest first unless paging newer:
+    a range of an index of (…, created_at, key), whatever the table's size."""
+    if position is None or position.older:
+        order = ("-created_at", f"-{key}")
+        if position is not None:  # (created_at, key) < the position's, with created_at as the index range
+            at = position.created_at
+            rows = rows.filter(Q(created_at__lt=at) | Q(**{f"{key}__lt": position.key}), created_at__lte=at)
+    else:
+        order = ("created_at", key)
+        at = position.created_at
+        rows = rows.filter(Q(created_at__gt=at) | Q(**{f"{key}__gt": position.key}), created_at__gte=at)
+    return rows.order_by(*order)[: limit + 1]
+
+
+@dataclass(frozen=True)
+class Page[T]:
+    rows: list[T]
+    next: str | None  # older rows
+    prev: str | None  # newer rows
+
+
+def keyset_page[T](
+    read: Callable[[Position | None], Iterable[T]], key: str, cursor: str | None, limit: int, key_re: str
+) -> Page[T]:
+    """A page of rows newest first, with the cursors of the pages beside it (None at either end).
+
+    `read(position)` is the one query: keyset_range of the caller's rows. Paging newer past the newest rows
+    answers the first page, full even if rows were deleted since.
+    """
+    position = decode_cursor(cursor, key_re) if cursor else None
+    rows = list(read(position))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if position is not None and not position.older:
+        if not more:
+            return keyset_page(read, key, None, limit, key_re)
+        rows.reverse()
+    newest, oldest = (rows[0], rows[-1]) if rows else (None, None)
+    has_older = more if position is None or position.older else True
+    has_newer = position is not None
+
+    def at(row, older: bool) -> str:
+        return encode_cursor(Position(row.created_at, getattr(row, key), older=older))
+
+    return Page(
+        rows,
+        next=at(oldest, True) if oldest and has_older else None,
+        prev=at(newest, False) if newest and has_newer else None,
+    )
 
 
 def runs_matching(workspace: Workspace, filters: RunFilters) -> QuerySet[Run]:
@@ -217,24 +284,11 @@ def page_query(
     workspace: Workspace, filters: RunFilters, position: Position | None, limit: int, defer: tuple[str, ...] = ()
 ) -> QuerySet[Run]:
     """The one query of a page: `limit + 1` rows from `position`, in index order (newest first unless paging newer)."""
-    runs = runs_matching(workspace, filters)
-    if position is None or position.older:
-        order = ("-created_at", "-run_id")
-        if position is not None:  # (created_at, run_id) < the position's, with created_at as the index range
-            at, run_id = position.created_at, position.run_id
-            runs = runs.filter(Q(created_at__lt=at) | Q(run_id__lt=run_id), created_at__lte=at)
-    else:
-        order = ("created_at", "run_id")
-        at, run_id = position.created_at, position.run_id
-        runs = runs.filter(Q(created_at__gt=at) | Q(run_id__gt=run_id), created_at__gte=at)
-    return runs.select_related("workflow").defer(*NOT_LISTED, *defer).order_by(*order)[: limit + 1]
+    runs = runs_matching(workspace, filters).select_related("workflow").defer(*NOT_LISTED, *defer)
+    return keyset_range(runs, "run_id", position, limit)
 
 
-@dataclass(frozen=True)
-class RunPage:
-    rows: list[Run]
-    next: str | None  # older runs
-    prev: str | None  # newer runs
+RunPage = Page[Run]
 
 
 def page_of_runs(
@@ -248,24 +302,14 @@ def page_of_runs(
 
     `defer`: columns the caller will not read (e.g. NOT_ON_PAGES), left in the database.
     """
-    position = decode_cursor(cursor) if cursor else None
-    rows = list(page_query(workspace, filters, position, limit, defer))
-    for row in rows:
-        row.workspace = workspace  # every row's, read once
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if position is not None and not position.older:
-        if not more:  # the newest runs: the first page, full even if runs were deleted since
-            return page_of_runs(workspace, filters, None, limit, defer)
-        rows.reverse()
-    newest, oldest = (rows[0], rows[-1]) if rows else (None, None)
-    has_older = more if position is None or position.older else True
-    has_newer = position is not None
-    return RunPage(
-        rows,
-        next=encode_cursor(Position(oldest.created_at, oldest.run_id, older=True)) if oldest and has_older else None,
-        prev=encode_cursor(Position(newest.created_at, newest.run_id, older=False)) if newest and has_newer else None,
-    )
+
+    def read(position: Position | None) -> list[Run]:
+        rows = list(page_query(workspace, filters, position, limit, defer))
+        for row in rows:
+            row.workspace = workspace  # every row's, read once
+        return rows
+
+    return keyset_page(read, "run_id", cursor, limit, RUN_ID_RE)
 
 
 def runs_in_pages(
@@ -298,3 +342,33 @@ def runs_in_pages(
         last = page[-1]
         at, run_id = last[:2] if columns else (last.created_at, last.run_id)
         position = Position(at, run_id, older=True)
+
+
+def page_of_workflows(workspace: Workspace, cursor: str | None, limit: int) -> Page[Workflow]:
+    """A page of the workspace's workflows, newest first, each with its versions (two queries)."""
+    versions = Prefetch(
+        "versions", queryset=WorkflowVersion.objects.order_by("number").only("workflow_id", "number", "created_at")
+    )
+    workflows = Workflow.objects.filter(workspace=workspace).prefetch_related(versions)
+    return keyset_page(
+        lambda position: keyset_range(workflows, "workflow_id", position, limit),
+        "workflow_id",
+        cursor,
+        limit,
+        WORKFLOW_ID_RE,
+    )
+
+
+def page_of_prompts(workspace: Workspace, cursor: str | None, limit: int) -> Page[PromptArtifact]:
+    """A page of the workspace's prompt artifacts, newest first, each with its newest revision's hash (one query)."""
+    newest = (
+        PromptRevision.objects.filter(artifact=OuterRef("pk")).order_by("-created_at", "-id").values("content_hash")[:1]
+    )
+    prompts = PromptArtifact.objects.filter(workspace=workspace).annotate(latest_content_hash=Subquery(newest))
+    return keyset_page(
+        lambda position: keyset_range(prompts, "artifact_id", position, limit),
+        "artifact_id",
+        cursor,
+        limit,
+        PROMPT_ID_RE,
+    )

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from .engine.plan import prompt_contents, version_plan
-from .models import Node, PromptArtifact, WorkflowVersion
+from .models import Node, PromptArtifact, PromptRevision, WorkflowVersion
 
 
 @dataclass(frozen=True)
@@ -33,4 +33,25 @@ def prompts_of_version(version: WorkflowVersion, workspace_id: int) -> list[Vers
         )
         for artifact_id, (h, nodes) in used.items()
         if artifact_id in artifacts
+    ]
+
+
+def revisions_with_uses(artifact: PromptArtifact) -> list[tuple[PromptRevision, list[dict]]]:
+    """The artifact's revisions, oldest first, each with the llm nodes (workflow, version, node) that run it:
+    two queries, however many versions use it."""
+    uses: dict[str, list[dict]] = {}
+    nodes = (
+        Node.objects.filter(
+            version__workflow__workspace_id=artifact.workspace_id,
+            type=Node.Type.LLM,
+            config__prompt__artifact_id=artifact.artifact_id,
+        )
+        .order_by("version__workflow__created_at", "version__number", "position")
+        .values_list("version__workflow__workflow_id", "version__number", "node_id", "config")
+    )
+    for workflow_id, number, node_id, config in nodes:
+        content_hash = config["prompt"].get("content_hash", "")
+        uses.setdefault(content_hash, []).append({"workflow_id": workflow_id, "version": number, "node_id": node_id})
+    return [
+        (revision, uses.get(revision.content_hash, [])) for revision in artifact.revisions.order_by("created_at", "id")
     ]

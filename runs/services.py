@@ -5,12 +5,14 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from .engine.dispatch import dispatch_on_commit, export_on_commit
+from .engine.dispatch import dispatch_on_commit, finished_on_commit
 from .graph import build_nodes, parse_nodes
 from .http.errors import BadRequest, Conflict
 from .http.input import parse
+from .idempotency import KEY_REUSED, checked_idempotency_key, created_once, insert_run, run_with_key
 from .inputs import PauseInput, PromptInput, RevisionInput, TriggerInput, WorkflowInput
 from .models import (
+    Membership,
     Node,
     PromptArtifact,
     PromptRevision,
@@ -81,22 +83,51 @@ def set_workflow_paused(*, workflow: Workflow, paused: bool, reason="") -> Workf
 
 
 def trigger_run(*, workflow: Workflow, payload, version: WorkflowVersion | None = None) -> Run:
+    return _trigger(workflow=workflow, payload=payload, version=version)[0]
+
+
+def trigger_run_once(*, membership: Membership, workflow: Workflow, payload, idempotency_key: str) -> tuple[Run, bool]:
+    """A member's trigger with an Idempotency-Key: (the run, whether it was created now). The same key with the same
+    workflow and payload answers the run it made; with another, a 409."""
+    key = checked_idempotency_key(idempotency_key)
+    return created_once(
+        membership, lambda: _trigger(workflow=workflow, payload=payload, membership=membership, idempotency_key=key)
+    )
+
+
+def _trigger(
+    *,
+    workflow: Workflow,
+    payload,
+    version: WorkflowVersion | None = None,
+    membership: Membership | None = None,
+    idempotency_key: str = "",
+) -> tuple[Run, bool]:
     payload = parse(TriggerInput, {"payload": payload}).payload
     with transaction.atomic():
+        if idempotency_key and membership is not None:
+            earlier = run_with_key(membership, idempotency_key)
+            if earlier is not None:
+                if earlier.replay_depth or earlier.workflow_id != workflow.pk or earlier.trigger_payload != payload:
+                    raise Conflict(KEY_REUSED)
+                return earlier, False
         if version is None:
             version = workflow.versions.order_by("-number").first()
             if version is None:
                 raise Conflict("This workflow has no version to run.")
-        run = Run.objects.create(
+        run = Run(
             workspace_id=workflow.workspace_id,
             workflow=workflow,
             version=version,
             version_number=version.number,
             trigger_payload=payload,
             steps_total=version.nodes.count(),
+            requested_by_id=membership.user_id if membership is not None else None,
+            idempotency_key=idempotency_key,
         )
+        insert_run(run)
         dispatch_on_commit(run.pk)
-    return run
+    return run, True
 
 
 # Lifecycle. Each transition is a compare-and-swap on the status it starts from.
@@ -132,6 +163,6 @@ def cancel_run(*, run: Run) -> Run:
         status=Run.Status.CANCELLED, finished_at=timezone.now()
     ):
         raise _transition_error(run, "cancel", "pending, running or paused")
-    export_on_commit(run.pk)
+    finished_on_commit(run.pk)
     run.refresh_from_db()
     return run

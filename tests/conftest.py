@@ -156,6 +156,14 @@ def outsider_api(outsider):
 
 
 @pytest.fixture
+def superuser_client(django_user_model):
+    """A Django superuser signed in to the admin."""
+    client = Client()
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "root-password-1"))
+    return client
+
+
+@pytest.fixture
 def operator_client(operator):
     client = Client()
     client.force_login(operator)

@@ -1,18 +1,10 @@
 """The Django admin shows workflow versions and their nodes, and refuses to change them: runs executed them."""
 
 import pytest
-from django.test import Client
 
 from runs.models import Node, WorkflowVersion
 
 from .builders import support_workflow
-
-
-@pytest.fixture
-def superuser_client(django_user_model):
-    client = Client()
-    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "root-password-1"))
-    return client
 
 
 @pytest.fixture

@@ -129,7 +129,8 @@ def test_malformed_json_is_400(api, acme):
 
 
 def test_wrong_verb_is_405(api, acme):
-    assert api.get("/api/v1/acme/prompts").status_code == 405
+    response = api.delete("/api/v1/acme/prompts")
+    assert response.status_code == 405 and response["Allow"] == "GET, POST, HEAD"
 
 
 def test_viewer_cannot_write(viewer_api, acme):

@@ -119,8 +119,8 @@ def purge_broker():
         redis.Redis.from_url(url).flushdb()
 
 
-def dispatched_run_ids() -> list[str]:
-    """The run ids of the execute_run messages waiting in the broker, taken off the queue (no worker runs them)."""
+def dispatched_run_ids(task: str = "runs.tasks.execute_run") -> list[str]:
+    """The run ids of the `task` messages waiting in the broker, taken off the queue (no worker runs them)."""
     from config.celery import app
 
     run_ids = []
@@ -129,7 +129,7 @@ def dispatched_run_ids() -> list[str]:
         try:
             while True:
                 message = queue.get(timeout=1)
-                if message.headers.get("task") == "runs.tasks.execute_run":
+                if message.headers.get("task") == task:
                     run_ids.append(message.payload[0][0])
                 message.ack()
         except queue.Empty:

@@ -7,7 +7,7 @@ import math
 from django.conf import settings
 from django_ratelimit.core import _split_rate, get_usage, is_ratelimited
 
-from ..services import quota_left
+from ..services import quota_now
 
 GROUP = "replay-cohorts"
 
@@ -31,7 +31,7 @@ def cohort_quota_left(workspace_id: int) -> int:
     """Admissions the workspace's cohorts may still make in this window: their share, and the quota's own room."""
     usage = get_usage(f"workspace:{workspace_id}", group=GROUP, key=_key, rate=_rate(workspace_id))
     share_left = max(0, usage["limit"] - usage["count"]) if usage else 0
-    return min(share_left, quota_left(workspace_id))
+    return min(share_left, quota_now(workspace_id).remaining)
 
 
 def count_admission(workspace_id: int) -> None:

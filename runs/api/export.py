@@ -132,6 +132,7 @@ STEP_COLUMNS = (
     "output",
     "model_ref",
     "prompt_hash",
+    "prompt_artifact_id",
     "simulated",
     "mapped_from",
     "started_at",

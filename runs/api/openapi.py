@@ -1,35 +1,118 @@
 """The description of runs' JSON API: its operations, beside runs/api/urls.py (their shapes: runs.api.shapes)."""
 
 from runs.checks import CheckResults, ChecksBody
-from runs.http.openapi import SAME_WORKSPACE, Link, Operation
+from runs.http.openapi import SAME_WORKSPACE, Header, Link, Operation
+from runs.idempotency import IDEMPOTENCY_KEY
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput
-from runs.listing import RunExportQuery, RunListQuery
+from runs.listing import PageQuery, RunExportQuery, RunListQuery
 
 from . import views
 from .export import MEDIA_TYPE, ChatExample, ExportLine
 from .shapes import (
     CompareQuery,
     Comparison,
+    ModelCatalog,
     OtlpTrace,
     Prompt,
+    PromptDetail,
+    PromptList,
+    PromptRevisionContent,
     Run,
     RunList,
+    RunQuery,
     RunTriggered,
     VersionBody,
+    Workflow,
     WorkflowBody,
+    WorkflowList,
     WorkflowPause,
     WorkflowVersion,
+    WorkflowVersionDetail,
 )
 
 TAG = "Prompts, workflows and runs"
+IF_NONE_MATCH = Header(
+    "If-None-Match", "The `ETag` of an earlier answer: 304 while the run is unchanged.", {"type": "string"}
+)
 NOT_FOUND = {
     404: "The workflow, version, prompt artifact or run is not in this workspace, or a node names an unknown tool, model or prompt revision."
 }
 ILLEGAL = {409: "The run's status does not allow this transition."}
+COMPARE_CODES = {409: ("different_workflows",), 410: ("source_gone",)}
+
+PAGED = {400: "`cursor` or `limit` is malformed: `error.field` names it."}
 
 OPERATIONS = [
     Operation(
-        views.create_prompt,
+        views.models,
+        "GET",
+        "listModels",
+        "The model catalog as this workspace may use it",
+        TAG,
+        response=ModelCatalog,
+        description="Each model with whether this workspace may use it and, when not, why: the rules a replay with "
+        "a new model (`mode: model`) is checked by, and the list the Replay dialog offers.",
+    ),
+    Operation(
+        views.prompts,
+        "GET",
+        "listPrompts",
+        "Prompt artifacts of the workspace, newest first, a page at a time",
+        TAG,
+        query=PageQuery,
+        response=PromptList,
+        errors=PAGED,
+        description="Keyset pages: each answer's `next` is the `cursor` of the page of older artifacts.",
+    ),
+    Operation(
+        views.prompt_detail,
+        "GET",
+        "getPrompt",
+        "A prompt artifact with its revisions and the nodes that run each",
+        TAG,
+        response=PromptDetail,
+        errors={404: "No such prompt artifact in this workspace."},
+    ),
+    Operation(
+        views.prompt_revision,
+        "GET",
+        "getPromptRevision",
+        "A prompt revision's content",
+        TAG,
+        response=PromptRevisionContent,
+        errors={404: "No such prompt artifact in this workspace, or no such revision of it."},
+    ),
+    Operation(
+        views.workflows,
+        "GET",
+        "listWorkflows",
+        "Workflows of the workspace, newest first, a page at a time",
+        TAG,
+        query=PageQuery,
+        response=WorkflowList,
+        errors=PAGED,
+        description="Keyset pages: each answer's `next` is the `cursor` of the page of older workflows.",
+    ),
+    Operation(
+        views.workflow_detail,
+        "GET",
+        "getWorkflow",
+        "A workflow: whether it is paused and why, and its versions",
+        TAG,
+        response=Workflow,
+        errors={404: "No such workflow in this workspace."},
+    ),
+    Operation(
+        views.workflow_version,
+        "GET",
+        "getWorkflowVersion",
+        "A workflow version's nodes as they were declared",
+        TAG,
+        response=WorkflowVersionDetail,
+        errors={404: "No such workflow or version in this workspace."},
+    ),
+    Operation(
+        views.prompts,
         "POST",
         "createPrompt",
         "Create a prompt artifact with its first revision",
@@ -50,7 +133,7 @@ OPERATIONS = [
         errors={404: "No such prompt artifact in this workspace."},
     ),
     Operation(
-        views.create_workflow,
+        views.workflows,
         "POST",
         "createWorkflow",
         "Create a workflow with its version 1",
@@ -72,7 +155,7 @@ OPERATIONS = [
         errors=NOT_FOUND,
     ),
     Operation(
-        views.delete_version,
+        views.workflow_version,
         "DELETE",
         "deleteWorkflowVersion",
         "Delete a workflow version",
@@ -113,8 +196,14 @@ OPERATIONS = [
         status=201,
         body=TriggerInput,
         body_required=False,
+        headers=(IDEMPOTENCY_KEY,),
         response=RunTriggered,
-        errors={404: "No such workflow in this workspace.", 409: "The workflow has no version to run."},
+        also={200: "A retry with the same Idempotency-Key, workflow and payload: the run it made."},
+        errors={
+            400: "The body or the Idempotency-Key is malformed: `error.field` names it.",
+            404: "No such workflow in this workspace.",
+            409: "The workflow has no version to run, or the Idempotency-Key was used for a different request.",
+        },
     ),
     Operation(
         views.list_runs,
@@ -150,8 +239,15 @@ OPERATIONS = [
         "getRun",
         "A run with its steps and tool calls",
         TAG,
+        query=RunQuery,
+        headers=(IF_NONE_MATCH,),
         response=Run,
-        errors={404: "No such run."},
+        also={304: "The run is as the ETag named in If-None-Match: nothing changed."},
+        errors={400: "`wait` is not a whole number of seconds from 0 to 30.", 404: "No such run."},
+        description="Every answer carries an `ETag`; send it back in `If-None-Match` for a 304 while nothing "
+        "changed. With `?wait=<seconds>` (at most 30) the answer waits until the run is completed, failed or "
+        "cancelled, or the time is up, holding no database connection meanwhile; a server answers at once when "
+        "its long-poll slots (half its threads) are all taken, so check `status` and poll again.",
     ),
     Operation(
         views.run_otlp,
@@ -201,6 +297,7 @@ OPERATIONS = [
         TAG,
         query=CompareQuery,
         response=Comparison,
+        codes=COMPARE_CODES,
         errors={
             400: "The run is not a replay and no ?with= names a run to compare it with.",
             404: "No such run in this workspace.",
@@ -216,6 +313,7 @@ OPERATIONS = [
         TAG,
         body=ChecksBody,
         response=CheckResults,
+        codes=COMPARE_CODES,
         errors={
             400: "A check is malformed (unknown kind, missing or ill-typed parameter, invalid regex or JSON Schema, "
             "a node in neither run), or the run is not a replay and no `with` names another: `error.field` names it.",
@@ -245,6 +343,18 @@ ONE_NODE_ON_THE_PROMPT = {
 }
 
 LINKS = [
+    Link("createPrompt", "getPrompt", {**SAME_WORKSPACE, "path.artifact_id": "$response.body#/artifact_id"}),
+    Link(
+        "createPrompt",
+        "getPromptRevision",
+        {
+            **SAME_WORKSPACE,
+            "path.artifact_id": "$response.body#/artifact_id",
+            "path.content_hash": "$response.body#/content_hash",
+        },
+    ),
+    Link("createWorkflow", "getWorkflow", WORKFLOW),
+    Link("createWorkflow", "getWorkflowVersion", {**WORKFLOW, "path.number": "$response.body#/version"}),
     Link(
         "createPrompt",
         "createPromptRevision",

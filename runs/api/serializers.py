@@ -40,6 +40,7 @@ def step_dict(step: Step, calls: Iterable[ToolCall] | None = None) -> dict:
         "output": step.output,
         "model_ref": step.model_ref or None,
         "prompt_hash": step.prompt_hash or None,
+        "prompt_artifact_id": step.prompt_artifact_id or None,
         "simulated": step.simulated,
         "mapped_from": step.mapped_from or None,
         "started_at": iso(step.started_at),

@@ -7,16 +7,19 @@ runs.graph.parse_nodes, so the models below describe them from the same constant
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from runs.engine.llm_options import LlmOptions
 from runs.engine.tools import TOOLS
 from runs.graph import MAX_NODES, LlmNodeInput, ToolNodeInput
+from runs.http.input import QueryInput, invalid
 from runs.http.openapi import Closed
 from runs.inputs import WorkflowInput
+from runs.integers import ascii_int
 from runs.models import NodeType, ReplayMode, RunStatus
 from runs.models import Run as RunRow
 from runs.models.runs import StepStatus
+from runs.waiting import MAX_WAIT
 
 
 class LlmNode(LlmNodeInput, LlmOptions):
@@ -112,6 +115,10 @@ class Step(Closed):
     output: str
     model_ref: str | None
     prompt_hash: str | None
+    prompt_artifact_id: str | None = Field(
+        description="The prompt artifact an LLM step ran a revision of: replay with another revision of it "
+        "(`mode: prompt`, `prompt_artifact_id`, `content_hash`)."
+    )
     simulated: bool
     mapped_from: str | None = Field(description="The original run's node id, when this node was renamed.")
     started_at: datetime | None
@@ -178,6 +185,26 @@ class RunList(Closed):
     runs: list[RunSummary]
     next: str | None
     prev: str | None = Field(description="The cursor of the newer page; null on the first page.")
+
+
+def _wait(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    seconds = ascii_int(value, low=0, high=MAX_WAIT)
+    if seconds is None:
+        raise invalid(f"{{field}} must be a whole number of seconds from 0 to {MAX_WAIT}.")
+    return seconds
+
+
+class RunQuery(QueryInput):
+    wait: Annotated[
+        int | None,
+        BeforeValidator(_wait, json_schema_input_type=Annotated[int, Field(ge=0, le=MAX_WAIT)] | None),
+    ] = Field(
+        default=None,
+        description=f"Long poll: answer as soon as the run is completed, failed or cancelled, or after this many "
+        f"seconds (at most {MAX_WAIT}), whichever comes first.",
+    )
 
 
 class CompareQuery(BaseModel):
@@ -253,3 +280,102 @@ class OtlpTrace(Closed):
         description="One resource (Reprise) with one scope holding the run's spans: `invoke_workflow` root, "
         "a `chat` span per LLM step, an `execute_tool` span per tool step."
     )
+
+
+class CatalogEntry(Closed):
+    """A model of the catalog as this workspace may use it (the rules a replay with a new model is checked by)."""
+
+    model_id: str
+    model_ref: str = Field(description="`provider:model_id`: what a node's `model` and a replay's `model_ref` name.")
+    provider: str
+    retired: bool
+    allowed: bool
+    reason: Literal["retired", "not_in_allowlist", "provider_blocked"] | None = Field(
+        description="Why this workspace may not use it: retired, outside the account's or the workspace's model "
+        "allowlist, or its provider blocked by the workspace policy; null when allowed."
+    )
+
+
+class ModelCatalog(Closed):
+    models: list[CatalogEntry]
+
+
+class VersionSummary(Closed):
+    number: int
+    created_at: datetime
+
+
+class Workflow(Closed):
+    """A workflow, whether it is paused (replays of its runs are refused) and why, and its versions, oldest first."""
+
+    workflow_id: str
+    name: str
+    paused: bool
+    paused_reason: str
+    created_at: datetime
+    versions: list[VersionSummary]
+
+
+class WorkflowList(Closed):
+    """A page of workflows, newest first; pass `next` as `cursor` for the older page (null: there is none)."""
+
+    workflows: list[Workflow]
+    next: str | None
+    prev: str | None = Field(description="The cursor of the newer page; null on the first page.")
+
+
+class WorkflowVersionDetail(Closed):
+    """A workflow version's nodes as they were declared, in execution order."""
+
+    workflow_id: str
+    version: int
+    created_at: datetime
+    # Described as objects, not as LlmNode | ToolNode again: the same models in an answer would be a second,
+    # "-Output" schema of each, which generated clients cannot tell from the body's (duplicate model names).
+    nodes: list[dict[str, Any]] = Field(
+        description="Each node as `createWorkflow`'s `nodes` declare it (`LlmNode` or `ToolNode`, by `type`), "
+        "an llm node's options with their values."
+    )
+
+
+class NodeUse(Closed):
+    workflow_id: str
+    version: int
+    node_id: str
+
+
+class PromptRevisionSummary(Closed):
+    content_hash: str
+    created_at: datetime
+    used_by: list[NodeUse] = Field(description="The llm nodes of this workspace's workflow versions that run it.")
+
+
+class PromptSummary(Closed):
+    artifact_id: str
+    name: str
+    created_at: datetime
+    latest_content_hash: str | None = Field(description="The newest revision's hash.")
+
+
+class PromptList(Closed):
+    """A page of prompt artifacts, newest first; pass `next` as `cursor` for the older page (null: there is none)."""
+
+    prompts: list[PromptSummary]
+    next: str | None
+    prev: str | None = Field(description="The cursor of the newer page; null on the first page.")
+
+
+class PromptDetail(Closed):
+    """A prompt artifact with its revisions, oldest first."""
+
+    artifact_id: str
+    name: str
+    created_at: datetime
+    revisions: list[PromptRevisionSummary]
+
+
+class PromptRevisionContent(Closed):
+    artifact_id: str
+    content_hash: str
+    created_at: datetime
+    content: str

@@ -2,11 +2,13 @@
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from runs import services
 from runs.access import (
     get_artifact_for_member,
+    get_revision_for_member,
     get_run_for_member,
     get_run_ref_for_member,
     get_version_for_member,
@@ -14,14 +16,16 @@ from runs.access import (
 )
 from runs.checks import CheckResults, check_pair, parse_checks
 from runs.compare import compare, compared_runs
-from runs.http.api import answer, api_view, error_response, json_body
+from runs.http.api import answer, api_view, created, error_response, json_body, with_etag
 from runs.http.errors import NotFound
 from runs.http.input import parse, refuse_unknown_fields
 from runs.http.web import workspace_view
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput
-from runs.listing import RunExportQuery, RunListQuery, page_of_runs
-from runs.models import Role
+from runs.listing import PageQuery, RunExportQuery, RunListQuery, page_of_prompts, page_of_runs, page_of_workflows
+from runs.models import CatalogModel, Role
+from runs.prompts import revisions_with_uses
 from runs.usage import RunUsage, usage_of_runs
+from runs.waiting import wait_until_final
 
 from . import shapes
 from .export import export_response
@@ -29,7 +33,59 @@ from .serializers import run_dict, run_with_steps
 from .shapes import OtlpTrace
 
 
-@api_view(("POST",), role=Role.OPERATOR)
+@api_view(("GET",))
+def models(request, membership):
+    workspace = membership.workspace
+    entries = [
+        {
+            "model_id": m.model_id,
+            "model_ref": m.model_ref,
+            "provider": m.provider,
+            "retired": m.retired,
+            "allowed": (reason := workspace.model_refusal(m)) is None,
+            "reason": reason,
+        }
+        for m in CatalogModel.objects.all()
+    ]
+    return answer(shapes.ModelCatalog, {"models": entries})
+
+
+@api_view(("GET", "POST"), role=Role.OPERATOR)
+def prompts(request, membership):
+    if request.method == "POST":
+        return create_prompt(request, membership)
+    query = parse(PageQuery, request.GET.dict())
+    page = page_of_prompts(membership.workspace, query.cursor, query.limit)
+    rows = [
+        {
+            "artifact_id": a.artifact_id,
+            "name": a.name,
+            "created_at": a.created_at,
+            "latest_content_hash": a.latest_content_hash,  # type: ignore[attr-defined]  # page_of_prompts annotates it
+        }
+        for a in page.rows
+    ]
+    return answer(shapes.PromptList, {"prompts": rows, "next": page.next, "prev": page.prev})
+
+
+@api_view(("GET",))
+def prompt_detail(request, membership, artifact_id):
+    artifact = get_artifact_for_member(membership, artifact_id)
+    revisions = [
+        {"content_hash": r.content_hash, "created_at": r.created_at, "used_by": uses}
+        for r, uses in revisions_with_uses(artifact)
+    ]
+    detail = {"artifact_id": artifact.artifact_id, "name": artifact.name, "created_at": artifact.created_at}
+    return answer(shapes.PromptDetail, {**detail, "revisions": revisions})
+
+
+@api_view(("GET",))
+def prompt_revision(request, membership, artifact_id, content_hash):
+    revision = get_revision_for_member(membership, artifact_id, content_hash)
+    content = {"content_hash": revision.content_hash, "created_at": revision.created_at, "content": revision.content}
+    return answer(shapes.PromptRevisionContent, {"artifact_id": artifact_id, **content})
+
+
 def create_prompt(request, membership):
     data = json_body(request)
     refuse_unknown_fields(data, PromptInput)
@@ -39,8 +95,10 @@ def create_prompt(request, membership):
         content=data.get("content"),
         content_hash=data.get("content_hash"),
     )
-    return answer(
-        shapes.Prompt, {"artifact_id": revision.artifact.artifact_id, "content_hash": revision.content_hash}, status=201
+    artifact_id = revision.artifact.artifact_id
+    response = answer(shapes.Prompt, {"artifact_id": artifact_id, "content_hash": revision.content_hash}, status=201)
+    return created(
+        response, reverse(prompt_detail, kwargs={"slug": membership.workspace.slug, "artifact_id": artifact_id})
     )
 
 
@@ -52,19 +110,48 @@ def create_prompt_revision(request, membership, artifact_id):
     revision = services.add_prompt_revision(
         artifact=artifact, content=data.get("content"), content_hash=data.get("content_hash")
     )
-    return answer(
+    response = answer(
         shapes.Prompt, {"artifact_id": artifact.artifact_id, "content_hash": revision.content_hash}, status=201
     )
+    where = {"slug": membership.workspace.slug, "artifact_id": artifact_id, "content_hash": revision.content_hash}
+    return created(response, reverse(prompt_revision, kwargs=where))
 
 
-@api_view(("POST",), role=Role.OPERATOR)
+def _workflow(workflow) -> dict:
+    versions = [{"number": v.number, "created_at": v.created_at} for v in workflow.versions.all()]
+    return {
+        "workflow_id": workflow.workflow_id,
+        "name": workflow.name,
+        "paused": workflow.paused,
+        "paused_reason": workflow.paused_reason,
+        "created_at": workflow.created_at,
+        "versions": versions,
+    }
+
+
+@api_view(("GET", "POST"), role=Role.OPERATOR)
+def workflows(request, membership):
+    if request.method == "POST":
+        return create_workflow(request, membership)
+    query = parse(PageQuery, request.GET.dict())
+    page = page_of_workflows(membership.workspace, query.cursor, query.limit)
+    rows = [_workflow(w) for w in page.rows]
+    return answer(shapes.WorkflowList, {"workflows": rows, "next": page.next, "prev": page.prev})
+
+
+@api_view(("GET",))
+def workflow_detail(request, membership, workflow_id):
+    return answer(shapes.Workflow, _workflow(get_workflow_for_member(membership, workflow_id)))
+
+
 def create_workflow(request, membership):
     data = json_body(request)
     refuse_unknown_fields(data, shapes.WorkflowBody)
     version = services.create_workflow(workspace=membership.workspace, name=data.get("name"), nodes=data.get("nodes"))
-    return answer(
-        shapes.WorkflowVersion, {"workflow_id": version.workflow.workflow_id, "version": version.number}, status=201
-    )
+    workflow_id = version.workflow.workflow_id
+    response = answer(shapes.WorkflowVersion, {"workflow_id": workflow_id, "version": version.number}, status=201)
+    where = {"slug": membership.workspace.slug, "workflow_id": workflow_id}
+    return created(response, reverse(workflow_detail, kwargs=where))
 
 
 @api_view(("POST",), role=Role.OPERATOR)
@@ -73,14 +160,20 @@ def create_version(request, membership, workflow_id):
     data = json_body(request)
     refuse_unknown_fields(data, shapes.VersionBody)
     version = services.add_version(workflow=workflow, nodes=data.get("nodes"))
-    return answer(shapes.WorkflowVersion, {"workflow_id": workflow.workflow_id, "version": version.number}, status=201)
+    response = answer(shapes.WorkflowVersion, {"workflow_id": workflow_id, "version": version.number}, status=201)
+    where = {"slug": membership.workspace.slug, "workflow_id": workflow_id, "number": version.number}
+    return created(response, reverse(workflow_version, kwargs=where))
 
 
-@api_view(("DELETE",), role=Role.OPERATOR)
-def delete_version(request, membership, workflow_id, number):
+@api_view(("GET", "DELETE"), role=Role.OPERATOR)
+def workflow_version(request, membership, workflow_id, number):
     version = get_version_for_member(membership, workflow_id, number)
-    services.delete_version(version=version)
-    return HttpResponse(status=204)
+    if request.method == "DELETE":
+        services.delete_version(version=version)
+        return HttpResponse(status=204)
+    nodes = [node.as_spec() for node in version.nodes.order_by("position")]
+    detail = {"workflow_id": workflow_id, "version": version.number, "created_at": version.created_at}
+    return answer(shapes.WorkflowVersionDetail, {**detail, "nodes": nodes})
 
 
 def _pause_view(paused: bool):
@@ -104,10 +197,15 @@ unpause_workflow = _pause_view(False)
 def trigger_run(request, membership, workflow_id):
     workflow = get_workflow_for_member(membership, workflow_id)
     data = json_body(request)
-    run = services.trigger_run(workflow=workflow, payload=parse(TriggerInput, data).payload)
-    return answer(
-        shapes.RunTriggered, {"run_id": run.run_id, "status": run.status, "version": run.version_number}, status=201
+    run, is_new = services.trigger_run_once(
+        membership=membership,
+        workflow=workflow,
+        payload=parse(TriggerInput, data).payload,
+        idempotency_key=request.headers.get("Idempotency-Key", ""),
     )
+    triggered = {"run_id": run.run_id, "status": run.status, "version": run.version_number}
+    response = answer(shapes.RunTriggered, triggered, status=201 if is_new else 200)
+    return created(response, run_location(membership, run.run_id)) if is_new else response
 
 
 @api_view(("GET",))
@@ -130,9 +228,17 @@ def export_runs_page(request, membership):
     return export_response(membership.workspace, parse(RunExportQuery, request.GET.dict()))
 
 
+def run_location(membership, run_id: str) -> str:
+    return reverse("api-run", kwargs={"slug": membership.workspace.slug, "run_id": run_id})
+
+
 @api_view(("GET",))
 def run_detail(request, membership, run_id):
-    return answer(shapes.Run, run_dict(run_with_steps(membership, run_id)))
+    query = parse(shapes.RunQuery, request.GET.dict())
+    run = run_with_steps(membership, run_id)
+    if query.wait and not run.is_finished and wait_until_final(run_id, query.wait):
+        run = run_with_steps(membership, run_id)
+    return with_etag(request, answer(shapes.Run, run_dict(run)))
 
 
 @api_view(("GET",))

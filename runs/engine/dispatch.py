@@ -1,5 +1,6 @@
 """Handing runs to workers: after commit, never failing the request, and re-sent by the sweep when lost."""
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -41,6 +42,29 @@ def send_to_worker(run_id: str) -> bool:
 
 
 EXPORT_TASK = "runs.tasks.export_run_trace"  # by name: the engine does not import runs.tasks
+
+# Who hears that a run finished (the webhooks app registers its sender): the engine imports no task module.
+_finish_listeners: list[Callable[[str], object]] = []
+
+
+def register_finish_listener(listener: Callable[[str], object]) -> None:
+    if listener not in _finish_listeners:
+        _finish_listeners.append(listener)
+
+
+def finished_on_commit(run_id: str) -> None:
+    """The run reaches its final status (completed, failed, cancelled) in the transaction being committed: once it
+    is committed, push its trace and tell the listeners. A listener's failure never fails or delays the run."""
+    export_on_commit(run_id)
+    for listener in _finish_listeners:
+        transaction.on_commit(functools.partial(_tell, listener, run_id), robust=True)
+
+
+def _tell(listener: Callable[[str], object], run_id: str) -> None:
+    try:
+        listener(run_id)
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        log.warning("could not announce that %s finished (broker down?): %s", run_id, exc)
 
 
 def export_on_commit(run_id: str) -> None:

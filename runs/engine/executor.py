@@ -240,6 +240,7 @@ class RunExecutor:
                 "output": text,
                 "model_ref": model_ref,
                 "prompt_hash": prompt_hash,
+                "prompt_artifact_id": node.config["prompt"]["artifact_id"],
                 "simulated": completion.simulated,
                 **{name: getattr(usage, name) for name in Step.USAGE_FIELDS},
                 "raw_usage": storable(usage.raw),

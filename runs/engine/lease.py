@@ -17,7 +17,7 @@ from django.utils import timezone
 from runs.models import Run, Step
 from runs.prepared import db_datetime
 
-from .dispatch import export_on_commit
+from .dispatch import finished_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def fail_run(run_id: str, lease: str, message: str) -> None:
     if Run.objects.filter(pk=run_id, lease=lease).update(
         status=Run.Status.FAILED, error=message, finished_at=timezone.now(), lease=""
     ):
-        export_on_commit(run_id)
+        finished_on_commit(run_id)
 
 
 def beat(run_id: str, lease: str) -> bool:

@@ -188,7 +188,33 @@ class _CheckedTransport(httpx.HTTPTransport):
         self._pool = httpcore.ConnectionPool(ssl_context=_ssl_context(), network_backend=_CheckedBackend(allowed))
 
 
-def fetch(method: str, url: str, *, json: Any = None, timeout: float, max_bytes: int) -> Answer:
+def check_url(url: str) -> None:
+    """What fetch would refuse of `url` before sending anything: its scheme, and every address its host resolves to
+    (Refused; a host that does not resolve is refused too)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise Refused(f"{url!r} is not a URL: {exc}") from None
+    if parsed.scheme not in SCHEMES or not parsed.host:
+        raise Refused("only http and https URLs with a host are reached")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        addresses = resolve(parsed.host, port)
+    except httpcore.ConnectError as exc:
+        raise Refused(str(exc)) from None
+    check(parsed.host, addresses, settings.TOOL_HTTP_ALLOWED_HOSTS, port)
+
+
+def fetch(
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float,
+    max_bytes: int,
+) -> Answer:
     """Send the request, following up to MAX_REDIRECTS redirects; each hop's scheme and addresses are checked.
 
     `timeout` is the whole call's deadline, not each read's: a server trickling a byte a second is cut off
@@ -198,7 +224,7 @@ def fetch(method: str, url: str, *, json: Any = None, timeout: float, max_bytes:
     allowed = settings.TOOL_HTTP_ALLOWED_HOSTS
     deadline = time.monotonic() + timeout
     with httpx.Client(transport=_CheckedTransport(allowed), timeout=timeout, trust_env=False) as client:
-        request = client.build_request(method, url, json=json)
+        request = client.build_request(method, url, json=json, content=content, headers=headers)
         for hop in range(MAX_REDIRECTS + 1):
             where = f"the redirect to {request.url}" if hop else url
             if request.url.scheme not in SCHEMES:

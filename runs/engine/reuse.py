@@ -50,10 +50,10 @@ def _copy_statements(vendor: str) -> tuple[str, str]:
     usage = ", ".join(Step.USAGE_FIELDS)
     steps = (
         f"INSERT INTO {step} (run_id, node_id, type, position, status, input, output, error, model_ref, prompt_hash,"
-        f" simulated, mapped_from, started_at, finished_at, {usage}, cost_usd, price_version, latency_ms,"
+        f" prompt_artifact_id, simulated, mapped_from, started_at, finished_at, {usage}, cost_usd, price_version, latency_ms,"
         f" reused_from_run_id, reused_from_node_id)"
         f" SELECT %s, m.dst, s.type, m.pos, '{Step.Status.COMPLETED}', s.input, s.output, '', s.model_ref,"
-        f" s.prompt_hash, s.simulated, CASE WHEN s.node_id = m.dst THEN '' ELSE s.node_id END, %s, %s,"
+        f" s.prompt_hash, s.prompt_artifact_id, s.simulated, CASE WHEN s.node_id = m.dst THEN '' ELSE s.node_id END, %s, %s,"
         f" {', '.join([llm] * len(Step.USAGE_FIELDS))}, {llm}, s.price_version, {llm}, m.prun, m.pnode"
         f" FROM {REUSED_ROWS[vendor]} CROSS JOIN {step} s WHERE s.run_id = %s AND s.node_id = m.src"
     )

@@ -19,7 +19,7 @@ from django.utils import timezone
 from runs.models import Run, Step, ToolCall
 from runs.prepared import db_datetime, prepared_cursor
 
-from .dispatch import dispatch_on_commit, export_on_commit
+from .dispatch import dispatch_on_commit, finished_on_commit
 from .durability import async_commit_column, commit_waits_for_flush
 from .lease import beat_interval, hold, stop_at_boundary
 
@@ -39,7 +39,13 @@ class StepOutcome:
     def without_values(self, error: str) -> "StepOutcome":
         """The step failed with `error`, keeping what was run (usage, the tool call) but none of its values."""
         kept = {k: v for k, v in self.fields.items() if k in FINISH_USAGE_COLUMNS and k != "raw_usage"}
-        kept.update({k: self.fields[k] for k in ("model_ref", "prompt_hash", "simulated") if k in self.fields})
+        kept.update(
+            {
+                k: self.fields[k]
+                for k in ("model_ref", "prompt_hash", "prompt_artifact_id", "simulated")
+                if k in self.fields
+            }
+        )
         call = self.tool_call and {**self.tool_call, "arguments": {}, "result": None}
         return replace(self, status=Step.Status.FAILED, fields=kept, tool_call=call, error=error)
 
@@ -83,7 +89,7 @@ def _statements(vendor: str) -> dict[str, str]:
         f" prompt_hash, simulated, mapped_from, started_at, price_version)",
         "start_values": f"%s, %s, %s, '{Step.Status.RUNNING}', %s, '', '', '', '', %s, %s, %s, ''",
         "finish": f"UPDATE {step} SET status = %s, finished_at = %s, input = %s, output = %s, error = %s,"
-        f" model_ref = %s, prompt_hash = %s, simulated = %s, "
+        f" model_ref = %s, prompt_hash = %s, prompt_artifact_id = %s, simulated = %s, "
         + ", ".join(f"{name} = %s" for name in FINISH_USAGE_COLUMNS)
         + " WHERE id = %s",
         "tool_call": f"INSERT INTO {call} (step_id, tool, mutating, dry_run, source, recorded_in_run_id, arguments,"
@@ -139,6 +145,7 @@ class StepBoundary:
                     outcome.error,
                     f.get("model_ref", ""),
                     f.get("prompt_hash", ""),
+                    f.get("prompt_artifact_id", ""),
                     f.get("simulated", False),
                     *_usage_values(f),
                     outcome.step_id,
@@ -346,7 +353,7 @@ class StepBoundary:
             self.outcome = self.outcome.without_values(REFUSED_MESSAGE)
             failed = self._cross(self._recording(sql), sql["fail"], params)
         if failed:
-            export_on_commit(self.run_id)
+            finished_on_commit(self.run_id)
 
     def hand_on(self) -> None:
         """Record the last step and give the run back, pending and dispatched again, in one commit: its next
@@ -378,5 +385,5 @@ class StepBoundary:
             return False
         if completed:
             self.simulated = False
-            export_on_commit(self.run_id)
+            finished_on_commit(self.run_id)
         return bool(completed)

@@ -1,12 +1,14 @@
 """The JSON API's plumbing: bearer tokens, JSON bodies, and the one place errors become responses."""
 
 import functools
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
+from django.utils.http import parse_etags
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
@@ -29,7 +31,8 @@ class Unauthorized(Rejected):
     code = "unauthorized"
 
     def __init__(self, message: str):
-        super().__init__(401, message)
+        # RFC 6750: a 401 names the scheme the client must use.
+        super().__init__(401, message, headers={"WWW-Authenticate": 'Bearer realm="Reprise API"'})
 
 
 def answer(shape: type[BaseModel], data: BaseModel | Mapping[str, Any], *, status: int = 200) -> JsonResponse:
@@ -41,8 +44,21 @@ def answer(shape: type[BaseModel], data: BaseModel | Mapping[str, Any], *, statu
     return JsonResponse(value.model_dump(mode="json"), status=status)
 
 
+def with_etag(request, response: HttpResponse) -> HttpResponse:
+    """An ETag of the answer's bytes; a request whose If-None-Match names it gets a 304 without a body."""
+    etag = f'"{hashlib.sha256(response.content).hexdigest()[:32]}"'
+    known = parse_etags(request.headers.get("If-None-Match", ""))
+    if etag in known or "*" in known:
+        response = HttpResponseNotModified()
+    response["ETag"] = etag
+    return response
+
+
 def error_response(exc: Rejected) -> JsonResponse:
-    return JsonResponse(exc.as_dict(), status=exc.status)
+    response = JsonResponse(exc.as_dict(), status=exc.status)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
 
 
 def bearer_token(request) -> str:
@@ -67,6 +83,47 @@ def json_body(request) -> dict:
     return data
 
 
+def allowed_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """HEAD wherever GET is allowed."""
+    return (*methods, "HEAD") if "GET" in methods and "HEAD" not in methods else methods
+
+
+def method_refusal(request, methods: tuple[str, ...]) -> JsonResponse | None:
+    """The API's own 405, with Allow, for a method the route does not take; None when it takes it."""
+    allowed = allowed_methods(methods)
+    if request.method in allowed:
+        return None
+    response = JsonResponse(
+        {"error": {"code": "method_not_allowed", "message": f"Use {' or '.join(methods)}."}}, status=405
+    )
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+def head_as_get(request, respond) -> HttpResponse:
+    """A HEAD is answered as its GET would be, with the same headers (Content-Length, ETag) and no body."""
+    if request.method != "HEAD":
+        return respond()
+    request.method = "GET"
+    try:
+        response = respond()
+    finally:
+        request.method = "HEAD"
+    if response.streaming:
+        response.streaming_content = iter(())  # the stream is never read
+    else:
+        length = len(response.content)
+        response.content = b""
+        response["Content-Length"] = str(length)
+    return response
+
+
+def created(response: HttpResponse, location: str) -> HttpResponse:
+    """A 201 names where the new resource is read."""
+    response["Location"] = location
+    return response
+
+
 def api_view(methods: tuple[str, ...], *, role: str = "viewer", outsider_message: str | None = None):
     """Authenticate, resolve the workspace membership, check the role, and translate errors.
 
@@ -77,20 +134,16 @@ def api_view(methods: tuple[str, ...], *, role: str = "viewer", outsider_message
         @csrf_exempt
         @functools.wraps(view)
         def wrapper(request, slug, *args, **kwargs):
-            if request.method not in methods:
-                response = JsonResponse(
-                    {"error": {"code": "method_not_allowed", "message": f"Use {' or '.join(methods)}."}}, status=405
-                )
-                response["Allow"] = ", ".join(methods)
-                return response
+            if (refused := method_refusal(request, methods)) is not None:
+                return refused
             try:
                 user, membership = gate().api_membership(request, slug, outsider_message)
                 if request.method not in ("GET", "HEAD") and not membership.has_role(role):
                     raise Forbidden(ROLE_NEEDED[role])
                 request.user = user
-                return view(request, membership, *args, **kwargs)
+                return head_as_get(request, lambda: view(request, membership, *args, **kwargs))
             except Rejected as exc:
-                return error_response(exc)
+                return head_as_get(request, functools.partial(error_response, exc))
 
         return wrapper
 

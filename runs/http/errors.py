@@ -11,8 +11,10 @@ class Rejected(Exception):
         code: str | None = None,
         field: str | None = None,
         nodes: list[str] | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
+        self.headers = headers or {}  # HTTP fields the answer carries, e.g. a 429's Retry-After
         self.status = status
         self.message = message
         self.field = field

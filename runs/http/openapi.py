@@ -23,6 +23,15 @@ WITH_BODY = {
     400: "The body is not a JSON object, or a field is missing or malformed: `error.field` names it.",
     413: "The body is larger than the server accepts.",
 }
+# The `error.code` each status answers unless an operation declares its own (Operation.codes).
+DEFAULT_CODES: dict[int, tuple[str, ...]] = {
+    400: ("bad_request",),
+    401: ("unauthorized",),
+    403: ("forbidden",),
+    404: ("not_found",),
+    409: ("conflict",),
+    413: ("too_large",),
+}
 # Path parameters of the URL patterns, by name; a name not here is described by its converter alone.
 PATH_PARAMETERS = {
     "slug": "The workspace's slug, e.g. `acme`.",
@@ -31,6 +40,8 @@ PATH_PARAMETERS = {
     "artifact_id": "A prompt artifact id: `prompt_` followed by 8 hex digits.",
     "number": "A workflow version number.",
     "cohort_id": "A cohort id: `cohort_` followed by 12 hex digits.",
+    "endpoint_id": "A webhook endpoint id: `whk_` followed by 12 hex digits.",
+    "content_hash": "A prompt revision's hash: `sha256:` followed by 64 hex digits.",
 }
 CONVERTER_SCHEMAS: dict[str, dict] = {
     "slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"},
@@ -93,7 +104,12 @@ class Operation:
     # Other successful answers (status -> description), e.g. an idempotent retry's 200.
     also: Mapping[int, str] = field(default_factory=dict)
     errors: Mapping[int, str] = field(default_factory=dict)
+    # The `error.code`s a status answers, where they are not DEFAULT_CODES' (e.g. the replay rules' own).
+    codes: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
     description: str = ""
+
+    def error_codes(self, status: int) -> tuple[str, ...]:
+        return self.codes.get(status) or DEFAULT_CODES.get(status, ())
 
     def error_statuses(self) -> dict[int, str]:
         statuses = dict(AUTHENTICATED)
@@ -190,10 +206,15 @@ def _responses(op: Operation, schemas: Mapping) -> dict:
         ok["content"] = {op.media_type: {"schema": schemas[(op.response, "serialization")]}}
     responses: dict[str, Any] = {str(op.status): ok}
     for status, description in op.also.items():
-        responses[str(status)] = {**ok, "description": description}
+        # A 304 has no body: it says the client's copy (its ETag) is current.
+        responses[str(status)] = {"description": description} if status == 304 else {**ok, "description": description}
     error = _json(schemas[(Error, "serialization")])
     for status, description in op.error_statuses().items():
-        responses[str(status)] = {"description": description, "content": error}
+        codes = op.error_codes(status)
+        listed = f" `error.code`: {', '.join(f'`{c}`' for c in codes)}." if codes else ""
+        responses[str(status)] = {"description": description + listed, "content": error}
+        if codes:
+            responses[str(status)]["x-error-codes"] = list(codes)
     return responses
 
 

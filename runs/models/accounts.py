@@ -48,6 +48,15 @@ class Workspace(models.Model):
     def provider_is_allowed(self, provider: str) -> bool:
         return self.allowed_providers is None or provider in self.allowed_providers
 
+    def model_refusal(self, model: "CatalogModel") -> str | None:
+        """Why this workspace may not use `model` (None: it may), by the rules replay's check_model applies:
+        `retired`, `not_in_allowlist` (the account's or the workspace's) or `provider_blocked`."""
+        if not self.model_is_available(model):
+            return "retired" if model.retired else "not_in_allowlist"
+        if not self.provider_is_allowed(model.provider):
+            return "provider_blocked"
+        return None
+
     def policy_dict(self) -> dict:
         return {
             "allowed_models": self.allowed_models,

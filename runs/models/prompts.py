@@ -19,6 +19,10 @@ class PromptArtifact(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(artifact_id__regex=PROMPT_ID_RE), name="prompt_artifact_id_format"),
         ]
+        indexes = [
+            # GET /api/v1/<slug>/prompts (runs.listing.keyset_range): a keyset range of (created_at, artifact_id).
+            models.Index(fields=["workspace", "-created_at", "-artifact_id"], name="prompt_ws_recent_idx"),
+        ]
 
     def __str__(self):
         return f"{self.artifact_id} ({self.name})"

@@ -206,6 +206,8 @@ class Step(models.Model):
     error = models.TextField(blank=True)
     model_ref = models.CharField(max_length=160, blank=True)
     prompt_hash = models.CharField(max_length=71, blank=True)
+    # The prompt artifact the LLM step ran a revision of: what a replay with a new revision names.
+    prompt_artifact_id = models.CharField(max_length=15, blank=True, db_default="")
     simulated = models.BooleanField(default=False)
     mapped_from = models.CharField(max_length=100, blank=True, help_text="The original run's node id, when renamed.")
     started_at = models.DateTimeField(default=timezone.now)

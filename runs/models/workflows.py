@@ -22,6 +22,10 @@ class Workflow(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(workflow_id__regex=WORKFLOW_ID_RE), name="workflow_id_format"),
         ]
+        indexes = [
+            # GET /api/v1/<slug>/workflows (runs.listing.keyset_range): a keyset range of (created_at, workflow_id).
+            models.Index(fields=["workspace", "-created_at", "-workflow_id"], name="workflow_ws_recent_idx"),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.workflow_id})"
@@ -87,6 +91,7 @@ class Node(models.Model):
         if self.type == self.Type.LLM:
             spec["prompt"] = self.config.get("prompt")
             spec["model"] = self.config.get("model")
+            spec.update(self.config.get("options", {}))  # system, temperature, top_p, stop, max_tokens as declared
         else:
             spec["tool"] = self.config.get("tool")
             spec["args"] = self.config.get("args", {})

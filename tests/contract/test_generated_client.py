@@ -110,3 +110,67 @@ def _wait_until_finished(get_run, api, run_id):
 
     wait_for(finished, timeout=30, message=f"{run_id} to finish")
     return get_run.sync(client=api, slug="acme", run_id=run_id)
+
+
+def test_the_generated_client_finds_what_to_replay_against_and_closes_the_loop(client_module, acme, operator):
+    """Trigger with a key, wait by long poll, find the step's artifact, replay with a new revision, read the compare."""
+    from reprise_client import AuthenticatedClient
+    from reprise_client.api.prompts_workflows_and_runs import (
+        compare_runs,
+        create_prompt,
+        create_prompt_revision,
+        create_workflow,
+        get_prompt,
+        get_run,
+        list_models,
+        list_prompts,
+        list_workflows,
+        trigger_run,
+    )
+    from reprise_client.api.replay import submit_replay
+    from reprise_client.models import PromptInput, ReplayFields, RevisionInput, TriggerInput, WorkflowBody
+
+    token = ApiToken.issue(operator)[1]
+    with gunicorn(workers=1, threads=4) as base, celery_worker():
+        api = AuthenticatedClient(base_url=base, token=token, timeout=httpx.Timeout(40))
+        prompt = create_prompt.sync(
+            client=api, slug="acme", body=PromptInput(name="Reply", content="Hi {{ trigger.name }}")
+        )
+        models = list_models.sync(client=api, slug="acme").models
+        model = next(m for m in models if m.allowed and m.provider == "anthropic")
+        node = {"id": "draft", "type": "llm", "model": model.model_ref, "after": []}
+        node["prompt"] = {"artifact_id": prompt.artifact_id, "content_hash": prompt.content_hash}
+        workflow = create_workflow.sync(
+            client=api, slug="acme", body=WorkflowBody.from_dict({"name": "Loop", "nodes": [node]})
+        )
+        assert workflow.workflow_id in {w.workflow_id for w in list_workflows.sync(client=api, slug="acme").workflows}
+        assert prompt.artifact_id in {p.artifact_id for p in list_prompts.sync(client=api, slug="acme").prompts}
+
+        body = TriggerInput.from_dict({"payload": {"name": "Dana"}})
+        first = trigger_run.sync_detailed(
+            client=api, slug="acme", workflow_id=workflow.workflow_id, body=body, idempotency_key="loop-1"
+        )
+        again = trigger_run.sync_detailed(
+            client=api, slug="acme", workflow_id=workflow.workflow_id, body=body, idempotency_key="loop-1"
+        )
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.parsed.run_id == first.parsed.run_id
+        run = get_run.sync(client=api, slug="acme", run_id=first.parsed.run_id, wait=30)
+        assert run.status == "completed"
+
+        artifact_id = run.steps[0].prompt_artifact_id
+        assert artifact_id == prompt.artifact_id
+        revisions = get_prompt.sync(client=api, slug="acme", artifact_id=artifact_id).revisions
+        assert revisions[0].used_by[0].node_id == "draft"
+        newer = create_prompt_revision.sync(
+            client=api, slug="acme", artifact_id=artifact_id, body=RevisionInput(content="Hello {{ trigger.name }}!")
+        )
+        fields = {"mode": "prompt", "prompt_artifact_id": artifact_id, "content_hash": newer.content_hash}
+        replay = submit_replay.sync(client=api, slug="acme", run_id=run.run_id, body=ReplayFields.from_dict(fields))
+        replayed = get_run.sync(client=api, slug="acme", run_id=replay.run_id, wait=30)
+        assert replayed.status == "completed" and replayed.steps[0].prompt_hash == newer.content_hash
+        comparison = compare_runs.sync(client=api, slug="acme", run_id=replay.run_id)
+        assert comparison.base.run_id == run.run_id and comparison.rows[0].prompt_hash == [
+            prompt.content_hash,
+            newer.content_hash,
+        ]

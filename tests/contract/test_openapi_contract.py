@@ -103,7 +103,8 @@ def exercise(operation, real: list[dict], headers: dict) -> Counter[int]:
 @pytest.fixture
 def live(seeded):
     """The base URL of a gunicorn serving the seeded test database, and the description it serves."""
-    with gunicorn(workers=1, threads=4) as base:
+    # A long poll of the paused run waits its whole ?wait=: bounded below the requests' 10 s read timeout.
+    with gunicorn(workers=1, threads=4, env={"LONG_POLL_MAX_WAIT": "2"}) as base:
         yield base, httpx.get(base + "/api/v1/openapi.json").json()
 
 

@@ -1,0 +1,40 @@
+"""Thin tasks: each takes an id, and a second message for it does nothing (the delivery is claimed first)."""
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def emit_run_event(run_id: str) -> None:
+    from .services import emit_run_finished
+
+    emit_run_finished(run_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def emit_cohort_event(cohort_id: str) -> None:
+    from .services import emit_cohort_finished
+
+    emit_cohort_finished(cohort_id)
+
+
+def send_cohort_finished(cohort_id: str) -> None:
+    """The cohorts' finish listener (webhooks.apps registers it): runs once the cohort's final status is committed."""
+    emit_cohort_event.apply_async(args=[cohort_id], retry=False)
+
+
+def send_run_finished(run_id: str) -> None:
+    """The engine's finish listener (webhooks.apps registers it): runs once the final transition is committed."""
+    emit_run_event.apply_async(args=[run_id], retry=False)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def deliver(delivery_id: int) -> None:
+    from .services import attempt_delivery
+
+    delay = attempt_delivery(delivery_id)
+    if delay is not None:
+        send_delivery(delivery_id, countdown=delay)
+
+
+def send_delivery(delivery_id: int, countdown: float = 0) -> None:
+    deliver.apply_async(args=[delivery_id], countdown=countdown, retry=False)
