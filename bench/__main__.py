@@ -39,6 +39,7 @@ IN_PROCESS = (
     "pricing",
     "replay_submit",
     "compare_page",
+    "replay_dialog",
     "checks",
     "replay_plan",
     "recorded_calls",

@@ -26,6 +26,7 @@ from .messages import (
     VERSION_DELETED,
     WILL_FAIL,
 )
+from .presenters import plan_rows, start_options
 from .rules import CROSS_BOUNDARY, MODE_FIELDS
 from .services import preview_replay, submit_replay
 
@@ -96,6 +97,7 @@ def _preview_context(preview) -> dict:
         "unmapped_message": unmapped_message(len(mapping.unmapped)) if mapping and mapping.unmapped else "",
         "start_nodes": preview.start_nodes,
         "start_from": preview.start_from,
+        "start_options": start_options(preview.start_nodes, preview.start_from),
     }
 
 
@@ -133,14 +135,20 @@ def _plan_context(membership, run, data: dict, start_hint: str | None = None) ->
         except BadRequest:
             payload_diff = None  # the editor shows the syntax error as you type; the refusal says it too
     refusal = _shown_refusal(preview, data)
+    reused = [n for n in plan.nodes if n.action == "reuse"] if plan else []
+    will_run = [n for n in plan.nodes if n.action == "run"] if plan else []
     return {
         **_preview_context(preview),
         "payload_diff": payload_diff,
         "plan": plan,
         "refusal": refusal,
         "blocked": _blocked(refusal, plan),
-        "reused": [n for n in plan.nodes if n.action == "reuse"] if plan else [],
-        "will_run": [n for n in plan.nodes if n.action == "run"] if plan else [],
+        "reused": reused,
+        "will_run": will_run,
+        # The rows are built in Python: 1,000 template includes were most of the dialog's time (replay/presenters.py).
+        "reused_rows": plan_rows(reused),
+        "will_run_rows": plan_rows(will_run),
+        "dropped_rows": plan_rows(plan.dropped) if plan else "",
         "estimate": plan.estimate() if plan else None,
         "quota_left": preview.quota_left,
     }
