@@ -39,7 +39,7 @@ def _field(name: str) -> tuple:
 
 # The same annotations (and so the same validators) as ReplayFields; the cross-field rules run in parse_change.
 CohortChange = create_model(  # type: ignore[call-overload]
-    "CohortChange",
+    "CohortReplayChange",
     __base__=Input,
     __module__=__name__,
     __doc__="The one change every member is replayed with: a single replay's fields, for every member.",
