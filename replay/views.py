@@ -177,7 +177,7 @@ def dialog(request, membership, run_id):
     except Rejected as exc:
         context = _dialog_context(request, membership, run, data)
         context["error"] = exc.message
-        response = render(request, DIALOG + "#form", context, status=exc.status)
+        response = exc.carried_by(render(request, DIALOG + "#form", context, status=exc.status))
         return trigger_client_event(response, "replayFailed", {"message": exc.message})
     new = result.run
     url = reverse("trace", kwargs={"slug": membership.workspace.slug, "run_id": new.run_id})

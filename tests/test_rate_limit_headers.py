@@ -53,3 +53,12 @@ def test_depth_429_has_no_retry_after_and_keeps_its_message(api, acme):
     refused = replay(api, deep.run_id)
     assert refused.status_code == 429 and refused.json()["error"]["message"] == "Replay chain exceeded depth limit"
     assert "Retry-After" not in refused and "RateLimit" not in refused
+
+
+def test_the_dialogs_quota_429_says_when_to_come_back_too(operator_client, source, settings):
+    settings.REPLAY_QUOTA_RATE = "1/m"
+    url = f"/acme/ai/runs/{source.run_id}/replay"
+    operator_client.post(url, {"mode": "as_is"}, HTTP_HX_REQUEST="true")
+    refused = operator_client.post(url, {"mode": "as_is"}, HTTP_HX_REQUEST="true")
+    assert refused.status_code == 429 and "Replay quota exceeded" in refused.content.decode()
+    assert 1 <= int(refused["Retry-After"]) <= 60 and refused["RateLimit"].startswith('"replay";r=0;')

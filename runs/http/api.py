@@ -55,10 +55,7 @@ def with_etag(request, response: HttpResponse) -> HttpResponse:
 
 
 def error_response(exc: Rejected) -> JsonResponse:
-    response = JsonResponse(exc.as_dict(), status=exc.status)
-    for name, value in exc.headers.items():
-        response[name] = value
-    return response
+    return exc.carried_by(JsonResponse(exc.as_dict(), status=exc.status))
 
 
 def bearer_token(request) -> str:

@@ -22,6 +22,12 @@ class Rejected(Exception):
         if code:
             self.code = code
 
+    def carried_by(self, response):
+        """The response with the HTTP fields this refusal carries (a quota 429's Retry-After), whatever its body."""
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
     def as_dict(self) -> dict:
         error: dict = {"code": self.code, "message": self.message}
         if self.field:
