@@ -39,8 +39,9 @@ run: install
 	@SIMULATED_LATENCY=$${SIMULATED_LATENCY:-$(DEMO_SIMULATED_LATENCY)} HOST=$(HOST) PORT=$(PORT) \
 		exec $(PY) -m config.supervise
 
+# One more worker beside `make run` (same var/ and broker): no beat, which must run exactly once.
 worker: install
-	$(PY) -m celery -A config worker --beat --loglevel=INFO
+	$(PY) -m celery -A config worker --loglevel=INFO
 
 # Lint, format, types and layers: each fails the build on its own.
 lint: install
