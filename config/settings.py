@@ -239,6 +239,9 @@ LONG_POLL_MAX_WAIT = min(30, env_int("LONG_POLL_MAX_WAIT", 30))
 WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)
 WEBHOOK_RETRY_BASE = env_float("WEBHOOK_RETRY_BASE", 5.0)
 WEBHOOK_RETRY_FOR = env_int("WEBHOOK_RETRY_FOR", 24 * 3600)
+# Beat's sweep queues again a pending delivery due for this long (its message was lost), every this many seconds.
+WEBHOOK_OVERDUE_AFTER = env_int("WEBHOOK_OVERDUE_AFTER", 120)
+WEBHOOK_SWEEP_INTERVAL = env_float("WEBHOOK_SWEEP_INTERVAL", 60.0)
 TOOL_HTTP_ALLOWED_HOSTS = parse_hosts("TOOL_HTTP_ALLOWED_HOSTS", env_str("TOOL_HTTP_ALLOWED_HOSTS"))
 # Seconds the simulator waits before answering, to mimic a provider's latency in demos and soak tests.
 SIMULATED_LATENCY = env_float("SIMULATED_LATENCY", 0.0)
@@ -281,6 +284,7 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-runs": {"task": "runs.tasks.sweep_stale_runs", "schedule": RUN_SWEEP_INTERVAL},
     "cohort-tick": {"task": "replay.tasks.cohort_tick", "schedule": COHORT_TICK_INTERVAL},
+    "sweep-webhook-deliveries": {"task": "webhooks.tasks.sweep_deliveries", "schedule": WEBHOOK_SWEEP_INTERVAL},
 }
 if RUN_RETENTION_DAYS is not None:
     CELERY_BEAT_SCHEDULE["prune-old-runs"] = {"task": "runs.tasks.prune_old_runs", "schedule": RUN_PRUNE_INTERVAL}

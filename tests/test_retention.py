@@ -220,9 +220,9 @@ def settings_in_a_fresh_process(**env) -> subprocess.CompletedProcess:
 
 def test_the_beat_schedule_prunes_only_when_run_retention_days_is_set():
     unset = json.loads(settings_in_a_fresh_process().stdout)
-    assert unset == [None, ["cohort-tick", "sweep-stale-runs"]]
+    assert unset == [None, ["cohort-tick", "sweep-stale-runs", "sweep-webhook-deliveries"]]
     set_ = json.loads(settings_in_a_fresh_process(RUN_RETENTION_DAYS="90").stdout)
-    assert set_ == [90, ["cohort-tick", "prune-old-runs", "sweep-stale-runs"]]
+    assert set_ == [90, ["cohort-tick", "prune-old-runs", "sweep-stale-runs", "sweep-webhook-deliveries"]]
 
 
 @pytest.mark.parametrize(

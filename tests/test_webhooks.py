@@ -11,7 +11,7 @@ from replay.cohorts.models import Cohort
 from runs import services
 from runs.models import Run
 from webhooks.models import Delivery, Endpoint
-from webhooks.services import attempt_delivery, emit_cohort_finished, emit_run_finished
+from webhooks.services import attempt_delivery, emit_cohort_finished, emit_run_finished, redispatch_overdue
 from webhooks.signing import signature
 
 from .builders import finished_run, run_in_status, support_workflow
@@ -166,3 +166,15 @@ def test_admin_list_says_an_endpoint_was_disabled_after_failing(superuser_client
         disabled_at=timezone.now(), disabled_reason="Disabled after failing for 24 hours: no attempt succeeded."
     )
     assert "Disabled after failing for 24 hours" in superuser_client.get("/admin/webhooks/endpoint/").content.decode()
+
+
+def test_the_sweep_queues_again_a_delivery_whose_message_was_lost(admin_api, acme, receiver, settings):
+    register(admin_api, f"{receiver.url}/hook")
+    receiver.script("/hook", [(200, {"ok": True})])
+    lost, recent = (emit_run_finished(finished_run(support_workflow(acme)[0]).run_id)[0] for _ in range(2))
+    Delivery.objects.filter(pk=lost).update(next_attempt_at=timezone.now() - timedelta(seconds=121))
+    purge_broker()
+    assert redispatch_overdue() == [lost]
+    assert dispatched_run_ids("webhooks.tasks.deliver") == [lost]
+    assert attempt_delivery(lost) is None and Delivery.objects.get(pk=lost).status == "delivered"
+    assert redispatch_overdue() == [] and Delivery.objects.get(pk=recent).status == "pending"

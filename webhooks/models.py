@@ -82,6 +82,12 @@ class Delivery(models.Model):
             # An event reaches an endpoint once, however often it is emitted (a redelivered task).
             models.UniqueConstraint(fields=["endpoint", "webhook_id"], name="webhook_delivery_unique_id"),
         ]
+        indexes = [
+            # webhooks.services.redispatch_overdue: the pending deliveries, oldest due first.
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_delivery_pending_idx"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.webhook_id} → {self.endpoint.endpoint_id}"

@@ -146,6 +146,19 @@ def _send(delivery: Delivery) -> Attempt:
     return Attempt(delivery=delivery, status_code=status, duration_ms=duration, response_excerpt=excerpt, error=error)
 
 
+def redispatch_overdue(limit: int = 500) -> list[int]:
+    """Pending deliveries due for longer than WEBHOOK_OVERDUE_AFTER, queued again: their message was lost (a broker
+    outage, a worker killed mid-attempt past its claim). A delivery still queued is claimed once, so this is safe."""
+    from .tasks import send_delivery
+
+    overdue_before = timezone.now() - timedelta(seconds=settings.WEBHOOK_OVERDUE_AFTER)
+    due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=overdue_before)
+    found = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+    for pk in found:
+        send_delivery(pk)
+    return found
+
+
 def attempt_delivery(delivery_id: int) -> float | None:
     """One attempt of a due delivery, recorded; the seconds until the next one, or None when there is none to make."""
     delivery = _claim(delivery_id)

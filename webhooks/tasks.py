@@ -36,5 +36,13 @@ def deliver(delivery_id: int) -> None:
         send_delivery(delivery_id, countdown=delay)
 
 
+@shared_task(ignore_result=True)
+def sweep_deliveries() -> int:
+    """Beat's sweep of deliveries whose message was lost."""
+    from .services import redispatch_overdue
+
+    return len(redispatch_overdue())
+
+
 def send_delivery(delivery_id: int, countdown: float = 0) -> None:
     deliver.apply_async(args=[delivery_id], countdown=countdown, retry=False)
