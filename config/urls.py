@@ -42,6 +42,12 @@ urlpatterns = [
     path("", runs_views.home, name="home"),
     # The runs list's Export streams the API's export with the page's session (runs.web does not import runs.api).
     path("<slug:slug>/ai/runs/export.jsonl", runs_api_views.export_runs_page, name="runs-export"),
+    path("<slug:slug>/ai/cohorts/<str:cohort_id>/members.csv", cohorts_api.export_csv_page, name="cohort-members-csv"),
+    path(
+        "<slug:slug>/ai/cohorts/<str:cohort_id>/members.jsonl",
+        cohorts_api.export_jsonl_page,
+        name="cohort-members-jsonl",
+    ),
     path("<slug:slug>/", include("mappings.urls")),
     path("<slug:slug>/", include("replay.urls")),
     path("<slug:slug>/", include("runs.web.urls")),

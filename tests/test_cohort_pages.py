@@ -78,3 +78,26 @@ def test_the_detail_page_reads_a_bounded_number_of_queries(
     tick()
     with django_assert_max_num_queries(22):
         operator_client.get(f"/acme/ai/cohorts/{cohort.pk}")
+
+
+def test_the_detail_pages_downloads_use_the_pages_session(operator_client, operator, acme, version):
+    runs = completed_runs(version, 2)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], baseline_percent=0))
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
+    assert f'href="/acme/ai/cohorts/{cohort.pk}/members.csv"' in page
+    csv = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}/members.csv")
+    jsonl = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}/members.jsonl")
+    assert csv.status_code == 200 and len(b"".join(csv.streaming_content).decode().splitlines()) == 3
+    assert jsonl.status_code == 200 and len(b"".join(jsonl.streaming_content).splitlines()) == 2
+
+
+def test_another_workspaces_cohort_download_answers_as_another_workspaces_run(
+    client, outsider, operator, acme, globex, version
+):
+    runs = completed_runs(version, 1)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[runs[0].pk]))
+    client.force_login(outsider)
+    download = client.get(f"/globex/ai/cohorts/{cohort.pk}/members.csv")
+    page = client.get(f"/globex/ai/cohorts/{cohort.pk}")
+    trace = client.get(f"/globex/ai/runs/{runs[0].pk}")
+    assert download.status_code == page.status_code == trace.status_code == 403

@@ -5,6 +5,7 @@ from django.http import StreamingHttpResponse
 from runs.engine.replay_plan import _money
 from runs.http.api import answer, api_view, json_body
 from runs.http.input import parse
+from runs.http.web import workspace_view
 from runs.models import Role
 
 from ..api import preflight_plan
@@ -79,3 +80,14 @@ def export_jsonl(request, membership, cohort_id):
 @api_view(("GET",))
 def export_csv(request, membership, cohort_id):
     return _export(membership, cohort_id, csv_lines, "text/csv", "csv")
+
+
+@workspace_view()
+def export_csv_page(request, membership, cohort_id):
+    """The cohort page's CSV, with the page's session: the API's stream (routed in config, beside the pages)."""
+    return _export(membership, cohort_id, csv_lines, "text/csv", "csv")
+
+
+@workspace_view()
+def export_jsonl_page(request, membership, cohort_id):
+    return _export(membership, cohort_id, jsonl_lines, JSONL, "jsonl")
