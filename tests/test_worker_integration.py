@@ -3,8 +3,10 @@
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
+from django.db import transaction
 
 from runs import services
 from runs.models import OutboxMessage, Run, Step
@@ -231,3 +233,30 @@ def test_sigterm_hands_the_run_on_at_the_next_step_boundary_and_no_step_runs_twi
     called = sorted(r["query"].split("step=")[1] for r in local_server.requests if r["path"] == "/slow")
     assert called == [f"s{i}" for i in range(8)]
     assert Run.objects.get(pk=run.pk).steps_completed == 8
+
+
+def test_a_drain_past_worker_drain_seconds_exits_without_a_run_held_at_its_boundary_and_the_sweep_hands_it_on(
+    acme, local_server
+):
+    release = threading.Event()
+    local_server.script("/held", [(200, {"ok": True})])
+    local_server.gate("/held", lambda: release.wait(30))
+    nodes = [
+        tool("held", "http.get", {"url": f"{local_server.url}/held"}),
+        tool("after", "http.get", {"url": f"{local_server.url}/slow?s=0"}, after=["held"]),
+    ]
+    version = services.create_workflow(workspace=acme, name="Held", nodes=nodes)
+    env = {**TOOLS_REACH_LOCAL_SERVER, "WORKER_DRAIN_SECONDS": "1"}
+    with celery_worker(env=env) as first:
+        run = services.trigger_run(workflow=version.workflow, payload=PAYLOAD)
+        wait_for(lambda: local_server.requests, message="the call to start")
+        with transaction.atomic():
+            Run.objects.select_for_update().get(pk=run.pk)  # the step's boundary commit now waits on this lock
+            release.set()
+            local_server.answered("/held").wait(10)
+            first.terminate(timeout=30)
+        assert first.proc.returncode == 1
+        assert "still in progress 1 s after the shutdown signal; exiting without them" in first.log_path.read_text()
+    with celery_worker(env={**env, **FAST_SWEEP}, beat=True):
+        wait_for(lambda: status_of(run) == "completed", timeout=30, message="the sweep to hand the run on")
+    assert Step.objects.filter(run=run, status="completed").count() == 2
