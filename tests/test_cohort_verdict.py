@@ -60,6 +60,13 @@ def test_changed_outputs_beside_the_baseline_lanes_rate_with_a_regression(operat
     assert {n["node_id"]: (n["changed"], n["of"]) for n in verdict["nodes"]}["draft"] == (6, 6)
 
 
+def test_a_dry_run_node_whose_arguments_changed_counts_as_changed_as_compare_says(operator, acme, workflow):
+    cohort, _ = prompt_cohort(operator, acme, workflow, 3, baseline_percent=0)
+    run_children(cohort)
+    nodes = {n["node_id"]: (n["changed"], n["of"]) for n in verdict_of(cohort)["nodes"]}
+    assert nodes["notify"] == (3, 3)  # its result is the original's (not sent); the body it would send changed
+
+
 def test_checks_count_passes_on_originals_and_replays_with_wilson_intervals(operator, acme, workflow):
     checks = [
         {"kind": "max_length", "node": "draft", "value": 1_000_000},

@@ -11,6 +11,7 @@ from decimal import Decimal
 from runs.checks import RecordedRun, evaluate_pair, recorded_runs
 from runs.checks.declarations import KIND_NAMES, Check
 from runs.compare import Pair, align
+from runs.compare.rows import CHANGED
 from runs.http.input import parse
 from runs.models import Run, Step
 
@@ -110,7 +111,7 @@ def finished_pairs(cohort: Cohort) -> list[MemberPair]:
                 replay=replay,
                 original_status=before,
                 replay_status=after,
-                changed=before != after or any(r.output_changed for r in rows_),
+                changed=before != after or any(r.outcome == CHANGED for r in rows_),
                 regression=before == Run.Status.COMPLETED and after == Run.Status.FAILED,
                 fix=before == Run.Status.FAILED and after == Run.Status.COMPLETED,
             )
@@ -146,7 +147,7 @@ def verdict_of(cohort: Cohort, pairs: list[MemberPair] | None = None) -> dict:
             node_id = (row.other or row.base).node_id  # type: ignore[union-attr]
             tally = nodes.setdefault(node_id, Tally())
             tally.of += 1
-            tally.changed += row.output_changed
+            tally.changed += row.outcome == CHANGED  # as compare says it: a dry-run's arguments count
             tally.new_errors += (
                 row.other is not None
                 and row.other.status == Step.Status.FAILED
