@@ -1,5 +1,7 @@
 """The cohort pages (issue 31): list, new-cohort form with preview, detail live while running, cancel."""
 
+import re
+
 import pytest
 from django.utils import timezone
 
@@ -45,6 +47,23 @@ def test_the_form_previews_and_creates_a_cohort(operator_client, version):
     cohort = Cohort.objects.get()
     assert created.status_code == 302 and created["Location"] == f"/acme/ai/cohorts/{cohort.pk}"
     assert cohort.members.count() == 3
+
+
+def test_the_preview_shows_the_plan_as_the_dialog_words_it(operator_client, version):
+    completed_runs(version, 2)
+    preview = operator_client.post("/acme/ai/cohorts/new/preview", form(version), HTTP_HX_REQUEST="true")
+    page = preview.content.decode()
+    assert '<code>notify</code> <span class="chip chip-dry-run">dry-run</span>' in page and "dry_run" not in page
+    assert re.search(r"Estimated cost (unknown|\$[\d.]+(–\$[\d.]+)?)\.", page)
+
+
+def test_while_the_canary_runs_the_page_says_the_rest_wait_for_it(operator_client, operator, acme, version):
+    runs = completed_runs(version, 4)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], canary=2))
+    tick()
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
+    assert "2 admitted (running)" in page and "the rest wait for the canary (0 of 2 ended)" in page
+    assert 'class="seg seg-admitted"' not in page  # the bar shows what ended, as its label says
 
 
 def test_the_form_shows_the_refusal_and_creates_nothing(operator_client, version):

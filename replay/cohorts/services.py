@@ -119,13 +119,15 @@ def estimated_cost(plan: ReplayPlan, replays: int) -> tuple[Decimal, Decimal] | 
     return (estimate[0] * replays, estimate[1] * replays) if estimate else None
 
 
-def eta_seconds(workspace_id: int, replays: int, runs: list[Source]) -> int:
-    """Admission at the cohorts' share of the quota, a minute's share at a time, then a typical run's duration."""
+def eta_seconds(workspace_id: int, replays: int, runs: list[Source], canary: int = 0) -> int:
+    """Admission at the cohorts' share of the quota, a minute's share at a time, then a typical run's duration;
+    with a canary, the rest wait for its runs first. One admission tick to start."""
     per_window, window = cohort_rate(workspace_id)
     windows = max(0, math.ceil(replays / per_window) - 1)
     durations = [r.duration_ms for r in runs if r.duration_ms is not None]
     typical = statistics.median(durations) / 1000 if durations else 0
-    return int(windows * window + typical)
+    rounds = 2 if 0 < canary < replays else 1
+    return math.ceil(settings.COHORT_TICK_INTERVAL + windows * window + rounds * typical)
 
 
 def preview_cohort(*, membership: Membership, data) -> CohortPreview:
@@ -143,7 +145,7 @@ def preview_cohort(*, membership: Membership, data) -> CohortPreview:
         preview=found.preview,
         baseline=baseline,
         estimated_cost_usd=estimated_cost(found.preview.plan, replays),
-        eta_seconds=eta_seconds(membership.workspace_id, replays, found.eligible),
+        eta_seconds=eta_seconds(membership.workspace_id, replays, found.eligible, selection.body.canary),
     )
 
 

@@ -9,11 +9,11 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from runs.compare import Pair
-from runs.engine.replay_plan import _money
 from runs.http.errors import Rejected
 from runs.http.web import workspace_view
 from runs.models import Membership, ReplayMode, Role, Run, Workflow
 
+from ..presenters import plan_rows
 from .models import ACTIVE_STATUSES, Cohort, Lane, MemberStatus
 from .reading import cohort_dict, page_of_cohorts
 from .services import cancel_cohort, cohort_for_member, create_cohort, eta_seconds, preview_cohort
@@ -81,16 +81,9 @@ def cohort_preview(request, membership):
         found = preview_cohort(membership=membership, data=form_body(request.POST))
     except Rejected as exc:
         return render(request, "replay/cohorts/_preview.html", {"error": exc})
-    cost = found.estimated_cost_usd
-    return render(
-        request,
-        "replay/cohorts/_preview.html",
-        {
-            "found": found,
-            "cost": [_money(cost[0]), _money(cost[1])] if cost else None,
-            "plan": found.preview.plan,
-        },
-    )
+    plan = found.preview.plan
+    context = {"found": found, "cost": found.estimated_cost_usd, "plan_rows": plan_rows(plan.nodes) if plan else ""}
+    return render(request, "replay/cohorts/_preview.html", context)
 
 
 def _members(cohort: Cohort, show: str, pairs) -> list[dict]:
@@ -137,12 +130,22 @@ def _deltas(verdict: dict) -> dict[str, str]:
 def _segments(counts: dict) -> list[tuple[str, float, float]]:
     """The progress bar's segments (status, x, width) in percent of the members: SVG, no inline style (CSP)."""
     total, x, found = counts["total"] or 1, 0.0, []
-    for status in ("completed", "failed", "skipped", "cancelled", "admitted"):
+    for status in ("completed", "failed", "skipped", "cancelled"):  # the bar is what ended, as its label says
         width = counts[status] * 100 / total
         if width:
             found.append((status, round(x, 2), round(width, 2)))
         x += width
     return found
+
+
+def _admission(cohort: Cohort, counts: dict, ended: int) -> str:
+    """What the pending members wait for: the canary's runs, or the quota's windows."""
+    if not counts["pending"] or cohort.status not in ACTIVE_STATUSES:
+        return ""
+    canary = min(cohort.canary, counts["total"])
+    if ended < canary:
+        return f"the rest wait for the canary ({ended} of {canary} ended)"
+    return f"about {eta_seconds(cohort.workspace_id, counts['pending'], [])} s to admit the rest"
 
 
 def _detail_context(membership: Membership, cohort: Cohort, show: str) -> dict:
@@ -158,7 +161,7 @@ def _detail_context(membership: Membership, cohort: Cohort, show: str) -> dict:
         segments=_segments(counts),
         deltas=_deltas(values["verdict"]),
         ended=ended,
-        eta=eta_seconds(cohort.workspace_id, counts["pending"], []) if counts["pending"] else None,
+        admission=_admission(cohort, counts, ended),
         show=show if show in MEMBER_FILTERS else "",
         filters=MEMBER_FILTERS,
         members=_members(cohort, show, pairs),

@@ -31,10 +31,12 @@ def exact_tokens(count: int | None) -> str:
 
 
 @register.filter
-def usd(cost: Decimal | None) -> str:
-    """$0.0123 (three significant digits under a dollar), $12.34 above; "unknown" when the price is unknown."""
+def usd(cost: Decimal | float | str | None) -> str:
+    """$0.0123 (three significant digits under a dollar), $12.34 above; "unknown" when the price is unknown.
+    A figure read back from JSON (a kept verdict) is taken as the decimal it prints as."""
     if cost is None:
         return "unknown"
+    cost = cost if isinstance(cost, Decimal) else Decimal(str(cost))
     if cost == 0:
         return "$0"
     if cost < SMALLEST_SHOWN:

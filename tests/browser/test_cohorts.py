@@ -56,8 +56,8 @@ def test_replay_these_from_a_filtered_list_previews_creates_and_shows_progress_a
     cohort = Cohort.objects.get()
 
     tick()  # admits all (quota 20/m: the cohorts' 15 covers 6 + 5 baseline)
-    expect(page.locator("#count-admitted")).to_have_text("6 running", timeout=10_000)  # the page polls
-    expect(page.locator("#baseline-counts")).to_contain_text("5 running")
+    expect(page.locator("#count-admitted")).to_have_text("6 admitted (running)", timeout=10_000)  # the page polls
+    expect(page.locator("#baseline-counts")).to_contain_text("5 admitted (running)")
     page.screenshot(path=shot("progress"), full_page=True)
 
     for child in cohort.members.values_list("child_run_id", flat=True):
