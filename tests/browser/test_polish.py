@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from runs import services
-from runs.models import Run, Step
+from runs.models import PromptArtifact, Run, Step
 
 from ..builders import executed_replay, finished_run, llm, run_in_status, submit_replay, support_workflow, tool
 from ..factories import PromptRevisionFactory
@@ -256,8 +256,16 @@ def test_the_runs_list_at_390px_keeps_status_and_cost_in_sight_without_sideways_
     assert sideways_overflow(page) == []
 
 
-def test_the_compare_page_at_390px_keeps_status_and_cost_in_sight_without_sideways_scroll(page_for, operator, source):
-    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+@pytest.mark.parametrize("mode", ["as_is", "prompt"])
+def test_the_compare_page_at_390px_keeps_status_and_cost_in_sight_without_sideways_scroll(
+    page_for, operator, source, mode
+):
+    request = {"mode": "as_is"}
+    if mode == "prompt":  # the longest Mode cell ("Replay with new prompt · …") and a changed node's deltas
+        artifact = PromptArtifact.objects.get(workspace=source.workspace)
+        revision = services.add_prompt_revision(artifact=artifact, content="A longer reply to {{ trigger.name }}")
+        request = {"mode": "prompt", "prompt_artifact_id": artifact.artifact_id, "content_hash": revision.content_hash}
+    replay = executed_replay(user=operator, run=source, request=request)
     page = page_for(operator, width=390, height=800)
     page.goto(f"/acme/ai/runs/{replay.run_id}/compare")
     header = page.locator("table.compare-header")
@@ -266,7 +274,7 @@ def test_the_compare_page_at_390px_keeps_status_and_cost_in_sight_without_sidewa
     cost.scroll_into_view_if_needed()
     expect(cost).to_be_in_viewport(ratio=1)
     page.locator("details.compare-row summary").first.click()
-    page.screenshot(path=_shot("compare-390"), full_page=True)
+    page.screenshot(path=_shot(f"compare-390-{mode}"), full_page=True)
     assert sideways_overflow(page) == []
 
 
