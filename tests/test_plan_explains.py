@@ -56,6 +56,14 @@ def test_a_model_plan_says_model_changed_and_downstream_and_reprices_the_recorde
     assert low < repriced < high
 
 
+def test_a_recorded_model_plan_says_a_downstream_call_may_find_no_recording(api, acme):
+    source = finished_run(support_workflow(acme)[0])
+    plan = preflight(api, source, mode="model", model_id="gpt-5", model_ref="openai:gpt-5", tools="recorded")
+    assert reasons(plan)["notify"] == (
+        "input may change: downstream of draft: the recording answers the same arguments only, other ones fail the step"
+    )
+
+
 def test_a_prompt_plan_says_prompt_changed(api, acme):
     version, revision = support_workflow(acme)
     source = finished_run(version)

@@ -267,6 +267,8 @@ def _estimate(
 
 UNCHANGED = "unchanged inputs"
 DOWNSTREAM = "input may change: downstream of"
+# Under tools "recorded", a call whose arguments came out otherwise finds no recording and its step fails.
+RECORDED_ONLY_SAME = "the recording answers the same arguments only, other ones fail the step"
 
 
 def _unfinished(step: RecordedStep) -> str:
@@ -375,6 +377,8 @@ def build_plan(
         elif _input_changed(node, step, context, templates, overrides):
             action, reason = RUN, "input changed"
             changed.add(node.node_id)
+        if tools == Tools.RECORDED and node.type == NodeType.TOOL and action == RUN and reason.startswith(DOWNSTREAM):
+            reason = f"{reason}: {RECORDED_ONLY_SAME}"
         will_fail = ""
         if action == RUN:
             must_run.add(node.node_id)
