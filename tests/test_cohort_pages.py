@@ -8,7 +8,7 @@ from django.utils import timezone
 from replay.cohorts.admission import tick
 from replay.cohorts.models import Cohort
 
-from .builders import support_workflow
+from .builders import executed_replay, support_workflow
 from .cohorts import body, completed_runs, new_cohort
 
 
@@ -64,6 +64,23 @@ def test_while_the_canary_runs_the_page_says_the_rest_wait_for_it(operator_clien
     page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
     assert "2 admitted (running)" in page and "the rest wait for the canary (0 of 2 ended)" in page
     assert 'class="seg seg-admitted"' not in page  # the bar shows what ended, as its label says
+
+
+def test_the_form_opened_without_a_range_proposes_the_last_seven_days_and_previews(operator_client, version):
+    completed_runs(version, 2)
+    page = operator_client.get(f"/acme/ai/cohorts/new?workflow={version.workflow.workflow_id}").content.decode()
+    start, end = re.findall(r'name="(?:from|to)" step="1" required value="([^"]+)"', page)
+    values = {**form(version), "from": start, "to": end}
+    preview = operator_client.post("/acme/ai/cohorts/new/preview", values, HTTP_HX_REQUEST="true")
+    assert "2 members" in preview.content.decode()
+
+
+def test_the_form_can_select_originals_and_replays(operator_client, operator, version):
+    source = completed_runs(version, 1)[0]
+    executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    both = operator_client.post("/acme/ai/cohorts/new/preview", form(version, lineage="all"), HTTP_HX_REQUEST="true")
+    originals = operator_client.post("/acme/ai/cohorts/new/preview", form(version), HTTP_HX_REQUEST="true")
+    assert "2 members" in both.content.decode() and "1 member<" in originals.content.decode()
 
 
 def test_the_form_shows_the_refusal_and_creates_nothing(operator_client, version):

@@ -1,12 +1,14 @@
 """The cohort pages: the list, the new-cohort form with its preview ("Replay these…" of the runs list), and a
 cohort's page, live while it runs. Thin: the services and readers of replay.cohorts do the work."""
 
+from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 
 from runs.compare import Pair
 from runs.http.errors import Rejected
@@ -45,7 +47,7 @@ def form_body(post) -> dict:
             "status": statuses or None,
             "from": post.get("from", ""),
             "to": post.get("to", ""),
-            "lineage": post.get("lineage") or None,
+            "lineage": None if post.get("lineage") == "all" else post.get("lineage") or "originals",
         },
         "replay": replay,
         "baseline_percent": post.get("baseline_percent", "10"),
@@ -53,10 +55,24 @@ def form_body(post) -> dict:
     }
 
 
+DEFAULT_RANGE = timedelta(days=7)
+LOCAL_INPUT = "%Y-%m-%dT%H:%M:%S"  # what <input type="datetime-local" step="1"> holds; the form's times are UTC
+
+
+def _with_default_range(query):
+    """A list opened without a time range proposes the last seven days: a cohort's filter names its range."""
+    if query.get("from") and query.get("to"):
+        return query
+    values, now = query.copy(), timezone.now()
+    values.setdefault("from", (now - DEFAULT_RANGE).strftime(LOCAL_INPUT))
+    values.setdefault("to", (now + timedelta(minutes=1)).strftime(LOCAL_INPUT))
+    return values
+
+
 @workspace_view(methods=("GET", "POST"), role=Role.OPERATOR)
 def cohort_new(request, membership):
     """The cohort dialog: GET is opened by "Replay these…" with the runs list's filters; POST creates."""
-    values = request.POST if request.method == "POST" else request.GET
+    values = request.POST if request.method == "POST" else _with_default_range(request.GET)
     context = _context(
         membership,
         values=values,
