@@ -85,6 +85,9 @@ def test_submit_waits_for_a_model_the_plan_refuses_and_says_why(page_for, operat
     expect(submit).to_be_disabled()
     dialog.locator("#plan-refusal").evaluate("el => el.scrollIntoView({block: 'center'})")
     page.screenshot(path=str(_shot("dialog-refusal")))
+    cancel, submitted = dialog.locator(".dialog-footer .js-close-dialog").bounding_box(), submit.bounding_box()
+    assert cancel and submitted  # the reason wraps beside the buttons: they keep their row and their height
+    assert abs(cancel["y"] - submitted["y"]) < 2 and abs(cancel["height"] - submitted["height"]) < 2
     dialog.get_by_label("Allowed models").select_option("anthropic:claude-opus-4-7")
     expect(dialog.locator("#submit-why")).to_have_text("")
     expect(submit).to_be_enabled()
