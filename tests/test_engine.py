@@ -195,3 +195,4 @@ def test_a_tool_that_raises_fails_its_step_with_its_message(acme, tools_reach_lo
     )
     run = finished_run(version)
     assert run.status == "failed" and "http.get failed" in run.error
+    assert run.steps.get().input == {"arguments": {"url": "http://127.0.0.1:1/nothing-listens-here"}}

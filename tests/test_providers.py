@@ -258,3 +258,4 @@ def test_provider_failure_fails_the_step_with_its_message(acme, anthropic_server
     assert run.status == "failed"
     assert run.error == "Node draft failed: anthropic answered HTTP 400: prompt is too long"
     assert not run.steps.get(node_id="draft").simulated
+    assert run.steps.get(node_id="draft").input["prompt"] == "Reply to Dana"  # what was sent, not {}

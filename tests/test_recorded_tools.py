@@ -90,6 +90,7 @@ def test_changed_arguments_fail_the_step_with_a_diff_naming_the_argument(acme, o
     changed = json.loads(step.error.split(": ", 1)[1])
     assert list(changed) == ["key"] and changed["key"]["recorded"] == source.steps.get(node_id="draft").output
     assert not ToolCall.objects.filter(step__run=replay).exists()
+    assert step.input == {"arguments": {"kind": "ticket", "key": replay.steps.get(node_id="draft").output}}
 
 
 def test_recorded_mode_invokes_no_mutation_even_when_node_and_workspace_allow_it(acme, operator):

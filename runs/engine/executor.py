@@ -70,6 +70,12 @@ class StepFailed(Exception):
     pass
 
 
+def with_input(exc: Exception, rendered: dict) -> Exception:
+    """The step's rendered input travels with its failure, so the trace shows what was called, not {}."""
+    exc.rendered_input = rendered  # type: ignore[attr-defined]
+    return exc
+
+
 class RunExecutor:
     def __init__(self, run: Run, lease: str):
         self.run = run
@@ -195,8 +201,14 @@ class RunExecutor:
             result = future.result()
         except (StepFailed, TemplateError, ProviderError, ToolError) as exc:
             message = storable_text(str(exc))
+            rendered = getattr(exc, "rendered_input", None)
             self.boundary.outcome = StepOutcome(
-                step_id, Step.Status.FAILED, timezone.now(), {}, error=message, node_id=node.node_id
+                step_id,
+                Step.Status.FAILED,
+                timezone.now(),
+                {} if rendered is None else {"input": rendered},
+                error=message,
+                node_id=node.node_id,
             )
             return f"Node {node.node_id} failed: {message}"
         if result.fields.get("simulated") and not self.simulated:
@@ -232,7 +244,10 @@ class RunExecutor:
 
         def call() -> tuple[dict, None, str]:
             called_at = timezone.now()  # the step is priced at the time of its call
-            completion = complete(model_ref, prompt, **{**sent, "stop": tuple(options.stop)})
+            try:
+                completion = complete(model_ref, prompt, **{**sent, "stop": tuple(options.stop)})
+            except ProviderError as exc:
+                raise with_input(exc, storable({"prompt": prompt, **sent})) from None
             usage = completion.usage
             text = storable_text(completion.text)
             fields = {
@@ -277,7 +292,7 @@ class RunExecutor:
         if self.disposition(node) == Disposition.RECORDED:
             recording = recorded.get(original)
             if recording is None or canonical(recording.arguments) != canonical(arguments):
-                raise StepFailed(mismatch(arguments, recording))
+                raise with_input(StepFailed(mismatch(arguments, recording)), {"arguments": arguments})
             answer = answered(recording.result, False, ToolCall.Source.RECORDED, recording.run_id)
             return Call(lambda: answer, waits=False)
         if dry_run:
@@ -292,17 +307,20 @@ class RunExecutor:
         ctx = ToolContext(run_id=self.run.pk, workspace_id=self.run.workspace_id, node_id=node.node_id)
 
         def call() -> tuple[dict, dict, object]:
+            sent = {"arguments": arguments}
             try:
                 result = tool.call(arguments, ctx)
-            except ToolError:
-                raise
+            except ToolError as exc:
+                raise with_input(exc, sent) from None
             except Exception:  # a tool's own bug fails its step, not the worker; its details go to the log only
                 log.exception("run %s: tool %s raised", self.run.pk, tool.name)
-                raise ToolError(f"{tool.name} failed unexpectedly ({UNEXPECTED})") from None
+                raise with_input(ToolError(f"{tool.name} failed unexpectedly ({UNEXPECTED})"), sent) from None
             try:  # encoded before the step boundary, so the write cannot be refused for the value
                 result = storable(result, max_bytes=MAX_RESULT_BYTES)
             except Unstorable as exc:
-                raise ToolError(f"{tool.name} returned a result that cannot be stored: {exc}") from None
+                raise with_input(
+                    ToolError(f"{tool.name} returned a result that cannot be stored: {exc}"), sent
+                ) from None
             return answered(result, False, source, recorded_in)
 
         # A tool on Reprise's own tables uses the run's connection: its thread, not the pool's.
