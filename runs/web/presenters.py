@@ -55,10 +55,11 @@ TOOL_CALL = '<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td><pre>{}</pre>
 DRY_RUN_BADGE = SafeString('<span class="badge badge-dry-run">dry run</span>')
 # A call or a step that was not sent names what it is and the run it comes from (runs.provenance words it).
 LABEL = '<span class="badge badge-{}">{}</span>'
-LABEL_RUN = LABEL + ' {} run <a class="mono" href="{}">{}</a>'
+# "from run <id>" stays on one line: a narrow cell wraps before it, not between "run" and its id.
+LABEL_RUN = LABEL + ' <span class="nowrap">{} run <a class="mono" href="{}">{}</a></span>'
 # Inside a <summary> (itself the control that opens its row) a link would nest controls: the run is named, the
 # row's body links to it.
-LABEL_RUN_NAMED = LABEL + ' {} run <span class="mono">{}</span>'
+LABEL_RUN_NAMED = LABEL + ' <span class="nowrap">{} run <span class="mono">{}</span></span>'
 RESULT_NOTE = '<p class="result-note muted">{}</p>'
 # A reused step's figures are the original's: this run spent nothing on it.
 ORIGINALS_FIGURES = '<span class="originals-figures muted" title="The original step\'s figures: this run spent nothing on it">original\'s: {}</span>'
