@@ -191,6 +191,8 @@ def test_hash_suggestions_name_their_artifact_first_line_and_date(operator_clien
         f"Other prompt · {date}</option>"
     ) in html
     assert f'<option value="{revision.content_hash}" data-artifact="{revision.artifact.artifact_id}">' in html
+    assert "· this run's revision</option>" in html
+    assert html.count("this run's revision") == 1  # the one the run used, not the other artifact's
 
 
 def test_the_model_select_lists_the_allowed_models_only(operator_client, acme):

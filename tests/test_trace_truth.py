@@ -29,7 +29,10 @@ def step_html(client, run, node_id):
 def test_a_reused_mutating_call_reads_reused_from_its_run_never_invoked(operator_client, source, rerun):
     notify = step_html(operator_client, rerun, "notify")
     assert "invoked" not in notify
-    assert f'reused</span> <span class="nowrap">from run <a class="mono" href="/acme/ai/runs/{source.run_id}">{source.run_id}</a></span>' in notify
+    assert (
+        f'reused</span> <span class="nowrap">from run <a class="mono" href="/acme/ai/runs/{source.run_id}">{source.run_id}</a></span>'
+        in notify
+    )
     assert "copied with its step (not sent again)" in notify
 
 
