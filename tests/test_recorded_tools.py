@@ -225,7 +225,7 @@ def test_the_trace_labels_a_recorded_call_with_the_run_it_was_recorded_in(operat
     replay = executed_replay(user=operator, run=source, request=RECORDED)
     html = operator_client.get(f"/acme/ai/runs/{replay.pk}").content.decode()
     link = f'<a class="mono" href="/acme/ai/runs/{source.pk}">{source.pk}</a>'
-    assert f'<span class="badge badge-recorded">recorded</span> in run {link}' in html
+    assert f'<span class="badge badge-recorded">recorded</span> <span class="nowrap">in run {link}</span>' in html
     assert "<td>invoked</td>" not in html
 
 
