@@ -43,11 +43,11 @@ def _backends() -> list[int]:
 def snapshot(worker_groups: set[int]) -> dict[str, dict[int, float]]:
     """Cumulative CPU seconds of each process, by role (a process that exits between two snapshots is lost)."""
     me = os.times()
-    return {
-        "workers": {pid: _cpu(pid) for pid in _in_groups(worker_groups)},
-        "PostgreSQL backends": {pid: _cpu(pid) for pid in _backends()},
-        "submitter": {os.getpid(): me.user + me.system},
-    }
+    roles = {"worker processes": {pid: _cpu(pid) for pid in _in_groups(worker_groups)}}
+    if connection.vendor == "postgresql":  # SQLite's work is done inside the workers and the submitter
+        roles["PostgreSQL backends"] = {pid: _cpu(pid) for pid in _backends()}
+    roles["submitter"] = {os.getpid(): me.user + me.system}
+    return roles
 
 
 def spent(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:

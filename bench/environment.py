@@ -4,7 +4,14 @@ import os
 import shutil
 from pathlib import Path
 
-BENCH_DB = os.environ.get("BENCH_DB", "postgres")
+# "both" (the default) measures every figure on each stack in a child process of its own and prints them side by side.
+BENCH_DB = os.environ.get("BENCH_DB", "both")
+STACKS = ("sqlite", "postgres")
+STACK_LABELS = {
+    "sqlite": "SQLite (WAL) + filesystem broker + local-memory cache",
+    "postgres": "PostgreSQL + Redis broker + Redis cache",
+}
+BROKERS = {"sqlite": "filesystem broker", "postgres": "Redis broker"}  # named in the worker figures
 # A machine that runs several benchmarks at once gives each its own database and Redis dbs.
 PG_NAME = os.environ.get("BENCH_PG_NAME", "reprise_bench")
 PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_NAME}"
@@ -26,15 +33,15 @@ def configure() -> str:
         var = Path(os.environ["REPRISE_VAR_DIR"])
         shutil.rmtree(var, ignore_errors=True)
         var.mkdir(parents=True)
-        return "SQLite (WAL) + filesystem broker + local-memory cache"
+        return STACK_LABELS["sqlite"]
     if BENCH_DB != "postgres":
-        raise SystemExit(f"BENCH_DB must be postgres or sqlite, not {BENCH_DB!r}")
+        raise SystemExit(f"BENCH_DB must be both, postgres or sqlite, not {BENCH_DB!r}")
     os.environ["DATABASE_URL"] = PG_URL
     os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{BROKER_DB}"
     os.environ["REDIS_URL"] = f"redis://127.0.0.1:6379/{CACHE_DB}"
     _fresh_postgres()
     _fresh_redis()
-    return "PostgreSQL + Redis broker + Redis cache"
+    return STACK_LABELS["postgres"]
 
 
 def _fresh_postgres() -> None:

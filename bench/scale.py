@@ -23,6 +23,7 @@ def log(message: str) -> None:
 
 def _setup():
     os.environ["BENCH_PG_NAME"] = SCALE_DB  # read by bench.environment at import
+    os.environ["BENCH_DB"] = "postgres"
     from .environment import configure, setup_django
 
     configure()

@@ -283,20 +283,25 @@ class WorkerFigures:
                 f"{statistics.median(rates):.1f} /s",
                 f"worst 10 s: {min(rates):.1f} /s",
                 "",
-                ">= 100 replays/s sustained",
-                overall >= 100 and min(rates) >= 90,
+                ">= 200 replays/s sustained (issue 35)",
+                overall >= 200 and min(rates) >= 180,
             )
         )
+        # One row a process role, named alike on both stacks, so the side-by-side table sets them against each other.
         per_replay = {role: s / max(finished, 1) * 1000 for role, s in spent.items()}
         total = sum(per_replay.values())
         load = os.getloadavg()[0]
+        for role, value in per_replay.items():
+            self.figures.append(
+                Figure(f"CPU per replay meanwhile: {role}", f"{value:.1f} ms", "", "", "reference", True)
+            )
         self.figures.append(
             Figure(
-                "CPU per replay meanwhile: " + ", ".join(f"{role} {v:.1f} ms" for role, v in per_replay.items()),
+                "CPU per replay meanwhile: every process above",
                 f"{total:.1f} ms",
-                f"load {load:.1f}",
+                f"load {load:.1f}; {os.cpu_count()} idle cores: <= {os.cpu_count() * 1000 / total:.0f} /s",
                 "",
-                f"reference: {os.cpu_count()} idle cores allow {os.cpu_count() * 1000 / total:.0f} /s at most",
+                "reference: N cores allow N / CPU per replay replays/s at most",
                 True,
             )
         )

@@ -4,7 +4,7 @@ would have sent, a node whose tool calls changed is changed, pending rows are pe
 import pytest
 
 from runs.compare import compare
-from runs.models import Run, Step
+from runs.models import Run, Step, ToolCall
 
 from .builders import executed_replay, finished_run, new_prompt_replay, side_effect_workflow
 
@@ -95,3 +95,13 @@ def test_with_compares_rows_whose_diff_urls_name_the_same_pair(operator_client, 
     assert url in html
     response = operator_client.get(url.replace("&amp;", "&"), HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and "<ins>" in response.content.decode()
+
+
+def test_a_row_whose_replay_made_none_of_the_originals_tool_calls_says_tool_call_changed(
+    operator_client, source, new_prompt
+):
+    ToolCall.objects.filter(step__run=new_prompt, step__node_id="notify").delete()
+    html = operator_client.get(f"/acme/ai/runs/{new_prompt.run_id}/compare").content.decode()
+    start = html.rindex('<details class="compare-row', 0, html.index('<span class="node mono">notify</span>'))
+    notify = html[start : html.index("</details>", start)]
+    assert '<span class="calls-changed">tool call changed</span>' in notify

@@ -1,7 +1,9 @@
 """Two runs of one workflow compared: which two, their totals, and the rows between them."""
 
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from runs.access import get_run_for_member
@@ -52,7 +54,11 @@ def root_of(run: Run) -> Run | None:
 
 def compared_runs(membership: Membership, run_id: str, with_id: str | None) -> tuple[Run, Run]:
     """(base, other): the run it replays and the run, or the run and the `with` run. 404/403 as the trace."""
-    run = get_run_for_member(membership, run_id)
+    return compared_with(membership, get_run_for_member(membership, run_id), with_id)
+
+
+def compared_with(membership: Membership, run: Run, with_id: str | None) -> tuple[Run, Run]:
+    """compared_runs for a run already looked up through the member's workspace."""
     if with_id:
         return run, get_run_for_member(membership, with_id)
     return get_run_for_member(membership, pair_of(run).pk), run
@@ -106,7 +112,12 @@ class Comparison:
         return json_diff(self.base.trigger_payload, self.other.trigger_payload)
 
     def count(self, outcome: str) -> int:
-        return sum(r.outcome == outcome for r in self.rows)
+        return self.outcomes[outcome]
+
+    @cached_property
+    def outcomes(self) -> Counter[str]:
+        """How many rows have each outcome, counted once (the page's header asks several times)."""
+        return Counter(r.outcome for r in self.rows)
 
     @property
     def changed_outputs(self) -> int:

@@ -196,6 +196,8 @@ class Row:
     def output_changed(self) -> bool:
         if self.base is None or self.other is None:
             return True
+        if self.base.type == self.other.type and self.base.output == self.other.output:
+            return False  # the same text of the same type has the same canonical form: nothing to parse
         return canonical_output(self.base) != canonical_output(self.other)
 
     @cached_property

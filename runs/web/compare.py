@@ -1,16 +1,27 @@
 """The compare page: two runs side by side, rows node by node, each row's diff loaded when it is opened."""
 
+from functools import cache
 from urllib.parse import quote
 
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 from django_htmx.http import HttpResponseStopPolling
 
 from runs.access import get_run_for_member
-from runs.compare import SORTS, Comparison, Row, compare, compared_runs, json_diff, output_diff, pretty_json
+from runs.compare import (
+    SORTS,
+    Comparison,
+    Row,
+    compare,
+    compared_runs,
+    compared_with,
+    json_diff,
+    output_diff,
+    pretty_json,
+)
 from runs.http.web import workspace_view
 from runs.integers import MAX_POSITION, ascii_int
 from runs.templatetags.badges import status_badge
@@ -27,7 +38,7 @@ ROW = (
     '<details class="compare-row match-{match}" id="{dom_id}"{preserve}><summary hx-get="{diff_url}" hx-trigger="click once"'
     ' hx-target="next .compare-diff" hx-swap="innerHTML"><span class="node mono">{label}</span>{match_label}'
     "<span>{status_a} → {status_b}</span>{model}{prompt}"
-    '{figures}{calls}<span class="badge badge-{outcome}" title="{why}">{outcome}</span></summary>'
+    "{figures}{calls}{outcome}</summary>"
     '<div class="compare-diff"><p class="muted">Loading the diff…</p></div>'
     '<input type="hidden" name="open" value="{dom_id}"></details>\n'
 )
@@ -43,13 +54,26 @@ OUTCOME_WHY = {
 }
 
 
+EMPTY = SafeString("")
+SELECTED = SafeString("selected")
+# What every row repeats, escaped once: the row's class, its match label and its outcome's badge.
+MATCH_CLASSES = {match: escape(match) for match in ("same", "mapped", "base_only", "other_only")}
+MATCH_LABEL_HTML = {match: format_html('<span class="match">{}</span>', label) for match, label in MATCH_LABELS.items()}
+OUTCOME_HTML = {
+    outcome: format_html('<span class="badge badge-{}" title="{}">{}</span>', outcome, why, outcome)
+    for outcome, why in OUTCOME_WHY.items()
+}
+
+
+@cache
 def _badge(status: str | None) -> SafeString:
+    """A status badge; statuses are few, so each is built once (a page shows two a row)."""
     return status_badge(status) if status else SafeString("—")
 
 
 def _token_change(label: str, pair) -> SafeString:
     if pair.a is None and pair.b is None:
-        return SafeString("")
+        return EMPTY
     return format_html(
         '<span title="{} tokens {} → {}">{} {}</span>',
         label,
@@ -62,7 +86,7 @@ def _token_change(label: str, pair) -> SafeString:
 
 def _cost_change(pair) -> SafeString:
     if pair.a is None and pair.b is None:
-        return SafeString("")
+        return EMPTY
     if pair.delta is None:
         change = "unknown"
     else:
@@ -76,7 +100,7 @@ def _figures(row: Row, slug: str) -> SafeString:
         step = row.other if row.other and row.other.reused_from_run_id else row.base
         return label_html(step.step_label, slug, link=False)  # type: ignore[union-attr,arg-type]
     if row.pending:
-        return SafeString("")
+        return EMPTY
     return format_html(
         FIGURES,
         "—" if row.latency_ms.a is None else row.latency_ms.a,
@@ -92,10 +116,12 @@ def _call_badges(row: Row, slug: str) -> SafeString:
     """The other run's tool calls that were not sent, labelled: a dry-run row compares what it would have sent."""
     other = row.other
     if other is None or other.reused_from_run_id:
-        return SafeString("")
+        return EMPTY
+    changed = row.calls_changed and not row.output_changed and row.outcome == "changed"
+    if not other.calls and not changed:
+        return EMPTY
     labels = [other.call_label(c) for c in other.calls]
     badges = [(label_html(label, slug),) for label in labels if not label.sent]
-    changed = row.calls_changed and not row.output_changed and row.outcome == "changed"
     return format_html(
         "{}{}",
         format_html_join("", "{}", badges),
@@ -109,30 +135,27 @@ def row_html(row: Row, diff_url: str, slug: str, open_rows: frozenset[str] = fro
     prompt = row.prompt_hash
     return format_html(
         ROW,
-        match=row.match,
+        match=MATCH_CLASSES[row.match],
         dom_id=row.dom_id,
-        preserve=SafeString(PRESERVED) if row.dom_id in open_rows else "",
+        preserve=SafeString(PRESERVED) if row.dom_id in open_rows else EMPTY,
         diff_url=f"{diff_url}&row={quote(row.key)}",
         label=f"{row.base.node_id} → {row.other.node_id}" if row.match == "mapped" else (row.base or row.other).node_id,  # type: ignore[union-attr]
-        match_label=format_html('<span class="match">{}</span>', MATCH_LABELS[row.match])
-        if row.match in MATCH_LABELS and not row.pending
-        else "",
+        match_label=MATCH_LABEL_HTML[row.match] if row.match in MATCH_LABEL_HTML and not row.pending else EMPTY,
         status_a=_badge(row.status.a),
         status_b=_badge(row.status.b),
         model=format_html(
             '<span class="mono">{}{}</span>', model.a or "—", f" → {model.b or '—'}" if model.changed else ""
         )
         if model.a or model.b
-        else "",
+        else EMPTY,
         prompt=format_html(
             '<span class="badge badge-changed" title="{} → {}">prompt changed</span>', prompt.a, prompt.b
         )
         if prompt.changed and prompt.a and prompt.b
-        else "",
+        else EMPTY,
         figures=_figures(row, slug),
         calls=_call_badges(row, slug),
-        outcome=row.outcome,
-        why=OUTCOME_WHY[row.outcome],
+        outcome=OUTCOME_HTML[row.outcome],
     )
 
 
@@ -190,7 +213,7 @@ def compare_page(request, membership, run_id):
         replays = list(run.replays.order_by("-created_at").only("run_id", "status", "mode", "created_at")[:50])
         context = {"workspace": membership.workspace, "run": run, "replays": replays, "section": "runs"}
         return render(request, "runs/compare_pick.html", context)
-    base, other = compared_runs(membership, run_id, with_id)
+    base, other = compared_with(membership, run, with_id)
     comparison = compare(base, other)
     panel = checks.panel(request.GET, base, other)
     if panel.add_url:  # the added check goes into the URL, so the link reproduces the panel
@@ -207,9 +230,11 @@ def compare_page(request, membership, run_id):
 
 
 def check_node_options(nodes: list[str], chosen: str | None) -> SafeString:
-    """The check form's node options, one per node of either run: built here, as 1,000 template options were slow."""
+    """The check form's node options, one per node of either run: built here, as 1,000 template options were slow.
+
+    Each node id is escaped once for both of its places ({0}); what marks the chosen one is already safe."""
     return format_html_join(
-        "", '<option value="{}" {}>{}</option>', ((n, "selected" if n == chosen else "", n) for n in nodes)
+        "", '<option value="{0}" {1}>{0}</option>', ((n, SELECTED if n == chosen else EMPTY) for n in nodes)
     )
 
 
