@@ -12,6 +12,7 @@ from runs.models import Run
 
 from .builders import finished_run, run_in_status, submit_replay, support_workflow
 from .cohorts import body, completed_runs, new_cohort
+from .factories import PromptRevisionFactory
 
 
 @pytest.fixture
@@ -181,6 +182,26 @@ def test_a_member_waits_for_quota_an_operator_took_and_is_never_skipped(version,
     )
     tick()
     assert set(cohort.members.values_list("status", flat=True)) == {"pending"}
+
+
+def test_a_batch_of_admissions_reads_the_change_once_and_costs_three_queries_a_member(
+    acme, operator, settings, django_assert_max_num_queries
+):
+    settings.REPLAY_QUOTA_RATE = "1000/m"
+    version, revision = support_workflow(acme)
+    new = PromptRevisionFactory(artifact=revision.artifact, content="Answer {{ trigger.name }}")
+    change = {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id, "content_hash": new.content_hash}
+    runs = completed_runs(version, 20)
+    cohort = new_cohort(
+        operator,
+        acme,
+        body(version.workflow, run_ids=[r.pk for r in runs], canary=0, baseline_percent=0, replay=change),
+    )
+    # Each member: a savepoint, its child's insert, the savepoint's release; the batch: the locks, the reads of
+    # the sources, their keys' runs and the change, the members' new states.
+    with django_assert_max_num_queries(3 * 20 + 17):
+        assert tick() == 20
+    assert cohort.members.filter(status="admitted").count() == 20
 
 
 def test_each_member_gets_one_child_with_its_own_payload_and_the_single_replays_plan(version, operator, acme):

@@ -15,7 +15,7 @@ from runs.http.errors import Rejected
 from runs.models import Membership, RunStatus
 
 from ..rules import QUOTA_EXCEEDED
-from ..services import submit_replay
+from ..services import lock_sources, submit_replay
 from .events import cohort_finished
 from .models import ACTIVE_STATUSES, Cohort, CohortMember, CohortStatus, Lane, MemberStatus
 from .quota import cohort_quota_left, count_admission
@@ -28,6 +28,8 @@ TICK_LOCK = "cohort-tick"
 TICK_LOCK_SECONDS = 60  # a killed tick holds it no longer than this
 # Members admitted per cohort and tick at most, so that one large cohort with a raised quota lets the others move.
 ADMIT_PER_TICK = 200
+# Members admitted in one transaction: one commit, one lock of the cohort, its members and their sources per batch.
+ADMIT_BATCH = 50
 CHILD_TO_MEMBER = {
     RunStatus.COMPLETED: MemberStatus.COMPLETED,
     RunStatus.FAILED: MemberStatus.FAILED,
@@ -37,7 +39,6 @@ CHILD_TO_MEMBER = {
 
 class Admitted(Enum):
     YES = "admitted"
-    SKIPPED = "skipped"
     WAIT = "wait"  # no quota left: the member stays pending
     STOP = "stop"  # the cohort is no longer running, or the member was taken
 
@@ -154,47 +155,65 @@ def advance(cohort_id: str) -> int:
 
 
 def admit(cohort: Cohort, membership: Membership, pending) -> int:
-    """Admit pending members in order while the cohorts' share of the quota has room."""
-    admitted = 0
-    for member in list(pending.only("pk", "cohort_id", "source_run_id", "lane")[:ADMIT_PER_TICK]):
-        if cohort_quota_left(cohort.workspace_id) <= 0:
+    """Admit pending members in order, a batch at a time, while the cohorts' share of the quota has room."""
+    admitted = handled = 0
+    while handled < ADMIT_PER_TICK:
+        room = min(cohort_quota_left(cohort.workspace_id), ADMIT_BATCH, ADMIT_PER_TICK - handled)
+        if room <= 0:
             break
-        outcome = admit_one(cohort, membership, member)
-        if outcome in (Admitted.WAIT, Admitted.STOP):
+        outcome, batch_admitted, batch_handled = admit_batch(cohort, membership, pending, room)
+        admitted, handled = admitted + batch_admitted, handled + batch_handled
+        if outcome != Admitted.YES:
             break
-        admitted += outcome == Admitted.YES
     return admitted
 
 
-def admit_one(cohort: Cohort, membership: Membership, member: CohortMember) -> Admitted:
-    """The member's child replay through the single replay's submit, in one transaction with the member's state:
-    a kill before the commit leaves neither, after it both."""
+def admit_batch(cohort: Cohort, membership: Membership, pending, room: int) -> tuple[Admitted, int, int]:
+    """The next `room` pending members, each with its child replay through the single replay's submit, in one
+    transaction with the members' states: a kill before the commit leaves neither, after it both. Answers why it
+    stopped (YES: more may be pending; WAIT: no quota left; STOP: nothing pending or the cohort stopped), how many
+    members were admitted and how many were admitted or skipped."""
+    created: list[int] = []
     with transaction.atomic():
+        # Cancel locks the cohort too: no member is admitted once it has moved the cohort to cancelling.
         status = Cohort.objects.select_for_update().filter(pk=cohort.pk).values_list("status", flat=True).first()
-        locked = CohortMember.objects.select_for_update().filter(pk=member.pk, status=MemberStatus.PENDING).first()
-        if status != CohortStatus.RUNNING or locked is None:
-            return Admitted.STOP
-        fields = cohort.change if member.lane == Lane.CANDIDATE else baseline_change(cohort.change)
-        try:
-            result = submit_replay(
-                membership=membership, run_id=member.source_run_id, fields=fields, idempotency_key=member_key(member)
-            )
-        except Rejected as exc:
-            if exc.message == QUOTA_EXCEEDED:
-                return Admitted.WAIT  # an operator's replays took the rest of the window: wait for the next
-            CohortMember.objects.filter(pk=member.pk).update(
-                status=MemberStatus.SKIPPED,
-                reason_code=exc.code,
-                reason_message=exc.message,
-                finished_at=timezone.now(),
-            )
-            return Admitted.SKIPPED
-        CohortMember.objects.filter(pk=member.pk).update(
-            status=MemberStatus.ADMITTED, child_run=result.run, admitted_at=timezone.now()
-        )
-    if result.created:
+        if status != CohortStatus.RUNNING:
+            return Admitted.STOP, 0, 0
+        members = list(pending.select_for_update().only("pk", "cohort_id", "source_run_id", "lane")[:room])
+        if not members:
+            return Admitted.STOP, 0, 0
+        outcome = Admitted.YES if len(members) == room else Admitted.STOP
+        locked = lock_sources(membership, {m.source_run_id: member_key(m) for m in members})
+        now = timezone.now()
+        admitted: list[CohortMember] = []
+        ended: list[CohortMember] = []
+        for member in members:
+            fields = cohort.change if member.lane == Lane.CANDIDATE else baseline_change(cohort.change)
+            try:
+                result = submit_replay(
+                    membership=membership,
+                    run_id=member.source_run_id,
+                    fields=fields,
+                    idempotency_key=member_key(member),
+                    locked=locked,
+                )
+            except Rejected as exc:
+                if exc.message == QUOTA_EXCEEDED:
+                    outcome = Admitted.WAIT  # an operator's replays took the rest of the window: wait for the next
+                    break
+                member.status, member.finished_at = MemberStatus.SKIPPED, now
+                member.reason_code, member.reason_message = exc.code, exc.message
+                ended.append(member)
+                continue
+            member.status, member.child_run, member.admitted_at = MemberStatus.ADMITTED, result.run, now
+            admitted.append(member)
+            if result.created:
+                created.append(member.pk)
+        CohortMember.objects.bulk_update(admitted, ["status", "child_run", "admitted_at"])
+        CohortMember.objects.bulk_update(ended, ["status", "finished_at", "reason_code", "reason_message"])
+    for _ in created:
         count_admission(cohort.workspace_id)
-    return Admitted.YES
+    return outcome, len(admitted), len(admitted) + len(ended)
 
 
 def counts_of(cohort_ids: list[str]) -> dict[tuple[str, str], dict[str, int]]:
