@@ -3,11 +3,14 @@ members follow their children, the canary decides, and pending members are admit
 the replay quota. Every step is a conditional update or a locked row: a tick run twice, or killed and run again,
 never admits a member twice (and a child's idempotency key is the member's, should it try)."""
 
+import contextlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -25,7 +28,8 @@ from .verdict import keep_verdict
 log = logging.getLogger(__name__)
 
 TICK_LOCK = "cohort-tick"
-TICK_LOCK_SECONDS = 60  # a killed tick holds it no longer than this
+TICK_LOCK_SECONDS = 60  # without PostgreSQL, a killed tick holds it no longer than this
+TICK_LOCK_KEY = 0x636F686F7274  # PostgreSQL's advisory lock of the tick ("cohort" in ASCII)
 # Members admitted per cohort and tick at most, so that one large cohort with a raised quota lets the others move.
 ADMIT_PER_TICK = 200
 # Members admitted in one transaction: one commit, one lock of the cohort, its members and their sources per batch.
@@ -48,17 +52,39 @@ def member_key(member: CohortMember) -> str:
     return f"cohort:{member.cohort_id}:{member.source_run_id}:{member.lane}"
 
 
+@contextmanager
+def one_tick_at_a_time() -> Iterator[bool]:
+    """Whether this tick may run: no other is running. On PostgreSQL a session's advisory lock, which ends with
+    the connection of a worker SIGKILLed mid-tick, so the next tick runs at once; elsewhere a cache key that such a
+    tick holds for TICK_LOCK_SECONDS (every step of a tick is safe twice: the lock only saves the work)."""
+    if connection.vendor != "postgresql":
+        taken = cache.add(TICK_LOCK, 1, TICK_LOCK_SECONDS)
+        try:
+            yield taken
+        finally:
+            if taken:
+                cache.delete(TICK_LOCK)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [TICK_LOCK_KEY])
+        taken = cursor.fetchone()[0]
+    try:
+        yield taken
+    finally:
+        if taken:
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:  # a lost connection released it
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [TICK_LOCK_KEY])
+
+
 def tick() -> int:
     """Advance every active cohort once; answers how many members were admitted. One tick at a time."""
-    if not cache.add(TICK_LOCK, 1, TICK_LOCK_SECONDS):
-        return 0
-    try:
+    with one_tick_at_a_time() as taken:
+        if not taken:
+            return 0
         admitted = 0
         for cohort_id in list(Cohort.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True)):
             admitted += advance(cohort_id)
         return admitted
-    finally:
-        cache.delete(TICK_LOCK)
 
 
 def sync_members(cohort: Cohort) -> None:
