@@ -64,7 +64,8 @@ def side_by_side(measured: dict[str, list[Figure]]) -> str:
     return markdown(title(stacks), (*header, "target"), rows)
 
 
-# Every figure, in the order measured; `python -m bench NAME ...` (make bench FIGURES="...") measures only those.
+# Every figure, in the order measured; `python -m bench NAME ...` (make bench FIGURES="...") measures only those;
+# without names, every figure but the opt-in ones.
 IN_PROCESS = (
     "trace_viewer",
     "mapping_dialog",
@@ -92,7 +93,9 @@ WITH_WORKER = (
     "throughput",
     "worker_memory",
 )
-OWN_WORKERS = ("parallel_branches", "slow_calls")
+OWN_WORKERS = ("parallel_branches", "slow_calls", "cohort_speed")
+# Measured only when named: cohort_speed makes 1,000 replays of 2 one-second calls each (about a minute).
+OPT_IN = ("cohort_speed",)
 OWN_DATABASE = ("prune",)  # bench/prune.py: 100,000 runs in a database of their own, PostgreSQL only
 # PostgreSQL only, at BENCH_SCALE_RUNS runs in a database of its own (bench/scale.py); skipped on SQLite.
 SCALE = ("scale",)
@@ -105,7 +108,7 @@ def selected(argv: list[str]) -> list[str]:
     unknown = [name for name in argv if name not in EVERY]
     if unknown:
         raise SystemExit(f"Unknown figure(s): {', '.join(unknown)}. Choose from: {', '.join(EVERY)}.")
-    return [name for name in EVERY if not argv or name in argv]
+    return [name for name in EVERY if name in argv or (not argv and name not in OPT_IN)]
 
 
 def worker_shape() -> tuple[int, int, str]:
@@ -210,6 +213,8 @@ def measure(names: list[str], stack: str) -> list:
         bench.parallel_branches()  # its own worker, whose simulated calls take 1 s
     if "slow_calls" in names:
         bench.slow_calls(processes=2, concurrency=40)  # starts its own workers, with a slow provider
+    if "cohort_speed" in names:
+        bench.cohort_speed(processes=2, concurrency=40)  # its own workers too, beat's tick admitting
     if "prune" in names:
         from . import prune
 

@@ -22,7 +22,7 @@ from runs.engine import executor
 from runs.engine.replay_plan import build_plan
 from runs.models import Run
 
-from .cohorts import CohortFigures
+from .cohorts import CohortFigures, CohortSpeed
 from .data import BenchData
 from .export_figures import ExportFigures
 from .figures import Figure, measured, ms, repeat
@@ -36,7 +36,7 @@ def count_queries(fn: Callable[[], object]) -> int:
     return len(ctx.captured_queries)
 
 
-class Bench(WorkerFigures, ExportFigures, CohortFigures):
+class Bench(WorkerFigures, ExportFigures, CohortFigures, CohortSpeed):
     def __init__(self, data: BenchData, log: Callable[[str], None]):
         self.data = data
         self.log = log

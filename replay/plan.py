@@ -6,6 +6,8 @@ from mappings.models import NodeMapping
 from mappings.services import find_saved_mapping, node_ids_of, renamed_nodes_of
 from runs.models import Run, WorkflowVersion
 
+from .reads import FRESH, Reads
+
 
 @dataclass
 class NodeMappingPlan:
@@ -20,15 +22,19 @@ class NodeMappingPlan:
 
 
 def plan_mapping(
-    *, user, run: Run, target: WorkflowVersion, requested: dict[str, str] | None = None
+    *, user, run: Run, target: WorkflowVersion, requested: dict[str, str] | None = None, reads: Reads = FRESH
 ) -> NodeMappingPlan:
     """Renamed nodes, the saved mapping that applies, and the pairs in effect (request over saved)."""
-    if target.pk == run.version_id or run.version_id is None:
+    source_version_id = run.version_id
+    if target.pk == source_version_id or source_version_id is None:
         return NodeMappingPlan([], [], None, {})
-    target_ids = node_ids_of(target)
+    target_ids = reads.once(("node_ids", target.pk), lambda: node_ids_of(target))
     renamed = renamed_nodes_of(run, target, target_ids)
     saved = (
-        find_saved_mapping(user=user, source_version_id=run.version_id, target_version_id=target.pk)
+        reads.once(
+            ("saved_mapping", user.pk, source_version_id, target.pk),
+            lambda: find_saved_mapping(user=user, source_version_id=source_version_id, target_version_id=target.pk),
+        )
         if renamed
         else None
     )

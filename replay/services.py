@@ -4,7 +4,7 @@ The dialog, the JSON API and the command all call submit_replay and only transla
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from django.conf import settings
@@ -21,6 +21,7 @@ from runs.idempotency import checked_idempotency_key, created_once, insert_run, 
 from runs.models import Membership, ReplayMode, Run, Step, WorkflowVersion
 
 from .plan import NodeMappingPlan, plan_mapping
+from .reads import FRESH, Reads
 from .rules import (
     CONFIRM_INVOKE,
     CROSS_BOUNDARY,
@@ -49,6 +50,33 @@ SOURCE_FIELDS = (
     "trigger_payload",
     "replay_depth",
 )
+
+
+@dataclass
+class LockedSources:
+    """Source runs a caller locked in its open transaction, with the runs their Idempotency-Keys already made: a
+    batch of submits (a cohort's admission tick) reads them in two queries instead of two per submit."""
+
+    sources: dict[str, Run]
+    by_key: dict[str, Run]
+    reads: Reads = field(default_factory=Reads)
+
+
+def _source_rows():
+    return Run.objects.select_for_update(of=("self",)).select_related("workflow").only(*SOURCE_FIELDS)
+
+
+def lock_sources(membership: Membership, keys: Mapping[str, str]) -> LockedSources:
+    """Lock the source runs `keys` names ({run id: Idempotency-Key}) as submit does, in one order (no deadlock
+    between two batches), and read the runs those keys made; for submit_replay(locked=...) in the same transaction."""
+    assert transaction.get_connection().in_atomic_block, "the locks must outlive this call"
+    sources = {run.pk: run for run in _source_rows().filter(pk__in=list(keys)).order_by("pk")}
+    made = Run.objects.filter(
+        workspace_id=membership.workspace_id,
+        requested_by_id=membership.user_id,
+        idempotency_key__in=[key for key in keys.values() if key],
+    )
+    return LockedSources(sources, {run.idempotency_key: run for run in made})
 
 
 @dataclass
@@ -124,9 +152,8 @@ def _same_request(existing: Run, fields: ReplayFields, source: Run) -> bool:
     )
 
 
-def _earlier_replay(source: Run, membership: Membership, key: str, fields: Mapping) -> Run | None:
+def _earlier_replay(source: Run, existing: Run | None, fields: Mapping) -> Run | None:
     """The replay this Idempotency-Key already made, if the request repeats it; a misuse of the key is refused."""
-    existing = run_with_key(membership, key)
     if existing is None:
         return None
     if existing.replay_of_id != source.pk:
@@ -144,11 +171,11 @@ def _own_version(source: Run) -> WorkflowVersion:
     return WorkflowVersion(pk=source.version_id, workflow_id=source.workflow_id, number=source.version_number)
 
 
-def _target_of(source: Run, number: int | None) -> WorkflowVersion:
+def _target_of(source: Run, number: int | None, reads: Reads) -> WorkflowVersion:
     """The locked row's own version without a query; another one through the one lookup of target versions."""
     if number in (None, source.version_number):
         return _own_version(source)
-    return target_version_of(source, number)
+    return reads.once(("target", source.workflow_id, number), lambda: target_version_of(source, number))
 
 
 @dataclass
@@ -223,6 +250,7 @@ def _check(
     into: Preview,
     start_hint: str | None = None,
     explain: bool = True,
+    reads: Reads = FRESH,
 ) -> None:
     """Rules 2 to 10 on the source as it is now, then the plan (and its version, when the request names one).
 
@@ -233,15 +261,17 @@ def _check(
     parsed = into.fields = parse_fields(fields)
     if (too_large := payload_size_error(parsed.trigger_payload)) is not None:
         raise too_large
-    into.target = target = _target_of(source, parsed.target_version)
+    into.target = target = _target_of(source, parsed.target_version, reads)
     into.target_nodes = target_nodes = version_plan(target.pk)
     parsed = into.fields = _start_hint(source, parsed, target_nodes, start_hint)
+    # Neither check reads the source run beyond its workspace, the same for every member of a batch.
     if parsed.mode == ReplayMode.PROMPT:
-        check_prompt(source, parsed, target_nodes)
+        prompt = ("prompt", target.pk, parsed.prompt_artifact_id, parsed.content_hash)
+        reads.once(prompt, lambda: check_prompt(source, parsed, target_nodes))
     elif parsed.mode == ReplayMode.MODEL:
-        check_model(source, parsed)
+        reads.once(("model", parsed.model_ref), lambda: check_model(source, parsed))
     into.mapping = mapping = plan_mapping(
-        user=membership.user, run=source, target=target, requested=parsed.node_mapping
+        user=membership.user, run=source, target=target, requested=parsed.node_mapping, reads=reads
     )
     unmapped = None
     if mapping.renamed or parsed.node_mapping:
@@ -268,33 +298,50 @@ def _check(
         raise ReplayRejected(409, PLAN_CHANGED, code="plan_changed", field="plan_version")
 
 
-def submit_replay(*, membership: Membership, run_id: str, fields: Mapping, idempotency_key: str = "") -> ReplayResult:
+def submit_replay(
+    *,
+    membership: Membership,
+    run_id: str,
+    fields: Mapping,
+    idempotency_key: str = "",
+    locked: LockedSources | None = None,
+) -> ReplayResult:
     """Create the replay of `run_id` and dispatch it on commit, or raise ReplayRejected (the first failing rule).
 
     `membership` is the caller's membership of the workspace the request names; `fields` the replay
-    fields as sent (a JSON body, a form, the command's options), validated after rules 1–5.
+    fields as sent (a JSON body, a form, the command's options), validated after rules 1–5. `locked`: what
+    lock_sources read ahead in the caller's transaction, so the source's lock and its key's run are not read again.
     """
     # The same key may win a race the lock does not cover (SQLite has no row locks; on PostgreSQL, a replay
     # of another run): this request's transaction is rolled back and answers with the key's run.
     replay, created = created_once(
         membership,
-        lambda: _submit(membership=membership, run_id=run_id, fields=fields, idempotency_key=idempotency_key),
+        lambda: _submit(
+            membership=membership, run_id=run_id, fields=fields, idempotency_key=idempotency_key, locked=locked
+        ),
     )
     return ReplayResult(replay, created=created, quota=quota_now(replay.workspace_id))
 
 
-def _submit(*, membership: Membership, run_id: str, fields: Mapping, idempotency_key: str) -> tuple[Run, bool]:
+def _submit(
+    *, membership: Membership, run_id: str, fields: Mapping, idempotency_key: str, locked: LockedSources | None
+) -> tuple[Run, bool]:
     with transaction.atomic():
         # Lock the source run: a concurrent pause/cancel/resume or a same-key retry waits for us.
-        rows = Run.objects.select_for_update(of=("self",)).select_related("workflow").only(*SOURCE_FIELDS)
-        locked = next(iter(rows.filter(pk=run_id)[:1]), None)
-        source = member_run(membership, run_id, locked, foreign_message=CROSS_BOUNDARY)
+        if locked is None:
+            row = next(iter(_source_rows().filter(pk=run_id)[:1]), None)
+        else:
+            row = locked.sources.get(run_id)
+        source = member_run(membership, run_id, row, foreign_message=CROSS_BOUNDARY)
         check_member_may_replay(membership)
         key = checked_idempotency_key(idempotency_key)
-        if key and (earlier := _earlier_replay(source, membership, key, fields)) is not None:
-            return earlier, False
+        if key:
+            existing = run_with_key(membership, key) if locked is None else locked.by_key.get(key)
+            if (earlier := _earlier_replay(source, existing, fields)) is not None:
+                return earlier, False
         checked = Preview(source)
-        _check(source, membership, fields, checked, explain=False)  # the plan's contract, not its reasons
+        reads = FRESH if locked is None else locked.reads
+        _check(source, membership, fields, checked, explain=False, reads=reads)  # the plan's contract, not its reasons
         parsed, target, mapping, plan = checked.fields, checked.target, checked.mapping, checked.plan
         assert parsed is not None and target is not None and mapping is not None and plan is not None
         if checked.needs_confirmation and not parsed.confirm_invoke:

@@ -36,7 +36,42 @@ def form(version, **extra):
 
 def test_the_runs_list_offers_replay_these_with_its_filters(operator_client, version):
     page = operator_client.get(f"/acme/ai/runs?status=failed&workflow={version.workflow.workflow_id}").content.decode()
-    assert f'href="/acme/ai/cohorts/new?status=failed&amp;workflow={version.workflow.workflow_id}"' in page
+    assert 'id="replay-these-form" class="inline-form" method="get" action="/acme/ai/cohorts/new"' in page
+    assert '<input type="hidden" name="status" value="failed">' in page
+    assert f'<input type="hidden" name="workflow" value="{version.workflow.workflow_id}">' in page
+
+
+def test_an_operators_runs_list_has_a_box_per_run_that_ticks_it_for_replay_these(operator_client, version):
+    runs = completed_runs(version, 2)
+    page = operator_client.get("/acme/ai/runs").content.decode()
+    for run in runs:
+        assert f'<input type="checkbox" name="run" value="{run.pk}" form="replay-these-form"' in page
+
+
+def test_a_viewers_runs_list_has_no_boxes_and_no_replay_these(client, viewer, version):
+    completed_runs(version, 1)
+    client.force_login(viewer)
+    page = client.get("/acme/ai/runs").content.decode()
+    assert 'name="run"' not in page and "replay-these" not in page
+
+
+def test_the_form_opened_with_ticked_runs_selects_them_and_their_workflow(operator_client, version):
+    runs = completed_runs(version, 3)
+    page = operator_client.get(f"/acme/ai/cohorts/new?run={runs[0].pk}&run={runs[2].pk}").content.decode()
+    assert "2 runs ticked in the runs list" in page
+    assert f'<input type="hidden" name="run_ids" value="{runs[0].pk}">' in page
+    assert f'<option value="{version.workflow.workflow_id}" selected>' in page
+    assert 'name="from"' not in page  # the ticked runs are the selection, not a filter
+
+
+def test_the_form_creates_a_cohort_of_the_ticked_runs(operator_client, version):
+    runs = completed_runs(version, 3)
+    ticked = [runs[0].pk, runs[2].pk]
+    data = {k: v for k, v in form(version, run_ids=ticked).items() if k not in ("status", "from", "to", "lineage")}
+    created = operator_client.post("/acme/ai/cohorts/new", data)
+    cohort = Cohort.objects.get()
+    assert created.status_code == 302 and cohort.selection == {"run_ids": ticked}
+    assert set(cohort.members.values_list("source_run_id", flat=True)) == set(ticked)
 
 
 def test_the_form_previews_and_creates_a_cohort(operator_client, version):

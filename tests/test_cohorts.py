@@ -1,9 +1,10 @@
 """Replay cohorts (issue 31): creation, its refusals, the admission within the quota, the canary and cancel."""
 
 import pytest
+from django.db import connection, connections
 from django.utils import timezone
 
-from replay.cohorts.admission import tick
+from replay.cohorts.admission import TICK_LOCK_KEY, tick
 from replay.cohorts.models import Cohort, CohortMember
 from replay.cohorts.services import cancel_cohort, create_cohort, preview_cohort
 from replay.rules import membership_for_replay
@@ -12,6 +13,7 @@ from runs.models import Run
 
 from .builders import finished_run, run_in_status, submit_replay, support_workflow
 from .cohorts import body, completed_runs, new_cohort
+from .factories import PromptRevisionFactory
 
 
 @pytest.fixture
@@ -183,6 +185,26 @@ def test_a_member_waits_for_quota_an_operator_took_and_is_never_skipped(version,
     assert set(cohort.members.values_list("status", flat=True)) == {"pending"}
 
 
+def test_a_batch_of_admissions_reads_the_change_once_and_costs_three_queries_a_member(
+    acme, operator, settings, django_assert_max_num_queries
+):
+    settings.REPLAY_QUOTA_RATE = "1000/m"
+    version, revision = support_workflow(acme)
+    new = PromptRevisionFactory(artifact=revision.artifact, content="Answer {{ trigger.name }}")
+    change = {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id, "content_hash": new.content_hash}
+    runs = completed_runs(version, 20)
+    cohort = new_cohort(
+        operator,
+        acme,
+        body(version.workflow, run_ids=[r.pk for r in runs], canary=0, baseline_percent=0, replay=change),
+    )
+    # Each member: a savepoint, its child's insert, the savepoint's release; the batch: the locks, the reads of
+    # the sources, their keys' runs and the change, the members' new states.
+    with django_assert_max_num_queries(3 * 20 + 19):
+        assert tick() == 20
+    assert cohort.members.filter(status="admitted").count() == 20
+
+
 def test_each_member_gets_one_child_with_its_own_payload_and_the_single_replays_plan(version, operator, acme):
     first = finished_run(version, payload={"name": "Ada", "email": "ada@example.com"})
     second = finished_run(version, payload={"name": "Bo", "email": "bo@example.com"})
@@ -271,6 +293,20 @@ def test_a_tick_run_twice_never_admits_a_member_twice(version, operator, acme):
     CohortMember.objects.filter(cohort=cohort).update(status="pending", child_run=None)  # as if the commit was lost
     tick()
     assert Run.objects.filter(replay_depth=1).count() == 3  # the children's keys found the same runs
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's advisory lock")
+def test_a_tick_whose_worker_died_mid_way_holds_no_lock_on_postgresql(version, operator, acme):
+    runs = completed_runs(version, 2)
+    new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], canary=0, baseline_percent=0))
+    dying = connections.create_connection("default")  # a worker's connection, mid-tick
+    with dying.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s), pg_backend_pid()", [TICK_LOCK_KEY])
+        pid = cursor.fetchone()[1]
+    assert tick() == 0  # one tick at a time
+    with connection.cursor() as cursor:  # SIGKILL: the worker's connection ends (waits until it has)
+        cursor.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])
+    assert tick() == 2
 
 
 def test_cancel_stops_admissions_and_with_cancel_running_cancels_running_children(version, operator, acme):

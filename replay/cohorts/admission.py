@@ -3,11 +3,14 @@ members follow their children, the canary decides, and pending members are admit
 the replay quota. Every step is a conditional update or a locked row: a tick run twice, or killed and run again,
 never admits a member twice (and a child's idempotency key is the member's, should it try)."""
 
+import contextlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -15,7 +18,7 @@ from runs.http.errors import Rejected
 from runs.models import Membership, RunStatus
 
 from ..rules import QUOTA_EXCEEDED
-from ..services import submit_replay
+from ..services import lock_sources, submit_replay
 from .events import cohort_finished
 from .models import ACTIVE_STATUSES, Cohort, CohortMember, CohortStatus, Lane, MemberStatus
 from .quota import cohort_quota_left, count_admission
@@ -25,9 +28,12 @@ from .verdict import keep_verdict
 log = logging.getLogger(__name__)
 
 TICK_LOCK = "cohort-tick"
-TICK_LOCK_SECONDS = 60  # a killed tick holds it no longer than this
+TICK_LOCK_SECONDS = 60  # without PostgreSQL, a killed tick holds it no longer than this
+TICK_LOCK_KEY = 0x636F686F7274  # PostgreSQL's advisory lock of the tick ("cohort" in ASCII)
 # Members admitted per cohort and tick at most, so that one large cohort with a raised quota lets the others move.
 ADMIT_PER_TICK = 200
+# Members admitted in one transaction: one commit, one lock of the cohort, its members and their sources per batch.
+ADMIT_BATCH = 50
 CHILD_TO_MEMBER = {
     RunStatus.COMPLETED: MemberStatus.COMPLETED,
     RunStatus.FAILED: MemberStatus.FAILED,
@@ -37,7 +43,6 @@ CHILD_TO_MEMBER = {
 
 class Admitted(Enum):
     YES = "admitted"
-    SKIPPED = "skipped"
     WAIT = "wait"  # no quota left: the member stays pending
     STOP = "stop"  # the cohort is no longer running, or the member was taken
 
@@ -47,17 +52,39 @@ def member_key(member: CohortMember) -> str:
     return f"cohort:{member.cohort_id}:{member.source_run_id}:{member.lane}"
 
 
+@contextmanager
+def one_tick_at_a_time() -> Iterator[bool]:
+    """Whether this tick may run: no other is running. On PostgreSQL a session's advisory lock, which ends with
+    the connection of a worker SIGKILLed mid-tick, so the next tick runs at once; elsewhere a cache key that such a
+    tick holds for TICK_LOCK_SECONDS (every step of a tick is safe twice: the lock only saves the work)."""
+    if connection.vendor != "postgresql":
+        taken = cache.add(TICK_LOCK, 1, TICK_LOCK_SECONDS)
+        try:
+            yield taken
+        finally:
+            if taken:
+                cache.delete(TICK_LOCK)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [TICK_LOCK_KEY])
+        taken = cursor.fetchone()[0]
+    try:
+        yield taken
+    finally:
+        if taken:
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:  # a lost connection released it
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [TICK_LOCK_KEY])
+
+
 def tick() -> int:
     """Advance every active cohort once; answers how many members were admitted. One tick at a time."""
-    if not cache.add(TICK_LOCK, 1, TICK_LOCK_SECONDS):
-        return 0
-    try:
+    with one_tick_at_a_time() as taken:
+        if not taken:
+            return 0
         admitted = 0
         for cohort_id in list(Cohort.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True)):
             admitted += advance(cohort_id)
         return admitted
-    finally:
-        cache.delete(TICK_LOCK)
 
 
 def sync_members(cohort: Cohort) -> None:
@@ -154,47 +181,65 @@ def advance(cohort_id: str) -> int:
 
 
 def admit(cohort: Cohort, membership: Membership, pending) -> int:
-    """Admit pending members in order while the cohorts' share of the quota has room."""
-    admitted = 0
-    for member in list(pending.only("pk", "cohort_id", "source_run_id", "lane")[:ADMIT_PER_TICK]):
-        if cohort_quota_left(cohort.workspace_id) <= 0:
+    """Admit pending members in order, a batch at a time, while the cohorts' share of the quota has room."""
+    admitted = handled = 0
+    while handled < ADMIT_PER_TICK:
+        room = min(cohort_quota_left(cohort.workspace_id), ADMIT_BATCH, ADMIT_PER_TICK - handled)
+        if room <= 0:
             break
-        outcome = admit_one(cohort, membership, member)
-        if outcome in (Admitted.WAIT, Admitted.STOP):
+        outcome, batch_admitted, batch_handled = admit_batch(cohort, membership, pending, room)
+        admitted, handled = admitted + batch_admitted, handled + batch_handled
+        if outcome != Admitted.YES:
             break
-        admitted += outcome == Admitted.YES
     return admitted
 
 
-def admit_one(cohort: Cohort, membership: Membership, member: CohortMember) -> Admitted:
-    """The member's child replay through the single replay's submit, in one transaction with the member's state:
-    a kill before the commit leaves neither, after it both."""
+def admit_batch(cohort: Cohort, membership: Membership, pending, room: int) -> tuple[Admitted, int, int]:
+    """The next `room` pending members, each with its child replay through the single replay's submit, in one
+    transaction with the members' states: a kill before the commit leaves neither, after it both. Answers why it
+    stopped (YES: more may be pending; WAIT: no quota left; STOP: nothing pending or the cohort stopped), how many
+    members were admitted and how many were admitted or skipped."""
+    created: list[int] = []
     with transaction.atomic():
+        # Cancel locks the cohort too: no member is admitted once it has moved the cohort to cancelling.
         status = Cohort.objects.select_for_update().filter(pk=cohort.pk).values_list("status", flat=True).first()
-        locked = CohortMember.objects.select_for_update().filter(pk=member.pk, status=MemberStatus.PENDING).first()
-        if status != CohortStatus.RUNNING or locked is None:
-            return Admitted.STOP
-        fields = cohort.change if member.lane == Lane.CANDIDATE else baseline_change(cohort.change)
-        try:
-            result = submit_replay(
-                membership=membership, run_id=member.source_run_id, fields=fields, idempotency_key=member_key(member)
-            )
-        except Rejected as exc:
-            if exc.message == QUOTA_EXCEEDED:
-                return Admitted.WAIT  # an operator's replays took the rest of the window: wait for the next
-            CohortMember.objects.filter(pk=member.pk).update(
-                status=MemberStatus.SKIPPED,
-                reason_code=exc.code,
-                reason_message=exc.message,
-                finished_at=timezone.now(),
-            )
-            return Admitted.SKIPPED
-        CohortMember.objects.filter(pk=member.pk).update(
-            status=MemberStatus.ADMITTED, child_run=result.run, admitted_at=timezone.now()
-        )
-    if result.created:
+        if status != CohortStatus.RUNNING:
+            return Admitted.STOP, 0, 0
+        members = list(pending.select_for_update().only("pk", "cohort_id", "source_run_id", "lane")[:room])
+        if not members:
+            return Admitted.STOP, 0, 0
+        outcome = Admitted.YES if len(members) == room else Admitted.STOP
+        locked = lock_sources(membership, {m.source_run_id: member_key(m) for m in members})
+        now = timezone.now()
+        admitted: list[CohortMember] = []
+        ended: list[CohortMember] = []
+        for member in members:
+            fields = cohort.change if member.lane == Lane.CANDIDATE else baseline_change(cohort.change)
+            try:
+                result = submit_replay(
+                    membership=membership,
+                    run_id=member.source_run_id,
+                    fields=fields,
+                    idempotency_key=member_key(member),
+                    locked=locked,
+                )
+            except Rejected as exc:
+                if exc.message == QUOTA_EXCEEDED:
+                    outcome = Admitted.WAIT  # an operator's replays took the rest of the window: wait for the next
+                    break
+                member.status, member.finished_at = MemberStatus.SKIPPED, now
+                member.reason_code, member.reason_message = exc.code, exc.message
+                ended.append(member)
+                continue
+            member.status, member.child_run, member.admitted_at = MemberStatus.ADMITTED, result.run, now
+            admitted.append(member)
+            if result.created:
+                created.append(member.pk)
+        CohortMember.objects.bulk_update(admitted, ["status", "child_run", "admitted_at"])
+        CohortMember.objects.bulk_update(ended, ["status", "finished_at", "reason_code", "reason_message"])
+    for _ in created:
         count_admission(cohort.workspace_id)
-    return Admitted.YES
+    return outcome, len(admitted), len(admitted) + len(ended)
 
 
 def counts_of(cohort_ids: list[str]) -> dict[tuple[str, str], dict[str, int]]:

@@ -37,18 +37,27 @@ def cohort_list(request, membership):
 
 
 def form_body(post) -> dict:
-    """The new-cohort form as the API's body: the same parser validates both."""
+    """The new-cohort form as the API's body: the same parser validates both. The runs ticked in the runs list
+    (run_ids) are the selection when there are any; else the filter."""
     statuses = [s for s in post.getlist("status") if s]
     replay = {k: post.get(k, "") for k in CHANGE_FIELDS}
+    ticked = [run_id for run_id in post.getlist("run_ids") if run_id]
+    selection: dict = (
+        {"run_ids": ticked}
+        if ticked
+        else {
+            "filter": {
+                "status": statuses or None,
+                "from": post.get("from", ""),
+                "to": post.get("to", ""),
+                "lineage": None if post.get("lineage") == "all" else post.get("lineage") or "originals",
+            }
+        }
+    )
     return {
         "name": post.get("name", ""),
         "workflow_id": post.get("workflow_id", ""),
-        "filter": {
-            "status": statuses or None,
-            "from": post.get("from", ""),
-            "to": post.get("to", ""),
-            "lineage": None if post.get("lineage") == "all" else post.get("lineage") or "originals",
-        },
+        **selection,
         "replay": replay,
         "baseline_percent": post.get("baseline_percent", "10"),
         "canary": post.get("canary", "5"),
@@ -71,11 +80,15 @@ def _with_default_range(query):
 
 @workspace_view(methods=("GET", "POST"), role=Role.OPERATOR)
 def cohort_new(request, membership):
-    """The cohort dialog: GET is opened by "Replay these…" with the runs list's filters; POST creates."""
+    """The cohort dialog: GET is opened by "Replay these…" with the runs ticked in the list (run) or, none ticked,
+    its filters; POST creates."""
     values = request.POST if request.method == "POST" else _with_default_range(request.GET)
+    ticked = [run_id for run_id in values.getlist("run_ids" if request.method == "POST" else "run") if run_id]
     context = _context(
         membership,
         values=values,
+        ticked=ticked,
+        workflow_id=values.get("workflow_id") or values.get("workflow") or _workflow_of(membership, ticked),
         statuses=Run.Status.choices,
         chosen_statuses=values.getlist("status"),
         workflows=Workflow.objects.filter(workspace=membership.workspace).order_by("name"),
@@ -88,6 +101,16 @@ def cohort_new(request, membership):
             return render(request, "replay/cohorts/new.html", {**context, "error": exc}, status=exc.status)
         return HttpResponseRedirect(reverse("cohort-detail", args=[membership.workspace.slug, cohort.pk]))
     return render(request, "replay/cohorts/new.html", context)
+
+
+def _workflow_of(membership: Membership, ticked: list[str]) -> str:
+    """The workflow of the first ticked run of this workspace, chosen in the form ("" when none is known)."""
+    if not ticked:
+        return ""
+    found = Run.objects.filter(workspace=membership.workspace, pk=ticked[0]).values_list(
+        "workflow__workflow_id", flat=True
+    )
+    return found.first() or ""
 
 
 @workspace_view(methods=("POST",), role=Role.OPERATOR)

@@ -14,9 +14,16 @@ from runs.templatetags.times import timestamp
 from runs.templatetags.usage import run_cost
 from runs.usage import RunUsage
 
-ROW = (
-    '<tr><td><a class="mono" href="{}">{}</a></td><td>{}</td><td>v{}{}</td><td>{}</td><td>{}</td><td>{}</td>'
+CELLS = (
+    '<td><a class="mono" href="{}">{}</a></td><td>{}</td><td>v{}{}</td><td>{}</td><td>{}</td><td>{}</td>'
     '<td class="num">{}</td><td>{}</td></tr>\n'
+)
+ROW = "<tr>" + CELLS
+# An operator's rows start with a box that ticks the run for "Replay these…" (the form the box names, beside the
+# table: ticking needs no script).
+TICKABLE_ROW = (
+    '<tr><td class="tick"><input type="checkbox" name="run" value="{}" form="replay-these-form" '
+    'aria-label="Tick {} to replay it in a cohort"></td>' + CELLS
 )
 DELETED = SafeString(' <span class="muted">(deleted)</span>')
 NOT_STARTED = SafeString('<span class="muted">not started</span>')
@@ -64,6 +71,10 @@ def run_row(run: Run, usage: RunUsage, slug: str) -> tuple:
     )
 
 
-def run_rows(runs: list[Run], usage: dict[str, RunUsage], slug: str) -> SafeString:
-    """The table body's rows of a page of runs, with each run's usage (runs.usage.usage_of_runs) beside it."""
+def run_rows(runs: list[Run], usage: dict[str, RunUsage], slug: str, *, tickable: bool = False) -> SafeString:
+    """The table body's rows of a page of runs, with each run's usage (runs.usage.usage_of_runs) beside it; with
+    `tickable`, each row's box that ticks it for "Replay these…"."""
+    if tickable:
+        rows = ((run.run_id, run.run_id, *run_row(run, usage.get(run.run_id, RunUsage()), slug)) for run in runs)
+        return format_html_join("", TICKABLE_ROW, rows)
     return format_html_join("", ROW, (run_row(run, usage.get(run.run_id, RunUsage()), slug) for run in runs))

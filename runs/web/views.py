@@ -81,8 +81,9 @@ def runs_list(request, membership):
     if listed["page"] is not None:
         runs = listed["page"].rows
         usage = usage_of_runs(run.run_id for run in runs)  # one query for the page's cost column
-        listed["table_rows"] = run_rows(runs, usage, membership.workspace.slug)
-        listed["export_query"] = urlencode(listed["filters"].as_query())
+        listed["table_rows"] = run_rows(runs, usage, membership.workspace.slug, tickable=membership.can_operate)
+        listed["filter_query"] = listed["filters"].as_query()
+        listed["export_query"] = urlencode(listed["filter_query"])
     template = (
         "runs/runs_list.html#rows" if request.htmx and request.htmx.target == "runs-table" else "runs/runs_list.html"
     )

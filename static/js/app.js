@@ -32,6 +32,18 @@
     }).observe(toasts, { childList: true });
   }
 
+  // "Replay these…" replays the runs ticked in the list when any is ticked (the boxes belong to its form): its
+  // label says which it will do.
+  document.body.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches("input[name=run][form=replay-these-form]")) return;
+    var button = document.getElementById("replay-these");
+    if (!button) return;
+    if (!button.dataset.filterLabel) button.dataset.filterLabel = button.textContent;
+    var ticked = document.querySelectorAll("input[name=run][form=replay-these-form]:checked").length;
+    button.textContent = ticked ? "Replay " + ticked + " ticked run" + (ticked === 1 ? "" : "s") + "…" : button.dataset.filterLabel;
+  });
+
   document.body.addEventListener("replaySubmitted", function () {
     var modal = document.getElementById("modal");
     if (modal && modal.open) modal.close();

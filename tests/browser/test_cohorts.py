@@ -75,6 +75,31 @@ def test_replay_these_from_a_filtered_list_previews_creates_and_shows_progress_a
     assert page.errors == []
 
 
+def test_replay_these_with_two_runs_ticked_creates_a_cohort_of_those_two(page_for, operator, sources):
+    version, runs = sources
+    page = page_for(operator, height=1000)
+    page.goto("/acme/ai/runs")
+    expect(page.locator("#replay-these")).to_have_text("Replay these…")
+    page.get_by_label(f"Tick {runs[1].pk} to replay it in a cohort").check()
+    page.get_by_label(f"Tick {runs[4].pk} to replay it in a cohort").check()
+    expect(page.locator("#replay-these")).to_have_text("Replay 2 ticked runs…")
+    page.screenshot(path=shot("ticked"), full_page=True)
+    page.locator("#replay-these").click()
+    expect(page.locator("#ticked-runs")).to_contain_text("2 runs ticked in the runs list")
+    expect(page.locator("select[name=workflow_id]")).to_have_value(version.workflow.workflow_id)
+    page.fill("input[name=name]", "Two ticked")
+    page.fill("input[name=canary]", "0")
+    page.fill("input[name=baseline_percent]", "0")
+    page.locator("#cohort-preview-button").click()
+    expect(page.locator("#preview-members")).to_have_text("2 members")
+    page.screenshot(path=shot("ticked-preview"), full_page=True)
+    page.get_by_role("button", name="Create cohort").click()
+    expect(page.locator("#cohort-status")).to_have_text("pending")
+    cohort = Cohort.objects.get()
+    assert set(cohort.members.values_list("source_run_id", flat=True)) == {runs[1].pk, runs[4].pk}
+    assert page.errors == []
+
+
 def test_cancel_from_the_cohort_page(page_for, operator, sources):
     from .. import cohorts
 

@@ -4,6 +4,8 @@ database connection is cut. Prints one table; exits non-zero if a replay was los
 Then the SIGTERM drain (`sigterm_drain`): a worker told to stop mid-run exits after its current steps, and the
 runs it hands on complete on the next worker with every step run once. `make soak SCENARIOS=sigterm_drain` runs that alone.
 
+`cohort_kill` SIGKILLs the worker while beat's tick admits a cohort's members, then while their replays execute.
+
 A second scenario (`parallel_kill`) SIGKILLs the worker while runs are in parallel steps (RUN_MAX_PARALLEL),
 two of them mutating http.post calls to a local receiver that counts what it was sent.
 `python -m tests.reliability.soak parallel_kill` runs one scenario alone (default: every one).
@@ -563,11 +565,13 @@ def cohort_kill_scenario() -> int:
     members = CohortMember.objects.filter(cohort=cohort)
     total = members.count()
     worker_env = {"DATABASE_URL": DB_URL, "SIMULATED_LATENCY": "0.2", "COHORT_TICK_INTERVAL": "0.3", **SWEEP}
+    began = time.monotonic()
     workers = [Worker(worker_env, concurrency=4, beat=True)]
     try:
         wait_for(lambda: members.filter(status="admitted").exists(), timeout=60, interval=0.02, message="admissions")
         log("scenario cohort_kill: SIGKILL the worker during admission; starting another")
         workers[0].kill()
+        first_kill = time.monotonic()
         workers.append(Worker(worker_env, concurrency=4, beat=True))
         wait_for(
             lambda: members.filter(status="completed").exists() and members.filter(status="admitted").exists(),
@@ -577,10 +581,12 @@ def cohort_kill_scenario() -> int:
         )
         log("scenario cohort_kill: SIGKILL the worker while members' replays execute; starting another")
         workers[1].kill()
+        second_kill = time.monotonic()
         workers.append(Worker(worker_env, concurrency=4, beat=True))
         deadline = time.monotonic() + SETTLE_TIMEOUT
         while time.monotonic() < deadline and not Cohort.objects.get(pk=cohort.pk).is_finished:
-            time.sleep(1)
+            time.sleep(0.2)
+        settled = time.monotonic()
         cohort.refresh_from_db()
         by_status = dict(members.values_list("status").annotate(n=Count("pk")))
         unended = sum(n for status, n in by_status.items() if status in ("pending", "admitted"))
@@ -596,6 +602,12 @@ def cohort_kill_scenario() -> int:
             ("cohort: members not ended (must be 0)", unended),
             ("cohort: a child owned by two members (must be 0)", twice),
             ("cohort: replays of a source no member owns (must be 0)", extra),
+            (
+                "cohort: seconds from the first SIGKILL to a replay completed (the second)",
+                f"{second_kill - first_kill:.1f}",
+            ),
+            ("cohort: seconds from the second SIGKILL to the cohort finished", f"{settled - second_kill:.1f}"),
+            ("cohort: seconds in all, with two worker start-ups", f"{settled - began:.1f}"),
         ]
         print_table(rows)
         bad = unended or twice or extra or sum(by_status.values()) != total or cohort.status != "completed"
@@ -620,6 +632,7 @@ SCENARIOS = {
     "faults": faults_scenario,
     "sigterm_drain": sigterm_drain_scenario,
     "parallel_kill": parallel_kill_scenario,
+    "cohort_kill": cohort_kill_scenario,
 }
 
 
