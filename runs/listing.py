@@ -318,19 +318,20 @@ def runs_in_pages(
     size: int = MAX_PAGE_SIZE,
     defer: tuple[str, ...] = (),
     columns: tuple[Any, ...] = (),
+    read: Callable[[QuerySet], list] = list,
 ) -> Iterator[list]:
     """Every run the filters allow, newest first, a keyset page of `size` at a time: memory stays one page
     however many runs match (an export of the whole history).
 
     `columns`: each run as a tuple of these values (values_list), the first two `created_at` and `run_id`, not as a
-    model instance (an export reads a hundred thousand runs).
+    model instance (an export reads a hundred thousand runs), read by `read` (the export's one fetch).
     """
     if columns and tuple(columns[:2]) != ("created_at", "run_id"):
         raise ValueError("columns must start with created_at and run_id: they are the page's keyset position")
     position = None
     while True:
         query = page_query(workspace, filters, position, size, defer)
-        rows = list(query.values_list(*columns) if columns else query)
+        rows: list[Any] = read(query.values_list(*columns)) if columns else list(query)
         page = rows[:size]
         if not columns:
             for row in page:

@@ -5,6 +5,7 @@ says "invoked" for a call that was not sent.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from runs.engine.executor import DRY_RUN_PLACEHOLDER
 from runs.models import ToolCall
@@ -46,6 +47,16 @@ def call_label(*, source: str, recorded_in_run_id: str, result, reused_from_run_
             "dry-run", "dry run", result=PLACEHOLDER_RESULT if result == DRY_RUN_PLACEHOLDER else ORIGINALS_RESULT
         )
     return Label(ToolCall.Source.LIVE, "invoked")
+
+
+@lru_cache(maxsize=1024)
+def call_label_text(*, source: str, recorded_in_run_id: str, reused_from_run_id: str) -> str:
+    """call_label as one line of text, which the result does not change: an API answer or an export writes one per
+    tool call, so the few distinct labels are built once."""
+    label = call_label(
+        source=source, recorded_in_run_id=recorded_in_run_id, result=None, reused_from_run_id=reused_from_run_id
+    )
+    return str(label)
 
 
 def step_label(*, reused_from_run_id: str) -> Label | None:

@@ -3,10 +3,12 @@
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, cast
 
 from django.db.models import Count, Q, Sum
 
+from .lookups import any_of
 from .models import Step
 
 
@@ -45,7 +47,7 @@ def usage_of_runs(run_ids) -> dict[str, RunUsage]:
     """
     rows = cast(
         Iterable[dict[str, Any]],  # the sums' names are built from USAGE_FIELDS, which the stubs cannot follow
-        Step.objects.filter(run_id__any_of=list(run_ids), type="llm")
+        Step.objects.filter(any_of("run_id", run_ids), type="llm")
         .values("run_id")
         .annotate(
             **{f"sum_{name}": Sum(name) for name in Step.USAGE_FIELDS},
@@ -74,11 +76,13 @@ def usage_of_run(run_id: str) -> RunUsage:
     return usage_of_runs([run_id]).get(run_id, RunUsage())
 
 
+_usage_of = attrgetter(*Step.USAGE_FIELDS)
+
+
 def step_usage_api(step: Step) -> dict:
     """An LLM step's usage fields in the API; a tool step has none (all null)."""
-    is_llm = step.type == "llm"
     return {
-        "usage": {name: getattr(step, name) for name in Step.USAGE_FIELDS} if is_llm else None,
+        "usage": dict(zip(Step.USAGE_FIELDS, _usage_of(step), strict=True)) if step.type == "llm" else None,
         "raw_usage": step.raw_usage,
         "cost_usd": decimal_string(step.cost_usd),
         "price_version": step.price_version or None,

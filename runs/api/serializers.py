@@ -5,7 +5,7 @@ from django.db.models import Prefetch
 from runs.access import member_run
 from runs.http.api import iso
 from runs.models import Membership, Run, Step, ToolCall
-from runs.provenance import call_label
+from runs.provenance import call_label_text
 from runs.usage import RunUsage, step_usage_api, usage_of_run
 
 
@@ -58,13 +58,10 @@ def step_dict(step: Step, calls: Iterable[ToolCall] | None = None) -> dict:
                 "reused": c.reused,
                 "source": c.source,
                 "recorded_in": c.recorded_in_run_id or None,
-                "label": str(
-                    call_label(
-                        source=c.source,
-                        recorded_in_run_id=c.recorded_in_run_id,
-                        result=c.result,
-                        reused_from_run_id=step.reused_from_run_id,
-                    )
+                "label": call_label_text(
+                    source=c.source,
+                    recorded_in_run_id=c.recorded_in_run_id,
+                    reused_from_run_id=step.reused_from_run_id,
                 ),
                 "arguments": c.arguments,
                 "result": c.result,
