@@ -2,8 +2,6 @@
 
 import json
 import socket
-import subprocess
-import sys
 
 import pytest
 
@@ -23,6 +21,7 @@ from .provider_wire import (
     message,
     openai_error,
 )
+from .worker import modules_loaded_at_start_up
 
 
 def sent(server, index=0) -> dict:
@@ -265,17 +264,4 @@ def test_provider_failure_fails_the_step_with_its_message(acme, anthropic_server
 def test_no_provider_sdk_is_imported_at_start_up():
     """The web process, the worker and manage.py load neither SDK until a model is called: importing them costs
     seconds of every process's start-up."""
-    code = (
-        "import sys, django; django.setup(); import config.urls, config.celery, config.openapi, runs.tasks, "
-        "runs.engine.executor; from django.urls import resolve; resolve('/api/v1/acme/runs');"
-        "loaded = [m for m in sys.modules if m.split('.')[0] in ('anthropic', 'openai')]; print(loaded);"
-        "sys.exit(bool(loaded))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env={"DJANGO_SETTINGS_MODULE": "config.settings", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert modules_loaded_at_start_up("anthropic", "openai") == []
