@@ -9,7 +9,7 @@ from playwright.sync_api import sync_playwright
 
 from runs.models import ApiToken
 
-from .factories import MembershipFactory, UserFactory, WorkspaceFactory
+from .factories import MembershipFactory, UserFactory, WorkspaceFactory, make_superuser
 from .provider_wire import ANTHROPIC_TEST_KEY, OPENAI_TEST_KEY
 
 # Playwright's sync API runs an event loop in this thread; live_server's ORM calls are safe here.
@@ -156,10 +156,10 @@ def outsider_api(outsider):
 
 
 @pytest.fixture
-def superuser_client(django_user_model):
+def superuser_client(db):
     """A Django superuser signed in to the admin."""
     client = Client()
-    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "root-password-1"))
+    client.force_login(make_superuser())
     return client
 
 

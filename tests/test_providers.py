@@ -21,6 +21,7 @@ from .provider_wire import (
     message,
     openai_error,
 )
+from .worker import modules_loaded_at_start_up
 
 
 def sent(server, index=0) -> dict:
@@ -259,3 +260,9 @@ def test_provider_failure_fails_the_step_with_its_message(acme, anthropic_server
     assert run.error == "Node draft failed: anthropic answered HTTP 400: prompt is too long"
     assert not run.steps.get(node_id="draft").simulated
     assert run.steps.get(node_id="draft").input["prompt"] == "Reply to Dana"  # what was sent, not {}
+
+
+def test_no_provider_sdk_is_imported_at_start_up():
+    """The web process, the worker and manage.py load neither SDK until a model is called: importing them costs
+    seconds of every process's start-up."""
+    assert modules_loaded_at_start_up("anthropic", "openai") == []

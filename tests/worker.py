@@ -1,5 +1,6 @@
 """Real Celery worker subprocesses for integration tests (never task_always_eager)."""
 
+import ast
 import os
 import signal
 import subprocess
@@ -137,3 +138,23 @@ def dispatched_run_ids(task: str = "runs.tasks.execute_run") -> list[str]:
         finally:
             queue.close()
     return run_ids
+
+
+def modules_loaded_at_start_up(*prefixes: str) -> list[str]:
+    """The modules under `prefixes` that a fresh process has loaded once the web process and the worker would have
+    started (settings, URLconf, Celery app, tasks, executor): what every start-up pays for."""
+    code = (
+        "import sys, django; django.setup(); import config.urls, config.celery, config.openapi, runs.tasks, "
+        "runs.engine.executor; from django.urls import resolve; resolve('/api/v1/acme/runs');"
+        f"print([m for m in sys.modules if m.startswith({prefixes!r})])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={"DJANGO_SETTINGS_MODULE": "config.settings", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])

@@ -3,22 +3,28 @@
 One client per provider and configuration per process: the SDK keeps its connection pool, retries
 (`PROVIDER_MAX_RETRIES`, honouring Retry-After) and timeout (`PROVIDER_TIMEOUT`). Any failure becomes a
 `ProviderError` whose message names the provider, the HTTP status and the provider's own message.
+
+The SDKs are imported on first use: importing both costs seconds of every process's start-up (the web server,
+a worker, each manage.py command), and most processes never call a provider.
 """
 
 import json
 import re
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import anthropic
-import openai
 from django.conf import settings
-from openai.types.chat import ChatCompletionMessageParam
 
 from runs.models.runs import FINISH_REASON_MAX
 
 from .completion import DEFAULT_MAX_TOKENS, Completion, ProviderError, Request, Usage, ms_since
 from .simulator import CHARS_PER_TOKEN, simulate, simulated, simulated_tokens
+
+if TYPE_CHECKING:
+    import anthropic
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
 
 MAX_ERROR_MESSAGE = 300
 # An API key, or the masked echo of one that some providers put in their 401 message.
@@ -65,6 +71,9 @@ def _status_error(provider: str, status: int, body: object, reason: str) -> str:
 
 def sdk_error_message(provider: str, exc: Exception) -> str:
     """One sentence for a failed call: provider, HTTP status and the provider's message, never the key."""
+    import anthropic
+    import openai
+
     timeout, status_error, connection_error, validation_error = {
         "anthropic": (
             anthropic.APITimeoutError,
@@ -105,14 +114,18 @@ def _api_key(provider: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def anthropic_client(api_key: str, base_url: str, timeout: float, max_retries: int) -> anthropic.Anthropic:
+def anthropic_client(api_key: str, base_url: str, timeout: float, max_retries: int) -> "anthropic.Anthropic":
+    import anthropic
+
     return anthropic.Anthropic(
         api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, open_telemetry=False
     )
 
 
 @lru_cache(maxsize=8)
-def openai_client(api_key: str, base_url: str, timeout: float, max_retries: int) -> openai.OpenAI:
+def openai_client(api_key: str, base_url: str, timeout: float, max_retries: int) -> "openai.OpenAI":
+    import openai
+
     return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
 
 
@@ -185,6 +198,8 @@ def _finish_reason(value) -> str:
 
 
 def call_anthropic(request: Request) -> tuple[str, Usage, str]:
+    import anthropic
+
     client = anthropic_client(*_client_settings("anthropic"))
     # The SDK dropped temperature and top_p from its signature; the Messages API still takes them.
     sampling = {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
@@ -213,6 +228,8 @@ def call_anthropic(request: Request) -> tuple[str, Usage, str]:
 
 
 def call_openai(request: Request) -> tuple[str, Usage, str]:
+    import openai
+
     client = openai_client(*_client_settings("openai"))
     messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": request.prompt}]
     if request.system:

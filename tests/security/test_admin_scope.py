@@ -8,6 +8,7 @@ from django.test import Client
 from runs.models import ApiToken
 
 from ..builders import finished_run, support_workflow
+from ..factories import make_superuser
 
 pytestmark = pytest.mark.django_db
 
@@ -76,10 +77,10 @@ def test_a_staff_user_sees_their_own_workspaces_rows(staff_of_acme, acme):
     assert run.run_id in staff_of_acme.get("/admin/runs/run/").content.decode()
 
 
-def test_the_token_page_never_shows_the_hash(django_user_model, operator):
+def test_the_token_page_never_shows_the_hash(operator):
     token, _ = ApiToken.issue(operator)
     client = Client()
-    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "root-password-1"))
+    client.force_login(make_superuser())
     html = client.get(f"/admin/runs/apitoken/{token.pk}/change/").content.decode()
     assert token.prefix in html and token.token_hash not in html
 
