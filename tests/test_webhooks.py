@@ -94,12 +94,23 @@ def test_a_second_emission_of_an_event_delivers_nothing_more(admin_api, acme, re
     assert len(emit_run_finished(run.run_id)) == 1 and emit_run_finished(run.run_id) == []
 
 
-def test_the_runs_final_transition_queues_the_event_after_commit(acme, django_capture_on_commit_callbacks):
+def test_the_runs_final_transition_queues_the_event_after_commit(
+    admin_api, acme, receiver, django_capture_on_commit_callbacks
+):
+    register(admin_api, f"{receiver.url}/hook")
     run = run_in_status(support_workflow(acme)[0], Run.Status.PENDING)
     purge_broker()
     with django_capture_on_commit_callbacks(execute=True):
         services.cancel_run(run=run)
     assert dispatched_run_ids("webhooks.tasks.emit_run_event") == [run.run_id]
+
+
+def test_a_workspace_without_an_endpoint_queues_no_task_when_a_run_ends(acme, django_capture_on_commit_callbacks):
+    run = run_in_status(support_workflow(acme)[0], Run.Status.PENDING)
+    purge_broker()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cancel_run(run=run)
+    assert dispatched_run_ids("webhooks.tasks.emit_run_event") == []
 
 
 def test_delivery_to_an_address_refused_since_registration_is_recorded_and_retried(admin_api, acme, receiver, settings):

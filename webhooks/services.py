@@ -84,6 +84,12 @@ def emit(*, workspace_id: int, event: str, key: str, data: dict) -> list[int]:
     return created
 
 
+def listens_for_run(run_id: str) -> bool:
+    """Whether the run's workspace has an enabled endpoint (of any event: emit picks the subscribed ones)."""
+    workspace = Run.objects.filter(pk=run_id).values("workspace_id")[:1]
+    return Endpoint.objects.filter(workspace_id=workspace, disabled_at=None).exists()
+
+
 def emit_run_finished(run_id: str) -> list[int]:
     """run.completed, run.failed or run.cancelled for a finished run, with its summary as GET /runs/<id> lists it."""
     run = Run.objects.select_related("workspace", "workflow").filter(pk=run_id).first()

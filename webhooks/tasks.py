@@ -23,8 +23,12 @@ def send_cohort_finished(cohort_id: str) -> None:
 
 
 def send_run_finished(run_id: str) -> None:
-    """The engine's finish listener (webhooks.apps registers it): runs once the final transition is committed."""
-    emit_run_event.apply_async(args=[run_id], retry=False)
+    """The engine's finish listener (webhooks.apps registers it): runs once the final transition is committed.
+    A workspace without an enabled endpoint costs one indexed query here, not a task for every run."""
+    from .services import listens_for_run
+
+    if listens_for_run(run_id):
+        emit_run_event.apply_async(args=[run_id], retry=False)
 
 
 @shared_task(acks_late=True, ignore_result=True)
