@@ -14,6 +14,7 @@ from dataclasses import asdict
 SCALE_DB = os.environ.get("BENCH_SCALE_PG_NAME", "reprise_bench_scale")
 RUNS = int(os.environ.get("BENCH_SCALE_RUNS", "1000000"))
 SAMPLES = 30
+COHORT_MEMBERS = 10_000  # COHORT_MAX_MEMBERS: the largest cohort there may be
 MARK = "scale-figure "  # a stdout line the parent reads as a figure
 
 
@@ -90,6 +91,55 @@ def _plans(workspace, data) -> None:
         log(f"  EXPLAIN ANALYZE, {label}:\n" + "\n".join("    " + line for line in plan.splitlines()))
 
 
+def _cohort_figures(figures: "Figures", api, workflow) -> None:
+    """Issue 31: preview and create of a 10,000-member cohort from a filter, among this history's million runs."""
+    from django.test.utils import override_settings
+    from django.utils import timezone
+
+    from replay.cohorts.models import Cohort, CohortStatus
+    from runs.models import Run
+
+    from .figures import repeat
+
+    # The filter's `from` is the creation time of the newest 10,000th original completed run of the workflow
+    # (less a few for runs created in the same microsecond), so the selection is as large as a cohort may be.
+    matching = Run.objects.filter(workflow=workflow, status="completed", replay_depth=0).order_by("-created_at")
+    oldest = matching.values_list("created_at", flat=True)[COHORT_MEMBERS - 10]
+    body = json.dumps(
+        {
+            "name": "scale",
+            "workflow_id": workflow.workflow_id,
+            "filter": {"status": ["completed"], "from": oldest.isoformat(), "to": timezone.now().isoformat()},
+            "replay": {"mode": "as_is"},
+            "canary": 0,
+        }
+    )
+
+    def preview():
+        response = api.post("/api/v1/scale/cohorts/preview", body, content_type="application/json")
+        assert response.status_code == 200, response.content[:300]
+        assert response.json()["members"] > COHORT_MEMBERS - 20, response.json()["members"]
+
+    def create():
+        response = api.post("/api/v1/scale/cohorts", body, content_type="application/json")
+        assert response.status_code == 201, response.content[:300]
+        Cohort.objects.filter(pk=response.json()["cohort_id"]).update(status=CohortStatus.CANCELLED)
+
+    figures.add(
+        f"scale: cohort preview, {COHORT_MEMBERS:,} members from a filter",
+        repeat(preview, 5, warmup=1),
+        target_ms=2000,
+        target="median <= 2 s",
+    )
+    with override_settings(COHORT_MAX_RUNNING=100):
+        figures.add(
+            f"scale: cohort create, {COHORT_MEMBERS:,} members from a filter",
+            repeat(create, 5, warmup=1),
+            target_ms=2000,
+            target="median <= 2 s",
+        )
+
+
 def measure() -> list:
     from django.db import connection
     from django.test import Client
@@ -161,6 +211,7 @@ def measure() -> list:
         target_ms=10,
         target="median <= 10 ms",
     )
+    _cohort_figures(figures, api, data.workflows[1])
     sweep = lambda: list(stale_runs(timezone.now()))  # noqa: E731
     figures.add(
         "scale: stale-run sweep query", repeat(sweep, SAMPLES), queries=1, target_ms=50, target="median <= 50 ms"
