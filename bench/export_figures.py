@@ -42,11 +42,30 @@ def thousand_step_record():
     steps, calls = [], {}
     for position in range(1000):
         began = start + timedelta(milliseconds=40 * position)
-        common = {"run": run, "pk": position + 1, "node_id": f"a{position}", "position": position, "started_at": began}
+        common = {
+            "run": run,
+            "pk": position + 1,
+            "node_id": f"a{position}",
+            "position": position,
+            "started_at": began,
+            # What the database fills in (db_default) is set here: the record never saw the database.
+            "reused_from_run_id": "",
+            "reused_from_node_id": "",
+            "prompt_artifact_id": "",
+        }
         if position % 10 == 9:
-            step = Step(type="tool", status="completed", input={"arguments": {"key": "Dana"}}, **common)
+            step = Step(
+                type="tool", status="completed", input={"arguments": {"key": "Dana"}}, finish_reason="", **common
+            )
             calls[step.pk] = ToolCall(
-                step=step, tool="records.lookup", mutating=False, arguments={"key": "Dana"}, result={"found": True}
+                step=step,
+                tool="records.lookup",
+                mutating=False,
+                arguments={"key": "Dana"},
+                result={"found": True},
+                reused=False,
+                source=ToolCall.Source.LIVE,
+                recorded_in_run_id="",
             )
         else:
             step = Step(
@@ -68,6 +87,7 @@ def thousand_step_record():
                 cost_usd=Decimal("0.013380000000"),
                 price_version="0.2.3",
                 latency_ms=31,
+                finish_reason="end_turn",
                 **common,
             )
         step.finished_at = began + timedelta(milliseconds=35)
