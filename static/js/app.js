@@ -634,8 +634,7 @@
   // A version change is followed by the mapping section first (its mappingChecked asks the preview then, with the
   // version's mapping); the allowed-models select has filled both model fields by the time this listener runs.
   function refreshCohort() {
-    var form = document.getElementById("cohort-form");
-    if (form && window.htmx) window.htmx.trigger(form, "cohortChanged");
+    if (document.getElementById("cohort-form") && window.htmx) window.htmx.trigger(document.body, "cohortChanged");
   }
   document.addEventListener("change", function (e) {
     var t = e.target;
