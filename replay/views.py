@@ -38,13 +38,11 @@ def _target(run, raw):
     return target_version_of(run, version_number(raw))
 
 
-def _dialog_context(request, membership, run, fields: dict, start_hint: str | None = None):
-    """The whole dialog from one preview: the banner, Start from, the mapping section and the plan panel."""
+def field_choices(membership, run) -> dict:
+    """What the change fields offer for `run`: its workflow's versions, the workspace's prompt revisions (this run's
+    marked) and the models it may use. The dialog and the cohort form (anchored on one member) read the same."""
     workspace = membership.workspace
-    context = {
-        "workspace": workspace,
-        "run": run,
-        "values": fields,
+    return {
         "versions": list(
             WorkflowVersion.objects.filter(workflow_id=run.workflow_id)
             .order_by("number")
@@ -58,6 +56,16 @@ def _dialog_context(request, membership, run, fields: dict, start_hint: str | No
         # The revisions this run used: a suggestion says so, or "new prompt" could replay the same one unawares.
         "run_hashes": set(run.steps.exclude(prompt_hash="").values_list("prompt_hash", flat=True)),
         "models": [m for m in CatalogModel.objects.select_related(None).all() if workspace.model_refusal(m) is None],
+    }
+
+
+def _dialog_context(request, membership, run, fields: dict, start_hint: str | None = None):
+    """The whole dialog from one preview: the banner, Start from, the mapping section and the plan panel."""
+    context = {
+        "workspace": membership.workspace,
+        "run": run,
+        "values": fields,
+        **field_choices(membership, run),
         "idempotency_key": uuid.uuid4().hex,
         "payload_text": fields.get("trigger_payload") or pretty_json(run.trigger_payload),
         "original_payload_text": pretty_json(run.trigger_payload),
@@ -90,7 +98,8 @@ def _blocked(refusal, plan) -> str:
     return ""
 
 
-def _preview_context(preview) -> dict:
+def preview_context(preview) -> dict:
+    """The fields that follow the preview: the target version, its mapping check and Start from."""
     mapping = preview.mapping
     return {
         "preview": preview,
@@ -103,24 +112,20 @@ def _preview_context(preview) -> dict:
     }
 
 
-def _form_data(post) -> dict:
-    data = {
-        k: post.get(k, "")
-        for k in (
-            "mode",
-            "prompt_artifact_id",
-            "content_hash",
-            "model_id",
-            "model_ref",
-            "target_version",
-            "save_mapping",
-            "plan_version",
-            "confirm_invoke",
-            "tools",
-        )
-    }
+CHANGE_INPUTS = ("mode", "prompt_artifact_id", "content_hash", "model_id", "model_ref", "target_version", "tools")
+
+
+def change_fields(post, names: tuple[str, ...] = CHANGE_INPUTS) -> dict:
+    """The change fields as the form posts them: the mapping section's map:<node> pairs and Start from's one node
+    become node_mapping and from_nodes. The dialog and the cohort form read their fields through it."""
+    data = {k: post.get(k, "") for k in names}
     data["node_mapping"] = pairs_from_form(post)
     data["from_nodes"] = [post["from_node"]] if post.get("from_node") else None
+    return data
+
+
+def _form_data(post) -> dict:
+    data = change_fields(post, (*CHANGE_INPUTS, "save_mapping", "plan_version", "confirm_invoke"))
     data["trigger_payload"] = post.get("trigger_payload") or None
     return data
 
@@ -140,7 +145,7 @@ def _plan_context(membership, run, data: dict, start_hint: str | None = None) ->
     reused = [n for n in plan.nodes if n.action == "reuse"] if plan else []
     will_run = [n for n in plan.nodes if n.action == "run"] if plan else []
     return {
-        **_preview_context(preview),
+        **preview_context(preview),
         "payload_diff": payload_diff,
         "plan": plan,
         "refusal": refusal,
@@ -220,7 +225,7 @@ def mapping_section(request, membership, run_id):
         return render(
             request, "_error_fragment.html", {"message": preview.refusal.message}, status=preview.refusal.status
         )
-    context = {"workspace": membership.workspace, "run": run, "standalone": True, **_preview_context(preview)}
+    context = {"workspace": membership.workspace, "run": run, "standalone": True, **preview_context(preview)}
     response = render(request, DIALOG + "#mapping-section", context)
     # The plan panel follows: only now does the form hold this version's mapping, which submit will send.
     return trigger_client_event(response, "mappingChecked", after="settle")

@@ -22,7 +22,7 @@ from runs.services import cancel_run
 
 from ..rules import QUOTA_EXCEEDED, ReplayRejected, check_member_may_replay, check_replayable
 from ..services import Preview, checked_idempotency_key, confirmation_refusal, preview_replay
-from .inputs import Selection, parse_body
+from .inputs import CHANGE_FIELDS, Selection, parse_body
 from .models import ACTIVE_STATUSES, Cohort, CohortMember, CohortStatus, Lane, MemberStatus
 from .quota import cohort_rate
 from .selection import Matched, Source, matching_runs
@@ -30,6 +30,10 @@ from .selection import Matched, Source, matching_runs
 log = logging.getLogger(__name__)
 
 TOO_MANY_RUNNING = "At most 3 cohorts can run at once in this workspace."
+ANCHORED_ON_ELIGIBLE = "Fields as for run {run_id}, the first member a replay with this change accepts."
+ANCHORED_ON_REPLAYABLE = (
+    "Fields as for run {run_id}, the first member that can be replayed: no member accepts this change as it is."
+)
 ALREADY_FINISHED = "This cohort has finished: there is nothing to cancel."
 COHORT_OF_ANOTHER_WORKSPACE = "This cohort belongs to another workspace."
 BASELINE_MIN, BASELINE_MAX = 5, 50
@@ -280,3 +284,47 @@ def cancel_cohort(*, membership: Membership, cohort_id: str, cancel_running: boo
         finish_if_done(cohort)
     cohort.refresh_from_db()
     return cohort
+
+
+@dataclass
+class CohortForm:
+    """What the cohort form shows: the member its change fields are anchored on (that member's preview with the
+    change: the banner, the mapping check, Start from), and the cohort's preview or the refusal create would answer."""
+
+    anchor: Preview | None
+    found: CohortPreview | None = None
+    refusal: Rejected | None = None
+
+    @property
+    def anchor_note(self) -> str:
+        if self.anchor is None:
+            return ""
+        template = ANCHORED_ON_ELIGIBLE if self.found is not None else ANCHORED_ON_REPLAYABLE
+        return template.format(run_id=self.anchor.source.run_id)
+
+
+def cohort_form(*, membership: Membership, data: dict) -> CohortForm:
+    """The cohort preview and the run the form's fields are anchored on: the first eligible member (whose plan the
+    preview computed); when the change is refused for every member, the first member a replay accepts as-is,
+    previewed with the change, so its refusal (an unmapped node, an unknown revision) shows where the field is."""
+    try:
+        found = preview_cohort(membership=membership, data=data)
+    except Rejected as exc:
+        return CohortForm(anchor=_first_replayable(membership, data), refusal=exc)
+    return CohortForm(anchor=found.preview, found=found)
+
+
+def _first_replayable(membership: Membership, data: dict) -> Preview | None:
+    try:  # the selection alone: the change, the lanes and the checks may be what is refused
+        selection = parse_body({**data, "replay": {"mode": "as_is"}, "checks": []})
+        matched = matching_runs(membership, selection)
+    except Rejected:
+        return None
+    change = {k: v for k, v in dict(data.get("replay") or {}).items() if k in CHANGE_FIELDS}
+    for run in matched.runs:
+        try:
+            check_replayable(run.as_run())
+        except ReplayRejected:
+            continue
+        return preview_replay(membership=membership, run_id=run.run_id, fields=change)
+    return None

@@ -1,29 +1,33 @@
 """The cohort pages: the list, the new-cohort form with its preview ("Replay these…" of the runs list), and a
 cohort's page, live while it runs. Thin: the services and readers of replay.cohorts do the work."""
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django_htmx.http import reswap, retarget
 
 from runs.compare import Pair
 from runs.http.errors import Rejected
 from runs.http.web import workspace_view
-from runs.models import Membership, ReplayMode, Role, Run, Workflow
+from runs.models import Membership, Role, Run, Workflow
 
 from ..presenters import plan_rows
+from ..views import change_fields, field_choices, preview_context
 from .models import ACTIVE_STATUSES, Cohort, Lane, MemberStatus
 from .reading import cohort_dict, page_of_cohorts
-from .services import cancel_cohort, cohort_for_member, create_cohort, eta_seconds, preview_cohort
+from .services import CohortForm, cancel_cohort, cohort_for_member, cohort_form, create_cohort, eta_seconds
 from .verdict import finished_pairs, verdict_of
 
 MEMBER_FILTERS = ("changed", "regressed", "failed", "skipped")
 MEMBERS_SHOWN = 500
-CHANGE_FIELDS = ("mode", "prompt_artifact_id", "content_hash", "model_id", "model_ref", "target_version", "tools")
+NEW = "replay/cohorts/new.html"
+PREVIEW_NAME = "preview"  # the preview needs no name: it creates nothing
 
 
 def _context(membership: Membership, **values) -> dict:
@@ -36,11 +40,21 @@ def cohort_list(request, membership):
     return render(request, "replay/cohorts/list.html", _context(membership, cohorts=rows, next=following))
 
 
+def _checks(raw: str):
+    """The checks as JSON; text that is not JSON goes on as it is, for the body's parser to refuse by name."""
+    if not raw.strip():
+        return []
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
 def form_body(post) -> dict:
-    """The new-cohort form as the API's body: the same parser validates both. The runs ticked in the runs list
-    (run_ids) are the selection when there are any; else the filter."""
+    """The new-cohort form as the API's body: the same parser validates both, and the change is read as the replay
+    dialog reads its fields. The runs ticked in the runs list (run_ids) are the selection when there are any; else
+    the filter."""
     statuses = [s for s in post.getlist("status") if s]
-    replay = {k: post.get(k, "") for k in CHANGE_FIELDS}
     ticked = [run_id for run_id in post.getlist("run_ids") if run_id]
     selection: dict = (
         {"run_ids": ticked}
@@ -58,9 +72,10 @@ def form_body(post) -> dict:
         "name": post.get("name", ""),
         "workflow_id": post.get("workflow_id", ""),
         **selection,
-        "replay": replay,
+        "replay": change_fields(post),
         "baseline_percent": post.get("baseline_percent", "10"),
         "canary": post.get("canary", "5"),
+        "checks": _checks(post.get("checks", "")),
     }
 
 
@@ -68,43 +83,28 @@ DEFAULT_RANGE = timedelta(days=7)
 LOCAL_INPUT = "%Y-%m-%dT%H:%M:%S"  # what <input type="datetime-local" step="1"> holds; the form's times are UTC
 
 
-def _with_default_range(query):
-    """A list opened without a time range proposes the last seven days: a cohort's filter names its range."""
-    if query.get("from") and query.get("to"):
-        return query
+def _opened_values(membership: Membership, query: QueryDict) -> QueryDict:
+    """The form as "Replay these…" opens it: the runs ticked in the list (`run`) as run_ids, the list's workflow
+    (else the first ticked run's, else the first workflow), as-is, and, without a time range, the last seven days."""
     values, now = query.copy(), timezone.now()
-    values.setdefault("from", (now - DEFAULT_RANGE).strftime(LOCAL_INPUT))
-    values.setdefault("to", (now + timedelta(minutes=1)).strftime(LOCAL_INPUT))
+    ticked = [run_id for run_id in query.getlist("run") if run_id]
+    values.setlist("run_ids", ticked)
+    values.setdefault("mode", "as_is")
+    if not values.get("workflow_id"):
+        first = (
+            Workflow.objects.filter(workspace=membership.workspace)
+            .order_by("name")
+            .values_list("workflow_id", flat=True)
+        )
+        values["workflow_id"] = values.get("workflow") or _workflow_of(membership, ticked) or first.first() or ""
+    if not (query.get("from") and query.get("to")):
+        values.setdefault("from", (now - DEFAULT_RANGE).strftime(LOCAL_INPUT))
+        values.setdefault("to", (now + timedelta(minutes=1)).strftime(LOCAL_INPUT))
     return values
 
 
-@workspace_view(methods=("GET", "POST"), role=Role.OPERATOR)
-def cohort_new(request, membership):
-    """The cohort dialog: GET is opened by "Replay these…" with the runs ticked in the list (run) or, none ticked,
-    its filters; POST creates."""
-    values = request.POST if request.method == "POST" else _with_default_range(request.GET)
-    ticked = [run_id for run_id in values.getlist("run_ids" if request.method == "POST" else "run") if run_id]
-    context = _context(
-        membership,
-        values=values,
-        ticked=ticked,
-        workflow_id=values.get("workflow_id") or values.get("workflow") or _workflow_of(membership, ticked),
-        statuses=Run.Status.choices,
-        chosen_statuses=values.getlist("status"),
-        workflows=Workflow.objects.filter(workspace=membership.workspace).order_by("name"),
-        modes=ReplayMode.choices,
-    )
-    if request.method == "POST":
-        try:
-            cohort, _ = create_cohort(membership=membership, data=form_body(request.POST))
-        except Rejected as exc:
-            return render(request, "replay/cohorts/new.html", {**context, "error": exc}, status=exc.status)
-        return HttpResponseRedirect(reverse("cohort-detail", args=[membership.workspace.slug, cohort.pk]))
-    return render(request, "replay/cohorts/new.html", context)
-
-
 def _workflow_of(membership: Membership, ticked: list[str]) -> str:
-    """The workflow of the first ticked run of this workspace, chosen in the form ("" when none is known)."""
+    """The workflow of the first ticked run of this workspace ("" when none is known)."""
     if not ticked:
         return ""
     found = Run.objects.filter(workspace=membership.workspace, pk=ticked[0]).values_list(
@@ -113,15 +113,70 @@ def _workflow_of(membership: Membership, ticked: list[str]) -> str:
     return found.first() or ""
 
 
+def _state(membership: Membership, values: QueryDict) -> CohortForm:
+    data = form_body(values)
+    return cohort_form(membership=membership, data={**data, "name": data["name"] or PREVIEW_NAME})
+
+
+def _preview_panel(state: CohortForm) -> dict:
+    """The preview panel: the members, the skipped by refusal code, the cost range, the ETA and the first member's
+    plan; or the refusal create would answer."""
+    found = state.found
+    plan = found.preview.plan if found else None
+    return {
+        "state": state,
+        "found": found,
+        "refusal": state.refusal,
+        "cost": found.estimated_cost_usd if found else None,
+        "plan_rows": plan_rows(plan.nodes) if plan else "",
+    }
+
+
+def _form_context(membership: Membership, values: QueryDict, state: CohortForm) -> dict:
+    """The whole form: the selection, the change fields as the replay dialog shows them for the anchor member, the
+    lanes, the checks, the banner and the preview."""
+    anchor = state.anchor
+    context = _context(
+        membership,
+        values=values,
+        ticked=values.getlist("run_ids"),
+        workflow_id=values.get("workflow_id", ""),
+        statuses=Run.Status.choices,
+        chosen_statuses=values.getlist("status"),
+        workflows=Workflow.objects.filter(workspace=membership.workspace).order_by("name"),
+        cohort=True,
+        **_preview_panel(state),
+    )
+    if anchor is not None:
+        context.update(run=anchor.source, **field_choices(membership, anchor.source), **preview_context(anchor))
+    return context
+
+
+@workspace_view(methods=("GET", "POST"), role=Role.OPERATOR)
+def cohort_new(request, membership):
+    """The cohort form: GET is opened by "Replay these…" with the runs ticked in the list (run) or, none ticked,
+    its filters, and previews at once; POST creates."""
+    if request.method == "GET":
+        values = _opened_values(membership, request.GET)
+        return render(request, NEW, _form_context(membership, values, _state(membership, values)))
+    try:
+        cohort, _ = create_cohort(membership=membership, data=form_body(request.POST))
+    except Rejected as exc:
+        context = _form_context(membership, request.POST, _state(membership, request.POST))
+        return render(request, NEW, {**context, "error": exc}, status=exc.status)
+    return HttpResponseRedirect(reverse("cohort-detail", args=[membership.workspace.slug, cohort.pk]))
+
+
 @workspace_view(methods=("POST",), role=Role.OPERATOR)
 def cohort_preview(request, membership):
-    """The form's preview panel (htmx): what create would make now."""
-    try:
-        found = preview_cohort(membership=membership, data=form_body(request.POST))
-    except Rejected as exc:
-        return render(request, "replay/cohorts/_preview.html", {"error": exc})
-    plan = found.preview.plan
-    context = {"found": found, "cost": found.estimated_cost_usd, "plan_rows": plan_rows(plan.nodes) if plan else ""}
+    """The form's preview and banner (htmx), as its fields change: what create would make now. When the change moves
+    the anchor to another member, the whole form follows it."""
+    state = _state(membership, request.POST)
+    anchor = state.anchor.source.run_id if state.anchor else ""
+    if anchor != request.POST.get("anchor", ""):
+        context = _form_context(membership, request.POST, state)
+        return retarget(reswap(render(request, NEW + "#form", context), "outerHTML"), "#cohort-form")
+    context = {"cohort": True, "oob": True, "preview": state.anchor, **_preview_panel(state)}
     return render(request, "replay/cohorts/_preview.html", context)
 
 

@@ -33,16 +33,84 @@
   }
 
   // "Replay these…" replays the runs ticked in the list when any is ticked (the boxes belong to its form): its
-  // label says which it will do.
-  document.body.addEventListener("change", function (event) {
-    var box = event.target;
-    if (!box.matches || !box.matches("input[name=run][form=replay-these-form]")) return;
+  // label says which it will do. Ticks are kept in the tab's sessionStorage, per workspace, so runs ticked on one
+  // page stay ticked on the next (and after a filter change or a reload); the form sends those not on this page.
+  var BOX = "input[name=run][form=replay-these-form]";
+  function tickStore() {
+    var form = document.getElementById("replay-these-form");
+    return form ? form.dataset.tickStore : null;
+  }
+  function tickedIds() {
+    var key = tickStore();
+    try { return key ? JSON.parse(sessionStorage.getItem(key) || "[]") : []; } catch (e) { return []; }
+  }
+  function keepTicked(ids) {
+    var key = tickStore();
+    if (!key) return;
+    if (ids.length) sessionStorage.setItem(key, JSON.stringify(ids)); else sessionStorage.removeItem(key);
+  }
+  function showTicks() {
     var button = document.getElementById("replay-these");
     if (!button) return;
+    var ids = tickedIds();
+    var boxes = document.querySelectorAll(BOX);
+    boxes.forEach(function (box) { box.checked = ids.indexOf(box.value) !== -1; });
+    var onPage = Array.prototype.filter.call(boxes, function (box) { return box.checked; }).length;
+    var all = document.getElementById("tick-page");
+    if (all) {
+      all.checked = boxes.length > 0 && onPage === boxes.length;
+      all.indeterminate = onPage > 0 && onPage < boxes.length;
+    }
     if (!button.dataset.filterLabel) button.dataset.filterLabel = button.textContent;
-    var ticked = document.querySelectorAll("input[name=run][form=replay-these-form]:checked").length;
-    button.textContent = ticked ? "Replay " + ticked + " ticked run" + (ticked === 1 ? "" : "s") + "…" : button.dataset.filterLabel;
+    var n = ids.length;
+    button.textContent = n ? "Replay " + n + " ticked run" + (n === 1 ? "" : "s") + "…" : button.dataset.filterLabel;
+    var elsewhere = document.getElementById("ticked-elsewhere");
+    if (elsewhere) {
+      elsewhere.hidden = n === onPage;
+      elsewhere.textContent = n - onPage ? "(" + (n - onPage) + " on other pages)" : "";
+    }
+    var clear = document.getElementById("clear-ticks");
+    if (clear) clear.hidden = n === 0;
+  }
+  document.body.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.matches) return;
+    var page = box.id === "tick-page";
+    if (!page && !box.matches(BOX)) return;
+    var ids = tickedIds();
+    var changed = page ? document.querySelectorAll(BOX) : [box];
+    Array.prototype.forEach.call(changed, function (b) {
+      var at = ids.indexOf(b.value);
+      if (box.checked && at === -1) ids.push(b.value);
+      if (!box.checked && at !== -1) ids.splice(at, 1);
+    });
+    keepTicked(ids);
+    showTicks();
   });
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest("#clear-ticks")) return;
+    keepTicked([]);
+    showTicks();
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.id !== "replay-these-form") return;
+    form.querySelectorAll("input.js-ticked-elsewhere").forEach(function (input) { input.remove(); });
+    var here = {};
+    document.querySelectorAll(BOX).forEach(function (box) { here[box.value] = true; });
+    tickedIds().forEach(function (id) {
+      if (here[id]) return;  // a box of this page is sent by the form it names
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "run";
+      input.value = id;
+      input.className = "js-ticked-elsewhere";
+      form.appendChild(input);
+    });
+  });
+  document.body.addEventListener("htmx:afterSettle", showTicks);
+  window.addEventListener("pageshow", showTicks);
+  showTicks();
 
   document.body.addEventListener("replaySubmitted", function () {
     var modal = document.getElementById("modal");
@@ -167,7 +235,8 @@
 
   // Replay form: show the chosen mode's fields; Submit replay only when they are all filled.
   function refreshReplayForm(root) {
-    var form = (root && root.closest && root.closest("#replay-form")) || document.getElementById("replay-form");
+    var form = (root && root.closest && root.closest("#replay-form, #cohort-form")) ||
+      document.getElementById("replay-form") || document.getElementById("cohort-form");
     if (!form) return;
     var checked = form.querySelector("input[name=mode]:checked");
     var mode = checked ? checked.value : "as_is";
@@ -221,8 +290,8 @@
     var writer = document.getElementById("revision-writer");
     if (e.target.id === "target_version" && writer) writer.innerHTML = "";
   });
-  document.addEventListener("input", function (e) { if (e.target.closest("#replay-form")) refreshReplayForm(e.target); });
-  document.addEventListener("change", function (e) { if (e.target.closest("#replay-form")) refreshReplayForm(e.target); });
+  document.addEventListener("input", function (e) { if (e.target.closest("#replay-form, #cohort-form")) refreshReplayForm(e.target); });
+  document.addEventListener("change", function (e) { if (e.target.closest("#replay-form, #cohort-form")) refreshReplayForm(e.target); });
   document.body.addEventListener("htmx:afterSettle", function () {
     refreshReplayForm(null);
     refreshMappingForm(null);
@@ -560,4 +629,17 @@
   }
   document.body.addEventListener("htmx:historyRestore", filtersFromUrl);
   window.addEventListener("pageshow", filtersFromUrl);
+
+  // ---- The cohort form (issue 31): its preview and banner follow each change of a field ----
+  // A version change is followed by the mapping section first (its mappingChecked asks the preview then, with the
+  // version's mapping); the allowed-models select has filled both model fields by the time this listener runs.
+  function refreshCohort() {
+    if (document.getElementById("cohort-form") && window.htmx) window.htmx.trigger(document.body, "cohortChanged");
+  }
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (!t.closest || !t.closest("#cohort-form") || t.id === "target_version") return;
+    refreshCohort();
+  });
+  document.body.addEventListener("revisionSaved", refreshCohort);
 })();

@@ -117,3 +117,42 @@ def test_cancel_from_the_cohort_page(page_for, operator, sources):
     page.screenshot(path=shot("cancelled"), full_page=True)
     assert set(cohort.members.values_list("status", flat=True)) == {"cancelled"}
     assert page.errors == []
+
+
+def test_ticks_survive_paging_and_a_box_ticks_all_runs_on_a_page(page_for, operator, acme):
+    from ..cohorts import completed_runs
+
+    version = support_workflow(acme)[0]
+    completed_runs(version, 55)  # two pages of the runs list (50 a page)
+    page = page_for(operator, height=1000)
+    page.goto("/acme/ai/runs")
+    boxes = page.locator("input[name=run][form=replay-these-form]")
+    on_first = boxes.nth(0).get_attribute("value")
+    boxes.nth(0).check()
+    page.locator("a[rel=next]").first.click()
+    expect(page.locator("a[rel=prev]").first).to_be_visible()
+    page.check("#tick-page")
+    expect(page.locator("#replay-these")).to_have_text("Replay 6 ticked runs…")
+    expect(page.locator("#ticked-elsewhere")).to_have_text("(1 on other pages)")
+    page.screenshot(path=shot("ticked-two-pages"), full_page=True)
+    page.locator("a[rel=prev]").first.click()
+    expect(page.locator(f"input[name=run][value={on_first}]")).to_be_checked()
+    expect(page.locator("#tick-page")).to_have_js_property("indeterminate", True)
+    page.locator("#replay-these").click()
+    expect(page.locator("#ticked-runs")).to_contain_text("6 runs ticked in the runs list")
+    expect(page.locator("#preview-members")).to_have_text("6 members")
+    assert page.errors == []
+
+
+def test_the_cohort_forms_banner_and_preview_follow_the_tools_choice(page_for, operator, sources):
+    version, runs = sources
+    page = page_for(operator, height=1400)
+    page.goto(f"/acme/ai/cohorts/new?run={runs[0].pk}&run={runs[1].pk}")
+    expect(page.locator("#mutation-banner")).to_contain_text("Mutating tool calls will dry-run.")
+    page.check("input[name=tools][value=recorded]")
+    expect(page.locator("#mutation-banner")).to_contain_text("answered from each member's own recording")
+    expect(page.locator("#cohort-preview")).to_contain_text("tool calls recorded: nothing is sent")
+    page.check("input[name=mode][value=model]")
+    expect(page.locator("#model_pick")).to_be_visible()  # the dialog's own mode fields, shown by its script
+    page.screenshot(path=shot("form-recorded"), full_page=True)
+    assert page.errors == []

@@ -1,0 +1,214 @@
+"""The cohort form (issue 31, item 6): the replay dialog's own fields anchored on the first eligible member, its
+banner and mapping check, Start from, the tools choice, the lanes and checks, and the preview that follows them."""
+
+import json
+
+import pytest
+
+from mappings.services import save_mapping, unmapped_message
+from replay.cohorts.models import Cohort
+from replay.cohorts.services import ANCHORED_ON_ELIGIBLE, ANCHORED_ON_REPLAYABLE
+from runs.models import CatalogModel
+
+from .builders import finished_run, renaming_version, run_in_status, support_workflow
+from .cohorts import completed_runs
+
+NEW, PREVIEW = "/acme/ai/cohorts/new", "/acme/ai/cohorts/new/preview"
+
+
+@pytest.fixture
+def version(acme):
+    return support_workflow(acme)[0]
+
+
+def ticked(runs) -> str:
+    return NEW + "?" + "&".join(f"run={r.pk}" for r in runs)
+
+
+def fields(version, runs, **change) -> dict:
+    """The form as posted with these runs ticked: the change as the dialog's fields, no lanes."""
+    return {
+        "name": "Form",
+        "workflow_id": version.workflow.workflow_id,
+        "run_ids": [r.pk for r in runs],
+        "anchor": runs[0].pk,
+        "mode": "as_is",
+        "tools": "live",
+        "baseline_percent": "0",
+        "canary": "0",
+        **change,
+    }
+
+
+def test_the_form_shows_the_dialogs_change_fields_for_the_first_member(operator_client, version):
+    runs = completed_runs(version, 2)
+    page = operator_client.get(ticked(runs)).content.decode()
+    for field in (
+        '<input type="radio" name="mode" value="prompt"',
+        'id="prompt_artifact_id" name="prompt_artifact_id"',
+        'id="model_pick" class="js-model-pick"',
+        'id="target_version" name="target_version"',
+        'id="from_node" name="from_node"',
+        '<input type="radio" name="tools" value="recorded"',
+    ):
+        assert field in page
+    assert ANCHORED_ON_ELIGIBLE.format(run_id=runs[0].pk) in page
+
+
+def test_the_fields_are_anchored_on_the_first_member_a_replay_accepts(operator_client, version):
+    running = run_in_status(version, "running")
+    done = completed_runs(version, 1)[0]
+    page = operator_client.get(ticked([running, done])).content.decode()
+    assert ANCHORED_ON_ELIGIBLE.format(run_id=done.pk) in page
+    assert "<code>in_flight</code>: 1" in page  # the first is counted among the skipped
+
+
+def test_a_change_refused_for_every_member_anchors_on_the_first_replayable_and_shows_the_refusal(
+    operator_client, version
+):
+    runs = completed_runs(version, 2)
+    answer = operator_client.post(PREVIEW, fields(version, runs, mode="model", model_id="x", model_ref="nobody:x"))
+    page = answer.content.decode()
+    assert ANCHORED_ON_REPLAYABLE.format(run_id=runs[0].pk) in page
+    assert 'id="cohort-refusal"' in page and 'id="preview-members"' not in page
+
+
+def test_the_target_version_defaults_to_each_members_own(operator_client, version):
+    runs = completed_runs(version, 1)
+    renaming_version(version)
+    page = operator_client.get(ticked(runs)).content.decode()
+    assert '<option value="" selected>Each member\'s own version</option>' in page
+    assert '<option value="2">v2</option>' in page
+
+
+def test_a_version_with_renamed_nodes_shows_the_dialogs_mapping_check(operator_client, version):
+    runs = [finished_run(version) for _ in range(2)]  # renamed nodes are those with a recorded step
+    renaming_version(version)
+    page = operator_client.get(ticked(runs) + "&target_version=2").content.decode()
+    assert page.count(unmapped_message(2)) == 2  # the mapping section, and the preview's refusal
+    assert 'id="open-mapping"' in page and f"/acme/ai/runs/{runs[0].pk}/node-mapping?target_version=2" in page
+
+
+def test_a_saved_mapping_covering_the_version_is_applied_and_previewed(operator_client, operator, acme, version):
+    runs = [finished_run(version) for _ in range(2)]
+    v2 = renaming_version(version)
+    save_mapping(
+        user=operator,
+        workspace=acme,
+        source_version=version,
+        target_version=v2,
+        visibility="operator",
+        pairs={"draft": "compose", "notify": "send"},
+    )
+    page = operator_client.get(ticked(runs) + "&target_version=2").content.decode()
+    assert "Applied saved mapping" in page and '<input type="hidden" name="map:draft" value="compose">' in page
+    assert '<strong id="preview-members">2 members</strong>' in page
+
+
+def test_start_from_is_the_change_of_every_member(operator_client, version):
+    runs = completed_runs(version, 2)
+    operator_client.post(NEW, fields(version, runs, from_node="notify"))
+    assert Cohort.objects.get().change["from_nodes"] == ["notify"]
+
+
+def test_a_model_change_from_the_catalog_is_the_cohorts_change(operator_client, version):
+    runs = completed_runs(version, 2)
+    model = CatalogModel.objects.get(model_ref="anthropic:claude-sonnet-4-5")
+    change = {"mode": "model", "model_id": model.model_id, "model_ref": model.model_ref}
+    created = operator_client.post(NEW, fields(version, runs, **change))
+    cohort = Cohort.objects.get()
+    assert created.status_code == 302
+    assert cohort.change["model_ref"] == model.model_ref and cohort.change["mode"] == "model"
+
+
+def test_the_model_select_offers_the_models_the_dialog_offers(operator_client, acme, version):
+    runs = completed_runs(version, 1)
+    acme.allowed_providers = ["openai"]
+    acme.save()
+    page = operator_client.get(ticked(runs)).content.decode()
+    assert 'value="openai:gpt-5"' in page and 'value="anthropic:claude-sonnet-4-5"' not in page
+
+
+def test_the_preview_carries_the_banner_and_the_anchor_note_out_of_band(operator_client, version):
+    runs = completed_runs(version, 2)
+    page = operator_client.post(PREVIEW, fields(version, runs, tools="recorded")).content.decode()
+    assert '<div id="mutation-banner" hx-swap-oob="true">' in page
+    assert "Tool calls are answered from each member's own recording" in page
+    assert '<p class="muted" id="anchor-note" hx-swap-oob="true">' in page
+
+
+def test_the_banner_says_mutating_calls_dry_run_and_never_that_they_are_invoked(operator_client, version):
+    runs = completed_runs(version, 2)
+    page = operator_client.post(PREVIEW, fields(version, runs)).content.decode()
+    assert (
+        "Mutating tool calls will dry-run." in page
+        and "A cohort never confirms a mutating call a policy would send" in page
+    )
+    assert "invoke" not in page.lower()
+
+
+def test_a_change_whose_members_would_invoke_a_mutating_call_is_refused_never_confirmed(operator_client, acme):
+    acme.replay_allow_mutations = True
+    acme.save()
+    version = support_workflow(acme, allow_send=True)[0]
+    runs = completed_runs(version, 2)
+    page = operator_client.post(PREVIEW, fields(version, runs)).content.decode()
+    assert "a cohort never confirms them: the members it would invoke for are skipped" in page
+    assert "WILL invoke" not in page and 'name="confirm_invoke"' not in page
+    assert operator_client.post(NEW, fields(version, runs)).status_code == 409
+    assert Cohort.objects.count() == 0
+
+
+def test_a_change_that_moves_the_anchor_re_renders_the_whole_form(operator_client, version):
+    runs = completed_runs(version, 2)
+    answer = operator_client.post(PREVIEW, fields(version, runs, anchor=runs[1].pk), HTTP_HX_REQUEST="true")
+    assert answer["HX-Retarget"] == "#cohort-form" and answer["HX-Reswap"] == "outerHTML"
+    assert '<form id="cohort-form"' in answer.content.decode()
+
+
+def test_an_unmoved_anchor_answers_the_preview_alone(operator_client, version):
+    runs = completed_runs(version, 2)
+    answer = operator_client.post(PREVIEW, fields(version, runs), HTTP_HX_REQUEST="true")
+    assert "HX-Retarget" not in answer and '<form id="cohort-form"' not in answer.content.decode()
+
+
+def test_checks_given_as_json_are_the_cohorts_checks(operator_client, version):
+    runs = completed_runs(version, 2)
+    check = {"kind": "contains", "node": "draft", "value": "Thanks"}
+    operator_client.post(NEW, fields(version, runs, checks=json.dumps([check])))
+    assert [{k: c[k] for k in check} for c in Cohort.objects.get().checks] == [check]
+
+
+def test_checks_that_are_not_a_list_of_checks_are_400_naming_the_field(operator_client, version):
+    runs = completed_runs(version, 2)
+    answer = operator_client.post(NEW, fields(version, runs, checks="[{not json"))
+    assert answer.status_code == 400 and "checks" in answer.content.decode()
+    assert Cohort.objects.count() == 0
+
+
+def test_the_preview_answers_405_to_get(operator_client):
+    assert operator_client.get(PREVIEW).status_code == 405
+
+
+def test_a_viewer_may_not_open_the_form(client, viewer, version):
+    client.force_login(viewer)
+    assert client.get(NEW).status_code == 403
+
+
+def test_the_form_reads_a_bounded_number_of_queries(operator_client, version, django_assert_max_num_queries):
+    runs = completed_runs(version, 30)
+    with django_assert_max_num_queries(18):  # as many for 2 members as for 30
+        operator_client.get(ticked(runs))
+
+
+def test_the_preview_reads_a_bounded_number_of_queries(operator_client, version, django_assert_max_num_queries):
+    runs = completed_runs(version, 30)
+    with django_assert_max_num_queries(11):  # as many for 2 members as for 30
+        operator_client.post(PREVIEW, fields(version, runs), HTTP_HX_REQUEST="true")
+
+
+def test_the_runs_list_offers_a_box_that_ticks_all_runs_on_the_page(operator_client, version):
+    completed_runs(version, 2)
+    page = operator_client.get("/acme/ai/runs").content.decode()
+    assert '<input type="checkbox" id="tick-page" aria-label="Tick all runs on this page' in page
+    assert 'data-tick-store="reprise:ticked:acme"' in page and 'id="clear-ticks"' in page
