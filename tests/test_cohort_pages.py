@@ -172,3 +172,35 @@ def test_another_workspaces_cohort_download_answers_as_another_workspaces_run(
     page = client.get(f"/globex/ai/cohorts/{cohort.pk}")
     trace = client.get(f"/globex/ai/runs/{runs[0].pk}")
     assert download.status_code == page.status_code == trace.status_code == 403
+
+
+def test_the_detail_page_states_the_change_it_judged(operator_client, operator, acme, version):
+    runs = completed_runs(version, 2)
+    change = {
+        "mode": "model",
+        "model_id": "claude-sonnet-4-5",
+        "model_ref": "anthropic:claude-sonnet-4-5",
+        "from_nodes": ["draft"],
+        "tools": "recorded",
+    }
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], replay=change))
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
+    definition = page[page.index('id="cohort-definition"') : page.index("</dl>")]
+    for term, value in (
+        ("Selection", "2 runs ticked in the runs list"),
+        ("Mode", "Replay with new model"),
+        ("Model", "anthropic:claude-sonnet-4-5"),
+        ("Workflow version", "each member&#x27;s own"),
+        ("Start from", "draft"),
+        ("Tool calls", "recorded: answered from each member&#x27;s own recording"),
+    ):
+        assert f"<dt>{term}</dt><dd>{value}</dd>" in definition
+
+
+def test_the_detail_page_states_a_filter_selection(operator_client, operator, acme, version):
+    completed_runs(version, 1)
+    now = timezone.now()
+    window = {"status": ["completed"], "from": (now - timezone.timedelta(hours=1)).isoformat(), "to": now.isoformat()}
+    cohort = new_cohort(operator, acme, body(version.workflow, filter=window))
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
+    assert "<dt>Selection</dt><dd>completed; originals; created from" in page

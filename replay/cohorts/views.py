@@ -15,7 +15,7 @@ from django_htmx.http import reswap, retarget
 from runs.compare import Pair
 from runs.http.errors import Rejected
 from runs.http.web import workspace_view
-from runs.models import Membership, Role, Run, Workflow
+from runs.models import Membership, Role, Run, RunMode, Workflow
 
 from ..presenters import plan_rows
 from ..views import change_fields, field_choices, preview_context
@@ -242,6 +242,38 @@ def _admission(cohort: Cohort, counts: dict, ended: int) -> str:
     return f"about {eta_seconds(cohort.workspace_id, counts['pending'], [])} s to admit the rest"
 
 
+def definition(cohort: Cohort) -> list[tuple[str, str]]:
+    """The cohort's selection and change as the page's definition list: what was frozen at creation, in the form's
+    terms, so an operator reading the verdict knows what it judged."""
+    change, selection = cohort.change, cohort.selection
+    terms = [("Workflow", f"{cohort.workflow.name} ({cohort.workflow.workflow_id})")]
+    if "run_ids" in selection:
+        terms.append(("Selection", f"{len(selection['run_ids'])} runs ticked in the runs list"))
+    else:
+        found = selection.get("filter", {})
+        statuses = ", ".join(found.get("status") or []) or "any status"
+        lineage = {"replays": "replays only", "all": "originals and replays"}.get(found.get("lineage"), "originals")
+        terms.append(("Selection", f"{statuses}; {lineage}; created from {found.get('from')} before {found.get('to')}"))
+    terms.append(("Mode", RunMode(change.get("mode", RunMode.AS_IS)).label))
+    if change.get("content_hash"):
+        terms.append(("Prompt revision", f"{change.get('prompt_artifact_id', '')} {change['content_hash']}".strip()))
+    if change.get("model_ref") or change.get("model_id"):
+        terms.append(("Model", change.get("model_ref") or change["model_id"]))
+    if change.get("target_version"):
+        mapped = len(change.get("node_mapping") or {})
+        terms.append(("Workflow version", f"v{change['target_version']}, {mapped} renamed node(s) mapped"))
+    else:
+        terms.append(("Workflow version", "each member's own"))
+    if change.get("from_nodes"):
+        terms.append(("Start from", ", ".join(change["from_nodes"])))
+    tools = "recorded: answered from each member's own recording" if change.get("tools") == "recorded" else "live"
+    terms.append(("Tool calls", tools))
+    terms.append(("Lanes", f"baseline {cohort.baseline_percent} % as-is; canary {cohort.canary}"))
+    if cohort.checks:
+        terms.append(("Checks", ", ".join(f"{c.get('kind')} on {c.get('node')}" for c in cohort.checks)))
+    return terms
+
+
 def _detail_context(membership: Membership, cohort: Cohort, show: str) -> dict:
     pairs = finished_pairs(cohort) if cohort.verdict is None else None
     values = cohort_dict(cohort, verdict=verdict_of(cohort, pairs) if pairs is not None else cohort.verdict)
@@ -251,6 +283,7 @@ def _detail_context(membership: Membership, cohort: Cohort, show: str) -> dict:
         membership,
         cohort=cohort,
         values=values,
+        definition=definition(cohort),
         live=cohort.status in ACTIVE_STATUSES,
         segments=_segments(counts),
         deltas=_deltas(values["verdict"]),
