@@ -2,7 +2,7 @@
 cohort's page, live while it runs. Thin: the services and readers of replay.cohorts do the work."""
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -10,6 +10,7 @@ from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django_htmx.http import reswap, retarget
 
 from runs.compare import Pair
@@ -242,6 +243,11 @@ def _admission(cohort: Cohort, counts: dict, ended: int) -> str:
     return f"about {eta_seconds(cohort.workspace_id, counts['pending'], [])} s to admit the rest"
 
 
+def _utc(stored: str | None) -> str:
+    moment = parse_datetime(stored or "")
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if moment else "—"
+
+
 def definition(cohort: Cohort) -> list[tuple[str, str]]:
     """The cohort's selection and change as the page's definition list: what was frozen at creation, in the form's
     terms, so an operator reading the verdict knows what it judged."""
@@ -253,7 +259,8 @@ def definition(cohort: Cohort) -> list[tuple[str, str]]:
         found = selection.get("filter", {})
         statuses = ", ".join(found.get("status") or []) or "any status"
         lineage = {"replays": "replays only", "all": "originals and replays"}.get(found.get("lineage"), "originals")
-        terms.append(("Selection", f"{statuses}; {lineage}; created from {found.get('from')} before {found.get('to')}"))
+        start, end = (_utc(found.get(bound)) for bound in ("from", "to"))
+        terms.append(("Selection", f"{statuses}; {lineage}; created from {start} before {end}"))
     terms.append(("Mode", RunMode(change.get("mode", RunMode.AS_IS)).label))
     if change.get("content_hash"):
         terms.append(("Prompt revision", f"{change.get('prompt_artifact_id', '')} {change['content_hash']}".strip()))
