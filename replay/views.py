@@ -90,7 +90,8 @@ def _blocked(refusal, plan) -> str:
     return ""
 
 
-def _preview_context(preview) -> dict:
+def _preview_context(preview, *, start_from: bool = True) -> dict:
+    """The preview as the dialog shows it; Start from's options (a thousand of them) only where it is rendered."""
     mapping = preview.mapping
     return {
         "preview": preview,
@@ -99,7 +100,7 @@ def _preview_context(preview) -> dict:
         "unmapped_message": unmapped_message(len(mapping.unmapped)) if mapping and mapping.unmapped else "",
         "start_nodes": preview.start_nodes,
         "start_from": preview.start_from,
-        "start_options": start_options(preview.start_nodes, preview.start_from),
+        "start_options": start_options(preview.start_nodes, preview.start_from) if start_from else "",
     }
 
 
@@ -125,9 +126,10 @@ def _form_data(post) -> dict:
     return data
 
 
-def _plan_context(membership, run, data: dict, start_hint: str | None = None) -> dict:
-    """What submit would do with these fields now, and what it would answer: the preview and what the panel shows."""
-    preview = preview_replay(membership=membership, run_id=run.run_id, fields=data, start_hint=start_hint)
+def _plan_context(membership, run, data: dict, start_hint: str | None = None, *, start_from: bool = True) -> dict:
+    """What submit would do with these fields now, and what it would answer: the preview and what the panel shows
+    (the plan panel alone, without `start_from`, does not show Start from)."""
+    preview = preview_replay(membership=membership, run_id=run.run_id, fields=data, start_hint=start_hint, run=run)
     plan = preview.plan
     edited = data.get("trigger_payload")
     payload_diff = None
@@ -140,7 +142,7 @@ def _plan_context(membership, run, data: dict, start_hint: str | None = None) ->
     reused = [n for n in plan.nodes if n.action == "reuse"] if plan else []
     will_run = [n for n in plan.nodes if n.action == "run"] if plan else []
     return {
-        **_preview_context(preview),
+        **_preview_context(preview, start_from=start_from),
         "payload_diff": payload_diff,
         "plan": plan,
         "refusal": refusal,
@@ -203,7 +205,7 @@ def plan_panel(request, membership, run_id):
         "workspace": membership.workspace,
         "run": run,
         "standalone": True,
-        **_plan_context(membership, run, data),
+        **_plan_context(membership, run, data, start_from=False),
     }
     return render(request, DIALOG + "#plan-panel", context)
 
@@ -215,7 +217,7 @@ def mapping_section(request, membership, run_id):
     if run.version_id is None:
         return render(request, "_error_fragment.html", {"message": VERSION_DELETED}, status=409)
     fields = {"mode": "as_is", "target_version": request.GET.get("target_version", "")}
-    preview = preview_replay(membership=membership, run_id=run.run_id, fields=fields)
+    preview = preview_replay(membership=membership, run_id=run.run_id, fields=fields, run=run)
     if preview.target is None and preview.refusal is not None:  # e.g. an unknown version: its 404
         return render(
             request, "_error_fragment.html", {"message": preview.refusal.message}, status=preview.refusal.status
