@@ -81,7 +81,7 @@ class RunTotals:
 
 def totals_of(run: Run, steps: list[StepFacts], left_out: frozenset[int] = frozenset()) -> RunTotals:
     """The run's figures; tokens and cost without the steps `left_out` (ids of reused and pending rows' steps)."""
-    llm = [s for s in steps if s.type == "llm" and s.finished_at is not None and s.id not in left_out]
+    llm = [s for s in steps if s.type == "llm" and s.finished and s.id not in left_out]
     unknown_cost = any(s.cost_usd is None and s.status == Step.Status.COMPLETED for s in llm)
     return RunTotals(
         duration_ms=run.duration_ms,
