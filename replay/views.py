@@ -56,7 +56,9 @@ def _dialog_context(request, membership, run, fields: dict, start_hint: str | No
             .order_by("artifact__name", "created_at")
         ),
         # The revisions this run used: a suggestion says so, or "new prompt" could replay the same one unawares.
-        "run_hashes": set(run.steps.exclude(prompt_hash="").values_list("prompt_hash", flat=True)),
+        "run_hashes": set(
+            run.steps.exclude(prompt_hash="").order_by().values_list("prompt_hash", flat=True).distinct()
+        ),
         "models": [m for m in CatalogModel.objects.select_related(None).all() if workspace.model_refusal(m) is None],
         "idempotency_key": uuid.uuid4().hex,
         "payload_text": fields.get("trigger_payload") or pretty_json(run.trigger_payload),

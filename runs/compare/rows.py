@@ -221,7 +221,8 @@ class Row:
     @property
     def reused(self) -> bool:
         """Either step is a copy made by a rerun from a step: what it shows was measured in another run."""
-        return any(s is not None and s.reused_from_run_id for s in (self.base, self.other))
+        base, other = self.base, self.other  # asked of every row, several times: no generator
+        return bool((base is not None and base.reused_from_run_id) or (other is not None and other.reused_from_run_id))
 
     @cached_property
     def outcome(self) -> str:

@@ -199,7 +199,8 @@ def _rows_context(context: dict, request, workspace, run_id: str) -> dict:
     if more is not None:
         query["offset"] = str(more)
     return {
-        "row_html": [row_html(r, diff_url, workspace.slug, open_rows) for r in page],
+        # One string: 200 rows through the template's for loop cost a millisecond of the page (runs/web/presenters.py).
+        "rows_html": SafeString("".join(row_html(r, diff_url, workspace.slug, open_rows) for r in page)),
         "more_url": f"?{query.urlencode()}&fragment=rows" if more is not None else None,
         "live_url": live_url,
     }
