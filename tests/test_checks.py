@@ -24,7 +24,6 @@ def step(node_id="draft", output="", *, type="llm", status="completed", mapped_f
         output=output,
         model_ref="",
         prompt_hash="",
-        simulated=False,
         mapped_from=mapped_from,
         duration=None,
         **values,

@@ -24,7 +24,6 @@ STEP_FIELDS = (
     "output",
     "model_ref",
     "prompt_hash",
-    "simulated",
     "mapped_from",
     "duration",
     "input_tokens",
@@ -69,7 +68,6 @@ class StepFacts:
     output: str
     model_ref: str
     prompt_hash: str
-    simulated: bool
     mapped_from: str
     duration: timedelta | None  # finished_at - started_at, subtracted by the database (see steps_of); None unfinished
     input_tokens: int | None
