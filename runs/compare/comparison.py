@@ -102,6 +102,8 @@ class Comparison:
     other_totals: RunTotals
     dry_run_calls: int = 0
     notes: list[str] = field(default_factory=list)
+    # Both runs' steps by run id, as steps_of read them: the page's checks read these, not the database again.
+    steps: dict[str, list[StepFacts]] = field(default_factory=dict)
 
     def total(self, name: str) -> Pair:
         return Pair(getattr(self.base_totals, name), getattr(self.other_totals, name))
@@ -199,4 +201,5 @@ def compare(base: Run, other: Run) -> Comparison:
         base_totals=totals_of(base, steps[base.pk], left_out),
         other_totals=totals_of(other, steps[other.pk], left_out),
         dry_run_calls=dry_runs,
+        steps=steps,
     )

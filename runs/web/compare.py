@@ -216,7 +216,7 @@ def compare_page(request, membership, run_id):
         return render(request, "runs/compare_pick.html", context)
     base, other = compared_with(membership, run, with_id)
     comparison = compare(base, other)
-    panel = checks.panel(request.GET, base, other)
+    panel = checks.panel(request.GET, comparison)
     if panel.add_url:  # the added check goes into the URL, so the link reproduces the panel
         return redirect(request.path + panel.add_url)
     context = _context(membership, comparison, request)
