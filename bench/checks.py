@@ -46,9 +46,22 @@ def json_output_10kb(text: str) -> str:
 
 def recorded(output: str, step_id: int) -> RecordedRun:
     step = StepFacts(
-        step_id, "run", "draft", "llm", 0, "completed", output, "", "", False, "", None, None,
-        1200, 2400, Decimal("0.0042"), 900,
-    )  # fmt: skip
+        id=step_id,
+        run_id="run",
+        node_id="draft",
+        type="llm",
+        position=0,
+        status="completed",
+        output=output,
+        model_ref="",
+        prompt_hash="",
+        mapped_from="",
+        duration=None,
+        input_tokens=1200,
+        output_tokens=2400,
+        cost_usd=Decimal("0.0042"),
+        latency_ms=900,
+    )
     calls = {step_id: [RecordedCall("orders.get", {"id": i, "note": output[:200]}) for i in range(10)]}
     return RecordedRun("run", True, 1500, RunTotals(1500, 1200, 2400, Decimal("0.0042"), 1, 0), [step], calls)
 

@@ -54,7 +54,9 @@ def field_choices(membership, run) -> dict:
             .order_by("artifact__name", "created_at")
         ),
         # The revisions this run used: a suggestion says so, or "new prompt" could replay the same one unawares.
-        "run_hashes": set(run.steps.exclude(prompt_hash="").values_list("prompt_hash", flat=True)),
+        "run_hashes": set(
+            run.steps.exclude(prompt_hash="").order_by().values_list("prompt_hash", flat=True).distinct()
+        ),
         "models": [m for m in CatalogModel.objects.select_related(None).all() if workspace.model_refusal(m) is None],
     }
 
@@ -98,8 +100,9 @@ def _blocked(refusal, plan) -> str:
     return ""
 
 
-def preview_context(preview) -> dict:
-    """The fields that follow the preview: the target version, its mapping check and Start from."""
+def preview_context(preview, *, start_from: bool = True) -> dict:
+    """The fields that follow the preview: the target version, its mapping check and Start from (its options, a
+    thousand of them, only where it is rendered)."""
     mapping = preview.mapping
     return {
         "preview": preview,
@@ -108,7 +111,7 @@ def preview_context(preview) -> dict:
         "unmapped_message": unmapped_message(len(mapping.unmapped)) if mapping and mapping.unmapped else "",
         "start_nodes": preview.start_nodes,
         "start_from": preview.start_from,
-        "start_options": start_options(preview.start_nodes, preview.start_from),
+        "start_options": start_options(preview.start_nodes, preview.start_from) if start_from else "",
     }
 
 
@@ -130,9 +133,10 @@ def _form_data(post) -> dict:
     return data
 
 
-def _plan_context(membership, run, data: dict, start_hint: str | None = None) -> dict:
-    """What submit would do with these fields now, and what it would answer: the preview and what the panel shows."""
-    preview = preview_replay(membership=membership, run_id=run.run_id, fields=data, start_hint=start_hint)
+def _plan_context(membership, run, data: dict, start_hint: str | None = None, *, start_from: bool = True) -> dict:
+    """What submit would do with these fields now, and what it would answer: the preview and what the panel shows
+    (the plan panel alone, without `start_from`, does not show Start from)."""
+    preview = preview_replay(membership=membership, run_id=run.run_id, fields=data, start_hint=start_hint, run=run)
     plan = preview.plan
     edited = data.get("trigger_payload")
     payload_diff = None
@@ -145,7 +149,7 @@ def _plan_context(membership, run, data: dict, start_hint: str | None = None) ->
     reused = [n for n in plan.nodes if n.action == "reuse"] if plan else []
     will_run = [n for n in plan.nodes if n.action == "run"] if plan else []
     return {
-        **preview_context(preview),
+        **preview_context(preview, start_from=start_from),
         "payload_diff": payload_diff,
         "plan": plan,
         "refusal": refusal,
@@ -208,7 +212,7 @@ def plan_panel(request, membership, run_id):
         "workspace": membership.workspace,
         "run": run,
         "standalone": True,
-        **_plan_context(membership, run, data),
+        **_plan_context(membership, run, data, start_from=False),
     }
     return render(request, DIALOG + "#plan-panel", context)
 
@@ -220,7 +224,7 @@ def mapping_section(request, membership, run_id):
     if run.version_id is None:
         return render(request, "_error_fragment.html", {"message": VERSION_DELETED}, status=409)
     fields = {"mode": "as_is", "target_version": request.GET.get("target_version", "")}
-    preview = preview_replay(membership=membership, run_id=run.run_id, fields=fields)
+    preview = preview_replay(membership=membership, run_id=run.run_id, fields=fields, run=run)
     if preview.target is None and preview.refusal is not None:  # e.g. an unknown version: its 404
         return render(
             request, "_error_fragment.html", {"message": preview.refusal.message}, status=preview.refusal.status

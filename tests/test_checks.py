@@ -24,10 +24,8 @@ def step(node_id="draft", output="", *, type="llm", status="completed", mapped_f
         output=output,
         model_ref="",
         prompt_hash="",
-        simulated=False,
         mapped_from=mapped_from,
-        started_at=None,
-        finished_at=None,
+        duration=None,
         **values,
     )
 

@@ -105,3 +105,24 @@ def test_a_row_whose_replay_made_none_of_the_originals_tool_calls_says_tool_call
     start = html.rindex('<details class="compare-row', 0, html.index('<span class="node mono">notify</span>'))
     notify = html[start : html.index("</details>", start)]
     assert '<span class="calls-changed">tool call changed</span>' in notify
+
+
+def test_a_step_without_a_provider_latency_compares_its_duration_as_the_trace_computes_it(source, new_prompt):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    at = timezone.now().replace(microsecond=0)
+    spans = {  # fractions a millisecond rounding would get wrong, whole seconds, days, a step still running
+        "draft": (at + timedelta(microseconds=999_600), at + timedelta(days=2, seconds=1, microseconds=35_200)),
+        "summary": (at + timedelta(seconds=59, microseconds=999_999), at + timedelta(minutes=1, microseconds=1)),
+        "notify": (at + timedelta(microseconds=1), None),
+    }
+    for node_id, (started, finished) in spans.items():
+        Step.objects.filter(run=source, node_id=node_id).update(
+            latency_ms=None, started_at=started, finished_at=finished
+        )
+    comparison = compare(source, new_prompt)
+    for node_id in spans:
+        assert row(comparison, node_id).latency_ms.a == Step.objects.get(run=source, node_id=node_id).duration_ms
+    assert [row(comparison, n).latency_ms.a for n in spans] == [172_800_035, 0, None]

@@ -99,3 +99,21 @@ def test_a_plan_that_calls_no_model_estimates_one_figure_not_a_range(operator_cl
     source = finished_run(support_workflow(acme)[0])
     html = dialog(operator_client, source, from_node="notify")
     assert "Will run 1 · Reused 1 · Estimated cost $0 ·" in html
+
+
+def test_the_dialog_of_a_long_run_takes_a_bounded_number_of_queries(
+    operator_client, acme, django_assert_max_num_queries
+):
+    source = finished_run(chain_workflow(acme, length=30)[0])
+    with django_assert_max_num_queries(9):  # the run is read once, the preview reuses it
+        assert '<option value="n29">n29</option>' in dialog(operator_client, source)
+
+
+def test_the_plan_panel_of_a_long_run_takes_a_bounded_number_of_queries(
+    operator_client, acme, django_assert_max_num_queries
+):
+    source = finished_run(chain_workflow(acme, length=30)[0])
+    url = f"/acme/ai/runs/{source.run_id}/replay/plan"
+    for fields in ({"mode": "as_is"}, {"mode": "as_is", "from_node": "n15"}):
+        with django_assert_max_num_queries(5):  # session, user, membership, run, its recorded steps
+            assert "Will run" in operator_client.post(url, fields, HTTP_HX_REQUEST="true").content.decode()

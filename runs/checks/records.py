@@ -32,9 +32,11 @@ class RecordedRun:
         return [call for s in self.steps for call in self.calls.get(s.id, [])]
 
 
-def recorded_runs(*runs: Run) -> list[RecordedRun]:
-    """The runs' steps and tool calls: two queries whatever the number of steps (runs.compare.steps_of)."""
-    steps = steps_of([run.pk for run in runs])
+def recorded_runs(*runs: Run, steps: dict[str, list[StepFacts]] | None = None) -> list[RecordedRun]:
+    """The runs' steps and tool calls: two queries whatever the number of steps (runs.compare.steps_of), none when
+    the caller has read them already (`steps`, as steps_of gives them: the compare page's comparison)."""
+    if steps is None or any(run.pk not in steps for run in runs):
+        steps = steps_of([run.pk for run in runs])
     calls: dict[int, list[RecordedCall]] = defaultdict(list)
     for step in (s for run_steps in steps.values() for s in run_steps):
         calls[step.id] = [RecordedCall(c.tool, c.arguments) for c in step.calls]

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from runs.compare import check_comparable
+from runs.compare import StepFacts, check_comparable
 from runs.http.errors import BadRequest
 from runs.http.input import parse
 from runs.models import Run
@@ -17,13 +17,14 @@ def parse_checks(data: Any) -> ChecksBody:
     return parse(ChecksBody, data, union_tags=KIND_NAMES)
 
 
-def check_pair(*, base: Run, other: Run, checks: list) -> CheckResults:
-    """Each check on the base run and the other run. Reads the recorded steps; stores nothing, calls no model.
+def check_pair(*, base: Run, other: Run, checks: list, steps: dict[str, list[StepFacts]] | None = None) -> CheckResults:
+    """Each check on the base run and the other run. Reads the recorded steps (unless given, as steps_of reads
+    them); stores nothing, calls no model.
 
     The pair follows the compare endpoint's rules (same workflow, two different runs).
     """
     check_comparable(base, other)
-    recorded_base, recorded_other = recorded_runs(base, other)
+    recorded_base, recorded_other = recorded_runs(base, other, steps=steps)
     nodes = nodes_of(recorded_base, recorded_other)
     for i, check in enumerate(checks):
         if check.node is not None and check.node not in nodes:

@@ -81,7 +81,7 @@ class RunTotals:
 
 def totals_of(run: Run, steps: list[StepFacts], left_out: frozenset[int] = frozenset()) -> RunTotals:
     """The run's figures; tokens and cost without the steps `left_out` (ids of reused and pending rows' steps)."""
-    llm = [s for s in steps if s.type == "llm" and s.finished_at is not None and s.id not in left_out]
+    llm = [s for s in steps if s.type == "llm" and s.finished and s.id not in left_out]
     unknown_cost = any(s.cost_usd is None and s.status == Step.Status.COMPLETED for s in llm)
     return RunTotals(
         duration_ms=run.duration_ms,
@@ -102,6 +102,8 @@ class Comparison:
     other_totals: RunTotals
     dry_run_calls: int = 0
     notes: list[str] = field(default_factory=list)
+    # Both runs' steps by run id, as steps_of read them: the page's checks read these, not the database again.
+    steps: dict[str, list[StepFacts]] = field(default_factory=dict)
 
     def total(self, name: str) -> Pair:
         return Pair(getattr(self.base_totals, name), getattr(self.other_totals, name))
@@ -199,4 +201,5 @@ def compare(base: Run, other: Run) -> Comparison:
         base_totals=totals_of(base, steps[base.pk], left_out),
         other_totals=totals_of(other, steps[other.pk], left_out),
         dry_run_calls=dry_runs,
+        steps=steps,
     )

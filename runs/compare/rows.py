@@ -3,9 +3,12 @@
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
+
+from django.db.models import DurationField, F, Func
 
 from runs.jsonvalues import storable_text
 from runs.models import Step, ToolCall
@@ -21,10 +24,8 @@ STEP_FIELDS = (
     "output",
     "model_ref",
     "prompt_hash",
-    "simulated",
     "mapped_from",
-    "started_at",
-    "finished_at",
+    "duration",
     "input_tokens",
     "output_tokens",
     "cost_usd",
@@ -67,10 +68,8 @@ class StepFacts:
     output: str
     model_ref: str
     prompt_hash: str
-    simulated: bool
     mapped_from: str
-    started_at: Any
-    finished_at: Any
+    duration: timedelta | None  # finished_at - started_at, subtracted by the database (see steps_of); None unfinished
     input_tokens: int | None
     output_tokens: int | None
     cost_usd: Decimal | None
@@ -91,9 +90,13 @@ class StepFacts:
         )
 
     @property
+    def finished(self) -> bool:
+        return self.duration is not None  # a step's started_at is never null: only its finished_at may be
+
+    @property
     def duration_ms(self) -> int | None:
-        if self.finished_at and self.started_at:
-            return int((self.finished_at - self.started_at).total_seconds() * 1000)
+        if self.duration is not None:
+            return int(self.duration.total_seconds() * 1000)
         return None
 
 
@@ -216,7 +219,8 @@ class Row:
     @property
     def reused(self) -> bool:
         """Either step is a copy made by a rerun from a step: what it shows was measured in another run."""
-        return any(s is not None and s.reused_from_run_id for s in (self.base, self.other))
+        base, other = self.base, self.other  # asked of every row, several times: no generator
+        return bool((base is not None and base.reused_from_run_id) or (other is not None and other.reused_from_run_id))
 
     @cached_property
     def outcome(self) -> str:
@@ -340,11 +344,43 @@ def align(base_steps: list[StepFacts], other_steps: list[StepFacts]) -> list[Row
     return rows
 
 
+class Elapsed(Func):
+    """`end - start` of two datetime columns (Elapsed(end, start)), as a duration the database computes: on
+    PostgreSQL timestamptz - timestamptz, an interval.
+
+    Two thousand steps a comparison read as datetimes cost more than the rest of their columns together (each
+    parsed, and on SQLite made aware, in Python); what the comparison reads of them is only their difference.
+    """
+
+    arity = 2
+    template = "(%(expressions)s)"
+    arg_joiner = " - "
+    output_field = DurationField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        """Microseconds, exactly. Django stores 'YYYY-MM-DD HH:MM:SS[.ffffff]' (str of a naive UTC datetime): whole
+        seconds apart are julianday's difference rounded (its doubles are exact to far less than a second), the
+        fractions are read as digits (julianday and strftime keep milliseconds only)."""
+        (end, end_params), (start, start_params) = (compiler.compile(e) for e in self.get_source_expressions())
+        seconds = (
+            f"CAST(ROUND((julianday(substr({end}, 1, 19)) - julianday(substr({start}, 1, 19))) * 86400) AS INTEGER)"
+        )
+        fraction = (
+            f"CAST(substr({end} || '.000000', 21, 6) AS INTEGER) - CAST(substr({start} || '.000000', 21, 6) AS INTEGER)"
+        )
+        return f"({seconds} * 1000000 + {fraction})", [*end_params, *start_params, *end_params, *start_params]
+
+
 def steps_of(run_ids: list[str]) -> dict[str, list[StepFacts]]:
     """Both runs' steps with their tool calls in two queries, without the step inputs (large, and not compared)."""
     found: dict[str, list[StepFacts]] = {run_id: [] for run_id in run_ids}
     by_id: dict[int, StepFacts] = {}
-    rows = Step.objects.filter(run_id__in=run_ids).order_by("run_id", "position").values_list(*STEP_FIELDS)
+    rows = (
+        Step.objects.filter(run_id__in=run_ids)
+        .annotate(duration=Elapsed(F("finished_at"), F("started_at")))
+        .order_by("run_id", "position")
+        .values_list(*STEP_FIELDS)
+    )
     for values in rows:
         step = StepFacts(*values)
         found[step.run_id].append(step)

@@ -11,6 +11,7 @@ from django.http import QueryDict
 
 from runs.checks import CheckResult, check_pair, parse_checks
 from runs.checks.declarations import AGAINST_ORIGINAL, KIND_NAMES, MAX_CHECKS
+from runs.compare import Comparison, StepFacts
 from runs.http.errors import BadRequest
 from runs.models import Run
 
@@ -138,16 +139,18 @@ def label(check: dict) -> str:
     return f"{check['kind']} {shown if len(shown) <= 120 else shown[:119] + '…'}".strip()
 
 
-def _evaluate(base: Run, other: Run, declared: list[dict]):
+def _evaluate(base: Run, other: Run, declared: list[dict], steps: dict[str, list[StepFacts]]):
     body = parse_checks({"checks": declared})
-    return check_pair(base=base, other=other, checks=list(body.checks)).results
+    return check_pair(base=base, other=other, checks=list(body.checks), steps=steps).results
 
 
-def panel(query: QueryDict, base: Run, other: Run) -> Panel:
-    """The panel of the URL's checks, with the form's check added when the form was submitted (`add`)."""
+def panel(query: QueryDict, comparison: Comparison) -> Panel:
+    """The panel of the URL's checks, with the form's check added when the form was submitted (`add`), evaluated
+    on the steps the comparison read."""
+    base, other, steps = comparison.base, comparison.other, comparison.steps
     try:
         declared = checks_in(query)
-        results = _evaluate(base, other, declared) if declared else []
+        results = _evaluate(base, other, declared, steps) if declared else []
     except BadRequest as exc:
         return Panel([], error=f"{exc.message} Remove the checks to start again.")
     shown = [
@@ -160,7 +163,7 @@ def panel(query: QueryDict, base: Run, other: Run) -> Panel:
             if len(declared) >= MAX_CHECKS:
                 raise FormError("kind", f"A link holds at most {MAX_CHECKS} checks.")
             added = declared + [declaration(query)]
-            _evaluate(base, other, added)  # refused as the API refuses it, naming the field
+            _evaluate(base, other, added, steps)  # refused as the API refuses it, naming the field
             found.add_url = url_with(query, added)
         except FormError as exc:
             found.form_error, found.form_field = exc.message, exc.field

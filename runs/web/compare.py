@@ -199,7 +199,8 @@ def _rows_context(context: dict, request, workspace, run_id: str) -> dict:
     if more is not None:
         query["offset"] = str(more)
     return {
-        "row_html": [row_html(r, diff_url, workspace.slug, open_rows) for r in page],
+        # One string: 200 rows through the template's for loop cost a millisecond of the page (runs/web/presenters.py).
+        "rows_html": SafeString("".join(row_html(r, diff_url, workspace.slug, open_rows) for r in page)),
         "more_url": f"?{query.urlencode()}&fragment=rows" if more is not None else None,
         "live_url": live_url,
     }
@@ -215,7 +216,7 @@ def compare_page(request, membership, run_id):
         return render(request, "runs/compare_pick.html", context)
     base, other = compared_with(membership, run, with_id)
     comparison = compare(base, other)
-    panel = checks.panel(request.GET, base, other)
+    panel = checks.panel(request.GET, comparison)
     if panel.add_url:  # the added check goes into the URL, so the link reproduces the panel
         return redirect(request.path + panel.add_url)
     context = _context(membership, comparison, request)
