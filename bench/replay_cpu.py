@@ -4,7 +4,9 @@
 BENCH_REDIS_BROKER_DB, BENCH_REDIS_CACHE_DB as for `make bench`). What the throughput figure's CPU per replay
 is made of, measured without Celery and on one connection, so a change is measured on its own: medians of
 COUNT replays (after 10 to warm) of process CPU (time.process_time) and the mean of the backend's (/proc), which
-a shared machine's load leaves far steadier than wall-clock time. --profile prints cProfile's top entries.
+a shared machine's load leaves far steadier than wall-clock time. --profile prints cProfile's top entries,
+--queries the statements of one submit and one execution, --worker the CPU per replay of a Celery worker
+(threads pool) executing them and of the PostgreSQL backends meanwhile.
 """
 
 import cProfile
@@ -84,6 +86,17 @@ def main(count: int, profile: bool) -> None:
     medians["total"] = round(sum(medians.values()), 2)
     load = os.getloadavg()[0]
     print(json.dumps({"stack": BENCH_DB, "count": count, "load": round(load, 2), "ms": medians}), flush=True)
+    if "--worker" in sys.argv:
+        through_a_worker(count, submit, source)
+    if "--queries" in sys.argv:
+        from django.test.utils import CaptureQueriesContext
+
+        for name, work in (("submit", submit), ("execute", lambda: execute(submit()))):
+            with CaptureQueriesContext(connection) as captured:
+                work()
+            print(f"--- {name}: {len(captured.captured_queries)} statements")
+            for query in captured.captured_queries:
+                print("  ", query["sql"][:200])
     if profile:
         for name, work in (("submit", lambda: [submit() for _ in range(50)]), ("execute", None)):
             if work is None:
@@ -97,6 +110,31 @@ def main(count: int, profile: bool) -> None:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
             print(f"--- {name}, 50 replays, cumulative", out.getvalue(), sep="\n")
+
+
+def through_a_worker(count: int, submit, source) -> None:
+    """The same replays executed by a Celery worker (threads pool, BENCH_WORKER_THREADS threads): its CPU per
+    replay, the worker's side of the throughput figure, beside the in-process execute above."""
+    from bench import cpu
+    from runs.models import Run
+    from tests.worker import celery_worker, wait_for
+
+    threads = int(os.environ.get("BENCH_WORKER_THREADS", "4"))
+    finished = lambda: Run.objects.filter(replay_of=source, status="completed").count()  # noqa: E731
+    with celery_worker(concurrency=threads, pool="threads") as worker:
+        for _ in range(WARMUP):
+            submit()
+        wait_for(lambda: Run.objects.filter(replay_of=source, status="pending").count() == 0, timeout=60)
+        done, groups = finished(), {worker.proc.pid}
+        before = cpu.snapshot(groups)
+        for _ in range(count):
+            submit()
+        wait_for(lambda: finished() >= done + count, timeout=300, message="the replays to complete")
+        spent = cpu.spent(before, cpu.snapshot(groups))
+    per_replay = {role: round(value / count * 1000, 2) for role, value in spent.items() if role != "submitter"}
+    print(
+        json.dumps({"stack": BENCH_DB, "count": count, "load": round(os.getloadavg()[0], 2), "worker ms": per_replay})
+    )
 
 
 if __name__ == "__main__":
