@@ -5,6 +5,7 @@ The dialog, the JSON API and the command all call submit_replay and only transla
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 from django.conf import settings
@@ -314,17 +315,21 @@ def submit_replay(
     """
     # The same key may win a race the lock does not cover (SQLite has no row locks; on PostgreSQL, a replay
     # of another run): this request's transaction is rolled back and answers with the key's run.
-    replay, created = created_once(
-        membership,
-        lambda: _submit(
-            membership=membership, run_id=run_id, fields=fields, idempotency_key=idempotency_key, locked=locked
-        ),
-    )
-    return ReplayResult(replay, created=created, quota=quota_now(replay.workspace_id))
+    taken: list[Quota] = []  # the window as take_quota counted this replay: what a created replay answers
+    submit = partial(_submit, membership=membership, run_id=run_id, fields=fields, locked=locked, taken=taken)
+    replay, created = created_once(membership, lambda: submit(idempotency_key=idempotency_key))
+    quota = taken[-1] if created and taken else quota_now(replay.workspace_id)
+    return ReplayResult(replay, created=created, quota=quota)
 
 
 def _submit(
-    *, membership: Membership, run_id: str, fields: Mapping, idempotency_key: str, locked: LockedSources | None
+    *,
+    membership: Membership,
+    run_id: str,
+    fields: Mapping,
+    idempotency_key: str,
+    locked: LockedSources | None,
+    taken: list["Quota"],
 ) -> tuple[Run, bool]:
     with transaction.atomic():
         # Lock the source run: a concurrent pause/cancel/resume or a same-key retry waits for us.
@@ -347,7 +352,7 @@ def _submit(
         if checked.needs_confirmation and not parsed.confirm_invoke:
             raise confirmation_refusal(checked.invoking)
         payload = parsed.trigger_payload if parsed.trigger_payload is not None else source.trigger_payload
-        take_quota(source.workspace_id)
+        taken.append(take_quota(source.workspace_id))
 
         replay = Run(
             workspace_id=source.workspace_id,

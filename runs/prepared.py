@@ -3,7 +3,7 @@
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
 def prepared_cursor():
@@ -14,14 +14,15 @@ def prepared_cursor():
     client-side and never prepare. Wrapped as connection.cursor() wraps its cursors, so query logging,
     execute wrappers and database error translation still apply.
     """
-    connection.validate_thread_sharing()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        cursor: Any = psycopg.Cursor(connection.connection)  # django-stubs types the argument as a wrapper
-    return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
+    db = connections[DEFAULT_DB_ALIAS]  # django.db.connection looks it up again on each use: once here
+    db.validate_thread_sharing()
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        cursor: Any = psycopg.Cursor(db.connection)  # django-stubs types the argument as a wrapper
+    return db.make_debug_cursor(cursor) if db.queries_logged else db.make_cursor(cursor)
 
 
 def db_datetime(moment):
     """A datetime as this database's driver takes it for a DateTimeField (a string on SQLite)."""
-    return connection.ops.adapt_datetimefield_value(moment)
+    return connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(moment)

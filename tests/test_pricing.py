@@ -69,3 +69,15 @@ def test_a_step_is_priced_at_its_own_time_whatever_was_priced_before():
     for ref, _ in changed[:20]:
         for at in (TIMES[2], TIMES[0], TIMES[2]):
             assert price(ref, USAGES[0], at) == genai_prices_figure(ref, USAGES[0], at), (ref, at)
+
+
+def test_a_figure_already_worked_out_is_the_same_figure_again(monkeypatch):
+    """The process remembers figures by model, price period and counts: a second pricing (and one after the
+    memory filled and was forgotten) gives genai-prices' figure, an unknown one stays unknown."""
+    monkeypatch.setattr("runs.engine.pricing.KNOWN_FIGURES", 3)
+    refs = ["anthropic:claude-opus-4-7", "openai:gpt-4o", "google:gemini-2.5-pro"]
+    for _ in range(3):
+        for ref in refs:
+            for usage in USAGES:
+                for at in TIMES:
+                    assert price(ref, usage, at) == genai_prices_figure(ref, usage, at), (ref, usage, at)

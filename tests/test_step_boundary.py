@@ -24,6 +24,19 @@ def claimed_run(workspace, length=3) -> tuple[Run, StepBoundary]:
     return run, StepBoundary(run.pk, "lease-a")
 
 
+def test_a_claimed_run_carries_every_column_as_the_orm_reads_it(acme):
+    """JSON as values, datetimes aware, the same types as a query gives, and whether it had steps."""
+    version, _ = chain_workflow(acme, 2)
+    run = new_run(version, overrides={"n0": {"model": "anthropic:claude-opus-4-7"}}, node_mapping={"a": "n0"})
+    claimed = claim(run.pk, "lease-a")
+    assert claimed is not None and not claimed.had_steps
+    read = Run.objects.get(pk=run.pk)
+    for field in Run._meta.concrete_fields:
+        ours, orm = getattr(claimed, field.attname), getattr(read, field.attname)
+        assert (ours, type(ours)) == (orm, type(orm)), field.name
+    assert not claimed._state.adding and claimed._state.db == "default"
+
+
 def finished(step_id, **fields) -> StepOutcome:
     return StepOutcome(
         step_id,

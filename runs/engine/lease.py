@@ -8,14 +8,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.db.models import Q
 from django.utils import timezone
 
 from runs.models import Run, Step
-from runs.prepared import db_datetime
+from runs.prepared import db_datetime, prepared_cursor
 
 from .dispatch import finished_on_commit
 
@@ -47,20 +48,42 @@ def claim(run_id: str, lease: str) -> Run | None:
 
     One statement claims and reads the row (UPDATE ... RETURNING), so an executor starts with one round trip;
     `had_steps` says whether the run had recorded steps when it was claimed (none, for a run's first execution).
+    Prepared on PostgreSQL, and its row made a Run as a raw queryset makes one (the same converters and
+    from_db), without the raw queryset's work of matching columns to fields on every claim.
     """
     moment = timezone.now()
     now, stale = db_datetime(moment), db_datetime(moment - timedelta(seconds=settings.RUN_STALE_AFTER))
-    q = connection.ops.quote_name
-    columns = ", ".join(q(column) for field in Run._meta.concrete_fields if (column := field.column))
+    db = connections[DEFAULT_DB_ALIAS]
+    sql, fields = _claim_statement(db.vendor)
     pending, running = Run.Status.PENDING, Run.Status.RUNNING
-    claimed = Run.objects.raw(
+    with prepared_cursor() if db.vendor == "postgresql" else db.cursor() as cursor:
+        cursor.execute(sql, [running, lease, now, now, run_id, pending, pending, running, stale, run_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row[: len(fields)])
+    for i, field in enumerate(fields):
+        column = field.get_col(Run._meta.db_table)
+        for convert in db.ops.get_db_converters(column) + column.get_db_converters(db):
+            values[i] = convert(values[i], column, db)
+    run = Run.from_db(db.alias, [field.attname for field in fields], values)
+    run.had_steps = row[len(fields)]  # type: ignore[attr-defined]  # an annotation, as the raw queryset set it
+    return run
+
+
+@cache
+def _claim_statement(vendor: str) -> tuple[str, tuple]:
+    """The claim's statement on this database, and the fields of the columns it returns, in their order."""
+    q = connection.ops.quote_name
+    fields = tuple(Run._meta.concrete_fields)
+    columns = ", ".join(q(column) for field in fields if (column := field.column))
+    sql = (
         f"UPDATE {q(Run._meta.db_table)} SET status = %s, lease = %s, heartbeat_at = %s,"
         f" started_at = COALESCE(started_at, %s) WHERE run_id = %s AND ((status = %s AND lease = '')"
         f" OR (status IN (%s, %s) AND (heartbeat_at < %s OR heartbeat_at IS NULL))) RETURNING {columns},"
-        f" EXISTS (SELECT 1 FROM {q(Step._meta.db_table)} WHERE run_id = %s) AS had_steps",
-        [running, lease, now, now, run_id, pending, pending, running, stale, run_id],
+        f" EXISTS (SELECT 1 FROM {q(Step._meta.db_table)} WHERE run_id = %s) AS had_steps"
     )
-    return next(iter(claimed), None)
+    return sql, fields
 
 
 def keep(run_id: str, lease: str) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import cache
 
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DataError, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from runs.models import Run, Step, ToolCall
@@ -104,14 +104,22 @@ def _statements(vendor: str) -> dict[str, str]:
     }
 
 
-def _prep(model, name: str, value):
-    return model._meta.get_field(name).get_db_prep_save(value, connection)
+@cache
+def _field(model, name: str):
+    return model._meta.get_field(name)
 
 
-def _usage_values(fields: dict) -> tuple:
+def _prep(model, name: str, value, db=None):
+    """`value` adapted as the ORM would save it into `model.name` (JSON, decimal); `db`: the connection itself, when
+    the caller looked it up once for several values (each use of django.db.connection looks it up again)."""
+    return _field(model, name).get_db_prep_save(value, db or connections[DEFAULT_DB_ALIAS])
+
+
+def _usage_values(fields: dict, db) -> tuple:
     """FINISH_USAGE_COLUMNS' values, adapted as the ORM would (JSON, decimal)."""
     return tuple(
-        _prep(Step, name, fields.get(name, "" if name in TEXT_USAGE_COLUMNS else None)) for name in FINISH_USAGE_COLUMNS
+        _prep(Step, name, fields.get(name, "" if name in TEXT_USAGE_COLUMNS else None), db)
+        for name in FINISH_USAGE_COLUMNS
     )
 
 
@@ -133,21 +141,21 @@ class StepBoundary:
         outcome = self.outcome
         if outcome is None:
             return []
-        f, at = outcome.fields, db_datetime(outcome.finished_at)
+        f, at, db = outcome.fields, db_datetime(outcome.finished_at), connections[DEFAULT_DB_ALIAS]
         parts: list[tuple[str, tuple]] = [
             (
                 sql["finish"],
                 (
                     outcome.status,
                     at,
-                    _prep(Step, "input", f.get("input", {})),
+                    _prep(Step, "input", f.get("input", {}), db),
                     f.get("output", ""),
                     outcome.error,
                     f.get("model_ref", ""),
                     f.get("prompt_hash", ""),
                     f.get("prompt_artifact_id", ""),
                     f.get("simulated", False),
-                    *_usage_values(f),
+                    *_usage_values(f, db),
                     outcome.step_id,
                 ),
             )
@@ -164,8 +172,8 @@ class StepBoundary:
                         c["dry_run"],
                         c.get("source", ToolCall.Source.DRY_RUN if c["dry_run"] else ToolCall.Source.LIVE),
                         c.get("recorded_in_run_id", ""),
-                        _prep(ToolCall, "arguments", c["arguments"]),
-                        _prep(ToolCall, "result", c["result"]),
+                        _prep(ToolCall, "arguments", c["arguments"], db),
+                        _prep(ToolCall, "result", c["result"], db),
                         at,
                     ),
                 )
