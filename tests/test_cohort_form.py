@@ -179,6 +179,11 @@ def test_refused_checks_do_not_say_that_no_member_accepts_the_change(operator_cl
     assert "no member accepts this change" not in page
 
 
+def test_the_baseline_label_bounds_the_lanes_members_not_its_percent(operator_client, version):
+    page = operator_client.get(ticked(completed_runs(version, 2))).content.decode()
+    assert "at least 5 members, at most 50; 0 for none" in page
+
+
 def test_checks_given_as_json_are_the_cohorts_checks(operator_client, version):
     runs = completed_runs(version, 2)
     check = {"kind": "contains", "node": "draft", "value": "Thanks"}
