@@ -7,7 +7,7 @@ import pytest
 
 from mappings.services import save_mapping, unmapped_message
 from replay.cohorts.models import Cohort
-from replay.cohorts.services import ANCHORED_ON_ELIGIBLE, ANCHORED_ON_REPLAYABLE
+from replay.cohorts.services import ANCHORED_ON_ELIGIBLE, ANCHORED_ON_FIRST_REPLAYABLE, ANCHORED_ON_REPLAYABLE
 from runs.models import CatalogModel
 
 from .builders import finished_run, renaming_version, run_in_status, support_workflow
@@ -170,6 +170,18 @@ def test_an_unmoved_anchor_answers_the_preview_alone(operator_client, version):
     runs = completed_runs(version, 2)
     answer = operator_client.post(PREVIEW, fields(version, runs), HTTP_HX_REQUEST="true")
     assert "HX-Retarget" not in answer and '<form id="cohort-form"' not in answer.content.decode()
+
+
+def test_refused_checks_do_not_say_that_no_member_accepts_the_change(operator_client, version):
+    runs = completed_runs(version, 2)
+    page = operator_client.post(NEW, fields(version, runs, checks='[{"kind": "nope"}]')).content.decode()
+    assert ANCHORED_ON_FIRST_REPLAYABLE.format(run_id=runs[0].pk) in page
+    assert "no member accepts this change" not in page
+
+
+def test_the_baseline_label_bounds_the_lanes_members_not_its_percent(operator_client, version):
+    page = operator_client.get(ticked(completed_runs(version, 2))).content.decode()
+    assert "at least 5 members, at most 50; 0 for none" in page
 
 
 def test_checks_given_as_json_are_the_cohorts_checks(operator_client, version):

@@ -5,6 +5,7 @@ import contextlib
 import logging
 import math
 import random
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from runs.services import cancel_run
 
 from ..rules import QUOTA_EXCEEDED, ReplayRejected, check_member_may_replay, check_replayable
 from ..services import Preview, checked_idempotency_key, confirmation_refusal, preview_replay
-from .inputs import CHANGE_FIELDS, Selection, parse_body
+from .inputs import CHANGE_FIELDS, CohortBody, Selection, parse_body
 from .models import ACTIVE_STATUSES, Cohort, CohortMember, CohortStatus, Lane, MemberStatus
 from .quota import cohort_rate
 from .selection import Matched, Source, matching_runs
@@ -34,6 +35,10 @@ ANCHORED_ON_ELIGIBLE = "Fields as for run {run_id}, the first member a replay wi
 ANCHORED_ON_REPLAYABLE = (
     "Fields as for run {run_id}, the first member that can be replayed: no member accepts this change as it is."
 )
+# When the name, the lanes or the checks are refused: the change itself may well be accepted.
+ANCHORED_ON_FIRST_REPLAYABLE = "Fields as for run {run_id}, the first member that can be replayed."
+# The body's fields besides the change: a refusal naming one of them says nothing of the change.
+NOT_THE_CHANGE = frozenset(CohortBody.model_fields) - {"replay"}
 ALREADY_FINISHED = "This cohort has finished: there is nothing to cancel."
 COHORT_OF_ANOTHER_WORKSPACE = "This cohort belongs to another workspace."
 BASELINE_MIN, BASELINE_MAX = 5, 50
@@ -299,8 +304,18 @@ class CohortForm:
     def anchor_note(self) -> str:
         if self.anchor is None:
             return ""
-        template = ANCHORED_ON_ELIGIBLE if self.found is not None else ANCHORED_ON_REPLAYABLE
+        if self.found is not None:
+            template = ANCHORED_ON_ELIGIBLE
+        elif self.refusal is not None and _field_root(self.refusal.field) in NOT_THE_CHANGE:
+            template = ANCHORED_ON_FIRST_REPLAYABLE
+        else:
+            template = ANCHORED_ON_REPLAYABLE
         return template.format(run_id=self.anchor.source.run_id)
+
+
+def _field_root(field: str | None) -> str:
+    """`checks[0].kind` → `checks`, `replay.content_hash` → `replay`."""
+    return re.split(r"[.\[]", field or "", maxsplit=1)[0]
 
 
 def cohort_form(*, membership: Membership, data: dict) -> CohortForm:

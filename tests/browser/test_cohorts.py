@@ -156,3 +156,15 @@ def test_the_cohort_forms_banner_and_preview_follow_the_tools_choice(page_for, o
     expect(page.locator("#model_pick")).to_be_visible()  # the dialog's own mode fields, shown by its script
     page.screenshot(path=shot("form-recorded"), full_page=True)
     assert page.errors == []
+
+
+def test_the_cohort_form_at_390px_does_not_scroll_sideways(page_for, operator, sources):
+    """A fieldset is as wide as its widest child by default: the Start from select's longest option pushed it out."""
+    from .test_polish import sideways_overflow
+
+    version, runs = sources
+    page = page_for(operator, width=390, height=800)
+    page.goto(f"/acme/ai/cohorts/new?workflow={version.workflow.workflow_id}&run={runs[0].pk}&run={runs[1].pk}")
+    expect(page.locator("#from_node")).to_be_visible()
+    page.screenshot(path=shot("form-390"), full_page=True)
+    assert sideways_overflow(page) == []

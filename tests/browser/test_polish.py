@@ -2,6 +2,7 @@
 dialog, a confirmation in sight, the mapping check's notice, Cancel that asks, narrow screens, Back, time zones."""
 
 import re
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
@@ -275,6 +276,19 @@ def test_the_compare_page_at_390px_keeps_status_and_cost_in_sight_without_sidewa
     expect(cost).to_be_in_viewport(ratio=1)
     page.locator("details.compare-row summary").first.click()
     page.screenshot(path=_shot(f"compare-390-{mode}"), full_page=True)
+    assert sideways_overflow(page) == []
+
+
+def test_the_compare_page_at_390px_keeps_its_checks_and_their_remove_links_in_sight(page_for, operator, source):
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    checks = '[{"kind": "not_contains", "node": "draft", "value": "refund"}, {"kind": "json_valid", "node": "notify"}]'
+    page = page_for(operator, width=390, height=800)
+    page.goto(f"/acme/ai/runs/{replay.run_id}/compare?checks={quote(checks)}")
+    expect(page.locator("tr.check-result")).to_have_count(2)
+    remove = page.get_by_role("link", name="Remove check 1")
+    remove.scroll_into_view_if_needed()
+    expect(remove).to_be_in_viewport(ratio=1)
+    page.screenshot(path=_shot("compare-checks-390"), full_page=True)
     assert sideways_overflow(page) == []
 
 
