@@ -12,7 +12,7 @@ from runs.engine.pricing import price
 from runs.engine.providers import Usage
 from runs.models import PromptRevision, Step
 
-from .builders import chain_workflow, finished_run, llm, support_workflow
+from .builders import chain_workflow, finished_run, llm, renaming_version, support_workflow
 from .factories import PromptRevisionFactory
 
 
@@ -205,3 +205,32 @@ def test_the_model_select_lists_the_allowed_models_only(operator_client, acme):
     ]
     assert '<option value="openai:gpt-5" data-model-id="gpt-5">gpt-5 (openai:gpt-5)</option>' in select
     assert "claude-2-1" not in select and "claude-opus-4-7" not in select
+
+
+def test_a_renamed_nodes_reference_is_not_an_argument_change_on_a_mapped_version(api, acme):
+    version = support_workflow(acme)[0]
+    source = finished_run(version)
+    v2 = renaming_version(version)
+    plan = preflight(api, source, target_version=v2.number, node_mapping={"draft": "compose", "notify": "send"})
+    assert reasons(plan)["send"] == "unchanged inputs"
+
+
+def test_an_argument_that_reads_another_node_on_a_mapped_version_is_a_change(api, acme):
+    version = support_workflow(acme)[0]
+    source = finished_run(version)
+    draft = version.nodes.get(node_id="draft").config
+    v2 = services.add_version(
+        workflow=version.workflow,
+        nodes=[
+            {"id": "compose", "type": "llm", "prompt": draft["prompt"], "model": draft["model"]},
+            {
+                "id": "notify",
+                "type": "tool",
+                "tool": "messages.send",
+                "after": ["compose"],
+                "args": {"to": "{{ trigger.email }}", "body": "{{ nodes.compose.output }} (v2)"},
+            },
+        ],
+    )
+    plan = preflight(api, source, target_version=v2.number, node_mapping={"draft": "compose"})
+    assert reasons(plan)["notify"] == "arguments changed"

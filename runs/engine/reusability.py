@@ -8,7 +8,7 @@ from typing import NamedTuple
 from runs.models import NodeType, Step
 
 from .plan import PlannedNode, effective_model, effective_prompt_hash
-from .templating import first_missing, render_text, render_value
+from .templating import first_missing, render_text, render_value, with_node_names
 
 
 class RecordedStep(NamedTuple):
@@ -87,6 +87,13 @@ def parsed_output(step) -> object:
     return step.output
 
 
+def _args_differ(node: PlannedNode, source_node: PlannedNode, source_of) -> bool:
+    """Whether a tool node's argument templates differ from the source node's, a renamed node's references read
+    through the mapping: `{{ nodes.compose_reply.output }}` of a v2 is the `{{ nodes.draft.output }}` of v1."""
+    args, source_args = node.config.get("args", {}), source_node.config.get("args", {})
+    return args != source_args and with_node_names(args, source_of) != source_args
+
+
 def definition_change(
     node: PlannedNode, source_node: PlannedNode | None, step: RecordedStep, overrides, source_of
 ) -> str:
@@ -103,7 +110,7 @@ def definition_change(
     else:
         if node.tool_name != source_node.tool_name:
             return "tool changed"
-        if node is not source_node and node.config.get("args", {}) != source_node.config.get("args", {}):
+        if node is not source_node and _args_differ(node, source_node, source_of):
             return "arguments changed"
     if {source_of(dep) for dep in node.after} != set(source_node.after):
         return "dependencies changed"

@@ -2,6 +2,7 @@
 
 import json
 import re
+from collections.abc import Callable
 
 from runs.integers import ascii_int
 
@@ -88,3 +89,22 @@ def first_missing(value, context: dict, *, unknown_nodes: set[str] | frozenset[s
             except MissingValue as exc:
                 return exc.path
     return None
+
+
+def with_node_names(value, name_of: Callable[[str], str]):
+    """`value` (a template or a JSON value of them) with each `{{ nodes.<id>... }}` naming `name_of(id)`: a renamed
+    node's references read as the original's, so a mapped version's arguments compare equal to the original's."""
+    if isinstance(value, str):
+
+        def renamed(match: re.Match) -> str:
+            parts = match.group(1).split(".")
+            if len(parts) < 2 or parts[0] != "nodes":
+                return match.group(0)
+            return "{{ " + ".".join(["nodes", name_of(parts[1]), *parts[2:]]) + " }}"
+
+        return PLACEHOLDER.sub(renamed, value)
+    if isinstance(value, dict):
+        return {k: with_node_names(v, name_of) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_node_names(v, name_of) for v in value]
+    return value
