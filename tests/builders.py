@@ -99,19 +99,14 @@ def run_in_status(version, status, **fields) -> Run:
     return new_run(version, status=status, **fields)
 
 
-def renaming_version(version):
-    """Version 2 of the support workflow with both nodes renamed: draft → compose, notify → send."""
+def renaming_version(version, *, tool_id="send", body="{{ nodes.compose.output }}"):
+    """Version 2 of the support workflow with draft renamed compose and notify renamed `tool_id` (send)."""
     draft = version.nodes.get(node_id="draft").config
     return services.add_version(
         workflow=version.workflow,
         nodes=[
             {"id": "compose", "type": "llm", "prompt": draft["prompt"], "model": draft["model"]},
-            tool(
-                "send",
-                "messages.send",
-                {"to": "{{ trigger.email }}", "body": "{{ nodes.compose.output }}"},
-                after=["compose"],
-            ),
+            tool(tool_id, "messages.send", {"to": "{{ trigger.email }}", "body": body}, after=["compose"]),
         ],
     )
 

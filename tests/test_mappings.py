@@ -10,7 +10,7 @@ from mappings.services import find_saved_mapping, save_mapping
 from runs import services
 from runs.http.errors import Rejected
 
-from .builders import finished_run, llm, submit_replay, support_workflow, tool
+from .builders import finished_run, llm, renaming_version, submit_replay, support_workflow
 from .factories import MembershipFactory, PromptRevisionFactory, UserFactory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -32,20 +32,7 @@ def pair(acme):
     """A run of v1 (draft → notify) and v2 that renames draft → compose."""
     version, _ = support_workflow(acme)
     source = finished_run(version)
-    draft = version.nodes.get(node_id="draft").config
-    v2 = services.add_version(
-        workflow=version.workflow,
-        nodes=[
-            {"id": "compose", "type": "llm", "prompt": draft["prompt"], "model": draft["model"]},
-            tool(
-                "notify",
-                "messages.send",
-                {"to": "{{ trigger.email }}", "body": "{{ nodes.compose.output }}"},
-                after=["compose"],
-            ),
-        ],
-    )
-    return source, version, v2
+    return source, version, renaming_version(version, tool_id="notify")
 
 
 def test_saving_again_updates_the_same_mapping(pair, operator, acme):

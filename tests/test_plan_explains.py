@@ -218,19 +218,6 @@ def test_a_renamed_nodes_reference_is_not_an_argument_change_on_a_mapped_version
 def test_an_argument_that_reads_another_node_on_a_mapped_version_is_a_change(api, acme):
     version = support_workflow(acme)[0]
     source = finished_run(version)
-    draft = version.nodes.get(node_id="draft").config
-    v2 = services.add_version(
-        workflow=version.workflow,
-        nodes=[
-            {"id": "compose", "type": "llm", "prompt": draft["prompt"], "model": draft["model"]},
-            {
-                "id": "notify",
-                "type": "tool",
-                "tool": "messages.send",
-                "after": ["compose"],
-                "args": {"to": "{{ trigger.email }}", "body": "{{ nodes.compose.output }} (v2)"},
-            },
-        ],
-    )
+    v2 = renaming_version(version, tool_id="notify", body="{{ nodes.compose.output }} (v2)")
     plan = preflight(api, source, target_version=v2.number, node_mapping={"draft": "compose"})
     assert reasons(plan)["notify"] == "arguments changed"
