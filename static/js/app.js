@@ -233,7 +233,8 @@
     link.click();
   });
 
-  // Replay form: show the chosen mode's fields; Submit replay only when they are all filled.
+  // Replay form (and the cohort form, which shares its fields): show the chosen mode's fields; Submit replay (Create
+  // cohort) only when they are all filled and every renamed node is mapped.
   function refreshReplayForm(root) {
     var form = (root && root.closest && root.closest("#replay-form, #cohort-form")) ||
       document.getElementById("replay-form") || document.getElementById("cohort-form");
@@ -258,7 +259,7 @@
     var payload = form.querySelector("#trigger_payload");
     if (payload && payloadError(payload.value)) ready = false;
     if (planBlocksSubmit(form)) ready = false;
-    var submit = form.querySelector("#submit-replay");
+    var submit = form.querySelector("#submit-replay, #create-cohort");
     if (submit && !form.classList.contains("htmx-request")) submit.disabled = !ready;
   }
   // "Write a new revision…": a saved revision fills both prompt fields, as if typed, so the plan and Submit follow.

@@ -168,3 +168,20 @@ def test_the_cohort_form_at_390px_does_not_scroll_sideways(page_for, operator, s
     expect(page.locator("#from_node")).to_be_visible()
     page.screenshot(path=shot("form-390"), full_page=True)
     assert sideways_overflow(page) == []
+
+
+def test_create_cohort_waits_for_every_renamed_node_to_be_mapped(page_for, operator, sources):
+    from ..builders import renaming_version
+
+    version, runs = sources
+    renaming_version(version)
+    page = page_for(operator, height=1400)
+    page.goto(f"/acme/ai/cohorts/new?run={runs[0].pk}&run={runs[1].pk}")
+    page.fill("input[name=name]", "On v2")
+    expect(page.locator("#create-cohort")).to_be_enabled()
+    page.select_option("#target_version", "2")
+    expect(page.locator("#mapping-section")).to_contain_text("need mapping")
+    expect(page.locator("#create-cohort")).to_be_disabled()
+    page.select_option("#target_version", "")
+    expect(page.locator("#create-cohort")).to_be_enabled()
+    assert page.errors == []
