@@ -8,17 +8,14 @@ model instances through each field's database converters, as the ORM's row would
 
 from datetime import datetime
 from functools import cache
-from typing import Any
-from weakref import WeakKeyDictionary
 
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 
 from runs.models import Account, ApiToken, Membership, Workspace
-from runs.prepared import prepared_cursor
+from runs.prepared import converted, hot_cursor
 
 TOKEN_FIELDS = ("id", "last_used_at")
-_converters: WeakKeyDictionary = WeakKeyDictionary()  # per connection: its backend's converters, bound to it
 
 
 @cache
@@ -55,38 +52,18 @@ def _statement(vendor: str) -> str:
     )
 
 
-def _row_converters() -> list:
-    db = connections[DEFAULT_DB_ALIAS]  # the thread's connection itself, not the proxy
-    converters = _converters.get(db)
-    if converters is None:
-        converters = _converters[db] = []
-        for alias, field in _columns():
-            col = field.get_col(alias)
-            converters.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
-    return converters
-
-
-def _cursor() -> Any:
-    """PostgreSQL: a cursor whose statements psycopg prepares, as the step boundary's; else Django's."""
-    return prepared_cursor() if connection.vendor == "postgresql" else connection.cursor()
-
-
 def token_membership(slug: str, token_hash: str) -> tuple[Membership, int, datetime | None] | None:
     """The membership of workspace `slug` of the active user holding unrevoked token `token_hash`, or None.
 
     The membership as Membership.objects.select_related("user", "workspace__account") gives it, then the
     token's pk and its last use.
     """
-    with _cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(_statement(connection.vendor), (slug, True, token_hash))
         row = cursor.fetchone()
     if row is None:
         return None
-    values = []
-    for value, (col, converters) in zip(row, _row_converters(), strict=True):
-        for converter in converters:
-            value = converter(value, col, connection)
-        values.append(value)
+    values = converted(row, _columns())
     instances = []
     start = 0
     for model, _ in _tables():

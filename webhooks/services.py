@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import httpx
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydantic import Field, StrictStr
 
@@ -19,7 +19,7 @@ from runs.engine import outbound
 from runs.http.errors import BadRequest
 from runs.http.input import Input, parse
 from runs.models import Run, Workspace
-from runs.prepared import prepared_cursor
+from runs.prepared import hot_cursor
 
 from .models import Attempt, Delivery, Endpoint, Event
 from .signing import signed_headers
@@ -100,7 +100,7 @@ def listens_for_run(run_id: str) -> bool:
     Asked once for every run that finishes: one statement as written (prepared on PostgreSQL), as the ORM's
     compilation of it cost several times its execution (0.8 ms against 0.12 ms a call).
     """
-    with prepared_cursor() if connection.vendor == "postgresql" else connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(_listening_sql(), (run_id,))
         return bool(cursor.fetchone()[0])
 

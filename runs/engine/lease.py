@@ -11,12 +11,12 @@ from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
+from django.db import DatabaseError, connection
 from django.db.models import Q
 from django.utils import timezone
 
 from runs.models import Run, Step
-from runs.prepared import db_datetime, prepared_cursor
+from runs.prepared import converted, db_datetime, hot_cursor
 
 from .dispatch import finished_on_commit
 
@@ -53,27 +53,22 @@ def claim(run_id: str, lease: str) -> Run | None:
     """
     moment = timezone.now()
     now, stale = db_datetime(moment), db_datetime(moment - timedelta(seconds=settings.RUN_STALE_AFTER))
-    db = connections[DEFAULT_DB_ALIAS]
-    sql, fields = _claim_statement(db.vendor)
+    sql, columns, attnames = _claim_statement(connection.vendor)
     pending, running = Run.Status.PENDING, Run.Status.RUNNING
-    with prepared_cursor() if db.vendor == "postgresql" else db.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(sql, [running, lease, now, now, run_id, pending, pending, running, stale, run_id])
         row = cursor.fetchone()
     if row is None:
         return None
-    values = list(row[: len(fields)])
-    for i, field in enumerate(fields):
-        column = field.get_col(Run._meta.db_table)
-        for convert in db.ops.get_db_converters(column) + column.get_db_converters(db):
-            values[i] = convert(values[i], column, db)
-    run = Run.from_db(db.alias, [field.attname for field in fields], values)
-    run.had_steps = row[len(fields)]  # type: ignore[attr-defined]  # an annotation, as the raw queryset set it
+    run = Run.from_db(connection.alias, attnames, converted(row[: len(columns)], columns))
+    run.had_steps = row[len(columns)]  # type: ignore[attr-defined]  # an annotation, as the raw queryset set it
     return run
 
 
 @cache
-def _claim_statement(vendor: str) -> tuple[str, tuple]:
-    """The claim's statement on this database, and the fields of the columns it returns, in their order."""
+def _claim_statement(vendor: str) -> tuple[str, tuple, list[str]]:
+    """The claim's statement on this database, the (table, field) of the columns it returns in their order (for
+    runs.prepared.converted), and their attribute names."""
     q = connection.ops.quote_name
     fields = tuple(Run._meta.concrete_fields)
     columns = ", ".join(q(column) for field in fields if (column := field.column))
@@ -83,7 +78,7 @@ def _claim_statement(vendor: str) -> tuple[str, tuple]:
         f" OR (status IN (%s, %s) AND (heartbeat_at < %s OR heartbeat_at IS NULL))) RETURNING {columns},"
         f" EXISTS (SELECT 1 FROM {q(Step._meta.db_table)} WHERE run_id = %s) AS had_steps"
     )
-    return sql, fields
+    return sql, tuple((Run._meta.db_table, field) for field in fields), [field.attname for field in fields]
 
 
 def keep(run_id: str, lease: str) -> bool:
