@@ -115,6 +115,12 @@ class Selection:
         self.change_data = change_data  # the change as sent, less what was not given: each member's submit reads it
 
 
+def change_of(data: Any) -> dict:
+    """The body's change as given (`replay`), less anything a single replay does not take: what each member's
+    submit reads."""
+    return {k: v for k, v in dict(data.get("replay") or {}).items() if k in CHANGE_FIELDS}
+
+
 def parse_body(data: Any) -> Selection:
     """The body, or a 400 naming the field: unknown fields, the selection, the change (the single replay's parser)."""
     body = parse(CohortBody, data, union_tags=KIND_NAMES)
@@ -131,6 +137,6 @@ def parse_body(data: Any) -> Selection:
             f"run_ids names {len(body.run_ids)} runs; a cohort has at most {settings.COHORT_MAX_MEMBERS} members.",
             field="run_ids",
         )
-    change_data = {k: v for k, v in dict(data["replay"]).items() if k in CHANGE_FIELDS}
+    change_data = change_of(data)
     change = parse_fields(change_data, prefix="replay")
     return Selection(body, change, change_data)

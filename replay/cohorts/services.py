@@ -23,7 +23,7 @@ from runs.services import cancel_run
 
 from ..rules import QUOTA_EXCEEDED, ReplayRejected, check_member_may_replay, check_replayable
 from ..services import Preview, checked_idempotency_key, confirmation_refusal, preview_replay
-from .inputs import CHANGE_FIELDS, CohortBody, Selection, parse_body
+from .inputs import CohortBody, Selection, change_of, parse_body
 from .models import ACTIVE_STATUSES, Cohort, CohortMember, CohortStatus, Lane, MemberStatus
 from .quota import cohort_rate
 from .selection import Matched, Source, matching_runs
@@ -335,7 +335,7 @@ def _first_replayable(membership: Membership, data: dict) -> Preview | None:
         matched = matching_runs(membership, selection)
     except Rejected:
         return None
-    change = {k: v for k, v in dict(data.get("replay") or {}).items() if k in CHANGE_FIELDS}
+    change = change_of(data)
     for run in matched.runs:
         try:
             check_replayable(run.as_run())
