@@ -93,51 +93,25 @@ def _plans(workspace, data) -> None:
 
 def _cohort_figures(figures: "Figures", api, workflow) -> None:
     """Issue 31: preview and create of a 10,000-member cohort from a filter, among this history's million runs."""
-    from django.test.utils import override_settings
     from django.utils import timezone
 
-    from replay.cohorts.models import Cohort, CohortStatus
     from runs.models import Run
 
-    from .figures import repeat
+    from .cohorts import preview_and_create
 
     # The filter's `from` is the creation time of the newest 10,000th original completed run of the workflow
     # (less a few for runs created in the same microsecond), so the selection is as large as a cohort may be.
     matching = Run.objects.filter(workflow=workflow, status="completed", replay_depth=0).order_by("-created_at")
     oldest = matching.values_list("created_at", flat=True)[COHORT_MEMBERS - 10]
-    body = json.dumps(
-        {
-            "name": "scale",
-            "workflow_id": workflow.workflow_id,
-            "filter": {"status": ["completed"], "from": oldest.isoformat(), "to": timezone.now().isoformat()},
-            "replay": {"mode": "as_is"},
-            "canary": 0,
-        }
-    )
-
-    def preview():
-        response = api.post("/api/v1/scale/cohorts/preview", body, content_type="application/json")
-        assert response.status_code == 200, response.content[:300]
-        assert response.json()["members"] > COHORT_MEMBERS - 20, response.json()["members"]
-
-    def create():
-        response = api.post("/api/v1/scale/cohorts", body, content_type="application/json")
-        assert response.status_code == 201, response.content[:300]
-        Cohort.objects.filter(pk=response.json()["cohort_id"]).update(status=CohortStatus.CANCELLED)
-
-    figures.add(
-        f"scale: cohort preview, {COHORT_MEMBERS:,} members from a filter",
-        repeat(preview, 5, warmup=1),
-        target_ms=2000,
-        target="median <= 2 s",
-    )
-    with override_settings(COHORT_MAX_RUNNING=100):
-        figures.add(
-            f"scale: cohort create, {COHORT_MEMBERS:,} members from a filter",
-            repeat(create, 5, warmup=1),
-            target_ms=2000,
-            target="median <= 2 s",
-        )
+    body = {
+        "name": "scale",
+        "workflow_id": workflow.workflow_id,
+        "filter": {"status": ["completed"], "from": oldest.isoformat(), "to": timezone.now().isoformat()},
+        "replay": {"mode": "as_is"},
+        "canary": 0,
+    }
+    members = range(COHORT_MEMBERS - 19, COHORT_MEMBERS + 1)
+    preview_and_create(figures.add, api, "scale", body, members=members, samples=5, label="scale: ")
 
 
 def measure() -> list:
