@@ -60,3 +60,14 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
+
+
+def shared_redis():
+    """The Redis client of the default cache, shared by every process of the deployment; None on the embedded
+    default (a local-memory cache, one process's own). Its connection pool is the cache's."""
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return None
+    return backend._cache.get_client(write=True)

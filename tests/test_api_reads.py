@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from runs import services
 from runs.models import Run, Step
 
@@ -161,21 +159,3 @@ def test_wait_beyond_30_seconds_is_a_400_naming_wait(viewer_api, acme):
     run = run_in_status(support_workflow(acme)[0], Run.Status.PENDING)
     refused = viewer_api.get(f"/api/v1/acme/runs/{run.run_id}?wait=31")
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "wait"
-
-
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_long_poll_answers_once_the_run_is_final_holding_no_connection_meanwhile(acme):
-    from django.db import connection
-
-    from runs.waiting import wait_until_final
-
-    run = run_in_status(support_workflow(acme)[0], Run.Status.PENDING)
-    held = []
-
-    def sleep(seconds):
-        held.append(connection.connection is not None)
-        if len(held) == 2:
-            Run.objects.filter(pk=run.pk).update(status=Run.Status.COMPLETED)
-
-    assert wait_until_final(run.run_id, 30, sleep=sleep) is True
-    assert held == [False, False] and connection.connection is None
