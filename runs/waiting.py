@@ -9,12 +9,14 @@ once a second, should an announcement be lost. The embedded default, whose proce
 status 50 ms apart at first, doubling up to 1 s.
 """
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
+from redis.exceptions import RedisError
 
 from config.cache import shared_redis
 
@@ -22,6 +24,8 @@ from .models import Run
 
 MAX_WAIT = 30  # seconds: GET …/runs/<run_id>?wait= accepts at most this
 FIRST_POLL, LAST_POLL = 0.05, 1.0  # seconds between reads of the status: doubling from the first to the last
+
+log = logging.getLogger(__name__)
 
 _waiters = threading.BoundedSemaphore(settings.LONG_POLL_WAITERS)
 
@@ -62,12 +66,17 @@ def wait_until_final(
         return False
     try:
         deadline = time.monotonic() + min(seconds, settings.LONG_POLL_MAX_WAIT)
-        _release_connection()
         client = shared_redis()
         if client is None:
+            _release_connection()
             _poll(run_id, deadline, sleep)
         else:
-            _listen(client, run_id, deadline, recheck)
+            try:
+                _listen(client, run_id, deadline, recheck)
+            except RedisError as exc:  # Redis is down: the wait goes on as the embedded default's
+                log.warning("long poll of %s: no announcements (%s); polling the status instead", run_id, exc)
+                _release_connection()
+                _poll(run_id, deadline, sleep)
         return True
     finally:
         _waiters.release()
@@ -83,7 +92,8 @@ def _poll(run_id: str, deadline: float, sleep: Callable[[float], object]) -> Non
 
 
 def _listen(client, run_id: str, deadline: float, recheck: float) -> None:
-    """Subscribed before the status is read, so an end between the caller's read and this wait is never missed."""
+    """Subscribed before the status is read, so an end between the caller's read and this wait is never missed; that
+    read uses the caller's connection, which is let go only then (a new one costs a PostgreSQL backend's start)."""
     pubsub = client.pubsub()
     try:
         pubsub.subscribe(final_channel(run_id))

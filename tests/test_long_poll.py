@@ -95,3 +95,16 @@ def test_with_redis_the_wait_holds_no_database_connection(acme, redis_cache):
     finally:
         waiter.join(timeout=10)
     assert seen == [True, True]
+
+
+def test_with_redis_down_the_wait_polls_the_status_instead(acme, settings):
+    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}}
+    run = run_in_status(support_workflow(acme)[0], Run.Status.PENDING)
+    polls = []
+
+    def sleep(seconds):
+        polls.append(seconds)
+        Run.objects.filter(pk=run.pk).update(status=Run.Status.COMPLETED)
+
+    assert wait_until_final(run.run_id, 30, sleep=sleep) is True
+    assert polls == [0.05]
