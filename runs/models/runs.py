@@ -85,7 +85,10 @@ class Run(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     # Lineage (replays only).
-    replay_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replays")
+    # Indexed by run_replays_of_idx (replay_of, -created_at), which serves every lookup of a run's replays.
+    replay_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replays", db_index=False
+    )
     replay_depth = models.PositiveSmallIntegerField(default=0)
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.ORIGINAL, blank=True)
     overrides = models.JSONField(default=dict, blank=True)
@@ -196,7 +199,8 @@ FINISH_REASON_MAX = 40  # longer than any stop or finish reason a provider docum
 class Step(models.Model):
     Status = StepStatus
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    # Indexed by step_run_position_idx and step_unique_node_per_run, both led by the run.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)
     node_id = models.CharField(max_length=100)
     type = models.CharField(max_length=4, choices=NodeType.choices)
     position = models.PositiveIntegerField()
