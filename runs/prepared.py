@@ -56,6 +56,25 @@ def converted(row, columns: tuple) -> list:
     return values
 
 
+def columns(model, alias: str, names: tuple[str, ...] | None = None, *, leaving: tuple[str, ...] = ()) -> tuple:
+    """((alias, field), ...) of `model`'s concrete fields (those `names`, in the model's order), for converted and
+    select_list: a statement's column set, to be built once (a cached function's result)."""
+    return tuple(
+        (alias, f) for f in model._meta.concrete_fields if (names is None or f.name in names) and f.name not in leaving
+    )
+
+
+def select_list(cols: tuple) -> str:
+    q = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    return ", ".join(f"{alias}.{q(f.column)}" for alias, f in cols)
+
+
+def instance(model, cols: tuple, values):
+    """A model instance from `values` (converted) of `cols`, as a queryset reading those columns makes it (the others
+    deferred, as only() leaves them)."""
+    return model.from_db(DEFAULT_DB_ALIAS, [f.attname for _, f in cols], values)
+
+
 def db_datetime(moment):
     """A datetime as this database's driver takes it for a DateTimeField (a string on SQLite)."""
     return connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(moment)

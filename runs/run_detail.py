@@ -13,7 +13,7 @@ from functools import cache
 from django.db import connection
 
 from runs.models import Run, Step, ToolCall, Workflow
-from runs.prepared import converted, hot_cursor
+from runs.prepared import columns, converted, hot_cursor, instance, select_list
 from runs.usage import ONE_RUN, RunUsage, usage_of_row
 
 
@@ -24,53 +24,55 @@ class RunDetail:
     steps: list[tuple[Step, list[ToolCall]]] = field(default_factory=list)  # by position, each with its calls by id
 
 
-def _fields(model, alias: str, *, leaving: tuple[str, ...] = ()) -> tuple:
-    return tuple((alias, f) for f in model._meta.concrete_fields if f.name not in leaving)
-
-
 @cache
 def _run_columns() -> tuple[tuple, tuple]:
     """The run's columns but its replay plan (the executor's, an entry per node, which no answer shows), the
     workflow's."""
-    return _fields(Run, "r", leaving=("replay_plan",)), _fields(Workflow, "w")
+    return columns(Run, "r", leaving=("replay_plan",)), columns(Workflow, "w")
 
 
 @cache
 def _step_columns() -> tuple[tuple, tuple]:
-    return _fields(Step, "s"), _fields(ToolCall, "c")
-
-
-def _select(columns) -> str:
-    q = connection.ops.quote_name
-    return ", ".join(f"{alias}.{q(f.column)}" for alias, f in columns)
+    return columns(Step, "s"), columns(ToolCall, "c")
 
 
 def _join(model, name: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(name).column)
 
 
+def run_and_workflow_sql(run_columns: tuple, workflow_columns: tuple, *, more: str = "", joined: str = "") -> str:
+    """A statement reading a run (alias r) by its id and its workflow (alias w): those columns, then `more`
+    columns of what is `joined`."""
+    q = connection.ops.quote_name
+    return (
+        f"SELECT {select_list(run_columns + workflow_columns)}{more} FROM {q(Run._meta.db_table)} r"
+        f" JOIN {q(Workflow._meta.db_table)} w ON w.{_join(Workflow, 'id')} = r.{_join(Run, 'workflow')}"
+        f"{joined} WHERE r.{_join(Run, 'run_id')} = %s"
+    )
+
+
+def run_and_workflow(row, run_columns: tuple, workflow_columns: tuple) -> Run:
+    """The run of a row of run_and_workflow_sql, its workflow set."""
+    width = len(run_columns)
+    run = instance(Run, run_columns, converted(row[:width], run_columns))
+    end = width + len(workflow_columns)
+    run.workflow = instance(Workflow, workflow_columns, converted(row[width:end], workflow_columns))
+    return run
+
+
 @cache
 def _statements(vendor: str) -> tuple[str, str]:
     q = connection.ops.quote_name
-    run, workflow = _run_columns()
     steps, calls = _step_columns()
     usage, _ = ONE_RUN.statement(None)
-    run_sql = (
-        f"SELECT {_select(run + workflow)}, u.* FROM {q(Run._meta.db_table)} r"
-        f" JOIN {q(Workflow._meta.db_table)} w ON w.{_join(Workflow, 'id')} = r.{_join(Run, 'workflow')}"
-        f" LEFT JOIN ({usage}) u ON 1 = 1 WHERE r.{_join(Run, 'run_id')} = %s"
-    )
+    run_sql = run_and_workflow_sql(*_run_columns(), more=", u.*", joined=f" LEFT JOIN ({usage}) u ON 1 = 1")
     steps_sql = (
-        f"SELECT {_select(steps + calls)} FROM {q(Step._meta.db_table)} s"
+        f"SELECT {select_list(steps + calls)} FROM {q(Step._meta.db_table)} s"
         f" LEFT JOIN {q(ToolCall._meta.db_table)} c ON c.{_join(ToolCall, 'step')} = s.{_join(Step, 'id')}"
         f" WHERE s.{_join(Step, 'run')} = %s"
         f" ORDER BY s.{_join(Step, 'position')}, s.{_join(Step, 'id')}, c.{_join(ToolCall, 'id')}"
     )
     return run_sql, steps_sql
-
-
-def _instance(model, columns, values):
-    return model.from_db(connection.alias, [f.attname for _, f in columns], values)
 
 
 def read_run(run_id: str) -> RunDetail | None:
@@ -83,11 +85,8 @@ def read_run(run_id: str) -> RunDetail | None:
     if row is None:
         return None
     run_columns, workflow_columns = _run_columns()
-    width = len(run_columns) + len(workflow_columns)
-    values = converted(row[: len(run_columns)], run_columns)
-    run = _instance(Run, run_columns, values)
-    run.workflow = _instance(Workflow, workflow_columns, converted(row[len(run_columns) : width], workflow_columns))
-    return RunDetail(run=run, usage=usage_of_row(row[width:]))
+    usage = usage_of_row(row[len(run_columns) + len(workflow_columns) :])
+    return RunDetail(run=run_and_workflow(row, run_columns, workflow_columns), usage=usage)
 
 
 def read_steps(detail: RunDetail) -> None:
@@ -103,7 +102,7 @@ def read_steps(detail: RunDetail) -> None:
     step_id = next(i for i, (_, f) in enumerate(step_columns) if f.primary_key)
     for row in rows:
         if not steps or steps[-1][0].pk != row[step_id]:
-            steps.append((_instance(Step, step_columns, converted(row[:width], step_columns)), []))
+            steps.append((instance(Step, step_columns, converted(row[:width], step_columns)), []))
         if row[call_id] is not None:
-            steps[-1][1].append(_instance(ToolCall, call_columns, converted(row[width:], call_columns)))
+            steps[-1][1].append(instance(ToolCall, call_columns, converted(row[width:], call_columns)))
     detail.steps = steps
