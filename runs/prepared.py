@@ -127,9 +127,6 @@ class Compiled:
         params[compilation.slot] = value
         return compilation.sql, params
 
-    def width(self) -> int:
-        return len(self._compilation().converters)
-
     def row(self, values) -> dict:
         """A row of it (or a caller's slice of one) as its values() queryset would give it."""
         db = connections[DEFAULT_DB_ALIAS]
