@@ -5,11 +5,11 @@ The dialog, the JSON API and the command all call submit_replay and only transla
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Literal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django_ratelimit.core import _split_rate, get_usage
 
 from mappings.services import UnmappedNodes, save_mapping, validate_pairs
@@ -19,7 +19,9 @@ from runs.engine.plan import version_plan
 from runs.engine.replay_plan import ReplayPlan, Tools, build_plan
 from runs.http.errors import BadRequest, Conflict, Rejected
 from runs.idempotency import checked_idempotency_key, created_once, insert_run, run_with_key
-from runs.models import Membership, ReplayMode, Run, Step, WorkflowVersion
+from runs.models import Membership, ReplayMode, Run, Step, Workflow, WorkflowVersion
+from runs.prepared import columns, hot_cursor
+from runs.run_detail import run_and_workflow, run_and_workflow_sql
 
 from .plan import NodeMappingPlan, plan_mapping
 from .reads import FRESH, Reads
@@ -65,6 +67,29 @@ class LockedSources:
 
 def _source_rows():
     return Run.objects.select_for_update(of=("self",)).select_related("workflow").only(*SOURCE_FIELDS)
+
+
+@cache
+def _source_columns() -> tuple[tuple, tuple]:
+    """SOURCE_FIELDS as _source_rows reads them: the run's (its workflow's key among them), its workflow's."""
+    on_workflow = tuple(name.split("__", 1)[1] for name in SOURCE_FIELDS if name.startswith("workflow__"))
+    on_run = tuple(name for name in SOURCE_FIELDS if "__" not in name)
+    return columns(Run, "r", (*on_run, "workflow")), columns(Workflow, "w", ("id", *on_workflow))
+
+
+@cache
+def _source_statement(vendor: str) -> str:
+    lock = " FOR UPDATE OF r" if connection.features.has_select_for_update_of else ""
+    return run_and_workflow_sql(*_source_columns()) + lock
+
+
+def _locked_source(run_id: str) -> Run | None:
+    """A submit's source row, locked as _source_rows locks it: prepared, since every submit reads one (the ORM
+    compiled its query anew each time)."""
+    with hot_cursor() as cursor:
+        cursor.execute(_source_statement(connection.vendor), [run_id])
+        row = cursor.fetchone()
+    return None if row is None else run_and_workflow(row, *_source_columns())
 
 
 def lock_sources(membership: Membership, keys: Mapping[str, str]) -> LockedSources:
@@ -334,7 +359,7 @@ def _submit(
     with transaction.atomic():
         # Lock the source run: a concurrent pause/cancel/resume or a same-key retry waits for us.
         if locked is None:
-            row = next(iter(_source_rows().filter(pk=run_id)[:1]), None)
+            row = _locked_source(run_id)
         else:
             row = locked.sources.get(run_id)
         source = member_run(membership, run_id, row, foreign_message=CROSS_BOUNDARY)

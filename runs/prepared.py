@@ -1,10 +1,12 @@
 """Raw SQL on the hot paths: a cursor whose statements PostgreSQL prepares, and values adapted as the ORM adapts them."""
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import QuerySet
 
 
 def prepared_cursor():
@@ -54,6 +56,86 @@ def converted(row, columns: tuple) -> list:
     return values
 
 
+def columns(model, alias: str, names: tuple[str, ...] | None = None, *, leaving: tuple[str, ...] = ()) -> tuple:
+    """((alias, field), ...) of `model`'s concrete fields (those `names`, in the model's order), for converted and
+    select_list: a statement's column set, to be built once (a cached function's result)."""
+    return tuple(
+        (alias, f) for f in model._meta.concrete_fields if (names is None or f.name in names) and f.name not in leaving
+    )
+
+
+def select_list(cols: tuple) -> str:
+    q = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    return ", ".join(f"{alias}.{q(f.column)}" for alias, f in cols)
+
+
+def instance(model, cols: tuple, values):
+    """A model instance from `values` (converted) of `cols`, as a queryset reading those columns makes it (the others
+    deferred, as only() leaves them)."""
+    return model.from_db(DEFAULT_DB_ALIAS, [f.attname for _, f in cols], values)
+
+
 def db_datetime(moment):
     """A datetime as this database's driver takes it for a DateTimeField (a string on SQLite)."""
     return connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(moment)
+
+
+SLOT = "\x00slot"  # a value's stand-in while a query is compiled: no caller binds it
+
+
+class _Compilation(NamedTuple):
+    sql: str
+    params: list
+    slot: int  # the place of the value in params
+    names: list[str]  # the columns' names, as a values() queryset's rows name them
+    converters: list  # per column: (its expression, its database converters)
+
+
+class Compiled:
+    """A queryset of one value, compiled once per connection: a hot path runs the ORM's own statement (a rule
+    written once, as a queryset) without building and compiling it again on each call, and reads its rows through
+    the converters the ORM would apply."""
+
+    def __init__(self, build: Callable[[Any], QuerySet]):
+        self.build = build  # the value -> the queryset
+        self._by_connection: WeakKeyDictionary = WeakKeyDictionary()
+
+    def _compilation(self) -> _Compilation:
+        db = connections[DEFAULT_DB_ALIAS]
+        found = self._by_connection.get(db)
+        if found is None:
+            query = self.build(SLOT).query
+            compiler = query.get_compiler(connection=db)
+            sql, params = compiler.as_sql()
+            params = list(params)
+            if params.count(SLOT) != 1:
+                raise ValueError("A compiled query binds its value exactly once.")
+            expressions = [expression for expression, _, _ in compiler.select]
+            found = self._by_connection[db] = _Compilation(
+                sql,
+                params,
+                params.index(SLOT),
+                [*query.extra_select, *query.values_select, *query.annotation_select],
+                [(e, db.ops.get_db_converters(e) + e.get_db_converters(db)) for e in expressions],
+            )
+        return found
+
+    def statement(self, value) -> tuple[str, list]:
+        """The SQL and its parameters for `value`: to run alone, or inside a caller's statement."""
+        compilation = self._compilation()
+        params = list(compilation.params)
+        params[compilation.slot] = value
+        return compilation.sql, params
+
+    def row(self, values) -> dict:
+        """A row of it (or a caller's slice of one) as its values() queryset would give it."""
+        db = connections[DEFAULT_DB_ALIAS]
+        compilation = self._compilation()
+        row = {}
+        for name, value, (expression, converters) in zip(
+            compilation.names, values, compilation.converters, strict=True
+        ):
+            for convert in converters:
+                value = convert(value, expression, db)
+            row[name] = value
+        return row

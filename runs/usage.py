@@ -6,10 +6,11 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any, cast
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from .lookups import any_of
 from .models import Step
+from .prepared import Compiled, hot_cursor
 
 
 def decimal_string(value: Decimal | None) -> str | None:
@@ -39,15 +40,14 @@ class RunUsage:
         }
 
 
-def usage_of_runs(run_ids) -> dict[str, RunUsage]:
-    """Each run's sums; a run without LLM steps costs 0 (nothing was called), one with an unpriced step has no cost.
+def _sums(steps: QuerySet[Step]) -> QuerySet:
+    """Each run's sums over `steps`: the rule of what counts, and of when a cost is unknown.
 
     A step counts once it has finished: a completed LLM step without a cost makes the run's cost unknown,
     a failed call (nothing billed, no usage) does not.
     """
-    rows = cast(
-        Iterable[dict[str, Any]],  # the sums' names are built from USAGE_FIELDS, which the stubs cannot follow
-        Step.objects.filter(any_of("run_id", run_ids), type="llm")
+    return (
+        steps.filter(type="llm")
         .values("run_id")
         .annotate(
             **{f"sum_{name}": Sum(name) for name in Step.USAGE_FIELDS},
@@ -59,21 +59,47 @@ def usage_of_runs(run_ids) -> dict[str, RunUsage]:
             ),
             simulated_steps=Count("id", filter=Q(simulated=True)),
         )
-        .order_by(),
+        .order_by()
     )
-    return {
-        row["run_id"]: RunUsage(
-            tokens={name: row[f"sum_{name}"] for name in Step.USAGE_FIELDS},
-            cost_usd=None if row["unpriced"] else (row["cost"] or Decimal(0)),
-            llm_steps=row["steps"],
-            simulated=row["simulated_steps"] > 0,
-        )
-        for row in rows
-    }
+
+
+def _usage(row: dict[str, Any]) -> RunUsage:
+    """A row of _sums as a run's usage; a run without LLM steps has no row, and costs 0 (nothing was called)."""
+    return RunUsage(
+        tokens={name: row[f"sum_{name}"] for name in Step.USAGE_FIELDS},
+        cost_usd=None if row["unpriced"] else (row["cost"] or Decimal(0)),
+        llm_steps=row["steps"],
+        simulated=row["simulated_steps"] > 0,
+    )
+
+
+def usage_of_runs(run_ids) -> dict[str, RunUsage]:
+    """Each run's sums, one query for any number of runs; a run without LLM steps is left out (RunUsage())."""
+    rows = cast(
+        Iterable[dict[str, Any]],  # the sums' names are built from USAGE_FIELDS, which the stubs cannot follow
+        _sums(Step.objects.filter(any_of("run_id", run_ids))),
+    )
+    return {row["run_id"]: _usage(row) for row in rows}
+
+
+# One run's sums, compiled once: what a run's detail reads on every poll, alone or inside its own statement.
+ONE_RUN = Compiled(lambda run_id: _sums(Step.objects.filter(run_id=run_id)))
 
 
 def usage_of_run(run_id: str) -> RunUsage:
-    return usage_of_runs([run_id]).get(run_id, RunUsage())
+    sql, params = ONE_RUN.statement(run_id)
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return usage_of_row(row)
+
+
+def usage_of_row(row) -> RunUsage:
+    """A run's usage from ONE_RUN's columns, read alone or as a caller's outer join (all null: no LLM step)."""
+    if row is None:
+        return RunUsage()
+    values = ONE_RUN.row(row)
+    return RunUsage() if values["run_id"] is None else _usage(values)
 
 
 _usage_of = attrgetter(*Step.USAGE_FIELDS)

@@ -99,9 +99,9 @@ def test_run_detail_has_steps_and_tool_calls(api, acme):
 def test_run_detail_query_count_is_bounded(api, acme, django_assert_max_num_queries):
     version, _ = support_workflow(acme)
     run = finished_run(version)
-    # Token and membership, the token's first-use stamp, the run (which is the access check), its steps, their
-    # tool calls, the run's usage sums.
-    with django_assert_max_num_queries(6):
+    # Token and membership, the token's first-use stamp, the run with its usage sums (which is the access check),
+    # its steps with their tool calls.
+    with django_assert_max_num_queries(4):
         assert api.get(f"/api/v1/acme/runs/{run.run_id}").status_code == 200
 
 
@@ -140,8 +140,8 @@ def test_viewer_cannot_write(viewer_api, acme):
 
 def test_pause_query_count_is_bounded(api, acme, django_assert_max_num_queries):
     run = run_in_status(support_workflow(acme)[0], "running")
-    # Token and membership, first-use stamp, the access check, the transition, its refresh, the run with steps (3).
-    with django_assert_max_num_queries(8):
+    # Token and membership, first-use stamp, the access check, the transition, its refresh, the run with steps (2).
+    with django_assert_max_num_queries(7):
         assert post(api, f"/api/v1/acme/runs/{run.run_id}/pause").json()["status"] == "paused"
 
 

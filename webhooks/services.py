@@ -110,7 +110,7 @@ def emit_run_finished(run_id: str) -> list[int]:
     run = Run.objects.select_related("workspace", "workflow").filter(pk=run_id).first()
     if run is None or run.status not in RUN_EVENTS:
         return []
-    summary = RunSummary.model_validate(run_dict(run, steps=False)).model_dump(mode="json")
+    summary = RunSummary.model_validate(run_dict(run)).model_dump(mode="json")
     return emit(workspace_id=run.workspace_id, event=RUN_EVENTS[run.status], key=run_id, data={"run": summary})
 
 

@@ -1,30 +1,28 @@
 from collections.abc import Iterable
 
-from django.db.models import Prefetch
-
 from runs.access import member_run
 from runs.http.api import iso
 from runs.models import Membership, Run, Step, ToolCall
 from runs.provenance import call_label_text
+from runs.run_detail import RunDetail, read_run, read_steps
 from runs.usage import RunUsage, step_usage_api, usage_of_run
 
 
-def run_with_steps(membership: Membership, run_id: str) -> Run:
-    """The run with its steps and their tool calls, read and access-checked at once: a run is polled for its
-    status, so its detail reads it once (the workspace is the membership's, so it is not joined)."""
-    runs = (
-        Run.objects.select_related("workflow")
-        .prefetch_related(
-            Prefetch(
-                "steps",
-                queryset=Step.objects.order_by("position").prefetch_related(
-                    Prefetch("tool_calls", queryset=ToolCall.objects.order_by("id"))
-                ),
-            )
-        )
-        .filter(pk=run_id)
-    )
-    return member_run(membership, run_id, next(iter(runs), None))
+def run_with_steps(membership: Membership, run_id: str) -> RunDetail:
+    """The run with its usage, steps and their tool calls, access-checked before its steps are read: a run is polled
+    for its status, so its detail is read in two prepared statements (runs.run_detail); the workspace is the
+    membership's, so it is not read."""
+    detail = read_run(run_id)
+    member_run(membership, run_id, detail.run if detail else None)
+    assert detail is not None  # member_run raised the 404
+    read_steps(detail)
+    return detail
+
+
+def detail_dict(detail: RunDetail) -> dict:
+    """A run's detail as the API shows it."""
+    steps = [step_dict(step, calls) for step, calls in detail.steps]
+    return run_dict(detail.run, steps=steps, usage=detail.usage)
 
 
 def step_dict(step: Step, calls: Iterable[ToolCall] | None = None) -> dict:
@@ -71,10 +69,10 @@ def step_dict(step: Step, calls: Iterable[ToolCall] | None = None) -> dict:
     }
 
 
-def run_dict(run: Run, *, steps: bool | list[dict] = True, usage: RunUsage | None = None) -> dict:
+def run_dict(run: Run, *, steps: list[dict] | None = None, usage: RunUsage | None = None) -> dict:
     """A run as the API shows it; `usage`, when the caller read it for a page of runs at once, saves a query.
 
-    `steps`: read from `run.steps` (True), left out (False), or given as step_dict built them (an export).
+    `steps`: as step_dict built them (a run's detail, an export), or left out (None).
     """
     data = {
         "run_id": run.run_id,
@@ -100,8 +98,6 @@ def run_dict(run: Run, *, steps: bool | list[dict] = True, usage: RunUsage | Non
         "error": run.error or None,
         **(usage if usage is not None else usage_of_run(run.run_id)).as_api(),
     }
-    if steps is True:
-        data["steps"] = [step_dict(s) for s in run.steps.all()]
-    elif steps is not False:
+    if steps is not None:
         data["steps"] = steps
     return data

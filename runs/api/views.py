@@ -29,7 +29,7 @@ from runs.waiting import wait_until_final
 
 from . import shapes
 from .export import export_response
-from .serializers import run_dict, run_with_steps
+from .serializers import detail_dict, run_dict, run_with_steps
 from .shapes import OtlpTrace
 
 
@@ -213,7 +213,7 @@ def list_runs(request, membership):
     query = parse(RunListQuery, request.GET.dict())
     page = page_of_runs(membership.workspace, query, query.cursor, query.limit)
     usage = usage_of_runs(run.run_id for run in page.rows)  # one query for the page
-    runs = [run_dict(run, steps=False, usage=usage.get(run.run_id, RunUsage())) for run in page.rows]
+    runs = [run_dict(run, usage=usage.get(run.run_id, RunUsage())) for run in page.rows]
     return answer(shapes.RunList, {"runs": runs, "next": page.next, "prev": page.prev})
 
 
@@ -235,10 +235,10 @@ def run_location(membership, run_id: str) -> str:
 @api_view(("GET",))
 def run_detail(request, membership, run_id):
     query = parse(shapes.RunQuery, request.GET.dict())
-    run = run_with_steps(membership, run_id)
-    if query.wait and not run.is_finished and wait_until_final(run_id, query.wait):
-        run = run_with_steps(membership, run_id)
-    return with_etag(request, answer(shapes.Run, run_dict(run)))
+    detail = run_with_steps(membership, run_id)
+    if query.wait and not detail.run.is_finished and wait_until_final(run_id, query.wait):
+        detail = run_with_steps(membership, run_id)
+    return with_etag(request, answer(shapes.Run, detail_dict(detail)))
 
 
 @api_view(("GET",))
@@ -255,7 +255,7 @@ def _lifecycle_view(action):
     def view(request, membership, run_id):
         run = get_run_ref_for_member(membership, run_id)  # the transitions need only its id
         action(run=run)
-        return answer(shapes.Run, run_dict(run_with_steps(membership, run_id)))
+        return answer(shapes.Run, detail_dict(run_with_steps(membership, run_id)))
 
     return view
 
@@ -269,7 +269,7 @@ cancel_run = _lifecycle_view(services.cancel_run)
 def compare_runs(request, membership, run_id):
     base, other = compared_runs(membership, run_id, request.GET.get("with") or None)
     comparison = compare(base, other)
-    both = {"base": run_dict(base, steps=False), "other": run_dict(other, steps=False)}
+    both = {"base": run_dict(base), "other": run_dict(other)}
     return answer(shapes.Comparison, {**both, **comparison.as_api()})
 
 
