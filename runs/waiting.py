@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
-from redis.exceptions import RedisError
 
 from config.cache import shared_redis
 
@@ -71,6 +70,8 @@ def wait_until_final(
             _release_connection()
             _poll(run_id, deadline, sleep)
         else:
+            from redis.exceptions import RedisError  # not at start-up: redis loads OpenTelemetry's SDK with it
+
             try:
                 _listen(client, run_id, deadline, recheck)
             except RedisError as exc:  # Redis is down: the wait goes on as the embedded default's
