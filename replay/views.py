@@ -91,8 +91,10 @@ def _shown_refusal(preview, fields: dict):
     return refusal
 
 
-def _blocked(refusal, plan) -> str:
-    """What Submit says when the plan already shows it cannot succeed: the refusal, or the nodes that will fail."""
+def submit_blocked(refusal, plan) -> str:
+    """What Submit says when the plan already shows it cannot succeed: the refusal, or the nodes that will fail.
+
+    The cohort form's Create waits on it too, for its first member's plan: one rule, one wording."""
     if refusal is not None:
         return refusal.message
     if plan is not None and plan.failing:
@@ -154,7 +156,7 @@ def _plan_context(membership, run, data: dict, start_hint: StartHint | None = No
         "payload_diff": payload_diff,
         "plan": plan,
         "refusal": refusal,
-        "blocked": _blocked(refusal, plan),
+        "blocked": submit_blocked(refusal, plan),
         "reused": reused,
         "will_run": will_run,
         # The rows are built in Python: 1,000 template includes were most of the dialog's time (replay/presenters.py).

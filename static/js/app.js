@@ -332,7 +332,7 @@
     if (e.target.closest && e.target.closest("#replay-form .js-reset-payload")) refreshPlan();
   });
   function planBlocksSubmit(form) {
-    var panel = form.querySelector("#plan-panel");
+    var panel = form.querySelector("[data-blocked]");  // the dialog's plan panel, the cohort form's preview
     return !!(panel && panel.dataset.blocked);
   }
   function filterHashSuggestions() {

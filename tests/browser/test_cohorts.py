@@ -185,3 +185,32 @@ def test_create_cohort_waits_for_every_renamed_node_to_be_mapped(page_for, opera
     page.select_option("#target_version", "")
     expect(page.locator("#create-cohort")).to_be_enabled()
     assert page.errors == []
+
+
+def test_create_cohort_waits_while_the_first_members_plan_will_fail_and_says_why_beside_it(
+    page_for, operator, acme, sources
+):
+    from urllib.parse import urlencode
+
+    from runs.models import PromptRevision
+
+    from ..factories import PromptRevisionFactory
+
+    version, runs = sources
+    artifact = PromptRevision.objects.filter(artifact__workspace=acme).first().artifact
+    other = PromptRevisionFactory(artifact=artifact, content="Refund {{ trigger.order_total }} to the client")
+    change = {"mode": "prompt", "prompt_artifact_id": artifact.artifact_id, "content_hash": other.content_hash}
+    page = page_for(operator, height=1400)
+    page.goto(f"/acme/ai/cohorts/new?run={runs[0].pk}&run={runs[1].pk}&{urlencode(change)}")
+    page.fill("input[name=name]", "Refunds")
+    create, why = page.locator("#create-cohort"), page.locator("#submit-why")
+    expect(page.locator("#cohort-preview")).to_contain_text("will fail")
+    expect(why).to_have_text(
+        "This replay would fail: draft will fail: missing trigger.order_total. Edit the trigger payload or pick another prompt revision."
+    )
+    expect(create).to_be_disabled()
+    page.screenshot(path=shot("create-waits-for-a-failing-plan"), full_page=True)
+    page.check("input[name=mode][value=as_is]")
+    expect(why).to_have_text("")
+    expect(create).to_be_enabled()
+    assert page.errors == []
