@@ -100,7 +100,7 @@ def test_replay_these_with_two_runs_ticked_creates_a_cohort_of_those_two(page_fo
     assert page.errors == []
 
 
-def test_cancel_from_the_cohort_page(page_for, operator, sources):
+def test_cancel_from_the_cohort_page_asks_first_and_the_box_ticked_survives_the_polls(page_for, operator, sources):
     from .. import cohorts
 
     version, runs = sources
@@ -113,6 +113,21 @@ def test_cancel_from_the_cohort_page(page_for, operator, sources):
     expect(page.locator("#cohort-status")).to_have_text("running")
     page.check("input[name=cancel_running]")
     page.locator("#cohort-cancel").click()
+    ask = page.locator("#confirm[open]")
+    expect(ask).to_contain_text(f"Cancel {cohort.name}?")
+    expect(ask).to_contain_text("the replays still running stop too")
+    expect(ask.get_by_role("button", name="Keep running")).to_be_focused()
+    page.screenshot(path=shot("cancel-asks"))
+    ask.get_by_role("button", name="Keep running").click()
+    expect(ask).to_have_count(0)
+    for _ in range(2):  # two polls answered: the first one swapped in when the second is asked
+        with page.expect_response(lambda r: r.url.endswith(f"/cohorts/{cohort.pk}") and r.request.method == "GET"):
+            pass
+    expect(page.locator("#cohort-status")).to_have_text("running")
+    expect(page.locator("input[name=cancel_running]")).to_be_checked()
+    assert Cohort.objects.get(pk=cohort.pk).status == "running"
+    page.locator("#cohort-cancel").click()
+    page.locator("#confirm[open]").get_by_role("button", name="Cancel cohort").click()
     expect(page.locator("#cohort-status")).to_have_text("cancelled")
     page.screenshot(path=shot("cancelled"), full_page=True)
     assert set(cohort.members.values_list("status", flat=True)) == {"cancelled"}
