@@ -220,6 +220,7 @@ class Preview:
     plan: ReplayPlan | None = None
     refusal: Rejected | None = None
     quota_left: int = 0
+    start_dropped: str = ""  # the Start from node a dialog asked for that the target version has no node for
 
     @property
     def start_nodes(self) -> list[str]:
@@ -254,19 +255,50 @@ def confirmation_refusal(invoking: list) -> ReplayRejected:
     return ReplayRejected(409, CONFIRM_INVOKE, code="confirm_invoke", field="confirm_invoke", nodes=nodes)
 
 
-def _start_hint(source: Run, parsed: ReplayFields, target_nodes: tuple, hint: str | None) -> ReplayFields:
-    """The dialog's Start from choice when the request names none: the node asked for, else a failed run's failed node.
+@dataclass(frozen=True)
+class StartHint:
+    """The Start from node a dialog asks for when its request names none.
 
-    Only a dialog that opens passes a hint; a submit runs what its fields say.
+    `node` is a node of the version the dialog showed before (the run's own when it opens), whose node mapping was
+    `shown_pairs`; a dialog that opens (`opening`) falls back to a failed run's failed node, a version change does
+    not: the operator's "the first node" stays theirs.
+    """
+
+    node: str
+    shown_pairs: Mapping[str, str] = field(default_factory=dict)
+    opening: bool = False
+
+
+def start_in_target(node: str, *, shown_pairs: Mapping[str, str], pairs: Mapping[str, str], target_ids) -> str:
+    """`node` of the version shown before, in the target version: itself, else what the node mapping maps it to.
+
+    Across two versions the run's own nodes are the common ground: a renamed node shown before is first taken back
+    to the run's node it was mapped from, then forward through the target's mapping. "" when neither is a node there.
+    """
+    if node in target_ids:
+        return node
+    source_id = next((old for old, new in shown_pairs.items() if new == node), node)
+    carried = pairs.get(source_id, source_id)
+    return carried if carried in target_ids else ""
+
+
+def _start_hint(
+    source: Run, parsed: ReplayFields, target_nodes: tuple, mapping: NodeMappingPlan, hint: StartHint | None
+) -> tuple[ReplayFields, str]:
+    """Start from when the request names none: the hinted node in the target version, else (a dialog that opens) a
+    failed run's failed node; and the hinted node when it had to be dropped, for the plan to say so.
+
+    Only a dialog passes a hint; a submit runs what its fields say.
     """
     if hint is None or parsed.from_nodes is not None:
-        return parsed
+        return parsed, ""
     ids = [n.node_id for n in target_nodes]
-    start = hint if hint in ids else ""
-    if not start and source.status == Run.Status.FAILED:
+    start = start_in_target(hint.node, shown_pairs=hint.shown_pairs, pairs=mapping.pairs, target_ids=ids)
+    dropped = hint.node if hint.node and not start else ""
+    if not start and hint.opening and source.status == Run.Status.FAILED:
         failed = source.steps.filter(status=Step.Status.FAILED).values_list("node_id", flat=True).first()
         start = failed if failed is not None and failed in ids else ""
-    return parsed.model_copy(update={"from_nodes": (start,)}) if start else parsed
+    return (parsed.model_copy(update={"from_nodes": (start,)}) if start else parsed), dropped
 
 
 def _check(
@@ -274,7 +306,7 @@ def _check(
     membership: Membership,
     fields: Mapping,
     into: Preview,
-    start_hint: str | None = None,
+    start_hint: StartHint | None = None,
     explain: bool = True,
     reads: Reads = FRESH,
 ) -> None:
@@ -289,16 +321,18 @@ def _check(
         raise too_large
     into.target = target = _target_of(source, parsed.target_version, reads)
     into.target_nodes = target_nodes = version_plan(target.pk)
-    parsed = into.fields = _start_hint(source, parsed, target_nodes, start_hint)
+    into.mapping = mapping = plan_mapping(
+        user=membership.user, run=source, target=target, requested=parsed.node_mapping, reads=reads
+    )
+    # Start from is known before any mode's refusal: the dialog shows it whatever the plan answers.
+    parsed, into.start_dropped = _start_hint(source, parsed, target_nodes, mapping, start_hint)
+    into.fields = parsed
     # Neither check reads the source run beyond its workspace, the same for every member of a batch.
     if parsed.mode == ReplayMode.PROMPT:
         prompt = ("prompt", target.pk, parsed.prompt_artifact_id, parsed.content_hash)
         reads.once(prompt, lambda: check_prompt(source, parsed, target_nodes))
     elif parsed.mode == ReplayMode.MODEL:
         reads.once(("model", parsed.model_ref), lambda: check_model(source, parsed))
-    into.mapping = mapping = plan_mapping(
-        user=membership.user, run=source, target=target, requested=parsed.node_mapping, reads=reads
-    )
     unmapped = None
     if mapping.renamed or parsed.node_mapping:
         validate_pairs(mapping.pairs, renamed=mapping.renamed, target_ids=set(mapping.target_ids))
@@ -417,7 +451,7 @@ def preview_replay(
     membership: Membership,
     run_id: str,
     fields: Mapping,
-    start_hint: str | None = None,
+    start_hint: StartHint | None = None,
     run: Run | None = None,
 ) -> Preview:
     """What submit would do now, and what it would answer, with no side effect and no quota taken.

@@ -28,7 +28,7 @@ from .messages import (
 )
 from .presenters import plan_rows, start_options
 from .rules import CROSS_BOUNDARY, MODE_FIELDS
-from .services import preview_replay, submit_replay
+from .services import StartHint, preview_replay, submit_replay
 
 DIALOG = "replay/dialog.html"
 MODE_FIELD_NAMES = {name for names in MODE_FIELDS.values() for name in names}
@@ -61,7 +61,7 @@ def field_choices(membership, run) -> dict:
     }
 
 
-def _dialog_context(request, membership, run, fields: dict, start_hint: str | None = None):
+def _dialog_context(request, membership, run, fields: dict, start_hint: StartHint | None = None):
     """The whole dialog from one preview: the banner, Start from, the mapping section and the plan panel."""
     context = {
         "workspace": membership.workspace,
@@ -91,8 +91,10 @@ def _shown_refusal(preview, fields: dict):
     return refusal
 
 
-def _blocked(refusal, plan) -> str:
-    """What Submit says when the plan already shows it cannot succeed: the refusal, or the nodes that will fail."""
+def submit_blocked(refusal, plan) -> str:
+    """What Submit says when the plan already shows it cannot succeed: the refusal, or the nodes that will fail.
+
+    The cohort form's Create waits on it too, for its first member's plan: one rule, one wording."""
     if refusal is not None:
         return refusal.message
     if plan is not None and plan.failing:
@@ -112,6 +114,7 @@ def preview_context(preview, *, start_from: bool = True) -> dict:
         "start_nodes": preview.start_nodes,
         "start_from": preview.start_from,
         "start_options": start_options(preview.start_nodes, preview.start_from) if start_from else "",
+        "start_dropped": preview.start_dropped,
     }
 
 
@@ -133,7 +136,7 @@ def _form_data(post) -> dict:
     return data
 
 
-def _plan_context(membership, run, data: dict, start_hint: str | None = None, *, start_from: bool = True) -> dict:
+def _plan_context(membership, run, data: dict, start_hint: StartHint | None = None, *, start_from: bool = True) -> dict:
     """What submit would do with these fields now, and what it would answer: the preview and what the panel shows
     (the plan panel alone, without `start_from`, does not show Start from)."""
     preview = preview_replay(membership=membership, run_id=run.run_id, fields=data, start_hint=start_hint, run=run)
@@ -153,7 +156,7 @@ def _plan_context(membership, run, data: dict, start_hint: str | None = None, *,
         "payload_diff": payload_diff,
         "plan": plan,
         "refusal": refusal,
-        "blocked": _blocked(refusal, plan),
+        "blocked": submit_blocked(refusal, plan),
         "reused": reused,
         "will_run": will_run,
         # The rows are built in Python: 1,000 template includes were most of the dialog's time (replay/presenters.py).
@@ -172,7 +175,8 @@ def dialog(request, membership, run_id):
         fields = {"mode": "as_is", "target_version": request.GET.get("target_version", "")}
         if request.GET.get("mode") == "prompt":  # the trace's "Replay with another revision of this prompt"
             fields.update(mode="prompt", prompt_artifact_id=request.GET.get("prompt_artifact_id", ""))
-        context = _dialog_context(request, membership, run, fields, start_hint=request.GET.get("from_node", ""))
+        hint = StartHint(request.GET.get("from_node", ""), opening=True)
+        context = _dialog_context(request, membership, run, fields, start_hint=hint)
         refusal = context.get("preview") and context["preview"].refusal
         if refusal and refusal.field == "target_version":  # the URL names no version of this workflow: its 400 or 404
             return render(request, "_error_fragment.html", {"message": refusal.message}, status=refusal.status)
@@ -214,17 +218,24 @@ def plan_panel(request, membership, run_id):
         "standalone": True,
         **_plan_context(membership, run, data, start_from=False),
     }
+    if not data["from_nodes"]:  # Start from, reset by the last version change, still starts at the first node
+        context["start_dropped"] = request.POST.get("start_dropped", "")
     return render(request, DIALOG + "#plan-panel", context)
 
 
 @workspace_view()
 def mapping_section(request, membership, run_id):
-    """The mapping section and Start from for the version chosen: both belong to the target version."""
+    """The mapping section and Start from for the version chosen: both belong to the target version.
+
+    Start from keeps the node the form showed when the version chosen has it, itself or through the node mapping
+    (the form sends the mapping it showed); else it starts at the first node, and the plan says why.
+    """
     run = get_run_for_member(membership, run_id)
     if run.version_id is None:
         return render(request, "_error_fragment.html", {"message": VERSION_DELETED}, status=409)
     fields = {"mode": "as_is", "target_version": request.GET.get("target_version", "")}
-    preview = preview_replay(membership=membership, run_id=run.run_id, fields=fields, run=run)
+    hint = StartHint(request.GET.get("from_node", ""), shown_pairs=pairs_from_form(request.GET))
+    preview = preview_replay(membership=membership, run_id=run.run_id, fields=fields, start_hint=hint, run=run)
     if preview.target is None and preview.refusal is not None:  # e.g. an unknown version: its 404
         return render(
             request, "_error_fragment.html", {"message": preview.refusal.message}, status=preview.refusal.status

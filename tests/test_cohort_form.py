@@ -85,7 +85,8 @@ def test_a_version_with_renamed_nodes_shows_the_dialogs_mapping_check(operator_c
     runs = [finished_run(version) for _ in range(2)]  # renamed nodes are those with a recorded step
     renaming_version(version)
     page = operator_client.get(ticked(runs) + "&target_version=2").content.decode()
-    assert page.count(unmapped_message(2)) == 2  # the mapping section, and the preview's refusal
+    # The mapping section, the preview's refusal, and why Create waits (beside it, and the preview's data-blocked).
+    assert page.count(unmapped_message(2)) == 4
     assert 'id="open-mapping"' in page and f"/acme/ai/runs/{runs[0].pk}/node-mapping?target_version=2" in page
 
 
@@ -135,6 +136,43 @@ def test_the_preview_carries_the_banner_and_the_anchor_note_out_of_band(operator
     assert '<div id="mutation-banner" hx-swap-oob="true">' in page
     assert "Tool calls are answered from each member's own recording" in page
     assert '<p class="muted" id="anchor-note" hx-swap-oob="true">' in page
+
+
+def _order_total_change(acme):
+    """Two finished runs of the support workflow, and a prompt change whose revision reads a field they lack."""
+    from .factories import PromptRevisionFactory
+
+    version, revision = support_workflow(acme)
+    runs = completed_runs(version, 2)
+    other = PromptRevisionFactory(artifact=revision.artifact, content="Refund {{ trigger.order_total }} to the client")
+    return (
+        version,
+        runs,
+        {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id, "content_hash": other.content_hash},
+    )
+
+
+def test_create_waits_when_the_first_members_plan_will_fail_and_says_why_as_the_dialog_does(operator_client, acme):
+    version, runs, change = _order_total_change(acme)
+    dialog = operator_client.post(f"/acme/ai/runs/{runs[0].pk}/replay/plan", change).content.decode()
+    why = dialog[dialog.index('data-blocked="') + len('data-blocked="') :].split('"', 1)[0]
+    assert why.startswith("This replay would fail: draft will fail: missing trigger.order_total")
+    page = operator_client.post(PREVIEW, fields(version, runs, **change)).content.decode()
+    assert f'<p id="submit-why" class="submit-why field-error" role="status" hx-swap-oob="true">{why}</p>' in page
+    assert f'data-blocked="{why}"' in page
+
+
+def test_the_form_opens_with_create_disabled_beside_the_reason_when_the_first_plan_will_fail(operator_client, acme):
+    version, runs, change = _order_total_change(acme)
+    page = operator_client.get(ticked(runs) + "&" + "&".join(f"{k}={v}" for k, v in change.items())).content.decode()
+    assert 'id="create-cohort" class="primary" aria-describedby="submit-why" disabled>' in page
+    assert '<p id="submit-why" class="submit-why field-error" role="status">This replay would fail: draft will' in page
+
+
+def test_create_is_enabled_with_no_reason_when_the_first_plan_succeeds(operator_client, version):
+    page = operator_client.get(ticked(completed_runs(version, 2))).content.decode()
+    assert 'id="create-cohort" class="primary" aria-describedby="submit-why">' in page
+    assert '<p id="submit-why" class="submit-why field-error" role="status"></p>' in page
 
 
 def test_the_banner_says_mutating_calls_dry_run_and_never_that_they_are_invoked(operator_client, version):

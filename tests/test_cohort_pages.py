@@ -135,6 +135,26 @@ def test_the_detail_polls_while_running_and_stops_once_finished(operator_client,
     assert 'hx-trigger="every 2s"' not in page and "cancelled" in page
 
 
+def test_cancel_cohort_asks_first_with_the_confirmation_monitoring_cancel_uses(
+    operator_client, operator, acme, version
+):
+    runs = completed_runs(version, 2)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], canary=0))
+    tick()
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
+    button = page[page.index('<button type="submit" id="cohort-cancel"') :].split(">", 1)[0]
+    assert 'class="danger js-confirm"' in button and f'data-confirm-title="Cancel {cohort.name}?"' in button
+    assert 'data-confirm-no="Keep running" data-confirm-yes="Cancel cohort"' in button
+
+
+def test_the_detail_poll_keeps_the_cancel_form_the_operator_is_filling(operator_client, operator, acme, version):
+    runs = completed_runs(version, 2)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], canary=0))
+    tick()
+    poll = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="cohort-cancel-form" hx-preserve="true"' in poll
+
+
 def test_the_list_shows_the_workspaces_cohorts(operator_client, operator, acme, version):
     runs = completed_runs(version, 1)
     cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[runs[0].pk]))

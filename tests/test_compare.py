@@ -213,3 +213,49 @@ def test_rows_beyond_a_page_come_with_more_rows(operator_client, source, operato
         f"/acme/ai/runs/{replay.run_id}/compare", {"offset": 1, "fragment": "rows"}, HTTP_HX_REQUEST="true"
     ).content.decode()
     assert more.count('class="compare-row match-') == 1 and "notify" in more and "More rows" not in more
+
+
+def test_the_live_poll_keeps_the_rows_more_rows_loaded(operator_client, source, operator, monkeypatch):
+    from runs.web import compare as compare_views
+
+    monkeypatch.setattr(compare_views, "ROWS_PAGE", 1)
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    live = operator_client.get(
+        f"/acme/ai/runs/{replay.run_id}/compare",
+        {"fragment": "live", "shown": ["1", "2"]},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert live.count('class="compare-row match-') == 2 and "More rows" not in live
+    assert '<input type="hidden" name="shown" value="2">' in live
+
+
+def test_the_live_poll_keeps_a_row_open_that_more_rows_loaded(operator_client, source, operator, monkeypatch):
+    from runs.compare import compare
+    from runs.web import compare as compare_views
+
+    monkeypatch.setattr(compare_views, "ROWS_PAGE", 1)
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    notify = compare(source, replay).rows[1].dom_id
+    live = operator_client.get(
+        f"/acme/ai/runs/{replay.run_id}/compare",
+        {"fragment": "live", "shown": "2", "open": notify},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert f'id="{notify}" hx-preserve="true"' in live
+
+
+def test_the_live_poll_with_more_rows_shown_takes_no_more_queries(
+    operator_client, source, operator, monkeypatch, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from runs.web import compare as compare_views
+
+    monkeypatch.setattr(compare_views, "ROWS_PAGE", 1)
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    url, hx = f"/acme/ai/runs/{replay.run_id}/compare", {"HTTP_HX_REQUEST": "true"}
+    with CaptureQueriesContext(connection) as one_page:
+        operator_client.get(url, {"fragment": "live"}, **hx)
+    with django_assert_max_num_queries(len(one_page)):
+        operator_client.get(url, {"fragment": "live", "shown": "2"}, **hx)

@@ -369,7 +369,7 @@ def test_monitoring_action_answers_the_status_and_the_notice_out_of_band(operato
     assert '<div class="alert alert-success">Run paused.</div>' in html
     assert '<button id="run-resume" type="submit" autofocus>Resume</button>' in html
     assert (
-        f'<button id="run-cancel" class="danger js-confirm-cancel" type="submit" data-run="{running.run_id}">Cancel</button>'
+        f'<button id="run-cancel" class="danger js-confirm" type="submit" data-confirm-title="Cancel {running.run_id}?"'
         in html
     )
 

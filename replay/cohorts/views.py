@@ -19,7 +19,7 @@ from runs.http.web import workspace_view
 from runs.models import Membership, Role, Run, RunMode, Workflow
 
 from ..presenters import plan_rows
-from ..views import change_fields, field_choices, preview_context
+from ..views import change_fields, field_choices, preview_context, submit_blocked
 from .models import ACTIVE_STATUSES, Cohort, Lane, MemberStatus
 from .reading import cohort_dict, page_of_cohorts
 from .services import CohortForm, cancel_cohort, cohort_for_member, cohort_form, create_cohort, eta_seconds
@@ -121,13 +121,14 @@ def _state(membership: Membership, values: QueryDict) -> CohortForm:
 
 def _preview_panel(state: CohortForm) -> dict:
     """The preview panel: the members, the skipped by refusal code, the cost range, the ETA and the first member's
-    plan; or the refusal create would answer."""
+    plan; or the refusal create would answer. Create waits, as the dialog's Submit does, when either says it fails."""
     found = state.found
     plan = found.preview.plan if found else None
     return {
         "state": state,
         "found": found,
         "refusal": state.refusal,
+        "blocked": submit_blocked(state.refusal, plan),
         "cost": found.estimated_cost_usd if found else None,
         "plan_rows": plan_rows(plan.nodes) if plan else "",
     }

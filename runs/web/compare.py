@@ -33,6 +33,7 @@ from .presenters import label_html, result_note
 
 PAGE = "runs/compare.html"
 ROWS_PAGE = 200  # rows rendered per response; the rest come with "More rows", as the trace's steps do
+MAX_PAGES = 1000  # the most "shown" values a poll is read for: one per page of rows the page loaded
 
 ROW = (
     '<details class="compare-row match-{match}" id="{dom_id}"{preserve}><summary hx-get="{diff_url}" hx-trigger="click once"'
@@ -182,6 +183,14 @@ def _offset(request) -> int:
     return ascii_int(request.GET.get("offset", ""), low=0, high=MAX_POSITION) or 0
 
 
+def _shown(request) -> int:
+    """How many rows the page already shows (each page of rows reports its end), so a poll renders them all again.
+
+    Without it the live poll answered with the first page only, and rows loaded with "More rows" vanished."""
+    ends = (ascii_int(v, low=0, high=MAX_POSITION) for v in request.GET.getlist("shown")[:MAX_PAGES])
+    return max((end for end in ends if end is not None), default=0)
+
+
 def _rows_context(context: dict, request, workspace, run_id: str) -> dict:
     """The page of rendered rows from the context's offset, and where the next page starts.
 
@@ -189,19 +198,21 @@ def _rows_context(context: dict, request, workspace, run_id: str) -> dict:
     """
     offset, rows = context["offset"], context["rows"]
     query = request.GET.copy()
-    for name in ("offset", "fragment", "row", "open"):
+    for name in ("offset", "fragment", "row", "open", "shown"):
         query.pop(name, None)
     diff_url = reverse("compare-row-diff", args=[workspace.slug, run_id]) + "?" + query.urlencode()
     live_url = f"{request.path}?{query.urlencode()}{'&' if query else ''}fragment=live"
-    open_rows = frozenset(request.GET.getlist("open")[:ROWS_PAGE])
-    page = rows[offset : offset + ROWS_PAGE]
-    more = offset + ROWS_PAGE if offset + ROWS_PAGE < len(rows) else None
+    end = max(offset + ROWS_PAGE, _shown(request))
+    open_rows = frozenset(request.GET.getlist("open")[: end - offset])
+    page = rows[offset:end]
+    more = end if end < len(rows) else None
     if more is not None:
         query["offset"] = str(more)
     return {
         # One string: 200 rows through the template's for loop cost a millisecond of the page (runs/web/presenters.py).
         "rows_html": SafeString("".join(row_html(r, diff_url, workspace.slug, open_rows) for r in page)),
         "more_url": f"?{query.urlencode()}&fragment=rows" if more is not None else None,
+        "shown": offset + len(page),
         "live_url": live_url,
     }
 

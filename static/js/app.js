@@ -332,7 +332,7 @@
     if (e.target.closest && e.target.closest("#replay-form .js-reset-payload")) refreshPlan();
   });
   function planBlocksSubmit(form) {
-    var panel = form.querySelector("#plan-panel");
+    var panel = form.querySelector("[data-blocked]");  // the dialog's plan panel, the cohort form's preview
     return !!(panel && panel.dataset.blocked);
   }
   function filterHashSuggestions() {
@@ -597,18 +597,19 @@
   document.addEventListener("change", function (event) { if (event.target.name === "confirm_invoke") refreshConfirmHint(); });
   document.body.addEventListener("htmx:afterSettle", refreshConfirmHint);
 
-  // ---- Monitoring: Cancel asks first (issue 28, item 17) ----
-  // Without JavaScript the button submits at once; with it, the form is sent only on "Cancel run". The poll may
-  // have replaced the button while the question was open: the form sent is the one on the page then.
+  // ---- Destructive buttons ask first: monitoring's Cancel (issue 28, item 17), a cohort's Cancel cohort ----
+  // The button's template holds the words (data-confirm-title, -text, -no, -yes). Without JavaScript the button
+  // submits at once; with it, the form is sent only on the "yes". The poll may have replaced the button while the
+  // question was open: the form sent is the one on the page then.
   document.addEventListener("click", function (event) {
-    var button = event.target.closest(".js-confirm-cancel");
+    var button = event.target.closest(".js-confirm");
     if (!button) return;
     event.preventDefault();
     askFirst({
-      title: "Cancel " + button.dataset.run + "?",
-      text: "The run stops before its next step and cannot be resumed; the steps it finished stay recorded.",
-      no: "Keep running",
-      yes: "Cancel run",
+      title: button.dataset.confirmTitle,
+      text: button.dataset.confirmText,
+      no: button.dataset.confirmNo,
+      yes: button.dataset.confirmYes,
       danger: true
     }, function () {
       var current = document.getElementById(button.id);

@@ -100,7 +100,7 @@ def test_replay_these_with_two_runs_ticked_creates_a_cohort_of_those_two(page_fo
     assert page.errors == []
 
 
-def test_cancel_from_the_cohort_page(page_for, operator, sources):
+def test_cancel_from_the_cohort_page_asks_first_and_the_box_ticked_survives_the_polls(page_for, operator, sources):
     from .. import cohorts
 
     version, runs = sources
@@ -113,6 +113,21 @@ def test_cancel_from_the_cohort_page(page_for, operator, sources):
     expect(page.locator("#cohort-status")).to_have_text("running")
     page.check("input[name=cancel_running]")
     page.locator("#cohort-cancel").click()
+    ask = page.locator("#confirm[open]")
+    expect(ask).to_contain_text(f"Cancel {cohort.name}?")
+    expect(ask).to_contain_text("the replays still running stop too")
+    expect(ask.get_by_role("button", name="Keep running")).to_be_focused()
+    page.screenshot(path=shot("cancel-asks"))
+    ask.get_by_role("button", name="Keep running").click()
+    expect(ask).to_have_count(0)
+    for _ in range(2):  # two polls answered: the first one swapped in when the second is asked
+        with page.expect_response(lambda r: r.url.endswith(f"/cohorts/{cohort.pk}") and r.request.method == "GET"):
+            pass
+    expect(page.locator("#cohort-status")).to_have_text("running")
+    expect(page.locator("input[name=cancel_running]")).to_be_checked()
+    assert Cohort.objects.get(pk=cohort.pk).status == "running"
+    page.locator("#cohort-cancel").click()
+    page.locator("#confirm[open]").get_by_role("button", name="Cancel cohort").click()
     expect(page.locator("#cohort-status")).to_have_text("cancelled")
     page.screenshot(path=shot("cancelled"), full_page=True)
     assert set(cohort.members.values_list("status", flat=True)) == {"cancelled"}
@@ -184,4 +199,33 @@ def test_create_cohort_waits_for_every_renamed_node_to_be_mapped(page_for, opera
     expect(page.locator("#create-cohort")).to_be_disabled()
     page.select_option("#target_version", "")
     expect(page.locator("#create-cohort")).to_be_enabled()
+    assert page.errors == []
+
+
+def test_create_cohort_waits_while_the_first_members_plan_will_fail_and_says_why_beside_it(
+    page_for, operator, acme, sources
+):
+    from urllib.parse import urlencode
+
+    from runs.models import PromptRevision
+
+    from ..factories import PromptRevisionFactory
+
+    version, runs = sources
+    artifact = PromptRevision.objects.filter(artifact__workspace=acme).first().artifact
+    other = PromptRevisionFactory(artifact=artifact, content="Refund {{ trigger.order_total }} to the client")
+    change = {"mode": "prompt", "prompt_artifact_id": artifact.artifact_id, "content_hash": other.content_hash}
+    page = page_for(operator, height=1400)
+    page.goto(f"/acme/ai/cohorts/new?run={runs[0].pk}&run={runs[1].pk}&{urlencode(change)}")
+    page.fill("input[name=name]", "Refunds")
+    create, why = page.locator("#create-cohort"), page.locator("#submit-why")
+    expect(page.locator("#cohort-preview")).to_contain_text("will fail")
+    expect(why).to_have_text(
+        "This replay would fail: draft will fail: missing trigger.order_total. Edit the trigger payload or pick another prompt revision."
+    )
+    expect(create).to_be_disabled()
+    page.screenshot(path=shot("create-waits-for-a-failing-plan"), full_page=True)
+    page.check("input[name=mode][value=as_is]")
+    expect(why).to_have_text("")
+    expect(create).to_be_enabled()
     assert page.errors == []

@@ -64,3 +64,31 @@ def test_a_cross_version_replay_pairs_the_renamed_node_with_its_target_as_mapped
     expect(page.locator(".compare-banners")).to_contain_text("different workflow versions (v1 and v2)")
     page.screenshot(path=_shot("compare-mapped"), full_page=True)
     assert page.errors == []
+
+
+def test_rows_loaded_with_more_rows_stay_loaded_and_open_while_the_page_polls(page_for, operator, source, monkeypatch):
+    from runs.models import Run
+
+    from .test_live_pages import next_polls
+
+    monkeypatch.setattr("runs.web.compare.ROWS_PAGE", 1)  # so that the second row comes with "More rows"
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    Run.objects.filter(pk=replay.pk).update(status=Run.Status.RUNNING)  # in flight: the page polls
+    page = page_for(operator)
+    page.goto(f"/acme/ai/runs/{replay.run_id}/compare")
+    with page.expect_response(lambda r: "fragment=rows" in r.url):  # "More rows" loads once it is revealed
+        page.locator(".load-more").scroll_into_view_if_needed()
+    rows = page.locator("details.compare-row")
+    expect(rows).to_have_count(2)
+    second = rows.nth(1)
+    second.locator("summary").click()
+    expect(second.locator("pre.diff, .compare-diff p.muted").first).to_be_visible()
+    expect(second).to_have_attribute("open", "")
+    more_rows = []
+    page.on("request", lambda r: more_rows.append(r.url) if "fragment=rows" in r.url else None)
+    next_polls(page, "live", 3)
+    expect(rows).to_have_count(2)
+    expect(second).to_have_attribute("open", "")
+    assert more_rows == []  # the poll's answer had both rows: none was loaded again
+    page.screenshot(path=_shot("compare-live-more-rows"), full_page=True)
+    assert page.errors == []

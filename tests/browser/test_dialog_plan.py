@@ -70,6 +70,46 @@ def test_start_from_lists_the_chosen_versions_nodes_and_follows_the_select(page_
     assert page.errors == []
 
 
+def test_start_from_survives_a_version_change_through_the_mapping_and_is_reset_only_without_one(
+    page_for, operator, acme
+):
+    version, _ = support_workflow(acme)
+    source = finished_run(version)
+    renaming_version(version)  # v2: compose → send
+    page = page_for(operator)
+    dialog = open_dialog(page, source)
+    start, plan = dialog.get_by_label("Start from"), dialog.locator("#plan-panel")
+    start.select_option("notify")
+    expect(plan.locator(".plan-totals")).to_contain_text("Will run 1 · Reused 1")
+    dialog.get_by_label("Workflow version").select_option("2")  # no mapping yet: notify leads nowhere in v2
+    expect(start).to_have_value("")
+    expect(plan.locator("#start-reset")).to_contain_text("notify is not a node of v2")
+    plan.locator("#start-reset").evaluate("el => el.scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(_shot("dialog-start-from-reset")))
+    save_mapping_in_dialog(page)
+    expect(dialog.locator("#mapping-section")).to_have_attribute("data-unmapped", "0")
+    expect(plan.locator(".plan-totals")).to_contain_text("Will run 2 · Reused 0")
+    start.select_option("send")
+    expect(plan.locator("#start-reset")).to_have_count(0)
+    expect(plan.locator(".plan-totals")).to_contain_text("Will run 1 · Reused 1")
+    started = plan.locator(".plan-nodes").first.locator("li").first  # the start node, first of "Will run"
+    expect(started).to_contain_text("send mapped from notify")
+    dialog.get_by_label("Workflow version").select_option("1")  # back through the mapping the form showed
+    expect(start).to_have_value("notify")
+    expect(started.locator("code")).to_have_text("notify")
+    expect(plan.locator(".plan-totals")).to_contain_text("Will run 1 · Reused 1")
+    dialog.get_by_label("Workflow version").select_option("2")  # forward through the saved mapping
+    expect(start).to_have_value("send")
+    expect(dialog.locator("#mapping-section")).to_have_attribute("data-unmapped", "0")
+    expect(started).to_contain_text("send mapped from notify")
+    expect(plan.locator(".plan-totals")).to_contain_text("Will run 1 · Reused 1")
+    expect(plan.locator("#start-reset")).to_have_count(0)
+    expect(dialog.get_by_role("button", name="Submit replay")).to_be_enabled()
+    plan.locator(".plan-nodes").first.evaluate("el => el.scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(_shot("dialog-start-from-kept")))
+    assert page.errors == []
+
+
 def test_submit_waits_for_a_model_the_plan_refuses_and_says_why(page_for, operator, acme):
     acme.allowed_models = ["anthropic:claude-opus-4-7"]
     acme.save()
