@@ -148,7 +148,7 @@ def sqlite_database(path: Path) -> dict:
     # WAL lets the web process read while the worker writes; IMMEDIATE
     # transactions avoid the "database is locked" upgrade deadlock.
     return {
-        "ENGINE": "config.backends.sqlite3",
+        "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(path),
         "OPTIONS": {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
