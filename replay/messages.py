@@ -11,5 +11,12 @@ NO_PROMPTS = "No LLM node of v{number} uses a prompt artifact."
 NOT_A_VERSION_PROMPT = "Choose a prompt artifact that an LLM node of v{number} uses."
 # A replay page of a run whose workflow version was deleted: there is no version to map, plan or write for.
 VERSION_DELETED = "This run's workflow version was deleted."
-# Beside a disabled Submit replay when the plan shows nodes that will fail; {nodes} names each with what it misses.
-WILL_FAIL = "This replay would fail: {nodes}. Edit the trigger payload or pick another prompt revision."
+# Beside a disabled Submit replay (or Create cohort) when the plan shows nodes that will fail; {nodes} names each
+# with what it misses, {remedy} what the form lets the operator change.
+WILL_FAIL = "This replay would fail: {nodes}. {remedy}"
+WILL_FAIL_REMEDY = "Edit the trigger payload or pick another prompt revision."
+# A cohort has no payload to edit: every member keeps its own.
+WILL_FAIL_REMEDY_COHORT = (
+    "Pick another prompt revision, or select runs whose trigger payloads have what it reads:"
+    " every member keeps its own."
+)

@@ -25,6 +25,7 @@ from .messages import (
     SUBMITTED,
     VERSION_DELETED,
     WILL_FAIL,
+    WILL_FAIL_REMEDY,
 )
 from .presenters import plan_rows, start_options
 from .rules import CROSS_BOUNDARY, MODE_FIELDS
@@ -91,14 +92,16 @@ def _shown_refusal(preview, fields: dict):
     return refusal
 
 
-def submit_blocked(refusal, plan) -> str:
-    """What Submit says when the plan already shows it cannot succeed: the refusal, or the nodes that will fail.
+def submit_blocked(refusal, plan, remedy: str = WILL_FAIL_REMEDY) -> str:
+    """What Submit says when the plan already shows it cannot succeed: the refusal, or the nodes that will fail and
+    `remedy`, what the form lets the operator change.
 
     The cohort form's Create waits on it too, for its first member's plan: one rule, one wording."""
     if refusal is not None:
         return refusal.message
     if plan is not None and plan.failing:
-        return WILL_FAIL.format(nodes="; ".join(f"{n.node_id} will fail: {n.will_fail}" for n in plan.failing))
+        nodes = "; ".join(f"{n.node_id} will fail: {n.will_fail}" for n in plan.failing)
+        return WILL_FAIL.format(nodes=nodes, remedy=remedy)
     return ""
 
 

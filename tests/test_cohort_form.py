@@ -8,6 +8,7 @@ import pytest
 from mappings.services import save_mapping, unmapped_message
 from replay.cohorts.models import Cohort
 from replay.cohorts.services import ANCHORED_ON_ELIGIBLE, ANCHORED_ON_FIRST_REPLAYABLE, ANCHORED_ON_REPLAYABLE
+from replay.messages import WILL_FAIL, WILL_FAIL_REMEDY, WILL_FAIL_REMEDY_COHORT
 from runs.models import CatalogModel
 
 from .builders import finished_run, renaming_version, run_in_status, support_workflow
@@ -152,11 +153,13 @@ def _order_total_change(acme):
     )
 
 
-def test_create_waits_when_the_first_members_plan_will_fail_and_says_why_as_the_dialog_does(operator_client, acme):
+def test_create_waits_when_the_first_members_plan_will_fail_naming_its_nodes_as_the_dialog_does(operator_client, acme):
+    """The same finding in the same words; the remedy is the cohort's own (its members' payloads are not edited)."""
     version, runs, change = _order_total_change(acme)
+    nodes = "draft will fail: missing trigger.order_total"
     dialog = operator_client.post(f"/acme/ai/runs/{runs[0].pk}/replay/plan", change).content.decode()
-    why = dialog[dialog.index('data-blocked="') + len('data-blocked="') :].split('"', 1)[0]
-    assert why.startswith("This replay would fail: draft will fail: missing trigger.order_total")
+    assert f'data-blocked="{WILL_FAIL.format(nodes=nodes, remedy=WILL_FAIL_REMEDY)}"' in dialog
+    why = WILL_FAIL.format(nodes=nodes, remedy=WILL_FAIL_REMEDY_COHORT)
     page = operator_client.post(PREVIEW, fields(version, runs, **change)).content.decode()
     assert f'<p id="submit-why" class="submit-why field-error" role="status" hx-swap-oob="true">{why}</p>' in page
     assert f'data-blocked="{why}"' in page

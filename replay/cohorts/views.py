@@ -18,6 +18,7 @@ from runs.http.errors import Rejected
 from runs.http.web import workspace_view
 from runs.models import Membership, Role, Run, RunMode, Workflow
 
+from ..messages import WILL_FAIL_REMEDY_COHORT
 from ..presenters import plan_rows
 from ..views import change_fields, field_choices, preview_context, submit_blocked
 from .models import ACTIVE_STATUSES, Cohort, Lane, MemberStatus
@@ -128,7 +129,7 @@ def _preview_panel(state: CohortForm) -> dict:
         "state": state,
         "found": found,
         "refusal": state.refusal,
-        "blocked": submit_blocked(state.refusal, plan),
+        "blocked": submit_blocked(state.refusal, plan, WILL_FAIL_REMEDY_COHORT),
         "cost": found.estimated_cost_usd if found else None,
         "plan_rows": plan_rows(plan.nodes) if plan else "",
     }

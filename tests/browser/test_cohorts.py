@@ -221,7 +221,8 @@ def test_create_cohort_waits_while_the_first_members_plan_will_fail_and_says_why
     create, why = page.locator("#create-cohort"), page.locator("#submit-why")
     expect(page.locator("#cohort-preview")).to_contain_text("will fail")
     expect(why).to_have_text(
-        "This replay would fail: draft will fail: missing trigger.order_total. Edit the trigger payload or pick another prompt revision."
+        "This replay would fail: draft will fail: missing trigger.order_total. Pick another prompt revision, or select"
+        " runs whose trigger payloads have what it reads: every member keeps its own."
     )
     expect(create).to_be_disabled()
     page.screenshot(path=shot("create-waits-for-a-failing-plan"), full_page=True)
