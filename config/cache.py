@@ -16,11 +16,23 @@ from django.core.cache.backends.redis import RedisCacheClient
 
 
 def pool_and_client_class(client: RedisCacheClient, *, write: bool) -> tuple[Any, Any]:
-    """The one reader of Django's private RedisCacheClient internals: the pool for a call and the client class.
+    """One of the two readers of Django's private Redis cache internals (shared_redis is the other): the pool for a
+    call and the client class.
 
     tests/test_cache.py pins that Django still has them and that the client built here uses Django's pool.
     """
     return client._get_connection_pool(write), client._client  # type: ignore[attr-defined]
+
+
+def shared_redis():
+    """The Redis client of the default cache, shared by every process of the deployment; None on the embedded
+    default (a local-memory cache, one process's own). Its connection pool is the cache's (tests/test_cache.py)."""
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return None
+    return backend._cache.get_client(write=True)
 
 
 # Django's contract: a missing key is a ValueError, not a new counter.
@@ -60,14 +72,3 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
-
-
-def shared_redis():
-    """The Redis client of the default cache, shared by every process of the deployment; None on the embedded
-    default (a local-memory cache, one process's own). Its connection pool is the cache's."""
-    from django.core.cache import caches
-
-    backend = caches["default"]
-    if not isinstance(backend, RedisCache):
-        return None
-    return backend._cache.get_client(write=True)

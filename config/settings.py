@@ -82,7 +82,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     # Shared between web processes, so the replay quota is exact across them.
-    CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_URL}}
+    # A Redis that does not answer fails a call within REDIS_TIMEOUT (a quota, a long poll's wake), never hangs it.
+    REDIS_TIMEOUT = env_float("REDIS_TIMEOUT", 2.0)
+    CACHES = {
+        "default": {
+            "BACKEND": "config.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT},
+        }
+    }
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]  # Django's RedisCache: add + incr are atomic.
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -23,6 +23,7 @@ from .models import Run
 
 MAX_WAIT = 30  # seconds: GET …/runs/<run_id>?wait= accepts at most this
 FIRST_POLL, LAST_POLL = 0.05, 1.0  # seconds between reads of the status: doubling from the first to the last
+CONFIRM_WITHIN = 2.0  # seconds Redis has to confirm a subscription, while the request still holds its connection
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def _listen(client, run_id: str, deadline: float, recheck: float) -> None:
     pubsub = client.pubsub()
     try:
         pubsub.subscribe(final_channel(run_id))
-        confirmed = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
+        confirmed = pubsub.get_message(timeout=max(0.0, min(CONFIRM_WITHIN, deadline - time.monotonic())))
         if confirmed is None or _is_final(run_id):
             return
         while (left := deadline - time.monotonic()) > 0:
