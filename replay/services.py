@@ -294,10 +294,10 @@ def _start_hint(
         return parsed, ""
     ids = [n.node_id for n in target_nodes]
     start = start_in_target(hint.node, shown_pairs=hint.shown_pairs, pairs=mapping.pairs, target_ids=ids)
-    dropped = hint.node if hint.node and not start else ""
     if not start and hint.opening and source.status == Run.Status.FAILED:
         failed = source.steps.filter(status=Step.Status.FAILED).values_list("node_id", flat=True).first()
         start = failed if failed is not None and failed in ids else ""
+    dropped = hint.node if hint.node and not start else ""  # the plan says Start from is back at the first node
     return (parsed.model_copy(update={"from_nodes": (start,)}) if start else parsed), dropped
 
 

@@ -74,3 +74,19 @@ def test_the_first_node_stays_the_start_of_a_failed_run_across_a_version_change(
     renaming_version(v1, tool_id="notify")
     html = section(operator_client, source, target_version="2", from_node="")
     assert '<option value="notify">' in html and 'name="start_dropped"' not in html
+
+
+def test_a_failed_run_opened_on_a_node_the_version_lacks_starts_at_its_failed_node_without_a_reset_note(
+    operator_client, v1
+):
+    from runs.models import Run, Step
+
+    source = finished_run(v1)
+    Run.objects.filter(pk=source.pk).update(status=Run.Status.FAILED)
+    Step.objects.filter(run=source, node_id="notify").update(status=Step.Status.FAILED)
+    renaming_version(v1, tool_id="notify")  # v2: compose → notify, no node draft and no saved mapping
+    html = operator_client.get(
+        f"/acme/ai/runs/{source.run_id}/replay", {"target_version": "2", "from_node": "draft"}, **HTMX
+    ).content.decode()
+    assert '<option value="notify" selected>' in html
+    assert "Start from is back at the first node" not in html
