@@ -12,6 +12,8 @@ from django.utils.safestring import SafeString
 
 from runs.engine.replay_plan import Action, Disposition, NodePlan
 
+from .messages import WILL_FAIL, WILL_FAIL_REMEDY
+
 ROW = '<li><code>{}</code>{}{}{} <span class="muted">{}</span></li>\n'
 FAILING_ROW = (
     '<li><code>{}</code>{}{}{} <span class="chip chip-fail">will fail</span> <span class="plan-fails">{}</span></li>\n'
@@ -66,3 +68,16 @@ def start_options(start_nodes: list[str], start_from: str) -> SafeString:
     options = [format_html(FIRST_OPTION, SELECTED if first == start_from or not start_from else NOTHING, first)]
     options += [format_html(OPTION, n, SELECTED if n == start_from else NOTHING, n) for n in others]
     return SafeString("".join(options))
+
+
+def submit_blocked(refusal, plan, remedy: str = WILL_FAIL_REMEDY) -> str:
+    """What Submit says when the plan already shows it cannot succeed: the refusal, or the nodes that will fail and
+    `remedy`, what the form lets the operator change.
+
+    The cohort form's Create waits on it too, for its first member's plan: one rule, one wording."""
+    if refusal is not None:
+        return refusal.message
+    if plan is not None and plan.failing:
+        nodes = "; ".join(f"{n.node_id} will fail: {n.will_fail}" for n in plan.failing)
+        return WILL_FAIL.format(nodes=nodes, remedy=remedy)
+    return ""

@@ -24,10 +24,8 @@ from .messages import (
     REVISION_REUSED,
     SUBMITTED,
     VERSION_DELETED,
-    WILL_FAIL,
-    WILL_FAIL_REMEDY,
 )
-from .presenters import plan_rows, start_options
+from .presenters import plan_rows, start_options, submit_blocked
 from .rules import CROSS_BOUNDARY, MODE_FIELDS
 from .services import StartHint, preview_replay, submit_replay
 
@@ -90,19 +88,6 @@ def _shown_refusal(preview, fields: dict):
     if refusal.status == 400 and refusal.field in MODE_FIELD_NAMES and not (fields.get(refusal.field) or "").strip():
         return None
     return refusal
-
-
-def submit_blocked(refusal, plan, remedy: str = WILL_FAIL_REMEDY) -> str:
-    """What Submit says when the plan already shows it cannot succeed: the refusal, or the nodes that will fail and
-    `remedy`, what the form lets the operator change.
-
-    The cohort form's Create waits on it too, for its first member's plan: one rule, one wording."""
-    if refusal is not None:
-        return refusal.message
-    if plan is not None and plan.failing:
-        nodes = "; ".join(f"{n.node_id} will fail: {n.will_fail}" for n in plan.failing)
-        return WILL_FAIL.format(nodes=nodes, remedy=remedy)
-    return ""
 
 
 def preview_context(preview, *, start_from: bool = True) -> dict:

@@ -19,8 +19,8 @@ from runs.http.web import workspace_view
 from runs.models import Membership, Role, Run, RunMode, Workflow
 
 from ..messages import WILL_FAIL_REMEDY_COHORT
-from ..presenters import plan_rows
-from ..views import change_fields, field_choices, preview_context, submit_blocked
+from ..presenters import plan_rows, submit_blocked
+from ..views import change_fields, field_choices, preview_context
 from .models import ACTIVE_STATUSES, Cohort, Lane, MemberStatus
 from .reading import cohort_dict, page_of_cohorts
 from .services import CohortForm, cancel_cohort, cohort_for_member, cohort_form, create_cohort, eta_seconds
