@@ -79,22 +79,36 @@ def test_with_redis_a_run_that_ended_before_the_subscription_answers_at_once(acm
     assert answered == [True]
 
 
-def test_with_redis_the_wait_holds_no_database_connection(acme, redis_cache):
+def test_with_redis_the_wait_holds_no_database_connection(acme, redis_cache, monkeypatch):
+    """The request's connection is open when the wait begins (the view has read the run); it is let go once the
+    status is read after subscribing, and none is held while the waiter listens."""
+    from redis.client import PubSub
+
     run = run_in_status(support_workflow(acme)[0], Run.Status.PENDING)
-    seen = []
+    listening, held = PubSub.get_message, []
+
+    def get_message(self, *args, **kwargs):
+        held.append(connection.connection is not None)  # the waiter thread's own connection
+        return listening(self, *args, **kwargs)
+
+    monkeypatch.setattr(PubSub, "get_message", get_message)
+    answered = []
 
     def wait():
-        seen.append(wait_until_final(run.run_id, 30, recheck=30))
-        seen.append(connection.connection is None)  # this thread's own, after the wait's reads
+        connection.ensure_connection()
+        answered.append(wait_until_final(run.run_id, 30, recheck=30))
+        connection.close()
 
     waiter = threading.Thread(target=wait)
     waiter.start()
     try:
         wait_for(lambda: subscribed(redis_cache, run.run_id), timeout=10, message="the waiter's subscription")
+        wait_for(lambda: len(held) >= 2, timeout=10, message="the waiter to listen")
         services.cancel_run(run=run)
     finally:
         waiter.join(timeout=10)
-    assert seen == [True, True]
+    assert answered == [True]
+    assert held[0] is True and not any(held[1:])  # held while Redis confirms the subscription only
 
 
 def test_with_redis_down_the_wait_polls_the_status_instead(acme, settings):
