@@ -282,6 +282,14 @@ def start_in_target(node: str, *, shown_pairs: Mapping[str, str], pairs: Mapping
     return carried if carried in target_ids else ""
 
 
+def still_dropped(node: str, preview: "Preview") -> bool:
+    """Whether the plan may still say Start from went back to the first node because `node` has no node in the target
+    version: not once the mapping the form now shows leads it to one."""
+    if not node or preview.mapping is None:
+        return False
+    return not start_in_target(node, shown_pairs={}, pairs=preview.mapping.pairs, target_ids=preview.start_nodes)
+
+
 def _start_hint(
     source: Run, parsed: ReplayFields, target_nodes: tuple, mapping: NodeMappingPlan, hint: StartHint | None
 ) -> tuple[ReplayFields, str]:

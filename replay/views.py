@@ -27,7 +27,7 @@ from .messages import (
 )
 from .presenters import plan_rows, start_options, submit_blocked
 from .rules import CROSS_BOUNDARY, MODE_FIELDS
-from .services import StartHint, preview_replay, submit_replay
+from .services import StartHint, preview_replay, still_dropped, submit_replay
 
 DIALOG = "replay/dialog.html"
 MODE_FIELD_NAMES = {name for names in MODE_FIELDS.values() for name in names}
@@ -206,8 +206,9 @@ def plan_panel(request, membership, run_id):
         "standalone": True,
         **_plan_context(membership, run, data, start_from=False),
     }
-    if not data["from_nodes"]:  # Start from, reset by the last version change, still starts at the first node
-        context["start_dropped"] = request.POST.get("start_dropped", "")
+    dropped = request.POST.get("start_dropped", "")  # reset by the last version change
+    if not data["from_nodes"] and still_dropped(dropped, context["preview"]):
+        context["start_dropped"] = dropped
     return render(request, DIALOG + "#plan-panel", context)
 
 

@@ -57,12 +57,22 @@ def test_a_start_node_the_new_version_has_no_node_for_is_reset_and_carried_to_th
 def test_the_plan_says_start_from_was_reset_while_it_starts_at_the_first_node(operator_client, v1):
     source = finished_run(v1)
     renaming_version(v1)
-    form = {"mode": "as_is", "target_version": "2", "map:draft": "compose", "map:notify": "send"}
+    form = {"mode": "as_is", "target_version": "2", "map:draft": "compose"}
     url = f"/acme/ai/runs/{source.run_id}/replay/plan"
     reset = operator_client.post(url, {**form, "start_dropped": "notify"}).content.decode()
     assert "Start from is back at the first node: <code>notify</code> is not a node of v2" in reset
-    chosen = operator_client.post(url, {**form, "start_dropped": "notify", "from_node": "send"}).content.decode()
+    chosen = operator_client.post(url, {**form, "start_dropped": "notify", "from_node": "compose"}).content.decode()
     assert 'id="start-reset"' not in chosen
+
+
+def test_the_reset_note_goes_once_the_mapping_the_form_shows_leads_the_node_into_the_version(operator_client, v1):
+    """Typed into the mapping but not saved: the note's "no node mapping leads to one of its nodes" is no longer true."""
+    source = finished_run(v1)
+    renaming_version(v1)
+    form = {"mode": "as_is", "target_version": "2", "map:draft": "compose", "map:notify": "send"}
+    url = f"/acme/ai/runs/{source.run_id}/replay/plan"
+    html = operator_client.post(url, {**form, "start_dropped": "notify"}).content.decode()
+    assert 'id="start-reset"' not in html
 
 
 def test_the_first_node_stays_the_start_of_a_failed_run_across_a_version_change(operator_client, v1):
