@@ -9,6 +9,8 @@ from collections.abc import Callable
 from functools import cache
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
+from django.db.models import Model
+from django.db.models.signals import post_save, pre_save
 
 from .http.errors import BadRequest
 from .http.openapi import Header
@@ -62,7 +64,7 @@ def _insert(run: Run) -> None:
     """The INSERT save(force_insert=True) sends, prepared: every submit and trigger sends one (the ORM compiled it
     anew each time). A value left to the database's default (none today) goes through the ORM, which writes it."""
     values = [f.pre_save(run, True) for f in _INSERTED]
-    if any(hasattr(value, "resolve_expression") for value in values):
+    if any(hasattr(value, "resolve_expression") for value in values) or _save_does_more():
         run.save(force_insert=True)
         return
     db = connections[DEFAULT_DB_ALIAS]
@@ -71,6 +73,11 @@ def _insert(run: Run) -> None:
             _insert_statement(db.vendor), [f.get_db_prep_save(v, db) for f, v in zip(_INSERTED, values, strict=True)]
         )
     run._state.adding, run._state.db = False, DEFAULT_DB_ALIAS
+
+
+def _save_does_more() -> bool:
+    """Whether Run.save() would do more than its INSERT: a save() of its own, or a receiver of its save signals."""
+    return Run.save is not Model.save or pre_save.has_listeners(Run) or post_save.has_listeners(Run)
 
 
 def insert_run(run: Run) -> None:

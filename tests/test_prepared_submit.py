@@ -59,3 +59,28 @@ def test_a_run_inserted_prepared_is_stored_as_save_stores_it(acme):
         k: v for k, v in _loaded(stored[theirs.pk]).items() if k not in skip
     }
     assert stored[ours.pk].created_at == ours.created_at
+
+
+def test_a_receiver_of_runs_save_signal_makes_the_insert_go_through_save(acme):
+    """The prepared insert is save()'s INSERT only while save() does nothing more: a receiver added later is heard."""
+    from django.db.models.signals import post_save
+
+    source = finished_run(support_workflow(acme)[0])
+    heard = []
+
+    def receiver(sender, instance, created, **kwargs):
+        heard.append((instance.run_id, created))
+
+    post_save.connect(receiver, sender=Run)
+    try:
+        run = Run(
+            workspace=source.workspace,
+            workflow=source.workflow,
+            version=source.version,
+            version_number=source.version_number,
+            trigger_payload={},
+        )
+        insert_run(run)
+    finally:
+        post_save.disconnect(receiver, sender=Run)
+    assert heard == [(run.run_id, True)] and Run.objects.filter(pk=run.run_id).exists()
