@@ -44,14 +44,21 @@ def converted(row, columns: tuple) -> list:
     by_set = _converters.setdefault(db, {})
     found = by_set.get(id(columns))
     if found is None:
-        found = by_set[id(columns)] = [
-            (col, db.ops.get_db_converters(col) + col.get_db_converters(db))
-            for col in (field.get_col(alias) for alias, field in columns)
-        ]
+        found = by_set[id(columns)] = converters_of([field.get_col(alias) for alias, field in columns], db)
+    return applied(row, found, db)
+
+
+def converters_of(expressions, db) -> list:
+    """Each expression with the database converters the ORM applies to its values, on connection `db`."""
+    return [(e, db.ops.get_db_converters(e) + e.get_db_converters(db)) for e in expressions]
+
+
+def applied(row, converters: list, db) -> list:
+    """`row`'s values through converters_of's converters, in order."""
     values = []
-    for value, (col, converters) in zip(row, found, strict=True):
-        for convert in converters:
-            value = convert(value, col, db)
+    for value, (expression, converts) in zip(row, converters, strict=True):
+        for convert in converts:
+            value = convert(value, expression, db)
         values.append(value)
     return values
 
@@ -116,7 +123,7 @@ class Compiled:
                 params,
                 params.index(SLOT),
                 [*query.extra_select, *query.values_select, *query.annotation_select],
-                [(e, db.ops.get_db_converters(e) + e.get_db_converters(db)) for e in expressions],
+                converters_of(expressions, db),
             )
         return found
 
@@ -131,11 +138,4 @@ class Compiled:
         """A row of it (or a caller's slice of one) as its values() queryset would give it."""
         db = connections[DEFAULT_DB_ALIAS]
         compilation = self._compilation()
-        row = {}
-        for name, value, (expression, converters) in zip(
-            compilation.names, values, compilation.converters, strict=True
-        ):
-            for convert in converters:
-                value = convert(value, expression, db)
-            row[name] = value
-        return row
+        return dict(zip(compilation.names, applied(values, compilation.converters, db), strict=True))
