@@ -53,6 +53,21 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture
+def shared_redis_cache(settings):
+    """The default cache on Redis, as a deployment with REDIS_URL has it (the PostgreSQL pass's REDIS_URL, or a local
+    server): a client of that Redis. Skipped without a Redis server."""
+    import redis
+
+    url = settings.REDIS_URL or "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis server at " + url)
+    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": url}}
+    return redis.Redis.from_url(url)
+
+
 class RateLimitClock:
     """django-ratelimit counts in fixed windows of wall-clock time; a test that straddled a window edge
     would see its counter reset. Tests hold the clock still and move it on purpose."""

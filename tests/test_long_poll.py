@@ -7,7 +7,6 @@ the PostgreSQL pass's Redis (REDIS_URL) or a local server, and are skipped when 
 import threading
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from runs import services
@@ -19,21 +18,7 @@ from .worker import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
-REDIS_URL = settings.REDIS_URL or "redis://127.0.0.1:6379/15"
 LOCAL_MEMORY = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-
-
-@pytest.fixture
-def redis_cache(settings):
-    """The shared Redis cache a deployment with REDIS_URL has, so finished runs are announced."""
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError:
-        pytest.skip("no Redis server at " + REDIS_URL)
-    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_URL}}
-    return redis.Redis.from_url(REDIS_URL)
 
 
 def subscribed(client, run_id: str) -> bool:
@@ -54,7 +39,7 @@ def test_without_redis_the_wait_polls_the_status_holding_no_connection_meanwhile
     assert held == [False, False] and connection.connection is None
 
 
-def test_with_redis_a_cancel_wakes_the_waiter_at_once(acme, redis_cache):
+def test_with_redis_a_cancel_wakes_the_waiter_at_once(acme, shared_redis_cache):
     """The status is read only before the wait and once per `recheck` (30 s here): only the announcement of the
     cancel can end this wait within the test's bound."""
     run = run_in_status(support_workflow(acme)[0], Run.Status.PENDING)
@@ -62,15 +47,15 @@ def test_with_redis_a_cancel_wakes_the_waiter_at_once(acme, redis_cache):
     waiter = threading.Thread(target=lambda: answered.append(wait_until_final(run.run_id, 30, recheck=30)))
     waiter.start()
     try:
-        wait_for(lambda: subscribed(redis_cache, run.run_id), timeout=10, message="the waiter's subscription")
+        wait_for(lambda: subscribed(shared_redis_cache, run.run_id), timeout=10, message="the waiter's subscription")
         services.cancel_run(run=run)
     finally:
         waiter.join(timeout=10)
     assert answered == [True]
-    assert not subscribed(redis_cache, run.run_id)  # the waiter let go of its subscription
+    assert not subscribed(shared_redis_cache, run.run_id)  # the waiter let go of its subscription
 
 
-def test_with_redis_a_run_that_ended_before_the_subscription_answers_at_once(acme, redis_cache):
+def test_with_redis_a_run_that_ended_before_the_subscription_answers_at_once(acme, shared_redis_cache):
     run = run_in_status(support_workflow(acme)[0], Run.Status.COMPLETED)
     answered = []
     waiter = threading.Thread(target=lambda: answered.append(wait_until_final(run.run_id, 30, recheck=30)))
@@ -79,7 +64,7 @@ def test_with_redis_a_run_that_ended_before_the_subscription_answers_at_once(acm
     assert answered == [True]
 
 
-def test_with_redis_the_wait_holds_no_database_connection(acme, redis_cache, monkeypatch):
+def test_with_redis_the_wait_holds_no_database_connection(acme, shared_redis_cache, monkeypatch):
     """The request's connection is open when the wait begins (the view has read the run); it is let go once the
     status is read after subscribing, and none is held while the waiter listens."""
     from redis.client import PubSub
@@ -102,7 +87,7 @@ def test_with_redis_the_wait_holds_no_database_connection(acme, redis_cache, mon
     waiter = threading.Thread(target=wait)
     waiter.start()
     try:
-        wait_for(lambda: subscribed(redis_cache, run.run_id), timeout=10, message="the waiter's subscription")
+        wait_for(lambda: subscribed(shared_redis_cache, run.run_id), timeout=10, message="the waiter's subscription")
         wait_for(lambda: len(held) >= 2, timeout=10, message="the waiter to listen")
         services.cancel_run(run=run)
     finally:
