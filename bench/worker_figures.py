@@ -246,8 +246,13 @@ class WorkerFigures:
     def finished_count(self) -> int:
         return Run.objects.filter(replay_of=self.data.chain_source, status__in=TERMINAL).count()
 
-    def keep_busy(self, seconds: float, backlog: int = 60, submitters: int = 4) -> list[float]:
+    def keep_busy(
+        self, seconds: float, backlog: int = 60, submitters: int = 4, at_end: Callable[[], object] | None = None
+    ) -> list[float]:
         """Submit replays so the workers never run dry; returns completions per second for each 10 s bucket.
+
+        `at_end` is called once the submitters have stopped and before they close their connections: a snapshot of
+        the PostgreSQL backends taken there still counts theirs (a backend that exits between two snapshots is lost).
 
         Several submitter threads, as several API processes would be: one thread submitting alone waits on
         its round trips (a submit is ~3 ms of CPU but 5-8 ms of wall time on a loaded machine) and was the
@@ -257,7 +262,7 @@ class WorkerFigures:
         # (run_status_heartbeat_idx), where counting the source's replays read every one of them, 20 times a second.
         pending = lambda: Run.objects.filter(status__in=("pending", "running")).count()  # noqa: E731
         wanted: queue.Queue[None] = queue.Queue()
-        stop = threading.Event()
+        stop, measured, idle = threading.Event(), threading.Event(), threading.Semaphore(0)
 
         def submitter() -> None:
             try:
@@ -268,6 +273,8 @@ class WorkerFigures:
                         continue
                     self.submit_replays(1)
             finally:
+                idle.release()
+                measured.wait()
                 connection.close()  # each thread's own connection
 
         threads = [threading.Thread(target=submitter, daemon=True) for _ in range(submitters)]
@@ -289,8 +296,15 @@ class WorkerFigures:
                     bucket_start, bucket_done = now, done
         finally:
             stop.set()
-            for thread in threads:
-                thread.join()
+            try:
+                for _ in threads:
+                    idle.acquire(timeout=30)
+                if at_end is not None:
+                    at_end()
+            finally:
+                measured.set()
+                for thread in threads:
+                    thread.join()
         return rates
 
     def throughput(self, seconds: float, workers: str, worker_groups: set[int]) -> None:
@@ -300,9 +314,15 @@ class WorkerFigures:
         self.keep_busy(5)  # warm every pool process and thread
         churn_before = run_table_churn()
         before, began, cpu_before = self.finished_count(), time.perf_counter(), cpu.snapshot(worker_groups)
-        rates = self.keep_busy(seconds)
-        finished, elapsed = self.finished_count() - before, time.perf_counter() - began
-        overall, spent = finished / elapsed, cpu.spent(cpu_before, cpu.snapshot(worker_groups))
+        ended = []  # the count, the time and the CPU as the submitters stop
+
+        def at_end() -> None:
+            ended.append((self.finished_count(), time.perf_counter(), cpu.snapshot(worker_groups)))
+
+        rates = self.keep_busy(seconds, at_end=at_end)
+        ((finished_at_end, ended_at, cpu_after),) = ended
+        finished, elapsed = finished_at_end - before, ended_at - began
+        overall, spent = finished / elapsed, cpu.spent(cpu_before, cpu_after)
         rates = rates or [overall]
         self.figures.append(
             Figure(
