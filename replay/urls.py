@@ -11,6 +11,7 @@ urlpatterns = [
     path("ai/cohorts", cohorts.cohort_list, name="cohort-list"),
     path("ai/cohorts/new", cohorts.cohort_new, name="cohort-new"),
     path("ai/cohorts/new/preview", cohorts.cohort_preview, name="cohort-preview"),
+    path("ai/cohorts/new/checks", cohorts.cohort_checks, name="cohort-checks"),
     path("ai/cohorts/<str:cohort_id>", cohorts.cohort_detail, name="cohort-detail"),
     path("ai/cohorts/<str:cohort_id>/cancel", cohorts.cohort_cancel, name="cohort-cancel"),
 ]

@@ -1,6 +1,8 @@
 """The compare page's Checks panel: checks kept in the URL, added by a small form, a regression marked."""
 
 import json
+import re
+from html import unescape
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -102,3 +104,23 @@ def test_a_multiline_value_is_kept_with_the_line_breaks_outputs_have(operator_cl
     response = page(operator_client, replay, add="1", node="draft", kind="equals", value="Dear Dana,\r\nthanks")
     [check] = json.loads(parse_qs(urlparse(response["Location"]).query)["checks"][0])
     assert check["value"] == "Dear Dana,\nthanks"
+
+
+def test_the_panels_checks_open_a_cohort_of_the_workflow_with_them_in_its_box(operator_client, replay):
+    declared = [NAMES_CLAUDE]
+    html = page(operator_client, replay, checks=json.dumps(declared)).content.decode()
+    link = re.search(r'<a href="([^"]+)" id="checks-to-cohort">', html)
+    assert link is not None
+    target = urlparse(unescape(link.group(1)))
+    query = parse_qs(target.query)
+    assert target.path == "/acme/ai/cohorts/new" and query["workflow"] == [replay.workflow.workflow_id]
+    assert json.loads(query["checks"][0]) == declared
+    form = operator_client.get(unescape(link.group(1))).content.decode()
+    assert '<span class="mono">draft</span> contains {&quot;value&quot;: &quot;claude-opus-4-7&quot;}' in form
+
+
+def test_a_viewer_is_not_offered_a_cohort(client, viewer, replay):
+    client.force_login(viewer)
+    response = page(client, replay, checks=json.dumps([NAMES_CLAUDE]))
+    html = response.content.decode()
+    assert response.status_code == 200 and '<tr class="check-result' in html and 'id="checks-to-cohort"' not in html

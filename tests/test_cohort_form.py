@@ -1,13 +1,16 @@
 """The cohort form (issue 31, item 6): the replay dialog's own fields anchored on the first eligible member, its
 banner and mapping check, Start from, the tools choice, the lanes and checks, and the preview that follows them."""
 
+import html
 import json
+import re
 
 import pytest
 
 from mappings.services import save_mapping, unmapped_message
 from replay.cohorts.models import Cohort
 from replay.cohorts.services import ANCHORED_ON_ELIGIBLE, ANCHORED_ON_FIRST_REPLAYABLE, ANCHORED_ON_REPLAYABLE
+from replay.cohorts.views import CHECKS_NOT_A_LIST
 from replay.messages import WILL_FAIL, WILL_FAIL_REMEDY, WILL_FAIL_REMEDY_COHORT
 from runs.models import CatalogModel
 
@@ -265,3 +268,92 @@ def test_the_runs_list_offers_a_box_that_ticks_all_runs_on_the_page(operator_cli
     page = operator_client.get("/acme/ai/runs").content.decode()
     assert '<input type="checkbox" id="tick-page" aria-label="Tick all runs on this page' in page
     assert 'data-tick-store="reprise:ticked:acme"' in page and 'id="clear-ticks"' in page
+
+
+CHECKS = "/acme/ai/cohorts/new/checks"
+
+
+def box(answer) -> list:
+    """The checks the answer's JSON box holds."""
+    found = re.search(
+        r'<textarea id="cohort-checks" .*? placeholder=\'[^\']*\'>(.*?)</textarea>', answer.content.decode(), re.S
+    )
+    assert found is not None
+    return json.loads(html.unescape(found.group(1))) if found.group(1).strip() else []
+
+
+def test_a_check_described_in_the_small_form_is_added_to_the_box_and_the_preview_follows(operator_client, version):
+    runs = completed_runs(version, 2)
+    described = {"check_node": "draft", "check_kind": "contains", "check_value": "Thanks", "check_ignore_case": "1"}
+    answer = operator_client.post(CHECKS, fields(version, runs, checks="", **described), HTTP_HX_REQUEST="true")
+    assert answer.status_code == 200 and answer["HX-Trigger"] == "cohortChanged"
+    assert box(answer) == [{"kind": "contains", "node": "draft", "value": "Thanks", "case_sensitive": False}]
+    assert (
+        "contains {&quot;value&quot;: &quot;Thanks&quot;, &quot;case_sensitive&quot;: false}" in answer.content.decode()
+    )
+    assert Cohort.objects.count() == 0
+
+
+def test_the_box_a_check_was_added_to_creates_the_cohort_with_it(operator_client, version):
+    runs = completed_runs(version, 2)
+    described = {"check_node": "draft", "check_kind": "max_length", "check_value": "500"}
+    added = box(operator_client.post(CHECKS, fields(version, runs, **described), HTTP_HX_REQUEST="true"))
+    operator_client.post(NEW, fields(version, runs, checks=json.dumps(added)))
+    assert [{k: c[k] for k in ("kind", "node", "value")} for c in Cohort.objects.get().checks] == [
+        {"kind": "max_length", "node": "draft", "value": 500}
+    ]
+
+
+def test_a_refused_check_is_named_beside_its_field_and_leaves_the_box_as_it_was(operator_client, version):
+    runs = completed_runs(version, 2)
+    kept = [{"kind": "json_valid", "node": "draft"}]
+    described = {"check_node": "draft", "check_kind": "regex", "check_value": "(unclosed"}
+    answer = operator_client.post(
+        CHECKS, fields(version, runs, checks=json.dumps(kept), **described), HTTP_HX_REQUEST="true"
+    )
+    page = answer.content.decode()
+    assert answer.status_code == 400 and "HX-Trigger" not in answer
+    assert 'id="cohort-check-error"' in page and "checks[1]" not in page
+    assert re.search(r'<textarea name="check_value" rows="1" aria-invalid="true">\(unclosed</textarea>', page)
+    assert box(answer) == kept
+
+
+def test_remove_takes_that_check_out_of_the_box(operator_client, version):
+    runs = completed_runs(version, 2)
+    declared = [{"kind": "json_valid", "node": "draft"}, {"kind": "max_length", "node": "draft", "value": 9}]
+    answer = operator_client.post(
+        CHECKS, fields(version, runs, checks=json.dumps(declared), remove="0"), HTTP_HX_REQUEST="true"
+    )
+    assert answer.status_code == 200 and box(answer) == declared[1:]
+
+
+def test_a_box_that_is_not_a_list_of_checks_is_named_and_nothing_is_added(operator_client, version):
+    runs = completed_runs(version, 2)
+    described = {"check_kind": "json_valid"}
+    answer = operator_client.post(
+        CHECKS, fields(version, runs, checks="[{not json", **described), HTTP_HX_REQUEST="true"
+    )
+    page = answer.content.decode()
+    assert answer.status_code == 400 and CHECKS_NOT_A_LIST in page
+    assert "[{not json" in html.unescape(page) and 'class="cohort-checks-json" open' in page
+
+
+def test_a_viewer_may_not_change_the_checks(client, viewer, version):
+    client.force_login(viewer)
+    assert client.post(CHECKS, {"check_kind": "json_valid"}).status_code == 403
+
+
+def test_the_small_form_offers_the_first_members_nodes(operator_client, version):
+    runs = completed_runs(version, 2)
+    page = operator_client.get(ticked(runs)).content.decode()
+    nodes = re.search(r'<datalist id="cohort-check-nodes">(.*?)</datalist>', page).group(1)
+    assert '<option value="draft">' in nodes and 'list="cohort-check-nodes"' in page
+
+
+def test_a_box_edited_by_hand_is_listed_as_typed(operator_client, version):
+    runs = completed_runs(version, 2)
+    typed = '[{"kind": "json_valid", "node": "classify"}]'
+    answer = operator_client.post(CHECKS, fields(version, runs, checks=typed, read="1"), HTTP_HX_REQUEST="true")
+    page = answer.content.decode()
+    assert answer.status_code == 200 and 'class="cohort-checks-json" open' in page
+    assert '<span class="mono">classify</span> json_valid' in page and html.escape(typed) in page

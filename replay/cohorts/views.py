@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_htmx.http import reswap, retarget
 
+from runs.checks.form import FORM_FIELDS, KIND_CHOICES, FormError, label, with_added
 from runs.compare import Pair
 from runs.http.errors import Rejected
 from runs.http.web import workspace_view
@@ -50,6 +51,53 @@ def _checks(raw: str):
         return json.loads(raw)
     except ValueError:
         return raw
+
+
+CHECK_FIELDS = ("node", "kind", "value", "path", "ignore_case")  # the small form's, each posted as check_<name>
+CHECKS_NOT_A_LIST = "The checks are not a JSON list of checks: correct them, or clear the box to start again."
+
+
+def _checks_context(post: QueryDict, added: dict | None = None, error: FormError | None = None) -> dict:
+    """The checks fieldset: the box's checks listed one per line, the small form that adds one, and its refusal."""
+    declared = _checks(post.get("checks", ""))
+    readable = isinstance(declared, list) and all(isinstance(c, dict) and "kind" in c for c in declared)
+    return {
+        "checks_text": post.get("checks", ""),
+        "checks_listed": [(label(c), c.get("node")) for c in declared] if readable else [],
+        "checks_unreadable": CHECKS_NOT_A_LIST if post.get("checks", "").strip() and not readable else "",
+        "check_kinds": KIND_CHOICES,
+        "check_fields": FORM_FIELDS,
+        "check_form": added if added is not None else {},
+        "check_error": error,
+    }
+
+
+@workspace_view(methods=("POST",), role=Role.OPERATOR)
+def cohort_checks(request, membership):
+    """The form's checks (htmx): the small form's check added to the box, or the box's check `remove` taken out;
+    refused as create would refuse it, naming the field. The preview follows (cohortChanged). `read`: the box was
+    edited by hand, and the list follows it as typed."""
+    post, declared = request.POST.copy(), _checks(request.POST.get("checks", ""))
+    if "read" in post:
+        return render(request, NEW + "#checks", _context(membership, **_checks_context(post), checks_open=True))
+    form = {name: post.get(f"check_{name}", "") for name in CHECK_FIELDS}
+    listed = isinstance(declared, list) and all(isinstance(c, dict) for c in declared)
+    try:
+        if not listed:
+            raise FormError("checks", CHECKS_NOT_A_LIST)
+        if "remove" in post:
+            index = int(post["remove"]) if post["remove"].isdigit() else -1
+            declared = [c for i, c in enumerate(declared) if i != index]
+        else:
+            declared = with_added(declared, form, holder="A cohort")
+    except FormError as exc:
+        context = _checks_context(post, form, exc)
+        return render(request, NEW + "#checks", _context(membership, **context), status=400)
+    post["checks"] = json.dumps(declared, ensure_ascii=False, indent=1) if declared else ""
+    kept = {"node": form["node"], "kind": form["kind"]}  # the next check is often on the same node, of the same kind
+    response = render(request, NEW + "#checks", _context(membership, **_checks_context(post, kept)))
+    response["HX-Trigger"] = "cohortChanged"
+    return response
 
 
 def form_body(post) -> dict:
@@ -139,6 +187,7 @@ def _form_context(membership: Membership, values: QueryDict, state: CohortForm) 
     """The whole form: the selection, the change fields as the replay dialog shows them for the anchor member, the
     lanes, the checks, the banner and the preview."""
     anchor = state.anchor
+    plan = state.found.preview.plan if state.found else None
     context = _context(
         membership,
         values=values,
@@ -149,6 +198,8 @@ def _form_context(membership: Membership, values: QueryDict, state: CohortForm) 
         workflows=Workflow.objects.filter(workspace=membership.workspace).order_by("name"),
         cohort=True,
         **_preview_panel(state),
+        **_checks_context(values),
+        check_nodes=[node.node_id for node in plan.nodes] if plan else [],
     )
     if anchor is not None:
         context.update(run=anchor.source, **field_choices(membership, anchor.source), **preview_context(anchor))

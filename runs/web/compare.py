@@ -1,7 +1,7 @@
 """The compare page: two runs side by side, rows node by node, each row's diff loaded when it is opened."""
 
 from functools import cache
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -11,6 +11,7 @@ from django.utils.safestring import SafeString
 from django_htmx.http import HttpResponseStopPolling
 
 from runs.access import get_run_for_member
+from runs.checks.form import FORM_FIELDS, KIND_CHOICES
 from runs.compare import (
     SORTS,
     Comparison,
@@ -232,7 +233,7 @@ def compare_page(request, membership, run_id):
         return redirect(request.path + panel.add_url)
     context = _context(membership, comparison, request)
     context.update(_rows_context(context, request, membership.workspace, run_id))
-    context.update(_checks_context(panel, comparison, request))
+    context.update(_checks_context(panel, comparison, request, membership.workspace.slug))
     if request.htmx and request.GET.get("fragment") == "rows":
         return render(request, PAGE + "#rows", context)
     if request.htmx and request.GET.get("fragment") == "live":
@@ -250,18 +251,25 @@ def check_node_options(nodes: list[str], chosen: str | None) -> SafeString:
     )
 
 
-def _checks_context(panel: checks.Panel, comparison: Comparison, request) -> dict:
+def _checks_context(panel: checks.Panel, comparison: Comparison, request, slug: str) -> dict:
     nodes = dict.fromkeys(s.node_id for r in comparison.rows for s in (r.base, r.other) if s is not None)
     return {
         "panel": panel,
         "check_node_options": check_node_options(
             list(nodes), request.GET.get("node") if "add" in request.GET else None
         ),
-        "check_kinds": checks.KIND_CHOICES,
-        "check_fields": checks.FORM_FIELDS,
+        "check_kinds": KIND_CHOICES,
+        "check_fields": FORM_FIELDS,
         "checks_json": request.GET.get("checks", "") if not panel.error else "",
         "check_form": request.GET if "add" in request.GET else {},
+        "cohort_url": _cohort_with_checks(slug, comparison, request.GET.get("checks", "")) if panel.checks else "",
     }
+
+
+def _cohort_with_checks(slug: str, comparison: Comparison, checks_json: str) -> str:
+    """The new-cohort form of this workflow with these checks in its box: judged here on two runs, then on many."""
+    query = urlencode({"workflow": comparison.base.workflow.workflow_id, "checks": checks_json})
+    return reverse("cohort-new", args=[slug]) + "?" + query
 
 
 @workspace_view()

@@ -641,7 +641,28 @@
   document.addEventListener("change", function (e) {
     var t = e.target;
     if (!t.closest || !t.closest("#cohort-form") || t.id === "target_version") return;
+    if (t.closest("#cohort-check-add")) return; // a check being described changes nothing until it is added
     refreshCohort();
   });
   document.body.addEventListener("revisionSaved", refreshCohort);
+
+  // ---- The check forms (the compare page's, the cohort form's): the kind picked says what Value and JSON pointer
+  // hold, as their placeholders ----
+  function showCheckHints(select) {
+    var option = select.selectedOptions[0];
+    var box = select.closest(".check-add");
+    if (!option || !box) return;
+    var value = box.querySelector("[name=value], [name=check_value]");
+    var path = box.querySelector("[name=path], [name=check_path]");
+    if (value) value.placeholder = option.dataset.valueHint || "";
+    if (path) path.placeholder = option.dataset.pathHint || "";
+  }
+  function showAllCheckHints(root) {
+    (root || document).querySelectorAll("[data-check-kind]").forEach(showCheckHints);
+  }
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("[data-check-kind]")) showCheckHints(e.target);
+  });
+  showAllCheckHints();
+  document.body.addEventListener("htmx:afterSwap", function (e) { showAllCheckHints(e.target); });
 })();

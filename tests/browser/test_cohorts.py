@@ -2,6 +2,7 @@
 progress, the verdict with a regression beside the baseline rate, and Cancel."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -229,4 +230,33 @@ def test_create_cohort_waits_while_the_first_members_plan_will_fail_and_says_why
     page.check("input[name=mode][value=as_is]")
     expect(why).to_have_text("")
     expect(create).to_be_enabled()
+    assert page.errors == []
+
+
+def test_the_cohort_forms_checks_are_built_in_the_form_and_created_with_the_cohort(page_for, operator, sources):
+    version, runs = sources
+    page = page_for(operator, height=1400)
+    page.goto(f"/acme/ai/cohorts/new?run={runs[0].pk}&run={runs[1].pk}")
+    builder = page.locator("#cohort-check-add")
+    builder.get_by_label("Node").fill("draft")
+    builder.get_by_label("Kind").select_option("json_field_equals")
+    expect(builder.get_by_label("JSON pointer")).to_have_attribute("placeholder", "a JSON pointer, e.g. /decision")
+    builder.get_by_label("Kind").select_option("regex")
+    builder.get_by_label("Value").fill("(unclosed")
+    builder.get_by_role("button", name="Add check").click()
+    expect(page.locator("#cohort-check-error")).to_contain_text("pattern is not a valid regular expression")
+    expect(page.locator("#cohort-check-add").get_by_label("Value")).to_have_value("(unclosed")
+    builder = page.locator("#cohort-check-add")  # swapped: the hints follow the new select too
+    builder.get_by_label("Kind").select_option("max_length")
+    expect(builder.get_by_label("Value")).to_have_attribute("placeholder", "the most characters")
+    builder.get_by_label("Value").fill("2000")
+    builder.get_by_role("button", name="Add check").click()
+    expect(page.locator("#cohort-checks-list li")).to_have_count(1)
+    expect(page.locator("#cohort-checks-list")).to_contain_text('draft max_length {"value": 2000}')
+    page.locator("#cohort-checks-fieldset").screenshot(path=shot("form-checks"))
+    page.fill("input[name=name]", "Checked")
+    expect(page.locator("#create-cohort")).to_be_enabled()
+    page.click("#create-cohort")
+    expect(page).to_have_url(re.compile(r"/acme/ai/cohorts/cohort_[0-9a-f]{12}$"))
+    assert [(c["kind"], c["node"], c["value"]) for c in Cohort.objects.get().checks] == [("max_length", "draft", 2000)]
     assert page.errors == []
