@@ -206,10 +206,16 @@ def plan_panel(request, membership, run_id):
         "standalone": True,
         **_plan_context(membership, run, data, start_from=False),
     }
-    dropped = request.POST.get("start_dropped", "")  # reset by the last version change
-    if not data["from_nodes"] and still_dropped(dropped, context["preview"]):
-        context["start_dropped"] = dropped
+    context["start_dropped"] = start_reset_by_version(request.POST, context["preview"])
     return render(request, DIALOG + "#plan-panel", context)
+
+
+def start_reset_by_version(post, preview) -> str:
+    """The Start from node the last version change reset (the mapping section's start_dropped), while the plan may
+    still say so: Start from is still the first node and no node mapping the form shows leads the node into the
+    version. The dialog's plan panel and the cohort form's preview say it alike."""
+    dropped = post.get("start_dropped", "")
+    return dropped if not post.get("from_node") and still_dropped(dropped, preview) else ""
 
 
 @workspace_view()

@@ -357,3 +357,16 @@ def test_a_box_edited_by_hand_is_listed_as_typed(operator_client, version):
     page = answer.content.decode()
     assert answer.status_code == 200 and 'class="cohort-checks-json" open' in page
     assert '<span class="mono">classify</span> json_valid' in page and html.escape(typed) in page
+
+
+def test_the_preview_says_start_from_was_reset_by_the_version_change_as_the_dialogs_plan_does(operator_client, version):
+    runs = [finished_run(version) for _ in range(2)]  # renamed nodes are those with a recorded step
+    renaming_version(version)  # v2: compose → send; no saved mapping leads notify to one of its nodes
+    change = {"target_version": "2", "map:draft": "compose", "start_dropped": "notify"}
+    page = operator_client.post(PREVIEW, fields(version, runs, **change), HTTP_HX_REQUEST="true").content.decode()
+    assert "Start from is back at the first node: <code>notify</code> is not a node of v2" in page
+    assert unmapped_message(1) in page  # beside the refusal that waits for notify's mapping, as in the dialog
+    mapped = operator_client.post(
+        PREVIEW, fields(version, runs, **change, **{"map:notify": "send"}), HTTP_HX_REQUEST="true"
+    )
+    assert 'id="start-reset"' not in mapped.content.decode() and "cohort-preview" in mapped.content.decode()

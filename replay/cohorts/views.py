@@ -21,7 +21,7 @@ from runs.models import Membership, Role, Run, RunMode, Workflow
 
 from ..messages import WILL_FAIL_REMEDY_COHORT
 from ..presenters import plan_rows, submit_blocked
-from ..views import change_fields, field_choices, preview_context
+from ..views import change_fields, field_choices, preview_context, start_reset_by_version
 from .models import ACTIVE_STATUSES, Cohort, Lane, MemberStatus
 from .reading import cohort_dict, page_of_cohorts
 from .services import CohortForm, cancel_cohort, cohort_for_member, cohort_form, create_cohort, eta_seconds
@@ -168,7 +168,7 @@ def _state(membership: Membership, values: QueryDict) -> CohortForm:
     return cohort_form(membership=membership, data={**data, "name": data["name"] or PREVIEW_NAME})
 
 
-def _preview_panel(state: CohortForm) -> dict:
+def _preview_panel(state: CohortForm, values: QueryDict) -> dict:
     """The preview panel: the members, the skipped by refusal code, the cost range, the ETA and the first member's
     plan; or the refusal create would answer. Create waits, as the dialog's Submit does, when either says it fails."""
     found = state.found
@@ -180,6 +180,8 @@ def _preview_panel(state: CohortForm) -> dict:
         "blocked": submit_blocked(state.refusal, plan, WILL_FAIL_REMEDY_COHORT),
         "cost": found.estimated_cost_usd if found else None,
         "plan_rows": plan_rows(plan.nodes) if plan else "",
+        "start_dropped": start_reset_by_version(values, state.anchor) if state.anchor else "",
+        "start_target": state.anchor.target if state.anchor else None,
     }
 
 
@@ -197,7 +199,7 @@ def _form_context(membership: Membership, values: QueryDict, state: CohortForm) 
         chosen_statuses=values.getlist("status"),
         workflows=Workflow.objects.filter(workspace=membership.workspace).order_by("name"),
         cohort=True,
-        **_preview_panel(state),
+        **_preview_panel(state, values),
         **_checks_context(values),
         check_nodes=[node.node_id for node in plan.nodes] if plan else [],
     )
@@ -230,7 +232,7 @@ def cohort_preview(request, membership):
     if anchor != request.POST.get("anchor", ""):
         context = _form_context(membership, request.POST, state)
         return retarget(reswap(render(request, NEW + "#form", context), "outerHTML"), "#cohort-form")
-    context = {"cohort": True, "oob": True, "preview": state.anchor, **_preview_panel(state)}
+    context = {"cohort": True, "oob": True, "preview": state.anchor, **_preview_panel(state, request.POST)}
     return render(request, "replay/cohorts/_preview.html", context)
 
 

@@ -260,3 +260,21 @@ def test_the_cohort_forms_checks_are_built_in_the_form_and_created_with_the_coho
     expect(page).to_have_url(re.compile(r"/acme/ai/cohorts/cohort_[0-9a-f]{12}$"))
     assert [(c["kind"], c["node"], c["value"]) for c in Cohort.objects.get().checks] == [("max_length", "draft", 2000)]
     assert page.errors == []
+
+
+def test_the_cohort_preview_says_when_a_version_change_reset_start_from(page_for, operator, sources):
+    from ..builders import renaming_version
+
+    version, runs = sources
+    renaming_version(version)  # v2 has no notify, and no saved mapping leads to one of its nodes
+    page = page_for(operator, height=1400)
+    page.goto(f"/acme/ai/cohorts/new?run={runs[0].pk}&run={runs[1].pk}")
+    page.select_option("#from_node", "notify")
+    page.select_option("#target_version", "2")
+    expect(page.locator("#cohort-preview #start-reset")).to_contain_text(
+        "Start from is back at the first node: notify is not a node of v2"
+    )
+    page.locator("#cohort-preview").screenshot(path=shot("preview-start-reset"))
+    page.select_option("#target_version", "")
+    expect(page.locator("#cohort-preview #start-reset")).to_have_count(0)
+    assert page.errors == []
