@@ -263,6 +263,9 @@ class WorkerFigures:
         pending = lambda: Run.objects.filter(status__in=("pending", "running")).count()  # noqa: E731
         wanted: queue.Queue[None] = queue.Queue()
         stop, measured, idle = threading.Event(), threading.Event(), threading.Semaphore(0)
+        failures: list[
+            BaseException
+        ] = []  # a submitter that fails stops the figure: fewer submitters would understate it
 
         def submitter() -> None:
             try:
@@ -272,6 +275,9 @@ class WorkerFigures:
                     except queue.Empty:
                         continue
                     self.submit_replays(1)
+            except BaseException as exc:
+                failures.append(exc)
+                stop.set()
             finally:
                 idle.release()
                 measured.wait()
@@ -284,7 +290,7 @@ class WorkerFigures:
         bucket_start, bucket_done = began, self.finished_count()
         rates = []
         try:
-            while time.perf_counter() - began < seconds:
+            while time.perf_counter() - began < seconds and not stop.is_set():
                 for _ in range(backlog - pending() - wanted.qsize()):
                     wanted.put(None)
                 # Counting is not free on a 2-core machine: look again in 0.05 s, the backlog lasts longer than that.
@@ -298,13 +304,16 @@ class WorkerFigures:
             stop.set()
             try:
                 for _ in threads:
-                    idle.acquire(timeout=30)
-                if at_end is not None:
+                    if not idle.acquire(timeout=30):
+                        raise RuntimeError("a submitter did not stop within 30 s")
+                if at_end is not None and not failures:
                     at_end()
             finally:
                 measured.set()
                 for thread in threads:
-                    thread.join()
+                    thread.join(timeout=30)
+        if failures:
+            raise RuntimeError("a submitter failed, so the figure would be understated") from failures[0]
         return rates
 
     def throughput(self, seconds: float, workers: str, worker_groups: set[int]) -> None:

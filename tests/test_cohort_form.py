@@ -10,8 +10,8 @@ import pytest
 from mappings.services import save_mapping, unmapped_message
 from replay.cohorts.models import Cohort
 from replay.cohorts.services import ANCHORED_ON_ELIGIBLE, ANCHORED_ON_FIRST_REPLAYABLE, ANCHORED_ON_REPLAYABLE
-from replay.cohorts.views import CHECKS_NOT_A_LIST
 from replay.messages import WILL_FAIL, WILL_FAIL_REMEDY, WILL_FAIL_REMEDY_COHORT
+from runs.checks.form import GONE, NOT_A_LIST, key_of
 from runs.models import CatalogModel
 
 from .builders import finished_run, renaming_version, run_in_status, support_workflow
@@ -321,10 +321,18 @@ def test_a_refused_check_is_named_beside_its_field_and_leaves_the_box_as_it_was(
 def test_remove_takes_that_check_out_of_the_box(operator_client, version):
     runs = completed_runs(version, 2)
     declared = [{"kind": "json_valid", "node": "draft"}, {"kind": "max_length", "node": "draft", "value": 9}]
-    answer = operator_client.post(
-        CHECKS, fields(version, runs, checks=json.dumps(declared), remove="0"), HTTP_HX_REQUEST="true"
-    )
+    change = {"checks": json.dumps(declared), "remove": key_of(declared[0])}
+    answer = operator_client.post(CHECKS, fields(version, runs, **change), HTTP_HX_REQUEST="true")
     assert answer.status_code == 200 and box(answer) == declared[1:]
+
+
+def test_remove_of_a_check_the_box_no_longer_holds_is_refused_and_changes_nothing(operator_client, version):
+    """The box was edited by hand after the list was shown: the Remove it showed names a check no longer there."""
+    runs = completed_runs(version, 2)
+    edited = [{"kind": "max_length", "node": "draft", "value": 9}]
+    change = {"checks": json.dumps(edited), "remove": key_of({"kind": "json_valid", "node": "draft"})}
+    answer = operator_client.post(CHECKS, fields(version, runs, **change), HTTP_HX_REQUEST="true")
+    assert answer.status_code == 400 and GONE in html.unescape(answer.content.decode()) and box(answer) == edited
 
 
 def test_a_box_that_is_not_a_list_of_checks_is_named_and_nothing_is_added(operator_client, version):
@@ -334,8 +342,36 @@ def test_a_box_that_is_not_a_list_of_checks_is_named_and_nothing_is_added(operat
         CHECKS, fields(version, runs, checks="[{not json", **described), HTTP_HX_REQUEST="true"
     )
     page = answer.content.decode()
-    assert answer.status_code == 400 and CHECKS_NOT_A_LIST in page
+    assert answer.status_code == 400 and NOT_A_LIST in page
     assert "[{not json" in html.unescape(page) and 'class="cohort-checks-json" open' in page
+
+
+def test_a_refused_check_already_in_the_box_is_named_on_the_box_not_on_the_check_being_added(operator_client, version):
+    runs = completed_runs(version, 2)
+    boxed = [{"kind": "regex", "node": "draft", "pattern": "("}]
+    change = {"checks": json.dumps(boxed), "check_node": "draft", "check_kind": "json_valid"}
+    answer = operator_client.post(CHECKS, fields(version, runs, **change), HTTP_HX_REQUEST="true")
+    page = answer.content.decode()
+    assert answer.status_code == 400 and "checks[0].pattern" in page and 'class="cohort-checks-json" open' in page
+    assert 'aria-invalid="true"' not in page and box(answer) == boxed
+
+
+def test_a_box_edited_by_hand_keeps_the_check_being_described(operator_client, version):
+    runs = completed_runs(version, 2)
+    change = {"checks": "", "read": "1", "check_node": "classify", "check_kind": "regex", "check_value": "^Dear"}
+    page = operator_client.post(CHECKS, fields(version, runs, **change), HTTP_HX_REQUEST="true").content.decode()
+    assert (
+        'value="classify"' in page and '<option value="regex" data-value-hint' in page and ">^Dear</textarea>" in page
+    )
+
+
+def test_the_checks_answer_405_to_get(operator_client):
+    assert operator_client.get(CHECKS).status_code == 405
+
+
+def test_an_outsider_may_not_change_another_workspaces_checks(client, outsider, version):
+    client.force_login(outsider)
+    assert client.post(CHECKS, {"check_kind": "json_valid"}).status_code == 403
 
 
 def test_a_viewer_may_not_change_the_checks(client, viewer, version):
@@ -366,7 +402,11 @@ def test_the_preview_says_start_from_was_reset_by_the_version_change_as_the_dial
     page = operator_client.post(PREVIEW, fields(version, runs, **change), HTTP_HX_REQUEST="true").content.decode()
     assert "Start from is back at the first node: <code>notify</code> is not a node of v2" in page
     assert unmapped_message(1) in page  # beside the refusal that waits for notify's mapping, as in the dialog
-    mapped = operator_client.post(
-        PREVIEW, fields(version, runs, **change, **{"map:notify": "send"}), HTTP_HX_REQUEST="true"
-    )
-    assert 'id="start-reset"' not in mapped.content.decode() and "cohort-preview" in mapped.content.decode()
+
+
+def test_the_reset_note_goes_once_the_mapping_leads_the_start_node_into_the_version(operator_client, version):
+    runs = [finished_run(version) for _ in range(2)]
+    renaming_version(version)
+    change = {"target_version": "2", "map:draft": "compose", "map:notify": "send", "start_dropped": "notify"}
+    page = operator_client.post(PREVIEW, fields(version, runs, **change), HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="start-reset"' not in page and '<strong id="preview-members">2 members</strong>' in page

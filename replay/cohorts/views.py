@@ -13,7 +13,18 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_htmx.http import reswap, retarget
 
-from runs.checks.form import FORM_FIELDS, KIND_CHOICES, FormError, label, with_added
+from runs.checks.form import (
+    FORM_FIELDS,
+    KIND_CHOICES,
+    FormError,
+    box_of,
+    box_text,
+    form_of,
+    key_of,
+    label,
+    with_added,
+    without,
+)
 from runs.compare import Pair
 from runs.http.errors import Rejected
 from runs.http.web import workspace_view
@@ -53,48 +64,44 @@ def _checks(raw: str):
         return raw
 
 
-CHECK_FIELDS = ("node", "kind", "value", "path", "ignore_case")  # the small form's, each posted as check_<name>
-CHECKS_NOT_A_LIST = "The checks are not a JSON list of checks: correct them, or clear the box to start again."
+CHECK_PREFIX = "check_"  # the small form's fields beside the cohort form's own: create reads the box alone
 
 
-def _checks_context(post: QueryDict, added: dict | None = None, error: FormError | None = None) -> dict:
+def _checks_context(post: QueryDict, typed: dict | None = None, error: FormError | None = None, **extra) -> dict:
     """The checks fieldset: the box's checks listed one per line, the small form that adds one, and its refusal."""
-    declared = _checks(post.get("checks", ""))
-    readable = isinstance(declared, list) and all(isinstance(c, dict) and "kind" in c for c in declared)
+    try:
+        declared, unreadable = box_of(post.get("checks", "")), ""
+    except FormError as exc:
+        declared, unreadable = [], exc.message
     return {
         "checks_text": post.get("checks", ""),
-        "checks_listed": [(label(c), c.get("node")) for c in declared] if readable else [],
-        "checks_unreadable": CHECKS_NOT_A_LIST if post.get("checks", "").strip() and not readable else "",
+        "checks_listed": [(label(c), c.get("node"), key_of(c)) for c in declared],
+        "checks_unreadable": unreadable,
         "check_kinds": KIND_CHOICES,
         "check_fields": FORM_FIELDS,
-        "check_form": added if added is not None else {},
+        "check_form": typed or {},
         "check_error": error,
+        **extra,
     }
 
 
 @workspace_view(methods=("POST",), role=Role.OPERATOR)
 def cohort_checks(request, membership):
-    """The form's checks (htmx): the small form's check added to the box, or the box's check `remove` taken out;
-    refused as create would refuse it, naming the field. The preview follows (cohortChanged). `read`: the box was
-    edited by hand, and the list follows it as typed."""
-    post, declared = request.POST.copy(), _checks(request.POST.get("checks", ""))
+    """The form's checks (htmx): the small form's check added to the box, or the box's check `remove` (its key)
+    taken out; refused as create would refuse it, naming the field, and then nothing changes. The preview follows
+    (cohortChanged). `read`: the box was edited by hand, and the list follows it as typed."""
+    post, typed = request.POST.copy(), form_of(request.POST, CHECK_PREFIX)
     if "read" in post:
-        return render(request, NEW + "#checks", _context(membership, **_checks_context(post), checks_open=True))
-    form = {name: post.get(f"check_{name}", "") for name in CHECK_FIELDS}
-    listed = isinstance(declared, list) and all(isinstance(c, dict) for c in declared)
+        return render(request, NEW + "#checks", _context(membership, **_checks_context(post, typed, checks_open=True)))
     try:
-        if not listed:
-            raise FormError("checks", CHECKS_NOT_A_LIST)
-        if "remove" in post:
-            index = int(post["remove"]) if post["remove"].isdigit() else -1
-            declared = [c for i, c in enumerate(declared) if i != index]
-        else:
-            declared = with_added(declared, form, holder="A cohort")
+        declared = box_of(post.get("checks", ""))
+        declared = (
+            without(declared, post["remove"]) if "remove" in post else with_added(declared, typed, holder="A cohort")
+        )
     except FormError as exc:
-        context = _checks_context(post, form, exc)
-        return render(request, NEW + "#checks", _context(membership, **context), status=400)
-    post["checks"] = json.dumps(declared, ensure_ascii=False, indent=1) if declared else ""
-    kept = {"node": form["node"], "kind": form["kind"]}  # the next check is often on the same node, of the same kind
+        return render(request, NEW + "#checks", _context(membership, **_checks_context(post, typed, exc)), status=400)
+    post["checks"] = box_text(declared)
+    kept = {"node": typed["node"], "kind": typed["kind"]}  # the next check is often on the same node, of the same kind
     response = render(request, NEW + "#checks", _context(membership, **_checks_context(post, kept)))
     response["HX-Trigger"] = "cohortChanged"
     return response

@@ -1,6 +1,7 @@
 """A check described by a small form (node, kind, value, JSON pointer, ignore case): the compare page's Checks panel
 and the new-cohort form both build their checks here, and both refuse them as the API's body refuses them."""
 
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +33,10 @@ FORM_FIELDS: dict[str, tuple[str | None, str | None]] = {
 CASE_KINDS = ("contains", "not_contains", "contains_any", "contains_all")
 # The form field that carries each parameter, to show a refusal beside it.
 FORM_FIELD_OF = {"node": "node", "kind": "kind", "path": "path", "paths": "path", "case_sensitive": "ignore_case"}
+# The small form's fields; a page may post them under a prefix (the cohort form's are check_*, beside its own fields).
+FIELDS = ("node", "kind", "value", "path", "ignore_case")
+NOT_A_LIST = "The checks are not a JSON list of checks: correct them, or clear the box to start again."
+GONE = "That check is no longer in the box (it was edited meanwhile): the list shows the box as it is now."
 # (kind, its name, checked against the original, what Value holds, what JSON pointer holds) for the form's select.
 KIND_CHOICES = [(kind, kind.replace("_", " "), kind in AGAINST_ORIGINAL, *FORM_FIELDS[kind]) for kind in KIND_NAMES]
 
@@ -41,6 +46,41 @@ class FormError(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+def form_of(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """The small form's fields as posted (under `prefix`), by their own names."""
+    return {name: data.get(prefix + name, "") for name in FIELDS}
+
+
+def box_of(raw: str) -> list[dict]:
+    """The checks a box of text holds (a JSON list of objects; empty text is none), else a FormError on the box."""
+    if not raw.strip():
+        return []
+    try:
+        checks = json.loads(raw)
+    except ValueError:
+        raise FormError("checks", NOT_A_LIST) from None
+    if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
+        raise FormError("checks", NOT_A_LIST)
+    return checks
+
+
+def box_text(checks: list[dict]) -> str:
+    return json.dumps(checks, ensure_ascii=False, indent=1) if checks else ""
+
+
+def key_of(check: dict) -> str:
+    """Which check a Remove means: its content, not its place, so a box edited meanwhile never loses another one."""
+    return hashlib.sha256(json.dumps(check, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def without(declared: list[dict], key: str) -> list[dict]:
+    """`declared` without the check `key` names (its first copy), else a FormError: it is no longer there."""
+    index = next((i for i, check in enumerate(declared) if key_of(check) == key), None)
+    if index is None:
+        raise FormError("checks", GONE)
+    return declared[:index] + declared[index + 1 :]
 
 
 def _number(raw: str, kind: str) -> Any:
@@ -93,6 +133,11 @@ def with_added(declared: list[dict], form: Mapping[str, Any], validate=None, hol
     nodes of its two runs; `holder` says what holds at most MAX_CHECKS checks."""
     if len(declared) >= MAX_CHECKS:
         raise FormError("kind", f"{holder} holds at most {MAX_CHECKS} checks.")
+    if declared:  # a refusal of the checks already there is theirs, not the form's
+        try:
+            parse_checks({"checks": declared})
+        except BadRequest as exc:
+            raise FormError("checks", exc.message) from None
     added = declared + [declaration(form)]
     try:
         if validate is None:
@@ -108,4 +153,4 @@ def with_added(declared: list[dict], form: Mapping[str, Any], validate=None, hol
 def label(check: dict) -> str:
     params = {k: v for k, v in check.items() if k not in ("node", "kind")}
     shown = json.dumps(params, ensure_ascii=False) if params else ""
-    return f"{check['kind']} {shown if len(shown) <= 120 else shown[:119] + '…'}".strip()
+    return f"{check.get('kind', '(no kind)')} {shown if len(shown) <= 120 else shown[:119] + '…'}".strip()

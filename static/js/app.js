@@ -644,6 +644,15 @@
     if (t.closest("#cohort-check-add")) return; // a check being described changes nothing until it is added
     refreshCohort();
   });
+  // Enter in the small check form adds the check, as the compare page's own form does, never creates the cohort.
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (e.key !== "Enter" || !t.closest || !t.closest("#cohort-check-add")) return;
+    if (t.tagName === "TEXTAREA" || t.tagName === "BUTTON") return;
+    e.preventDefault();
+    var add = document.getElementById("cohort-check-add-button");
+    if (add) add.click();
+  });
   document.body.addEventListener("revisionSaved", refreshCohort);
 
   // ---- The check forms (the compare page's, the cohort form's): the kind picked says what Value and JSON pointer
