@@ -410,3 +410,10 @@ def test_the_reset_note_goes_once_the_mapping_leads_the_start_node_into_the_vers
     change = {"target_version": "2", "map:draft": "compose", "map:notify": "send", "start_dropped": "notify"}
     page = operator_client.post(PREVIEW, fields(version, runs, **change), HTTP_HX_REQUEST="true").content.decode()
     assert 'id="start-reset"' not in page and '<strong id="preview-members">2 members</strong>' in page
+
+
+def test_a_change_that_moves_the_anchor_keeps_the_check_being_described(operator_client, version):
+    runs = completed_runs(version, 2)
+    change = {"anchor": "run_00000000", "check_node": "draft", "check_value": "Kind regards"}
+    page = operator_client.post(PREVIEW, fields(version, runs, **change), HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="cohort-form"' in page and ">Kind regards</textarea>" in page

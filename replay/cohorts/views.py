@@ -207,7 +207,7 @@ def _form_context(membership: Membership, values: QueryDict, state: CohortForm) 
         workflows=Workflow.objects.filter(workspace=membership.workspace).order_by("name"),
         cohort=True,
         **_preview_panel(state, values),
-        **_checks_context(values),
+        **_checks_context(values, form_of(values, CHECK_PREFIX)),
         check_nodes=[node.node_id for node in plan.nodes] if plan else [],
     )
     if anchor is not None:
