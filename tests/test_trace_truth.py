@@ -51,6 +51,20 @@ def test_a_dry_run_result_is_the_originals_not_sent(operator_client, acme, opera
     assert "the original&#x27;s result (not sent)" in notify and "invoked" not in notify
 
 
+def test_a_dry_run_steps_output_says_it_is_the_originals_result_before_showing_it(operator_client, acme, operator):
+    source = finished_run(side_effect_workflow(acme))
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    notify = step_html(operator_client, replay, "notify")
+    output = notify[notify.index("<h3>Output</h3>") : notify.index("<table")]
+    assert '<p class="result-note muted">the original&#x27;s result (not sent)</p><pre>' in output
+
+
+def test_a_sent_calls_output_carries_no_note(operator_client, acme):
+    run = finished_run(side_effect_workflow(acme), payload=PAYLOAD)
+    notify = step_html(operator_client, run, "notify")
+    assert "<h3>Output</h3><pre>" in notify
+
+
 def test_a_sent_call_is_invoked(operator_client, acme):
     run = finished_run(side_effect_workflow(acme), payload=PAYLOAD)
     assert "invoked" in step_html(operator_client, run, "notify")

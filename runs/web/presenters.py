@@ -43,7 +43,7 @@ ROW_INNER = (
     '<rect class="bar bar-{status}" x="{x}" y="1" width="{width}" height="8"></rect></svg>'
     '<span class="step-duration">{duration}</span></summary>'
     '<div class="step-body"><dl class="kv">{reused_from}{model}{prompt}<dt>Started</dt><dd>{started}</dd></dl>{error}'
-    "<h3>Input</h3><pre>{input}</pre><h3>Output</h3><pre>{output}</pre>{tool_calls}"
+    "<h3>Input</h3><pre>{input}</pre><h3>Output</h3>{output_note}<pre>{output}</pre>{tool_calls}"
     '<button type="button" class="link js-rerun-from" data-node="{node}">Rerun from here</button></div>{running}'
 )
 TOOL_CALLS = (
@@ -199,6 +199,21 @@ def result_note(label: Label) -> SafeString:
     return _optional(RESULT_NOTE, label.result)
 
 
+def _output_note(step: Step, calls: list[ToolCall]) -> SafeString:
+    """A tool step's output is its call's result: when the call was not sent, the output says what it is, so a dry
+    run's `"sent": true` (the original's result) never reads as this run's."""
+    if not calls:
+        return SafeString("")
+    call = calls[0]
+    label = call_label(
+        source=call.source,
+        recorded_in_run_id=call.recorded_in_run_id,
+        result=call.result,
+        reused_from_run_id=step.reused_from_run_id,
+    )
+    return SafeString("") if label.sent else result_note(label)
+
+
 def _tool_calls_table(step: Step, calls: list[ToolCall], slug: str) -> SafeString:
     if not calls:
         return SafeString("")
@@ -279,6 +294,7 @@ def step_row_inner(row: StepRow) -> SafeString:
         started=started,
         error=_optional('<div class="alert alert-error">{}</div>', step.error),
         input=json.dumps(step.input, indent=2, sort_keys=True),
+        output_note=_output_note(step, row.tool_calls),
         output=step.output,
         tool_calls=_tool_calls_table(step, row.tool_calls, slug),
         running=format_html(RUNNING_MARKER, step.position) if step.status == Step.Status.RUNNING else "",
