@@ -224,3 +224,11 @@ def test_the_detail_page_states_a_filter_selection(operator_client, operator, ac
     cohort = new_cohort(operator, acme, body(version.workflow, filter=window))
     page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
     assert re.search(r"<dt>Selection</dt><dd>completed; originals; created from [-0-9]{10} [:0-9]{8} UTC before ", page)
+
+
+def test_the_detail_page_names_a_check_on_the_whole_run_so(operator_client, operator, acme, version):
+    runs = completed_runs(version, 2)
+    checks = [{"kind": "max_latency_ms", "node": None, "value": 5000}, {"kind": "json_valid", "node": "draft"}]
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], checks=checks))
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
+    assert "<dt>Checks</dt><dd>max_latency_ms on the whole run, json_valid on draft</dd>" in page and "None" not in page

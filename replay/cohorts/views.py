@@ -339,7 +339,9 @@ def definition(cohort: Cohort) -> list[tuple[str, str]]:
     terms.append(("Tool calls", tools))
     terms.append(("Lanes", f"baseline {cohort.baseline_percent} % as-is; canary {cohort.canary}"))
     if cohort.checks:
-        terms.append(("Checks", ", ".join(f"{c.get('kind')} on {c.get('node')}" for c in cohort.checks)))
+        terms.append(
+            ("Checks", ", ".join(f"{c.get('kind')} on {c.get('node') or 'the whole run'}" for c in cohort.checks))
+        )
     return terms
 
 
