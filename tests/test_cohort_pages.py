@@ -215,6 +215,7 @@ def test_the_detail_page_states_the_change_it_judged(operator_client, operator, 
         ("Tool calls", "recorded: answered from each member&#x27;s own recording"),
     ):
         assert f"<dt>{term}</dt><dd>{value}</dd>" in definition
+    assert "the nodes before Start from were reused, and are left out on both sides" in page
 
 
 def test_the_detail_page_states_a_filter_selection(operator_client, operator, acme, version):

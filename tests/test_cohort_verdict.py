@@ -1,6 +1,8 @@
 """The verdict of a cohort (issue 31): the compare and checks functions over every finished member, in a fixed
 number of queries."""
 
+import re
+
 import pytest
 
 from replay.cohorts.admission import tick
@@ -120,3 +122,46 @@ def test_a_finished_cohort_keeps_its_verdict_and_each_members_flags(operator, ac
     flags = dict(cohort.members.values_list("source_run_id", "regression"))
     assert flags == {sources[0].pk: True, sources[1].pk: False, sources[2].pk: False}
     assert set(cohort.members.values_list("changed", flat=True)) == {True}
+
+
+def test_a_cohort_started_from_a_later_node_compares_only_the_nodes_its_replays_ran(operator, acme, workflow):
+    """The replays reused draft: counting the originals' draft against nothing would show savings that are not there."""
+    version, _ = workflow
+    sources = [finished_run(version, payload={"name": f"N{i}", "email": "x@example.com"}) for i in range(3)]
+    change = {"mode": "as_is", "from_nodes": ["notify"]}
+    data = body(version.workflow, run_ids=[r.pk for r in sources], replay=change, canary=0, baseline_percent=0)
+    cohort = new_cohort(operator, acme, data)
+    run_children(cohort)
+    verdict = verdict_of(cohort)
+    assert verdict["cost_usd"][0] == verdict["cost_usd"][1] and verdict["input_tokens"] == [None, None]
+    assert not any(re.search(r"cost [+-]", case["why"]) for case in verdict["inspect"])
+
+
+def test_compared_latency_is_the_time_of_the_steps_both_runs_ran_when_some_were_reused():
+    from datetime import timedelta
+
+    from replay.cohorts.verdict import compared_ms
+    from runs.compare import StepFacts
+
+    def step(id, ms):
+        return StepFacts(
+            id,
+            "run_x",
+            f"n{id}",
+            "llm",
+            id,
+            "completed",
+            "",
+            "",
+            "",
+            "",
+            timedelta(milliseconds=ms),
+            None,
+            None,
+            None,
+            None,
+        )
+
+    steps = [step(1, 700), step(2, 200), step(3, 100)]
+    assert compared_ms(1200, steps, frozenset()) == 1200  # nothing reused: the run's own latency
+    assert compared_ms(1200, steps, frozenset({1})) == 300

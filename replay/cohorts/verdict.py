@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from runs.checks import RecordedRun, evaluate_pair, recorded_runs
 from runs.checks.declarations import KIND_NAMES, Check
-from runs.compare import Pair, align
+from runs.compare import Pair, RunTotals, StepFacts, align, left_out_of, totals_of
 from runs.compare.rows import CHANGED
 from runs.http.input import parse
 from runs.models import Run, Step
@@ -59,6 +59,22 @@ class MemberPair:
     changed: bool
     regression: bool
     fix: bool
+    # Both runs' figures over the nodes both ran, as the compare page counts them: a replay started from a later
+    # node reused the steps before it, and counting them on one side only would show savings that are not there.
+    original_totals: RunTotals
+    replay_totals: RunTotals
+    original_ms: int | None
+    replay_ms: int | None
+
+
+def compared_ms(duration_ms: int | None, steps: list[StepFacts], left_out: frozenset[int]) -> int | None:
+    """A run's latency as the verdict sets it beside the other's: the run's own, unless some of its nodes were left
+    out of the comparison (reused), then the time of the steps it compares (the other run never ran the rest)."""
+    if not any(s.id in left_out for s in steps):
+        return duration_ms
+    compared = [s.duration_ms for s in steps if s.id not in left_out]
+    known = [ms for ms in compared if ms is not None]
+    return sum(known) if len(known) == len(compared) else None
 
 
 @dataclass
@@ -101,6 +117,7 @@ def finished_pairs(cohort: Cohort) -> list[MemberPair]:
             continue
         original, replay = recorded[source], recorded[child]
         rows_ = align(original.steps, replay.steps)
+        left_out = left_out_of(rows_)
         before, after = runs[source].status, runs[child].status
         pairs.append(
             MemberPair(
@@ -114,6 +131,10 @@ def finished_pairs(cohort: Cohort) -> list[MemberPair]:
                 changed=before != after or any(r.outcome == CHANGED for r in rows_),
                 regression=before == Run.Status.COMPLETED and after == Run.Status.FAILED,
                 fix=before == Run.Status.FAILED and after == Run.Status.COMPLETED,
+                original_totals=totals_of(runs[source], original.steps, left_out),
+                replay_totals=totals_of(runs[child], replay.steps, left_out),
+                original_ms=compared_ms(original.duration_ms, original.steps, left_out),
+                replay_ms=compared_ms(replay.duration_ms, replay.steps, left_out),
             )
         )
     return pairs
@@ -160,8 +181,8 @@ def verdict_of(cohort: Cohort, pairs: list[MemberPair] | None = None) -> dict:
             if result.regression:
                 counted.regressed.append(pair.source_run_id)
                 regressed_checks += 1
-        cost = Pair(pair.original.totals.cost_usd, pair.replay.totals.cost_usd)
-        latency = Pair(pair.original.duration_ms, pair.replay.duration_ms)
+        cost = Pair(pair.original_totals.cost_usd, pair.replay_totals.cost_usd)
+        latency = Pair(pair.original_ms, pair.replay_ms)
         size = max(abs(cost.percent or 0), abs(latency.percent or 0))
         ranked.append(
             ((not pair.regression, not regressed_checks, -size), pair, _why(pair, cost, latency, regressed_checks))
@@ -171,14 +192,14 @@ def verdict_of(cohort: Cohort, pairs: list[MemberPair] | None = None) -> dict:
 
     def both(name: str) -> list:
         return Pair(
-            _total(getattr(p.original.totals, name) for p in candidate),
-            _total(getattr(p.replay.totals, name) for p in candidate),
+            _total(getattr(p.original_totals, name) for p in candidate),
+            _total(getattr(p.replay_totals, name) for p in candidate),
         ).as_list()
 
     def latencies(q: float) -> list:
         return [
-            percentile([p.original.duration_ms for p in candidate if p.original.duration_ms is not None], q),
-            percentile([p.replay.duration_ms for p in candidate if p.replay.duration_ms is not None], q),
+            percentile([p.original_ms for p in candidate if p.original_ms is not None], q),
+            percentile([p.replay_ms for p in candidate if p.replay_ms is not None], q),
         ]
 
     return {

@@ -79,6 +79,11 @@ class RunTotals:
     failed: int
 
 
+def left_out_of(rows: list[Row]) -> frozenset[int]:
+    """The steps whose figures a comparison leaves out on both sides: those of reused and pending rows."""
+    return frozenset(s.id for r in rows if not r.in_deltas for s in (r.base, r.other) if s is not None)
+
+
 def totals_of(run: Run, steps: list[StepFacts], left_out: frozenset[int] = frozenset()) -> RunTotals:
     """The run's figures; tokens and cost without the steps `left_out` (ids of reused and pending rows' steps)."""
     llm = [s for s in steps if s.type == "llm" and s.finished and s.id not in left_out]
@@ -192,7 +197,7 @@ def compare(base: Run, other: Run) -> Comparison:
     rows = align(steps[base.pk], steps[other.pk])
     for row in rows:
         row.pending = _is_pending(row, base, other)
-    left_out = frozenset(s.id for r in rows if not r.in_deltas for s in (r.base, r.other) if s is not None)
+    left_out = left_out_of(rows)
     dry_runs = sum(c.source == ToolCall.Source.DRY_RUN for s in steps[other.pk] for c in s.calls)
     return Comparison(
         base=base,
