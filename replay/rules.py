@@ -272,11 +272,25 @@ def check_prompt(run: Run, fields: ReplayFields, target_nodes: tuple[PlannedNode
         )
 
 
-def check_model(run: Run, fields: ReplayFields) -> None:
-    model = CatalogModel.objects.filter(model_ref=fields.model_ref).first()
+def replay_overrides(source: Run, fields: ReplayFields) -> dict:
+    """What the new run changes against its version: the source run's own changes, then this request's, which
+    replaces one of its kind. A replay re-executes the run as it ran: as-is of a prompt replay keeps that prompt."""
+    return {**(source.overrides or {}), **fields.overrides()}
+
+
+def inherited_model(source: Run, fields: ReplayFields) -> str:
+    """The model a replay keeps from its source run's own model change ("" when it has none or this request
+    changes the model): checked against the allowlists as a model the request names."""
+    if fields.mode == ReplayMode.MODEL:
+        return ""
+    return ((source.overrides or {}).get("model") or {}).get("model_ref", "")
+
+
+def check_model(run: Run, model_ref: str) -> None:
+    model = CatalogModel.objects.filter(model_ref=model_ref).first()
     if model is None:
         raise ReplayRejected(
-            404, f"Model {fields.model_ref} is not in the model catalog.", code="not_found", field="model_ref"
+            404, f"Model {model_ref} is not in the model catalog.", code="not_found", field="model_ref"
         )
     if not run.workspace.model_is_available(model):
         raise ReplayRejected(403, MODEL_NOT_AVAILABLE, code="model_not_available", field="model_ref")

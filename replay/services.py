@@ -37,12 +37,14 @@ from .rules import (
     check_prompt,
     check_replayable,
     check_start_nodes,
+    inherited_model,
     parse_fields,
     payload_size_error,
+    replay_overrides,
 )
 
-# What the rules, the plan and the new run read of the locked source; its other columns (its own plan, mapping,
-# overrides, bookkeeping) are neither decoded nor sent.
+# What the rules, the plan and the new run read of the locked source (its overrides: a replay keeps them); its
+# other columns (its own plan, mapping, bookkeeping) are neither decoded nor sent.
 SOURCE_FIELDS = (
     "run_id",
     "workspace",
@@ -52,6 +54,7 @@ SOURCE_FIELDS = (
     "status",
     "trigger_payload",
     "replay_depth",
+    "overrides",
 )
 
 
@@ -171,7 +174,7 @@ def _same_request(existing: Run, fields: ReplayFields, source: Run) -> bool:
     return (
         existing.trigger_payload == payload
         and existing.mode == fields.mode
-        and (existing.overrides or {}) == fields.overrides()
+        and (existing.overrides or {}) == replay_overrides(source, fields)
         and (fields.target_version or source.version_number) == existing.version_number
         and (existing.replay_plan or {}).get("from_nodes") == from_nodes
         and (existing.replay_plan or {}).get("tools", Tools.LIVE) == fields.tools
@@ -340,7 +343,9 @@ def _check(
         prompt = ("prompt", target.pk, parsed.prompt_artifact_id, parsed.content_hash)
         reads.once(prompt, lambda: check_prompt(source, parsed, target_nodes))
     elif parsed.mode == ReplayMode.MODEL:
-        reads.once(("model", parsed.model_ref), lambda: check_model(source, parsed))
+        reads.once(("model", parsed.model_ref), lambda: check_model(source, parsed.model_ref or ""))
+    if kept_model := inherited_model(source, parsed):
+        reads.once(("model", kept_model), lambda: check_model(source, kept_model))
     unmapped = None
     if mapping.renamed or parsed.node_mapping:
         validate_pairs(mapping.pairs, renamed=mapping.renamed, target_ids=set(mapping.target_ids))
@@ -352,7 +357,7 @@ def _check(
     into.plan = plan = build_plan(
         source=source,
         target_version_id=target.pk,
-        overrides=parsed.overrides(),
+        overrides=replay_overrides(source, parsed),
         node_mapping=mapping.pairs,
         from_nodes=parsed.from_nodes,
         workspace_allows=membership.workspace.replay_allow_mutations,
@@ -432,7 +437,7 @@ def _submit(
             replay_of=source,
             replay_depth=source.replay_depth + 1,
             mode=parsed.mode,
-            overrides=parsed.overrides(),
+            overrides=replay_overrides(source, parsed),
             node_mapping=mapping.pairs,
             requested_by_id=membership.user_id,
             idempotency_key=key,

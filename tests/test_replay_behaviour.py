@@ -114,6 +114,34 @@ def test_new_prompt_replay_uses_the_revision_on_every_node_of_that_artifact(acme
     }
 
 
+def test_an_as_is_replay_of_a_prompt_replay_runs_with_that_prompt(acme, operator):
+    """As-is: nothing changes but a new run. A replay re-executes the run as it ran, its own changes included."""
+    version, revision = support_workflow(acme)
+    newer = services.add_prompt_revision(artifact=revision.artifact, content="Be brief with {{ trigger.name }}")
+    prompt = {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id, "content_hash": newer.content_hash}
+    prompted = replay_and_run(operator, finished_run(version), prompt)
+    again = replay_and_run(operator, prompted, {"mode": "as_is"})
+    assert again.overrides == prompted.overrides and again.mode == "as_is"
+    assert again.steps.get(node_id="draft").prompt_hash == newer.content_hash
+    from replay.rules import membership_for_replay
+    from replay.services import preview_replay
+
+    plan = preview_replay(
+        membership=membership_for_replay(operator, acme.pk), run_id=prompted.run_id, fields={"mode": "as_is"}
+    ).plan
+    assert "prompt changed" not in [node.reason for node in plan.nodes]
+
+
+def test_a_model_replay_of_a_prompt_replay_keeps_the_prompt_and_changes_the_model(acme, operator):
+    version, revision = support_workflow(acme)
+    newer = services.add_prompt_revision(artifact=revision.artifact, content="Be brief with {{ trigger.name }}")
+    prompt = {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id, "content_hash": newer.content_hash}
+    prompted = replay_and_run(operator, finished_run(version), prompt)
+    modelled = replay_and_run(operator, prompted, {"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"})
+    draft = modelled.steps.get(node_id="draft")
+    assert (draft.prompt_hash, draft.model_ref) == (newer.content_hash, "openai:gpt-5")
+
+
 def test_new_model_replay_uses_the_model_on_every_llm_node(acme, operator):
     version, _ = support_workflow(acme)
     source = finished_run(version)

@@ -168,6 +168,18 @@ def test_model_outside_the_workspace_allowlist_is_403(source, operator, acme):
     )
 
 
+def test_an_as_is_replay_of_a_model_replay_whose_model_is_no_longer_allowed_is_403(source, operator, acme):
+    """The replay keeps its source's model: the allowlist is asked about it as about a model the request names."""
+    from .builders import executed_replay
+
+    modelled = executed_replay(
+        user=operator, run=source, request={"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"}
+    )
+    acme.allowed_models = ["anthropic:claude-opus-4-7"]
+    acme.save()
+    assert reject(operator, modelled) == (403, MODEL_NOT_AVAILABLE)
+
+
 def test_model_outside_the_account_allowlist_is_403(source, operator, acme):
     acme.account.allowed_models = ["openai:gpt-5"]
     acme.account.save()
