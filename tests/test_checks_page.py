@@ -114,9 +114,11 @@ def test_the_panels_checks_open_a_cohort_of_the_workflow_with_them_in_its_box(op
     target = urlparse(unescape(link.group(1)))
     query = parse_qs(target.query)
     assert target.path == "/acme/ai/cohorts/new" and query["workflow"] == [replay.workflow.workflow_id]
+    assert query["status"] == ["completed"]
     assert json.loads(query["checks"][0]) == declared
     form = operator_client.get(unescape(link.group(1))).content.decode()
     assert '<span class="mono">draft</span> contains {&quot;value&quot;: &quot;claude-opus-4-7&quot;}' in form
+    assert '<input type="checkbox" name="status" value="completed" checked>' in form
 
 
 def test_a_viewer_is_not_offered_a_cohort(client, viewer, replay):

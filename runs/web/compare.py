@@ -267,8 +267,9 @@ def _checks_context(panel: checks.Panel, comparison: Comparison, request, slug: 
 
 
 def _cohort_with_checks(slug: str, comparison: Comparison, checks_json: str) -> str:
-    """The new-cohort form of this workflow with these checks in its box: judged here on two runs, then on many."""
-    query = urlencode({"workflow": comparison.base.workflow.workflow_id, "checks": checks_json})
+    """The new-cohort form of this workflow with these checks in its box: judged here on two runs, then on many (its
+    completed runs of the last seven days, the form's default range: a change is judged on runs that did their work)."""
+    query = urlencode({"workflow": comparison.base.workflow.workflow_id, "status": "completed", "checks": checks_json})
     return reverse("cohort-new", args=[slug]) + "?" + query
 
 
