@@ -47,7 +47,7 @@ def plan_row(node: NodePlan) -> SafeString:
         ACTION_CHIPS.get(node.action, NOTHING),
         format_html(MAPPED, node.mapped_from) if node.mapped_from else NOTHING,
         _call_chip(node),
-        node.reason,
+        node.will_fail or node.reason,  # beside the "will fail" chip: what it misses, not "will fail" again
     )
 
 

@@ -115,7 +115,10 @@ def test_a_revision_reading_a_missing_payload_field_marks_the_node_will_fail(api
 def test_the_dialog_blocks_submit_for_a_node_that_will_fail_and_says_why(operator_client, acme):
     source, fields = _order_total_revision(acme)
     html = plan_panel(operator_client, source, **fields)
-    assert "will fail: missing trigger.order_total" in html
+    assert (
+        '<span class="chip chip-fail">will fail</span> <span class="plan-fails">missing trigger.order_total</span>'
+        in html
+    )
     assert 'data-blocked="This replay would fail: draft will fail: missing trigger.order_total.' in html
     assert 'id="submit-why"' in html and 'hx-swap-oob="true"' in html
 

@@ -159,7 +159,7 @@ def test_a_revision_reading_a_missing_payload_field_disables_submit_until_the_pa
     dialog.get_by_label("Replay with new prompt").check()
     dialog.get_by_label("Prompt artifact id").fill(revision.artifact.artifact_id)
     dialog.get_by_label("Content hash").fill(other.content_hash)
-    expect(dialog.locator("#plan-panel")).to_contain_text("will fail: missing trigger.order_total")
+    expect(dialog.locator("#plan-panel .plan-fails")).to_have_text("missing trigger.order_total")
     expect(dialog.locator("#submit-why")).to_contain_text("draft will fail: missing trigger.order_total")
     expect(submit).to_be_disabled()
     dialog.get_by_text("Edit trigger payload").click()
