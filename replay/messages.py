@@ -11,6 +11,11 @@ NO_PROMPTS = "No LLM node of v{number} uses a prompt artifact."
 NOT_A_VERSION_PROMPT = "Choose a prompt artifact that an LLM node of v{number} uses."
 # A replay page of a run whose workflow version was deleted: there is no version to map, plan or write for.
 VERSION_DELETED = "This run's workflow version was deleted."
+# Beside a disabled Submit replay while the mode's fields are still empty (no red alert before anything is typed).
+MODE_FIELDS_EMPTY = {
+    "prompt": "Choose the prompt revision to replay with: the plan follows it.",
+    "model": "Choose the model to replay with: the plan follows it.",
+}
 # Beside a disabled Submit replay (or Create cohort) when the plan shows nodes that will fail; {nodes} names each
 # with what it misses, {remedy} what the form lets the operator change.
 WILL_FAIL = "This replay would fail: {nodes}. {remedy}"

@@ -17,6 +17,7 @@ from runs.prompts import prompts_of_version
 from runs.services import save_prompt_revision
 
 from .messages import (
+    MODE_FIELDS_EMPTY,
     NEW_RUN,
     NO_PROMPTS,
     NOT_A_VERSION_PROMPT,
@@ -137,6 +138,7 @@ def _plan_context(membership, run, data: dict, start_hint: StartHint | None = No
         except BadRequest:
             payload_diff = None  # the editor shows the syntax error as you type; the refusal says it too
     refusal = _shown_refusal(preview, data)
+    waiting = MODE_FIELDS_EMPTY.get(data.get("mode", "")) if preview.refusal is not None and refusal is None else None
     reused = [n for n in plan.nodes if n.action == "reuse"] if plan else []
     will_run = [n for n in plan.nodes if n.action == "run"] if plan else []
     return {
@@ -145,6 +147,7 @@ def _plan_context(membership, run, data: dict, start_hint: StartHint | None = No
         "plan": plan,
         "refusal": refusal,
         "blocked": submit_blocked(refusal, plan),
+        "waiting": waiting or "",  # said beside Submit, which the empty fields disable; the plan blocks nothing
         "reused": reused,
         "will_run": will_run,
         # The rows are built in Python: 1,000 template includes were most of the dialog's time (replay/presenters.py).

@@ -1,9 +1,11 @@
 """A plan explains itself (issue 28): every node's reason and a cost range in every mode, what will fail,
 what Submit is disabled for, and where the prompts and models are found."""
 
+import re
 from decimal import Decimal
 from io import StringIO
 
+import pytest
 from django.core.management import call_command
 
 from replay.rules import VERSION_DELETED
@@ -224,3 +226,13 @@ def test_an_argument_that_reads_another_node_on_a_mapped_version_is_a_change(api
     v2 = renaming_version(version, tool_id="notify", body="{{ nodes.compose.output }} (v2)")
     plan = preflight(api, source, target_version=v2.number, node_mapping={"draft": "compose"})
     assert reasons(plan)["notify"] == "arguments changed"
+
+
+@pytest.mark.parametrize(("mode", "said"), [("prompt", "Choose the prompt revision"), ("model", "Choose the model")])
+def test_submit_says_what_it_waits_for_while_the_modes_fields_are_empty_without_a_red_alert(
+    operator_client, acme, mode, said
+):
+    source = finished_run(support_workflow(acme)[0])
+    html = plan_panel(operator_client, source, mode=mode)
+    assert 'id="plan-refusal"' not in html
+    assert re.search(rf'<p id="submit-why"[^>]*>{said} to replay with: the plan follows it.</p>', html)

@@ -185,6 +185,7 @@ def _preview_panel(state: CohortForm, values: QueryDict) -> dict:
         "found": found,
         "refusal": state.refusal,
         "blocked": submit_blocked(state.refusal, plan, WILL_FAIL_REMEDY_COHORT),
+        "waiting": "",  # the dialog's hint for empty mode fields: the cohort form says its refusal instead
         "cost": found.estimated_cost_usd if found else None,
         "plan_rows": plan_rows(plan.nodes) if plan else "",
         "start_dropped": start_reset_by_version(values, state.anchor) if state.anchor else "",
