@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from replay.cohorts.admission import tick
@@ -233,3 +234,21 @@ def test_the_detail_page_names_a_check_on_the_whole_run_so(operator_client, oper
     cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], checks=checks))
     page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
     assert "<dt>Checks</dt><dd>max_latency_ms on the whole run, json_valid on draft</dd>" in page and "None" not in page
+
+
+def test_when_every_member_is_in_the_canary_none_is_said_to_wait_for_it(operator_client, operator, acme, version):
+    runs = completed_runs(version, 2)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], canary=5))
+    with override_settings(REPLAY_QUOTA_RATE="2/m"):  # the cohort's share admits one of the two now
+        tick()
+        page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
+    assert "1 admitted" in page and "s to admit the rest" in page and "wait for the canary" not in page
+
+
+def test_a_cohort_without_a_baseline_lane_says_it_has_no_noise_floor(operator_client, operator, acme, version):
+    runs = completed_runs(version, 2)
+    cohort = new_cohort(
+        operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], baseline_percent=0, canary=0)
+    )
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
+    assert "no baseline lane, so no noise floor to set them beside" in page and "baseline (as-is): 0 of 0" not in page

@@ -301,7 +301,7 @@ def _admission(cohort: Cohort, counts: dict, ended: int) -> str:
     if not counts["pending"] or cohort.status not in ACTIVE_STATUSES:
         return ""
     canary = min(cohort.canary, counts["total"])
-    if ended < canary:
+    if ended < canary < counts["total"]:  # when every member is in the canary, none waits for it
         return f"the rest wait for the canary ({ended} of {canary} ended)"
     return f"about {eta_seconds(cohort.workspace_id, counts['pending'], [])} s to admit the rest"
 
