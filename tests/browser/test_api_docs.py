@@ -37,3 +37,23 @@ def test_the_api_reference_renders_without_a_request_to_another_origin_or_a_csp_
     context.close()
     assert origins == {urlsplit(live_server.url).netloc}
     assert console == []
+
+
+def test_the_api_reference_at_390px_does_not_scroll_sideways(browser, live_server):
+    from .test_polish import sideways_overflow
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/api/v1/docs")
+    expect(page.get_by_role("heading", name="Reprise API v1")).to_be_visible()
+    page.screenshot(path=str(shot("api-docs-390")))
+    overflow = sideways_overflow(page)
+    context.close()
+    assert overflow == []
+
+
+def test_a_short_page_at_390px_keeps_its_header_as_tall_as_its_contents(page_for, operator):
+    page = page_for(operator, width=390, height=844)
+    page.goto("/acme/ai/cohorts")
+    header = page.locator(".sidebar").bounding_box()
+    assert header is not None and header["height"] < 250  # it stretched to 302 px, sharing the page's height
