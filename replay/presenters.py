@@ -5,7 +5,7 @@ A plan of 1,000 nodes rendered through a template include per row spent most of 
 template engine resolving each row's variables; every value here is escaped by construction.
 """
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -70,14 +70,16 @@ def start_options(start_nodes: list[str], start_from: str) -> SafeString:
     return SafeString("".join(options))
 
 
-def submit_blocked(refusal, plan, remedy: str = WILL_FAIL_REMEDY) -> str:
+def submit_blocked(refusal, plan, remedy: str = WILL_FAIL_REMEDY, failed_before: Collection[str] = ()) -> str:
     """What Submit says when the plan already shows it cannot succeed: the refusal, or the nodes that will fail and
     `remedy`, what the form lets the operator change.
 
-    The cohort form's Create waits on it too, for its first member's plan: one rule, one wording."""
+    The cohort form's Create waits on it too, for its first member's plan: one rule, one wording. There a node
+    whose original failed too (`failed_before`) holds nothing: that member fails as it did, beside the others."""
     if refusal is not None:
         return refusal.message
-    if plan is not None and plan.failing:
-        nodes = "; ".join(f"{n.node_id} will fail: {n.will_fail}" for n in plan.failing)
+    failing = [n for n in plan.failing if n.node_id not in failed_before] if plan is not None else []
+    if failing:
+        nodes = "; ".join(f"{n.node_id} will fail: {n.will_fail}" for n in failing)
         return WILL_FAIL.format(nodes=nodes, remedy=remedy)
     return ""

@@ -417,3 +417,13 @@ def test_a_change_that_moves_the_anchor_keeps_the_check_being_described(operator
     change = {"anchor": "run_00000000", "check_node": "draft", "check_value": "Kind regards"}
     page = operator_client.post(PREVIEW, fields(version, runs, **change), HTTP_HX_REQUEST="true").content.decode()
     assert 'id="cohort-form"' in page and ">Kind regards</textarea>" in page
+
+
+def test_a_first_member_that_will_fail_as_its_original_did_does_not_hold_create(operator_client, version):
+    """Its trigger payload lacks what notify reads: its original failed there, and so will its replay."""
+    broken = finished_run(version, payload={"name": "No email"})
+    assert broken.status == "failed"
+    runs = [broken, *completed_runs(version, 1)]
+    page = operator_client.post(PREVIEW, fields(version, runs), HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-blocked=""' in page and 'id="preview-fails-as-before"' in page
+    assert "<code>notify</code> (missing trigger.email)" in page

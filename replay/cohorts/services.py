@@ -18,7 +18,7 @@ from django.utils import timezone
 from runs.access import WorkspaceForbidden
 from runs.engine.replay_plan import ReplayPlan
 from runs.http.errors import Conflict, NotFound, Rejected
-from runs.models import Membership, Run, Workspace
+from runs.models import Membership, Run, Step, Workspace
 from runs.services import cancel_run
 
 from ..rules import QUOTA_EXCEEDED, ReplayRejected, check_member_may_replay, check_replayable
@@ -343,3 +343,14 @@ def _first_replayable(membership: Membership, data: dict) -> Preview | None:
             continue
         return preview_replay(membership=membership, run_id=run.run_id, fields=change)
     return None
+
+
+def failing_as_before(preview: Preview) -> list[str]:
+    """The nodes the first member's plan will fail at where its original failed too (through the node mapping):
+    the change does not cause them, so they do not hold the cohort's Create; that member fails as it did."""
+    plan = preview.plan
+    if plan is None or not plan.failing:
+        return []
+    original_of = {n.mapped_from or n.node_id: n.node_id for n in plan.failing}
+    failed = Step.objects.filter(run_id=preview.source.pk, node_id__in=list(original_of), status=Step.Status.FAILED)
+    return [original_of[node_id] for node_id in failed.values_list("node_id", flat=True)]

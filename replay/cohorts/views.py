@@ -35,7 +35,15 @@ from ..presenters import plan_rows, submit_blocked
 from ..views import change_fields, field_choices, preview_context, start_reset_by_version
 from .models import ACTIVE_STATUSES, Cohort, Lane, MemberStatus
 from .reading import cohort_dict, page_of_cohorts
-from .services import CohortForm, cancel_cohort, cohort_for_member, cohort_form, create_cohort, eta_seconds
+from .services import (
+    CohortForm,
+    cancel_cohort,
+    cohort_for_member,
+    cohort_form,
+    create_cohort,
+    eta_seconds,
+    failing_as_before,
+)
 from .verdict import finished_pairs, verdict_of
 
 MEMBER_FILTERS = ("changed", "regressed", "failed", "skipped")
@@ -180,11 +188,13 @@ def _preview_panel(state: CohortForm, values: QueryDict) -> dict:
     plan; or the refusal create would answer. Create waits, as the dialog's Submit does, when either says it fails."""
     found = state.found
     plan = found.preview.plan if found else None
+    failed_before = failing_as_before(found.preview) if found else []
     return {
         "state": state,
         "found": found,
         "refusal": state.refusal,
-        "blocked": submit_blocked(state.refusal, plan, WILL_FAIL_REMEDY_COHORT),
+        "blocked": submit_blocked(state.refusal, plan, WILL_FAIL_REMEDY_COHORT, failed_before),
+        "fails_as_before": [n for n in plan.failing if n.node_id in failed_before] if plan else [],
         "waiting": "",  # the dialog's hint for empty mode fields: the cohort form says its refusal instead
         "cost": found.estimated_cost_usd if found else None,
         "plan_rows": plan_rows(plan.nodes) if plan else "",
