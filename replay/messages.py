@@ -11,7 +11,7 @@ NO_PROMPTS = "No LLM node of v{number} uses a prompt artifact."
 NOT_A_VERSION_PROMPT = "Choose a prompt artifact that an LLM node of v{number} uses."
 # A replay page of a run whose workflow version was deleted: there is no version to map, plan or write for.
 VERSION_DELETED = "This run's workflow version was deleted."
-# Beside a disabled Submit replay while the mode's fields are still empty (no red alert before anything is typed).
+# Beside a disabled Submit replay while the mode's fields are still empty (no alert box before anything is typed).
 MODE_FIELDS_EMPTY = {
     "prompt": "Choose the prompt revision to replay with: the plan follows it.",
     "model": "Choose the model to replay with: the plan follows it.",

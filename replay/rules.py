@@ -286,6 +286,20 @@ def inherited_model(source: Run, fields: ReplayFields) -> str:
     return ((source.overrides or {}).get("model") or {}).get("model_ref", "")
 
 
+def kept_model_refusal(model_ref: str, refusal: ReplayRejected) -> ReplayRejected:
+    """The refusal of a model the run keeps from its source (no field of this request names it): said so."""
+    message = f"This run was replayed with {model_ref}, which this replay keeps: {refusal.message}"
+    return ReplayRejected(refusal.status, message, code=refusal.code, field="mode")
+
+
+def check_kept_model(run: Run, model_ref: str) -> None:
+    """check_model for the model a replay keeps from its source's own change."""
+    try:
+        check_model(run, model_ref)
+    except ReplayRejected as exc:
+        raise kept_model_refusal(model_ref, exc) from None
+
+
 def check_model(run: Run, model_ref: str) -> None:
     model = CatalogModel.objects.filter(model_ref=model_ref).first()
     if model is None:

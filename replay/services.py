@@ -32,6 +32,7 @@ from .rules import (
     QUOTA_EXCEEDED,
     ReplayFields,
     ReplayRejected,
+    check_kept_model,
     check_member_may_replay,
     check_model,
     check_prompt,
@@ -174,7 +175,8 @@ def _same_request(existing: Run, fields: ReplayFields, source: Run) -> bool:
     return (
         existing.trigger_payload == payload
         and existing.mode == fields.mode
-        and (existing.overrides or {}) == replay_overrides(source, fields)
+        # A replay made before replays kept their source's changes stored the request's alone: its retry repeats it.
+        and (existing.overrides or {}) in (replay_overrides(source, fields), fields.overrides())
         and (fields.target_version or source.version_number) == existing.version_number
         and (existing.replay_plan or {}).get("from_nodes") == from_nodes
         and (existing.replay_plan or {}).get("tools", Tools.LIVE) == fields.tools
@@ -345,7 +347,7 @@ def _check(
     elif parsed.mode == ReplayMode.MODEL:
         reads.once(("model", parsed.model_ref), lambda: check_model(source, parsed.model_ref or ""))
     if kept_model := inherited_model(source, parsed):
-        reads.once(("model", kept_model), lambda: check_model(source, kept_model))
+        reads.once(("kept model", kept_model), lambda: check_kept_model(source, kept_model))
     unmapped = None
     if mapping.renamed or parsed.node_mapping:
         validate_pairs(mapping.pairs, renamed=mapping.renamed, target_ids=set(mapping.target_ids))

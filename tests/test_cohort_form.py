@@ -427,3 +427,33 @@ def test_a_first_member_that_will_fail_as_its_original_did_does_not_hold_create(
     page = operator_client.post(PREVIEW, fields(version, runs), HTTP_HX_REQUEST="true").content.decode()
     assert 'data-blocked=""' in page and 'id="preview-fails-as-before"' in page
     assert "<code>notify</code> (missing trigger.email)" in page
+
+
+def test_a_first_member_whose_original_failed_for_another_value_still_holds_create(operator_client, acme):
+    """Its original failed at draft for want of trigger.name; the change makes draft read trigger.order_total."""
+    from .factories import PromptRevisionFactory
+
+    version, revision = support_workflow(acme)
+    broken = finished_run(version, payload={"email": "x@example.com"})
+    assert broken.steps.get(node_id="draft").status == "failed"
+    other = PromptRevisionFactory(artifact=revision.artifact, content="Refund {{ trigger.order_total }} to the client")
+    change = {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id, "content_hash": other.content_hash}
+    runs = [broken, *completed_runs(version, 1)]
+    page = operator_client.post(PREVIEW, fields(version, runs, **change), HTTP_HX_REQUEST="true").content.decode()
+    assert "draft will fail: missing trigger.order_total" in page and 'data-blocked=""' not in page
+    assert 'id="preview-fails-as-before"' not in page
+
+
+def test_the_preview_skips_a_member_whose_kept_model_is_no_longer_allowed(operator_client, operator, acme, version):
+    """Each member keeps its own model change: the allowlist is asked about each, not once per version."""
+    from .builders import executed_replay
+
+    source = finished_run(version)
+    kept_ok = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    kept_gone = executed_replay(
+        user=operator, run=source, request={"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"}
+    )
+    acme.allowed_models = ["anthropic:claude-opus-4-7"]
+    acme.save()
+    page = operator_client.post(PREVIEW, fields(version, [kept_ok, kept_gone]), HTTP_HX_REQUEST="true").content.decode()
+    assert '<ul id="preview-ineligible"><li><code>model_not_available</code>: 1</li></ul>' in page

@@ -252,3 +252,18 @@ def test_a_cohort_without_a_baseline_lane_says_it_has_no_noise_floor(operator_cl
     )
     page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
     assert "no baseline lane, so no noise floor to set them beside" in page and "baseline (as-is): 0 of 0" not in page
+
+
+def test_a_verdict_kept_before_it_counted_the_compared_nodes_carries_no_note_saying_it_did(
+    operator_client, operator, acme, version
+):
+    from replay.cohorts.verdict import verdict_of
+
+    runs = completed_runs(version, 2)
+    change = {"mode": "as_is", "from_nodes": ["notify"]}
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], replay=change))
+    kept = verdict_of(cohort)
+    del kept["compared_nodes"]
+    Cohort.objects.filter(pk=cohort.pk).update(verdict=kept)
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
+    assert 'id="cohort-definition"' in page and 'id="verdict-reused"' not in page

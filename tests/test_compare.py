@@ -259,3 +259,21 @@ def test_the_live_poll_with_more_rows_shown_takes_no_more_queries(
         operator_client.get(url, {"fragment": "live"}, **hx)
     with django_assert_max_num_queries(len(one_page)):
         operator_client.get(url, {"fragment": "live", "shown": "2"}, **hx)
+
+
+def test_the_override_row_names_both_changes_a_replay_of_a_replay_ran_with(operator_client, acme, operator):
+    from runs import services
+
+    from .builders import executed_replay, finished_run, support_workflow
+
+    version, revision = support_workflow(acme)
+    newer = services.add_prompt_revision(artifact=revision.artifact, content="Be brief with {{ trigger.name }}")
+    prompt = {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id, "content_hash": newer.content_hash}
+    prompted = executed_replay(user=operator, run=finished_run(version), request=prompt)
+    model = {"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"}
+    modelled = executed_replay(user=operator, run=prompted, request=model)
+    page = operator_client.get(f"/acme/ai/runs/{modelled.run_id}/compare").content.decode()
+    row = page[
+        page.index('<th scope="row">Override</th>') : page.index("</tr>", page.index('<th scope="row">Override</th>'))
+    ]
+    assert row.count(revision.artifact.artifact_id) == 2 and '<span class="mono">openai:gpt-5</span>' in row

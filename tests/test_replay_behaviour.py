@@ -175,6 +175,18 @@ def test_same_idempotency_key_returns_the_same_run_and_uses_no_quota(acme, opera
     assert Run.objects.filter(replay_of=source).count() == 1
 
 
+def test_a_retry_of_a_replay_made_before_replays_kept_their_sources_changes_answers_that_replay(acme, operator):
+    """Such a replay stored its own request's change alone: the same key and request still name it."""
+    version, _ = support_workflow(acme)
+    modelled = replay_and_run(
+        operator, finished_run(version), {"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"}
+    )
+    first = submit_replay(user=operator, run=modelled, request={"mode": "as_is"}, idempotency_key="k-old").run
+    Run.objects.filter(pk=first.pk).update(overrides={})  # as it was stored before
+    again = submit_replay(user=operator, run=modelled, request={"mode": "as_is"}, idempotency_key="k-old")
+    assert not again.created and again.run.pk == first.pk
+
+
 def test_replay_is_dispatched_to_the_broker_only_after_commit(acme, operator, django_capture_on_commit_callbacks):
     version, _ = support_workflow(acme)
     source = finished_run(version)

@@ -177,7 +177,10 @@ def test_an_as_is_replay_of_a_model_replay_whose_model_is_no_longer_allowed_is_4
     )
     acme.allowed_models = ["anthropic:claude-opus-4-7"]
     acme.save()
-    assert reject(operator, modelled) == (403, MODEL_NOT_AVAILABLE)
+    assert reject(operator, modelled) == (
+        403,
+        f"This run was replayed with openai:gpt-5, which this replay keeps: {MODEL_NOT_AVAILABLE}",
+    )
 
 
 def test_model_outside_the_account_allowlist_is_403(source, operator, acme):

@@ -25,6 +25,7 @@ SOURCE_FIELDS = (
     "replay_depth",
     "started_at",
     "finished_at",
+    "overrides",
 )
 
 
@@ -39,6 +40,13 @@ class Source:
     replay_depth: int
     started_at: datetime | None
     finished_at: datetime | None
+    overrides: dict
+
+    @property
+    def plan_key(self) -> tuple:
+        """What a member's preview refusal reads beyond the change: its version, and the model it keeps from its own
+        change (a replay of a model replay is checked against the allowlists for that model)."""
+        return (self.version_id, ((self.overrides or {}).get("model") or {}).get("model_ref", ""))
 
     @property
     def rules_key(self) -> tuple:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from runs.access import WorkspaceForbidden
 from runs.engine.replay_plan import ReplayPlan
+from runs.engine.templating import says_missing
 from runs.http.errors import Conflict, NotFound, Rejected
 from runs.models import Membership, Run, Step, Workspace
 from runs.services import cancel_run
@@ -84,7 +85,7 @@ def assess(membership: Membership, matched: Matched, selection: Selection) -> As
     depend on); raises the first refusal when the single replay would refuse every member."""
     check_member_may_replay(membership)
     found = Assessment()
-    by_version: dict[int | None, Rejected | None] = {}
+    by_plan: dict[tuple, Rejected | None] = {}
     by_rules: dict[tuple, Rejected | None] = {}
     for run in matched.runs:
         if run.rules_key not in by_rules:
@@ -95,12 +96,12 @@ def assess(membership: Membership, matched: Matched, selection: Selection) -> As
                 by_rules[run.rules_key] = exc
         refusal: Rejected | None = by_rules[run.rules_key]
         if refusal is None:
-            if run.version_id not in by_version:
+            if run.plan_key not in by_plan:
                 preview = preview_replay(membership=membership, run_id=run.run_id, fields=selection.change_data)
-                by_version[run.version_id] = _refusal_of(preview)
-                if by_version[run.version_id] is None and found.preview is None:
+                by_plan[run.plan_key] = _refusal_of(preview)
+                if by_plan[run.plan_key] is None and found.preview is None:
                     found.preview = preview
-            refusal = by_version[run.version_id]
+            refusal = by_plan[run.plan_key]
         if refusal is None:
             found.eligible.append(run)
             continue
@@ -346,11 +347,16 @@ def _first_replayable(membership: Membership, data: dict) -> Preview | None:
 
 
 def failing_as_before(preview: Preview) -> list[str]:
-    """The nodes the first member's plan will fail at where its original failed too (through the node mapping):
-    the change does not cause them, so they do not hold the cohort's Create; that member fails as it did."""
+    """The nodes the first member's plan will fail at where its original failed too, for the same missing value
+    (through the node mapping): the change does not cause them, so they do not hold the cohort's Create; that
+    member fails as it did. A node the change makes miss another value still holds it."""
     plan = preview.plan
     if plan is None or not plan.failing:
         return []
-    original_of = {n.mapped_from or n.node_id: n.node_id for n in plan.failing}
-    failed = Step.objects.filter(run_id=preview.source.pk, node_id__in=list(original_of), status=Step.Status.FAILED)
-    return [original_of[node_id] for node_id in failed.values_list("node_id", flat=True)]
+    planned = {n.mapped_from or n.node_id: n for n in plan.failing}
+    failed = Step.objects.filter(run_id=preview.source.pk, node_id__in=list(planned), status=Step.Status.FAILED)
+    return [
+        planned[node_id].node_id
+        for node_id, error in failed.values_list("node_id", "error")
+        if says_missing(error, planned[node_id].missing)
+    ]

@@ -76,9 +76,12 @@ class Verdict(Closed):
     changed_outputs: ChangedOutputs
     regressions: int = Field(description="Candidates whose original completed and whose replay failed.")
     fixes: int = Field(description="Candidates whose original failed and whose replay completed.")
-    cost_usd: list[str | None] = Field(
-        description="[originals, replays], over the nodes both runs of each pair ran (reused nodes left out)"
+    compared_nodes: bool = Field(
+        False,
+        description="True: cost, tokens and latency count the nodes both runs of each pair ran (reused nodes left"
+        " out on both sides); false for a verdict kept before they did, which counted whole runs.",
     )
+    cost_usd: list[str | None] = Field(description="[originals, replays]")
     latency_ms_p50: list[int | None]
     latency_ms_p95: list[int | None]
     input_tokens: list[int | None]

@@ -203,6 +203,7 @@ def verdict_of(cohort: Cohort, pairs: list[MemberPair] | None = None) -> dict:
         ]
 
     return {
+        "compared_nodes": True,
         "changed_outputs": {
             "candidate": [sum(p.changed for p in candidate), n],
             "baseline": [sum(p.changed for p in baseline), len(baseline)],

@@ -138,6 +138,11 @@ class NodePlan:
     estimate: tuple[Decimal, Decimal] | None = None
     will_fail: str = ""  # what the executor would not find when rendering it: "missing trigger.order_total"
 
+    @property
+    def missing(self) -> str:
+        """The value will_fail names ("trigger.order_total"), as the executor's error names it (templating)."""
+        return self.will_fail.removeprefix("missing ")
+
     def contract(self) -> list:
         return [self.node_id, self.mapped_from, self.action, self.disposition, self.reused_from]
 

@@ -35,8 +35,17 @@ def resolve(path: str, context: dict):
             value = value[index]
         else:
             missing = ".".join(walked)
-            raise MissingValue(f"missing key '{missing}' in template '{{{{ {path} }}}}'", missing)
+            raise MissingValue(f"{_missing_key(missing)} in template '{{{{ {path} }}}}'", missing)
     return value
+
+
+def _missing_key(missing: str) -> str:
+    return f"missing key '{missing}'"
+
+
+def says_missing(error: str, missing: str) -> bool:
+    """Whether a step's recorded error is the executor's for this missing value (a failure a replay would repeat)."""
+    return _missing_key(missing) in error
 
 
 def _as_text(value) -> str:
