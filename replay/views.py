@@ -78,7 +78,8 @@ def _dialog_context(request, membership, run, fields: dict, start_hint: StartHin
 
 
 def _shown_refusal(preview, fields: dict):
-    """The refusal the plan panel shows, and Submit is disabled for: not a mode's field that is still empty.
+    """The refusal the plan panel shows, and Submit is disabled for: not a mode's field that is still empty, nor a
+    trigger payload the editor already refuses beside itself.
 
     Those fields are required, and Submit waits for them anyway; saying so in red before anything is typed
     would be noise.
@@ -88,6 +89,8 @@ def _shown_refusal(preview, fields: dict):
         return None
     if refusal.status == 400 and refusal.field in MODE_FIELD_NAMES and not (fields.get(refusal.field) or "").strip():
         return None
+    if refusal.status == 400 and refusal.field == "trigger_payload":
+        return None  # the editor says it as it is typed, at its line and column: once is enough, and Submit waits
     return refusal
 
 

@@ -94,3 +94,12 @@ def test_the_dialog_prefills_the_editor_and_diffs_an_edit_in_the_plan(operator_c
         HTTP_HX_REQUEST="true",
     ).content.decode()
     assert "Trigger payload, against the original" in panel and "<ins>" in panel
+
+
+def test_the_dialogs_plan_leaves_a_payload_syntax_error_to_the_editor_that_shows_it(operator_client, source):
+    panel = operator_client.post(
+        f"/acme/ai/runs/{source.run_id}/replay/plan",
+        {"mode": "as_is", "trigger_payload": '{\n  "a": }'},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "is not valid JSON" not in panel and 'id="plan-refusal"' not in panel
