@@ -143,3 +143,9 @@ def test_a_replay_of_a_replay_links_to_its_parent_and_its_root(operator_client, 
     html = operator_client.get(f"/acme/ai/runs/{second.run_id}").content.decode()
     assert f'href="/acme/ai/runs/{second.run_id}/compare"' in html and "Compare with parent" in html
     assert f'href="/acme/ai/runs/{source.run_id}/compare?with={second.run_id}"' in html
+
+
+def test_the_lineage_says_a_replay_started_from_a_later_node(operator_client, source, rerun):
+    html = operator_client.get(f"/acme/ai/runs/{source.run_id}").content.decode()
+    lineage = html[html.index('id="lineage"') : html.index("</section>", html.index('id="lineage"'))]
+    assert "Replay as-is · from summary · live tool calls · " in lineage

@@ -158,7 +158,11 @@ def trace(request, membership, run_id):
         context.update(_live_update(request, run))
         response = render(request, "runs/trace.html#poll", context)
         return HttpResponseStopPolling(response.content) if run.is_finished else response
-    context["replays"] = list(run.replays.order_by("-created_at").only("run_id", "status", "mode", "created_at")[:50])
+    context["replays"] = list(
+        run.replays.order_by("-created_at").only(
+            "run_id", "status", "mode", "replay_depth", "from_nodes", "payload_edited", "tools", "created_at"
+        )[:50]
+    )
     if request.htmx and request.GET.get("fragment") == "lineage":  # a replay was submitted from this page
         return render(request, "runs/trace.html#lineage", context)
     context.update(_page_context(run, _steps_page(run)))
