@@ -278,12 +278,15 @@ def replay_overrides(source: Run, fields: ReplayFields) -> dict:
     return {**(source.overrides or {}), **fields.overrides()}
 
 
+def model_change_of(overrides: dict | None) -> str:
+    """The model a run's own changes name ("" for none): what a replay of it keeps."""
+    return ((overrides or {}).get("model") or {}).get("model_ref", "")
+
+
 def inherited_model(source: Run, fields: ReplayFields) -> str:
     """The model a replay keeps from its source run's own model change ("" when it has none or this request
     changes the model): checked against the allowlists as a model the request names."""
-    if fields.mode == ReplayMode.MODEL:
-        return ""
-    return ((source.overrides or {}).get("model") or {}).get("model_ref", "")
+    return "" if fields.mode == ReplayMode.MODEL else model_change_of(source.overrides)
 
 
 def kept_model_refusal(model_ref: str, refusal: ReplayRejected) -> ReplayRejected:

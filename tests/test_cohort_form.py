@@ -457,3 +457,11 @@ def test_the_preview_skips_a_member_whose_kept_model_is_no_longer_allowed(operat
     acme.save()
     page = operator_client.post(PREVIEW, fields(version, [kept_ok, kept_gone]), HTTP_HX_REQUEST="true").content.decode()
     assert '<ul id="preview-ineligible"><li><code>model_not_available</code>: 1</li></ul>' in page
+
+
+def test_a_box_holding_a_lone_surrogate_is_refused_by_the_one_json_parser_not_a_500(operator_client, version):
+    runs = completed_runs(version, 2)
+    boxed = '[{"kind": "contains", "node": "draft", "value": "\\ud800"}]'
+    for action in ({"read": "1"}, {"check_kind": "json_valid"}):
+        answer = operator_client.post(CHECKS, fields(version, runs, checks=boxed, **action), HTTP_HX_REQUEST="true")
+        assert answer.status_code in (200, 400) and NOT_A_LIST in html.unescape(answer.content.decode())

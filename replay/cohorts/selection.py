@@ -10,6 +10,7 @@ from runs.http.errors import BadRequest
 from runs.listing import runs_matching
 from runs.models import Membership, Run, Workflow
 
+from ..rules import model_change_of
 from .inputs import Selection
 
 NO_MATCH = "No run matches this selection."
@@ -46,7 +47,7 @@ class Source:
     def plan_key(self) -> tuple:
         """What a member's preview refusal reads beyond the change: its version, and the model it keeps from its own
         change (a replay of a model replay is checked against the allowlists for that model)."""
-        return (self.version_id, ((self.overrides or {}).get("model") or {}).get("model_ref", ""))
+        return (self.version_id, model_change_of(self.overrides))
 
     @property
     def rules_key(self) -> tuple:

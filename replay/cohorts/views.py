@@ -1,7 +1,6 @@
 """The cohort pages: the list, the new-cohort form with its preview ("Replay these…" of the runs list), and a
 cohort's page, live while it runs. Thin: the services and readers of replay.cohorts do the work."""
 
-import json
 from datetime import UTC, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -26,7 +25,8 @@ from runs.checks.form import (
     without,
 )
 from runs.compare import Pair
-from runs.http.errors import Rejected
+from runs.http.errors import BadRequest, Rejected
+from runs.http.input import parse_json
 from runs.http.web import workspace_view
 from runs.models import Membership, Role, Run, RunMode, Workflow
 
@@ -63,12 +63,12 @@ def cohort_list(request, membership):
 
 
 def _checks(raw: str):
-    """The checks as JSON; text that is not JSON goes on as it is, for the body's parser to refuse by name."""
+    """The checks as JSON; text the one JSON parser refuses goes on as it is, for the body's parser to refuse by name."""
     if not raw.strip():
         return []
     try:
-        return json.loads(raw)
-    except ValueError:
+        return parse_json(raw, field="checks")
+    except BadRequest:
         return raw
 
 

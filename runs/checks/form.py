@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from runs.http.errors import BadRequest
+from runs.http.input import parse_json
 
 from .declarations import AGAINST_ORIGINAL, KIND_NAMES, MAX_CHECKS
 from .service import parse_checks
@@ -58,9 +59,9 @@ def box_of(raw: str) -> list[dict]:
     if not raw.strip():
         return []
     try:
-        checks = json.loads(raw)
-    except ValueError:
-        raise FormError("checks", NOT_A_LIST) from None
+        checks = parse_json(raw, field="checks")  # the one JSON parser: NUL, lone surrogates, NaN, depth refused
+    except BadRequest as exc:
+        raise FormError("checks", f"{NOT_A_LIST} {exc.message}") from None
     if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
         raise FormError("checks", NOT_A_LIST)
     return checks

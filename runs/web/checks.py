@@ -12,6 +12,7 @@ from runs.checks import CheckResult, check_pair, parse_checks
 from runs.checks.form import FormError, label, with_added
 from runs.compare import Comparison, StepFacts
 from runs.http.errors import BadRequest
+from runs.http.input import parse_json
 from runs.models import Run
 
 
@@ -21,8 +22,8 @@ def checks_in(query: QueryDict) -> list[dict]:
     if not raw:
         return []
     try:
-        checks = json.loads(raw)
-    except ValueError:
+        checks = parse_json(raw, field="checks")  # the one JSON parser: NUL, lone surrogates, NaN, depth refused
+    except BadRequest:
         raise BadRequest("The checks in this link are not JSON.", field="checks") from None
     if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
         raise BadRequest("The checks in this link must be a JSON list of checks.", field="checks")
