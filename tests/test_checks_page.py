@@ -126,3 +126,9 @@ def test_a_viewer_is_not_offered_a_cohort(client, viewer, replay):
     response = page(client, replay, checks=json.dumps([NAMES_CLAUDE]))
     html = response.content.decode()
     assert response.status_code == 200 and '<tr class="check-result' in html and 'id="checks-to-cohort"' not in html
+
+
+@pytest.mark.parametrize("value", ["１２", "١٢", "²"])
+def test_a_figure_written_in_non_ascii_digits_is_refused(operator_client, replay, value):
+    response = page(operator_client, replay, add="1", node="draft", kind="max_length", value=value)
+    assert response.status_code == 400 and "is not a number." in response.content.decode()

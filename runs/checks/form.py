@@ -8,6 +8,7 @@ from typing import Any
 
 from runs.http.errors import BadRequest
 from runs.http.input import parse_json
+from runs.integers import ascii_int
 
 from .declarations import AGAINST_ORIGINAL, KIND_NAMES, MAX_CHECKS
 from .service import parse_checks
@@ -85,10 +86,19 @@ def without(declared: list[dict], key: str) -> list[dict]:
 
 
 def _number(raw: str, kind: str) -> Any:
-    try:
-        return int(raw) if kind in ("max_length", "max_latency_ms", "max_output_tokens") else float(raw)
-    except ValueError:
-        raise FormError("value", f"{raw!r} is not a number.") from None
+    """The Value of a figure's check: ASCII digits only (int() would read "١٢"), the integers through ascii_int;
+    the declaration refuses what is out of its range."""
+    number: int | float | None
+    if kind in ("max_length", "max_latency_ms", "max_output_tokens"):
+        number = ascii_int(raw, low=-(10**18), high=10**18)
+    else:
+        try:
+            number = float(raw) if raw.isascii() else None
+        except ValueError:
+            number = None
+    if number is None:
+        raise FormError("value", f"{raw!r} is not a number.")
+    return number
 
 
 def declaration(form: Mapping[str, Any]) -> dict:
