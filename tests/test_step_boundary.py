@@ -212,6 +212,20 @@ def test_a_boundary_records_an_llm_steps_usage_and_cost(acme):
     assert {name: getattr(step, name) for name in usage} == usage
 
 
+def test_usage_values_that_are_not_plain_ints_are_adapted_as_the_orm_saves_them(acme):
+    """Ints and strings skip the ORM's adaptation on the hot path; a bool, a float or a Decimal still gets it."""
+    run, boundary = claimed_run(acme)
+    step_id = boundary.start(node_id="n0", type="llm", position=0, mapped_from="")
+    boundary.outcome = finished(step_id, input_tokens=True, output_tokens=Decimal("30"), latency_ms=812.0)
+    assert boundary.complete()
+    step = Step.objects.get(pk=step_id)
+    assert [(v, type(v)) for v in (step.input_tokens, step.output_tokens, step.latency_ms)] == [
+        (1, int),
+        (30, int),
+        (812, int),
+    ]
+
+
 def test_a_tool_step_records_no_usage(acme):
     run, boundary = claimed_run(acme)
     step_id = boundary.start(node_id="n0", type="tool", position=0, mapped_from="")
