@@ -132,3 +132,10 @@ def test_a_viewer_is_not_offered_a_cohort(client, viewer, replay):
 def test_a_figure_written_in_non_ascii_digits_is_refused(operator_client, replay, value):
     response = page(operator_client, replay, add="1", node="draft", kind="max_length", value=value)
     assert response.status_code == 400 and "is not a number." in response.content.decode()
+
+
+def test_the_forms_kinds_are_named_as_the_api_and_the_cohort_verdict_name_them(operator_client, replay):
+    html = page(operator_client, replay).content.decode()
+    options = dict(re.findall(r'<option value="([a-z_]+)" data-value-hint[^>]*>([^<]+)</option>', html))
+    assert options["max_latency_ms"] == "max_latency_ms"
+    assert options["similar_to_original"] == "similar_to_original (against the original)"

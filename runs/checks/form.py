@@ -39,8 +39,9 @@ FORM_FIELD_OF = {"node": "node", "kind": "kind", "path": "path", "paths": "path"
 FIELDS = ("node", "kind", "value", "path", "ignore_case")
 NOT_A_LIST = "The checks are not a JSON list of checks: correct them, or clear the box to start again."
 GONE = "That check is no longer in the box (it was edited meanwhile): the list shows the box as it is now."
-# (kind, its name, checked against the original, what Value holds, what JSON pointer holds) for the form's select.
-KIND_CHOICES = [(kind, kind.replace("_", " "), kind in AGAINST_ORIGINAL, *FORM_FIELDS[kind]) for kind in KIND_NAMES]
+# (kind, checked against the original, what Value holds, what JSON pointer holds) for the form's select. A kind is
+# named as the API, the box, the check's label and the cohort's verdict spell it: one name wherever it is read.
+KIND_CHOICES = [(kind, kind in AGAINST_ORIGINAL, *FORM_FIELDS[kind]) for kind in KIND_NAMES]
 
 
 class FormError(Exception):
