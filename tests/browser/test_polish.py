@@ -264,6 +264,19 @@ def test_the_runs_list_at_390px_keeps_status_and_cost_in_sight_without_sideways_
     assert sideways_overflow(page) == []
 
 
+def test_a_table_wider_than_a_phone_scrolls_inside_itself_with_its_shadow_cue(page_for, operator, source):
+    """The shadows are backgrounds that only a scroll container shows: the table must scroll, and carry them."""
+    page = page_for(operator, width=390, height=800)
+    page.goto("/acme/monitoring/workflow-runs")
+    table = page.locator("table.table")
+    expect(table.locator("tbody tr")).to_have_count(1)
+    assert table.evaluate("t => t.scrollWidth > t.clientWidth"), "the table fits: nothing to cue"
+    attachments = table.evaluate("t => getComputedStyle(t).backgroundAttachment").split(", ")
+    assert attachments[:4] == ["local", "local", "scroll", "scroll"], attachments
+    page.screenshot(path=_shot("monitoring-390"), full_page=True)
+    assert sideways_overflow(page) == []
+
+
 @pytest.mark.parametrize("mode", ["as_is", "prompt"])
 def test_the_compare_page_at_390px_keeps_status_and_cost_in_sight_without_sideways_scroll(
     page_for, operator, source, mode
