@@ -277,6 +277,24 @@ def test_a_table_wider_than_a_phone_scrolls_inside_itself_with_its_shadow_cue(pa
     assert sideways_overflow(page) == []
 
 
+def test_the_mapping_dialog_at_390px_puts_each_node_id_above_a_select_as_wide_as_its_row(
+    page_for,
+    operator,
+    cross,  # noqa: F811
+):
+    page = page_for(operator, width=390, height=844)
+    open_trace(page, cross)
+    choose_version_2(page)
+    page.get_by_role("button", name="Resolve mapping").click()
+    row = page.locator("#mapping-modal[open] .mapping-row").first
+    expect(row).to_be_visible()
+    label, select, box = row.locator("label").bounding_box(), row.locator("select").bounding_box(), row.bounding_box()
+    assert label and select and box
+    assert select["y"] >= label["y"] + label["height"], "the select sits beside the node id"
+    assert select["width"] >= box["width"] - 1, "the select is narrower than its row"
+    page.screenshot(path=_shot("mapping-dialog-390"))
+
+
 @pytest.mark.parametrize("mode", ["as_is", "prompt"])
 def test_the_compare_page_at_390px_keeps_status_and_cost_in_sight_without_sideways_scroll(
     page_for, operator, source, mode
