@@ -64,9 +64,15 @@ def box_of(raw: str) -> list[dict]:
         checks = parse_json(raw, field="checks")  # the one JSON parser: NUL, lone surrogates, NaN, depth refused
     except BadRequest as exc:
         raise FormError("checks", f"{NOT_A_LIST} {exc.message}") from None
-    if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
+    if not is_check_list(checks):
         raise FormError("checks", NOT_A_LIST)
     return checks
+
+
+def is_check_list(value: Any) -> bool:
+    """Whether parsed JSON has the shape of declared checks (a list of objects) for the box and a link alike; what
+    each check says is parse_checks' to judge."""
+    return isinstance(value, list) and all(isinstance(c, dict) for c in value)
 
 
 def box_text(checks: list[dict]) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.http import QueryDict
 
 from runs.checks import CheckResult, check_pair, parse_checks
-from runs.checks.form import FormError, label, with_added
+from runs.checks.form import FormError, is_check_list, label, with_added
 from runs.compare import Comparison, StepFacts
 from runs.http.errors import BadRequest
 from runs.http.input import parse_json
@@ -25,7 +25,7 @@ def checks_in(query: QueryDict) -> list[dict]:
         checks = parse_json(raw, field="checks")  # the one JSON parser: NUL, lone surrogates, NaN, depth refused
     except BadRequest:
         raise BadRequest("The checks in this link are not JSON.", field="checks") from None
-    if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
+    if not is_check_list(checks):
         raise BadRequest("The checks in this link must be a JSON list of checks.", field="checks")
     return checks
 
