@@ -57,3 +57,20 @@ def test_a_short_page_at_390px_keeps_its_header_as_tall_as_its_contents(page_for
     page.goto("/acme/ai/cohorts")
     header = page.locator(".sidebar").bounding_box()
     assert header is not None and header["height"] < 250  # it stretched to 302 px, sharing the page's height
+
+
+def test_a_table_narrower_than_its_scroll_box_at_390px_fills_it_to_the_right_edge(browser, live_server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/api/v1/docs")
+    expect(page.get_by_role("heading", name="Reprise API v1")).to_be_visible()
+    # For each table that fits its box: the header row's right edge, and the box's inner right edge.
+    edges = page.locator(".api-docs .table").evaluate_all(
+        """tables => tables.filter(t => t.scrollWidth <= t.clientWidth).map(t => {
+             const box = t.getBoundingClientRect(), row = t.querySelector('thead tr').getBoundingClientRect();
+             return [Math.round(row.right), Math.round(box.left + t.clientLeft + t.clientWidth)];
+           })"""
+    )
+    context.close()
+    assert edges, "no table fits its box at 390 px"
+    assert [row for row, box in edges if row != box] == []
