@@ -82,6 +82,38 @@ def test_checks_count_passes_on_originals_and_replays_with_wilson_intervals(oper
     assert never["passed"] == [0, 0] and never["regressed"] == []
 
 
+def test_a_check_against_the_original_is_not_judged_on_the_originals_rather_than_failed(
+    operator_client, operator, acme, workflow
+):
+    checks = [{"kind": "similar_to_original", "node": "draft", "min_ratio": 0.0}]
+    cohort, _ = prompt_cohort(operator, acme, workflow, 3, baseline_percent=0, checks=checks)
+    run_children(cohort)
+    (similar,) = verdict_of(cohort)["checks"]
+    assert (similar["passed"], similar["judged"], similar["of"]) == ([0, 3], [0, 3], 3)
+    assert similar["interval"] == [list(wilson(0, 0)), list(wilson(3, 3))]
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
+    assert re.search(
+        r"similar_to_original <span class=\"mono\">draft</span></td><td class=\"num\"><span[^>]*>n/a</span>", page
+    )
+    assert "3 of 3 (" in page
+
+
+def test_a_check_the_replay_fails_where_the_original_passed_is_a_regression_of_its_member(
+    operator_client, operator, acme, workflow
+):
+    """As the compare page counts it: the headline, the kept flag and the Regressed filter agree with the table."""
+    checks = [{"kind": "contains", "node": "draft", "value": "Reply to"}]  # in the original prompt, not the new
+    cohort, sources = prompt_cohort(operator, acme, workflow, 2, baseline_percent=0, checks=checks)
+    run_children(cohort)
+    cohort.refresh_from_db()
+    (contains,) = cohort.verdict["checks"]
+    assert contains["passed"] == [2, 0] and len(contains["regressed"]) == 2
+    assert cohort.verdict["regressions"] == 2
+    assert set(cohort.members.values_list("regression", flat=True)) == {True}
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}?show=regressed").content.decode()
+    assert ">2 regressions</span>" in page and "No member matches" not in page
+
+
 def test_unfinished_replays_are_counted_neither_as_same_nor_as_passed(operator, acme, workflow):
     checks = [{"kind": "max_length", "node": "draft", "value": 1_000_000}]
     cohort, _ = prompt_cohort(operator, acme, workflow, 2, baseline_percent=0, checks=checks)

@@ -57,9 +57,15 @@ class NodeVerdict(Closed):
 class CheckVerdict(Closed):
     check: Check
     passed: list[int] = Field(description="[originals that pass, replays that pass]")
-    of: int
+    of: int = Field(description="Candidates judged: both runs finished.")
+    judged: list[int] | None = Field(
+        None,
+        description="[originals, replays] where the check gave pass or fail: n/a (a check against the original, on"
+        " the original; a node the run did not run) is no failure and is in neither. Null in a verdict kept before it"
+        " was counted (its rates are over `of`).",
+    )
     interval: list[list[float]] = Field(
-        description="The 95 % Wilson interval of each pass rate: [[low, high], [low, high]]."
+        description="The 95 % Wilson interval of each pass rate (passed over judged): [[low, high], [low, high]]."
     )
     regressed: list[str] = Field(description="Source runs whose replay fails the check where the original passed.")
 
@@ -74,7 +80,10 @@ class Verdict(Closed):
     """Members whose replay is missing or unfinished are in no n: never counted as same or passed."""
 
     changed_outputs: ChangedOutputs
-    regressions: int = Field(description="Candidates whose original completed and whose replay failed.")
+    regressions: int = Field(
+        description="Candidates worse than their original: the replay failed where the original completed, or fails"
+        " a check the original passed (as the compare page counts a regression)."
+    )
     fixes: int = Field(description="Candidates whose original failed and whose replay completed.")
     compared_nodes: bool = Field(
         False,

@@ -65,6 +65,13 @@ class MemberPair:
     replay_totals: RunTotals
     original_ms: int | None
     replay_ms: int | None
+    checks_regressed: int = 0  # the cohort's checks its replay fails where its original passed (set by verdict_of)
+
+    @property
+    def regressed(self) -> bool:
+        """Worse than its original, as the compare page says it: the run failed where the original completed, or a
+        check that the original passed fails. The verdict's regressions and the members' Regressed filter count it."""
+        return self.regression or self.checks_regressed > 0
 
 
 def compared_ms(duration_ms: int | None, steps: list[StepFacts], left_out: frozenset[int]) -> int | None:
@@ -88,6 +95,9 @@ class Tally:
 class CheckTally:
     check: Check
     passed: list[int] = field(default_factory=lambda: [0, 0])
+    # Where the check could be judged (pass or fail): "n/a" (a check against the original, on the original; a node
+    # the run did not run) is neither, so it is left out of a pass rate rather than counted as a failure.
+    judged: list[int] = field(default_factory=lambda: [0, 0])
     regressed: list[str] = field(default_factory=list)
 
 
@@ -176,11 +186,13 @@ def verdict_of(cohort: Cohort, pairs: list[MemberPair] | None = None) -> dict:
             )
         regressed_checks = 0
         for counted, result in zip(tallies, evaluate_pair(checks, pair.original, pair.replay), strict=True):
-            counted.passed[0] += result.base.outcome == "pass"
-            counted.passed[1] += result.other.outcome == "pass"
+            for side, outcome in enumerate((result.base.outcome, result.other.outcome)):
+                counted.passed[side] += outcome == "pass"
+                counted.judged[side] += outcome != "n/a"
             if result.regression:
                 counted.regressed.append(pair.source_run_id)
                 regressed_checks += 1
+        pair.checks_regressed = regressed_checks
         cost = Pair(pair.original_totals.cost_usd, pair.replay_totals.cost_usd)
         latency = Pair(pair.original_ms, pair.replay_ms)
         size = max(abs(cost.percent or 0), abs(latency.percent or 0))
@@ -208,7 +220,7 @@ def verdict_of(cohort: Cohort, pairs: list[MemberPair] | None = None) -> dict:
             "candidate": [sum(p.changed for p in candidate), n],
             "baseline": [sum(p.changed for p in baseline), len(baseline)],
         },
-        "regressions": sum(p.regression for p in candidate),
+        "regressions": sum(p.regressed for p in candidate),
         "fixes": sum(p.fix for p in candidate),
         "cost_usd": both("cost_usd"),
         "latency_ms_p50": latencies(50),
@@ -224,7 +236,8 @@ def verdict_of(cohort: Cohort, pairs: list[MemberPair] | None = None) -> dict:
                 "check": t.check,
                 "passed": t.passed,
                 "of": n,
-                "interval": [list(wilson(t.passed[0], n)), list(wilson(t.passed[1], n))],
+                "judged": t.judged,
+                "interval": [list(wilson(t.passed[side], t.judged[side])) for side in (0, 1)],
                 "regressed": t.regressed,
             }
             for t in tallies
@@ -250,7 +263,7 @@ def keep_verdict(cohort: Cohort) -> dict:
         members = cohort.members.filter(lane=lane)
         members.filter(source_run_id__in=[p.source_run_id for p in judged if p.changed]).update(changed=True)
         members.filter(source_run_id__in=[p.source_run_id for p in judged if not p.changed]).update(changed=False)
-        members.filter(source_run_id__in=[p.source_run_id for p in judged if p.regression]).update(regression=True)
+        members.filter(source_run_id__in=[p.source_run_id for p in judged if p.regressed]).update(regression=True)
     return kept
 
 

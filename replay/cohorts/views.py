@@ -264,7 +264,7 @@ def _members(cohort: Cohort, show: str, pairs) -> list[dict]:
     elif show in ("changed", "regressed") and pairs is None:
         rows = rows.filter(lane=Lane.CANDIDATE, **({"changed": True} if show == "changed" else {"regression": True}))
     elif show in ("changed", "regressed"):
-        flag = "changed" if show == "changed" else "regression"
+        flag = "changed" if show == "changed" else "regressed"
         wanted = [p.source_run_id for p in pairs if p.lane == Lane.CANDIDATE and getattr(p, flag)]
         rows = rows.filter(lane=Lane.CANDIDATE, source_run_id__in=wanted)
     values = rows.values(
@@ -277,7 +277,7 @@ def _members(cohort: Cohort, show: str, pairs) -> list[dict]:
     for row in values:
         pair = by_source.get((row["source_run_id"], row["lane"]))
         shown.append(
-            {**row, "changed": pair.changed if pair else None, "regression": pair.regression if pair else False}
+            {**row, "changed": pair.changed if pair else None, "regression": pair.regressed if pair else False}
         )
     return shown
 
