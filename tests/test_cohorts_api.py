@@ -1,6 +1,7 @@
 """The cohorts API (issue 31): create, preview, list, detail, members, cancel, export; who may."""
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -8,7 +9,7 @@ from replay.cohorts.admission import tick
 from replay.cohorts.models import Cohort
 from runs.models import Run
 
-from .builders import support_workflow
+from .builders import finished_run, support_workflow
 from .cohorts import body, completed_runs, new_cohort
 
 
@@ -42,9 +43,40 @@ def test_preview_answers_members_ineligible_plan_cost_and_eta(api, version):
     response = post(api, "/api/v1/acme/cohorts/preview", body(version.workflow, run_ids=[r.pk for r in runs]))
     assert response.status_code == 200, response.content
     answer = response.json()
-    assert answer["members"] == 3 and answer["ineligible"] == {"in_flight": 1} and answer["baseline"] == 3
+    assert answer["members"] == 3 and answer["ineligible"] == {"in_flight": 1}
+    assert answer["baseline"] == 2  # sampled among the members that replay: the one in flight will be skipped
     assert answer["plan"]["replayable"] and [n["node_id"] for n in answer["plan"]["nodes"]] == ["draft", "notify"]
     assert answer["eta_seconds"] >= 0 and Cohort.objects.count() == 0
+
+
+def test_the_preview_prices_the_baseline_lane_as_is_and_the_candidates_with_the_change(api, version):
+    ids = [finished_run(version).pk for _ in range(4)]  # steps with recorded usage: a plan can price them
+    change = {"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"}
+
+    def cost(path, data) -> list[Decimal]:
+        answer = post(api, path, data).json()
+        return [Decimal(v) for v in (answer.get("totals") or answer)["estimated_cost_usd"]]
+
+    candidates = cost(
+        "/api/v1/acme/cohorts/preview", body(version.workflow, run_ids=ids, replay=change, baseline_percent=0)
+    )
+    as_is = cost(f"/api/v1/acme/runs/{ids[0]}/replay-plan", {"mode": "as_is"})
+    both = cost(
+        "/api/v1/acme/cohorts/preview", body(version.workflow, run_ids=ids, replay=change, baseline_percent=100)
+    )
+    assert as_is != [c / 4 for c in candidates], "the change must price differently for this test to say anything"
+    assert [abs(b - (c + 4 * a)) <= Decimal("1e-7") for b, c, a in zip(both, candidates, as_is, strict=True)] == [
+        True,
+        True,
+    ]
+
+
+def test_the_baseline_lane_is_sampled_among_the_members_that_replay(version, operator, acme):
+    runs = completed_runs(version, 3)
+    Run.objects.filter(pk=runs[2].pk).update(status="running")
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], baseline_percent=100))
+    baseline = set(cohort.members.filter(lane="baseline").values_list("source_run_id", flat=True))
+    assert baseline == {runs[0].pk, runs[1].pk}
 
 
 def test_the_preview_plan_is_the_single_replays_preview(api, version):

@@ -123,10 +123,36 @@ class CohortPreview:
     eta_seconds: int
 
 
-def estimated_cost(plan: ReplayPlan, replays: int) -> tuple[Decimal, Decimal] | None:
-    """The plan's own per-run estimate (ReplayPlan.estimate) for each replay the cohort will make."""
-    estimate = plan.estimate()
+def estimated_cost(plan: ReplayPlan | None, replays: int) -> tuple[Decimal, Decimal] | None:
+    """The plan's own per-run estimate (ReplayPlan.estimate) for each of `replays` replays made with it."""
+    if replays == 0:
+        return Decimal(0), Decimal(0)
+    estimate = plan.estimate() if plan is not None else None
     return (estimate[0] * replays, estimate[1] * replays) if estimate else None
+
+
+def cohort_cost(
+    membership: Membership, found: Assessment, change: dict, baseline: int
+) -> tuple[Decimal, Decimal] | None:
+    """The candidates priced with the change's plan and the baseline lane with its own (as-is: the version's models
+    and prompts), one eligible member's plan each; None when either cannot be estimated."""
+    assert found.preview is not None
+    candidates = estimated_cost(found.preview.plan, len(found.eligible))
+    as_is = None
+    if baseline:
+        as_is = preview_replay(membership=membership, run_id=found.eligible[0].run_id, fields=baseline_change(change))
+    lane = estimated_cost(as_is.plan if as_is is not None else None, baseline)
+    if candidates is None or lane is None:
+        return None
+    return candidates[0] + lane[0], candidates[1] + lane[1]
+
+
+def baseline_sample(runs: Sequence[Source], eligible: list[Source], percent: int) -> list[int]:
+    """The places in `runs` of the baseline lane's members: sampled among the members a replay would accept now, so
+    the noise floor is measured on runs that replay rather than sized by ones that will be skipped."""
+    accepted = {run.run_id for run in eligible}
+    places = [i for i, run in enumerate(runs) if run.run_id in accepted]
+    return sorted(random.sample(places, baseline_size(len(places), percent)))
 
 
 def eta_seconds(workspace_id: int, replays: int, runs: list[Source], canary: int = 0) -> int:
@@ -147,14 +173,14 @@ def preview_cohort(*, membership: Membership, data) -> CohortPreview:
     matched = matching_runs(membership, selection)
     found = assess(membership, matched, selection)
     assert found.preview is not None and found.preview.plan is not None
-    baseline = baseline_size(len(matched.runs), selection.body.baseline_percent)
+    baseline = baseline_size(len(found.eligible), selection.body.baseline_percent)
     replays = len(found.eligible) + baseline
     return CohortPreview(
         members=len(matched.runs),
         ineligible=found.ineligible,
         preview=found.preview,
         baseline=baseline,
-        estimated_cost_usd=estimated_cost(found.preview.plan, replays),
+        estimated_cost_usd=cohort_cost(membership, found, selection.change_data, baseline),
         eta_seconds=eta_seconds(membership.workspace_id, replays, found.eligible, selection.body.canary),
     )
 
@@ -175,7 +201,7 @@ def create_cohort(*, membership: Membership, data, idempotency_key: str = "") ->
         return earlier, False
     selection = parse_body(data)
     matched = matching_runs(membership, selection)
-    assess(membership, matched, selection)
+    found = assess(membership, matched, selection)
     body = selection.body
     try:
         with transaction.atomic():
@@ -198,8 +224,7 @@ def create_cohort(*, membership: Membership, data, idempotency_key: str = "") ->
                 checks=[c.model_dump(mode="json") for c in body.checks],
                 idempotency_key=key,
             )
-            total = len(matched.runs)
-            sample = sorted(random.sample(range(total), baseline_size(total, body.baseline_percent)))
+            sample = baseline_sample(matched.runs, found.eligible, body.baseline_percent)
             insert_members(
                 cohort,
                 [(run.run_id, Lane.CANDIDATE, i) for i, run in enumerate(matched.runs)]
