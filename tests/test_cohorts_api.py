@@ -79,6 +79,17 @@ def test_the_baseline_lane_is_sampled_among_the_members_that_replay(version, ope
     assert baseline == {runs[0].pk, runs[1].pk}
 
 
+def test_a_check_on_a_node_no_version_of_the_runs_has_is_refused_and_creates_nothing(api, version):
+    runs = completed_runs(version, 2)
+    checks = [{"kind": "json_valid", "node": "draft"}, {"kind": "contains", "node": "drafts", "value": "Hi"}]
+    data = body(version.workflow, run_ids=[r.pk for r in runs], checks=checks)
+    for path in ("/api/v1/acme/cohorts/preview", "/api/v1/acme/cohorts"):
+        response = post(api, path, data)
+        assert response.status_code == 400, response.content
+        assert "checks[1].node: no node 'drafts'" in response.json()["error"]["message"]
+    assert Cohort.objects.count() == 0
+
+
 def test_the_preview_plan_is_the_single_replays_preview(api, version):
     runs = completed_runs(version, 1)
     cohort = post(api, "/api/v1/acme/cohorts/preview", body(version.workflow, run_ids=[runs[0].pk])).json()

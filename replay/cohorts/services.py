@@ -18,8 +18,8 @@ from django.utils import timezone
 from runs.access import WorkspaceForbidden
 from runs.engine.replay_plan import ReplayPlan
 from runs.engine.templating import says_missing
-from runs.http.errors import Conflict, NotFound, Rejected
-from runs.models import Membership, Run, Step, Workspace
+from runs.http.errors import BadRequest, Conflict, NotFound, Rejected
+from runs.models import Membership, Node, Run, Step, Workspace
 from runs.services import cancel_run
 
 from ..rules import QUOTA_EXCEEDED, ReplayRejected, check_member_may_replay, check_replayable
@@ -113,6 +113,25 @@ def assess(membership: Membership, matched: Matched, selection: Selection) -> As
     return found
 
 
+def check_nodes_known(selection: Selection, matched: Matched, found: Assessment) -> None:
+    """A check names a node of a version its members ran or will run (the change's target): a mistyped node is a
+    400 naming the check, not a check that fails on every member. One query."""
+    named = [(i, check.node) for i, check in enumerate(selection.body.checks) if check.node is not None]
+    if not named:
+        return
+    versions = {run.version_id for run in matched.runs if run.version_id is not None}
+    plan = found.preview.plan if found.preview is not None else None
+    if plan is not None:
+        versions.add(plan.target_version_id)
+    known = set(Node.objects.filter(version_id__in=versions).values_list("node_id", flat=True))
+    for i, node in named:
+        if node not in known:
+            raise BadRequest(
+                f"checks[{i}].node: no node {node!r} in the versions this cohort's runs ran or will run.",
+                field=f"checks[{i}].node",
+            )
+
+
 @dataclass
 class CohortPreview:
     members: int
@@ -173,6 +192,7 @@ def preview_cohort(*, membership: Membership, data) -> CohortPreview:
     matched = matching_runs(membership, selection)
     found = assess(membership, matched, selection)
     assert found.preview is not None and found.preview.plan is not None
+    check_nodes_known(selection, matched, found)
     baseline = baseline_size(len(found.eligible), selection.body.baseline_percent)
     replays = len(found.eligible) + baseline
     return CohortPreview(
@@ -202,6 +222,7 @@ def create_cohort(*, membership: Membership, data, idempotency_key: str = "") ->
     selection = parse_body(data)
     matched = matching_runs(membership, selection)
     found = assess(membership, matched, selection)
+    check_nodes_known(selection, matched, found)
     body = selection.body
     try:
         with transaction.atomic():
