@@ -84,6 +84,21 @@ def test_a_node_absent_from_both_runs_is_400_naming_the_node(api, source, operat
     assert response.status_code == 400 and response.json()["error"]["field"] == "checks[0].node"
 
 
+def test_a_json_pointer_without_its_leading_slash_is_refused_saying_how_one_is_written(api, source, operator):
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    check = {"node": "notify", "kind": "json_field_equals", "path": "decision", "value": "refund"}
+    error = post(api, replay.run_id, {"checks": [check]}).json()["error"]
+    assert error["field"] == "checks[0].path"
+    assert error["message"].startswith('checks[0].path: a JSON pointer starts with "/" (e.g. /decision')
+
+
+def test_an_output_check_on_the_whole_run_is_refused_saying_it_needs_a_node(api, source, operator):
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    check = {"node": None, "kind": "json_field_equals", "path": "/decision", "value": "refund"}
+    error = post(api, replay.run_id, {"checks": [check]}).json()["error"]
+    assert error["field"] == "checks[0].node" and "checks one node's output: name the node" in error["message"]
+
+
 def test_an_unknown_body_field_is_400(api, source, operator):
     replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
     response = post(api, replay.run_id, {"checks": [{"kind": "tool_calls_unchanged"}], "wiht": source.run_id})
@@ -128,3 +143,4 @@ def test_the_openapi_document_describes_each_kind_in_a_discriminated_union():
     assert set(union["discriminator"]["mapping"]) == set(KIND_NAMES) and len(union["oneOf"]) == len(KIND_NAMES)
     regex = schemas["RegexCheck"]
     assert regex["additionalProperties"] is False and regex["required"] == ["node", "kind", "pattern"]
+    assert schemas["JsonFieldEqualsCheck"]["properties"]["path"]["pattern"] == r"^(/([^~]|~[01])*)*$"

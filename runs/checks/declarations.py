@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import regex
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from runs.http.input import invalid
 
@@ -25,14 +25,35 @@ MAX_TEXT = 10_000
 MAX_VALUES = 50
 
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
+JSON_POINTER = re.compile(r"^(/([^~]|~[01])*)*$")
+
+
+def _json_pointer(value: str) -> str:
+    if not JSON_POINTER.match(value):
+        raise invalid(
+            '{field}: a JSON pointer starts with "/" (e.g. /decision, /refund/amount), or is "" for the whole'
+            ' document; write "~" as ~0 and "/" inside a key as ~1.'
+        )
+    return value
+
+
 JsonPointer = Annotated[
     str,
     Field(
         max_length=500,
-        pattern=r"^(/([^~]|~[01])*)*$",
         description='A JSON pointer (RFC 6901): "" is the whole document, "/refund/amount" a field in it.',
+        json_schema_extra={"pattern": JSON_POINTER.pattern},
     ),
+    AfterValidator(_json_pointer),
 ]
+
+
+def _names_a_node(value):
+    if value is None:
+        raise invalid(
+            "{field}: this kind checks one node's output: name the node (only the run's figures and its tool calls are checked on the whole run)."
+        )
+    return value
 
 
 class CheckBase(BaseModel):
@@ -46,7 +67,9 @@ class CheckBase(BaseModel):
 class OutputCheck(CheckBase):
     """A check of one node's output: it needs a node."""
 
-    node: str = Field(max_length=100, description="The node whose recorded output is checked.")
+    node: Annotated[str, BeforeValidator(_names_a_node)] = Field(
+        max_length=100, description="The node whose recorded output is checked."
+    )
 
 
 class EqualsCheck(OutputCheck):
