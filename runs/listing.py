@@ -276,8 +276,9 @@ def runs_matching(workspace: Workspace, filters: RunFilters) -> QuerySet[Run]:
 
 # No list shows them, and a replay's plan holds an entry per node: never read for a page of runs.
 NOT_LISTED = ("replay_plan",)
-# Nor does a page of HTML show these (the API's runs do).
-NOT_ON_PAGES = ("trigger_payload", "overrides", "node_mapping", "error", "lease")
+# Nor does a page of HTML show these (the API's runs do). A replay's overrides are read: what it kept from its source
+# is one of its choices (Run.replay_choices).
+NOT_ON_PAGES = ("trigger_payload", "node_mapping", "error", "lease")
 
 
 def page_query(

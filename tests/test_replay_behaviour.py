@@ -142,6 +142,25 @@ def test_a_model_replay_of_a_prompt_replay_keeps_the_prompt_and_changes_the_mode
     assert (draft.prompt_hash, draft.model_ref) == (newer.content_hash, "openai:gpt-5")
 
 
+def test_a_replay_says_the_change_it_kept_from_its_source_where_its_choices_are_named(acme, operator, operator_client):
+    """The trace, the lineage and the compare page word a replay's choices alike: a kept prompt is one of them, and
+    the dialog of a replay says what a replay of it keeps."""
+    version, revision = support_workflow(acme)
+    newer = services.add_prompt_revision(artifact=revision.artifact, content="Be brief with {{ trigger.name }}")
+    prompt = {"mode": "prompt", "prompt_artifact_id": revision.artifact.artifact_id, "content_hash": newer.content_hash}
+    prompted = replay_and_run(operator, finished_run(version), prompt)
+    modelled = replay_and_run(operator, prompted, {"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"})
+    kept = f"kept prompt {revision.artifact.artifact_id} @ {newer.content_hash[:18]}…"
+    assert modelled.replay_choices == [kept, "live tool calls"] and prompted.replay_choices == ["live tool calls"]
+    trace = operator_client.get(f"/acme/ai/runs/{modelled.run_id}").content.decode()
+    assert f"Replay with new model · {kept} · live tool calls" in trace
+    dialog = operator_client.get(f"/acme/ai/runs/{prompted.run_id}/replay").content.decode()
+    assert (
+        f"This run ran with prompt <code>{revision.artifact.artifact_id} @ {newer.content_hash[:18]}…</code>: a"
+        in dialog
+    )
+
+
 def test_new_model_replay_uses_the_model_on_every_llm_node(acme, operator):
     version, _ = support_workflow(acme)
     source = finished_run(version)

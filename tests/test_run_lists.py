@@ -97,6 +97,25 @@ def test_the_queries_of_a_page_do_not_grow_with_the_runs(url, operator_client, v
         operator_client.get(url + link(first, "next"))
 
 
+def test_replays_that_kept_their_sources_changes_are_listed_without_a_query_each(
+    operator_client, version, django_assert_max_num_queries
+):
+    source = new_run(version, status="completed")
+    kept = {"prompt": {"artifact_id": "prompt_a1b2c3d4", "content_hash": "sha256:" + "d" * 64}}
+    for i in range(30):
+        new_run(
+            version,
+            replay_of=source,
+            replay_depth=1,
+            mode="model",
+            overrides={**kept, "model": {"model_id": "gpt-5", "model_ref": "openai:gpt-5"}},
+            created_at=NOW - timedelta(seconds=i),
+        )
+    with django_assert_max_num_queries(8):
+        html = operator_client.get("/acme/ai/runs?lineage=replays").content.decode()
+    assert html.count("kept prompt prompt_a1b2c3d4 @ sha256:dddddddddd") >= 25
+
+
 def test_the_runs_lists_htmx_swap_keeps_the_filters_in_its_links(operator_client, version, small_pages):
     for i in range(3):
         new_run(version, created_at=NOW - timedelta(minutes=i))

@@ -167,13 +167,27 @@ class Run(models.Model):
         return self.replay_depth > 0
 
     @property
+    def changes(self) -> dict[str, str]:
+        """The run's own changes against its version, by kind, as pages name them: what a replay of it keeps."""
+        overrides = self.overrides or {}
+        found = {}
+        if prompt := overrides.get("prompt"):
+            digest = prompt.get("content_hash", "")
+            found["prompt"] = f"{prompt.get('artifact_id', '')} @ {digest[:18]}{'…' if len(digest) > 18 else ''}"
+        if model := overrides.get("model"):
+            found["model"] = model.get("model_ref", "")
+        return found
+
+    @property
     def replay_choices(self) -> list[str]:
-        """What a replay chose beyond its mode, as every page words it: start nodes, an edited payload, tool calls."""
+        """What a replay chose beyond its mode, as every page words it: start nodes, an edited payload, a change
+        kept from its source (a model replay of a prompt replay runs that prompt), tool calls."""
         if not self.is_replay:
             return []
         choices = [f"from {', '.join(self.from_nodes)}"] if self.from_nodes else []
         if self.payload_edited:
             choices.append("payload edited")
+        choices += [f"kept {kind} {name}" for kind, name in self.changes.items() if kind != self.mode]
         return [*choices, f"{self.tools} tool calls"]
 
     @property

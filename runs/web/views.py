@@ -160,7 +160,15 @@ def trace(request, membership, run_id):
         return HttpResponseStopPolling(response.content) if run.is_finished else response
     context["replays"] = list(
         run.replays.order_by("-created_at").only(
-            "run_id", "status", "mode", "replay_depth", "from_nodes", "payload_edited", "tools", "created_at"
+            "run_id",
+            "status",
+            "mode",
+            "replay_depth",
+            "from_nodes",
+            "payload_edited",
+            "overrides",
+            "tools",
+            "created_at",
         )[:50]
     )
     if request.htmx and request.GET.get("fragment") == "lineage":  # a replay was submitted from this page
