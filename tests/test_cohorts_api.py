@@ -108,6 +108,15 @@ def test_detail_answers_counts_that_add_up_and_a_verdict(api, version, operator,
     assert answer["verdict"]["changed_outputs"]["candidate"][1] == 0  # no replay finished: none counted
 
 
+def test_detail_answers_the_checks_its_verdict_evaluates_as_declared(api, version, operator, acme):
+    runs = completed_runs(version, 2)
+    checks = [{"kind": "json_valid", "node": "draft"}, {"kind": "max_latency_ms", "node": None, "value": 5000}]
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], checks=checks))
+    answer = api.get(f"/api/v1/acme/cohorts/{cohort.pk}").json()
+    assert [(c["kind"], c["node"]) for c in answer["checks"]] == [("json_valid", "draft"), ("max_latency_ms", None)]
+    assert answer["checks"][1]["value"] == 5000
+
+
 def test_members_are_paged_with_a_cursor(api, version, operator, acme):
     runs = completed_runs(version, 3)
     cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], baseline_percent=0))

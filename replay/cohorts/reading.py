@@ -77,6 +77,7 @@ def cohort_dict(cohort: Cohort, verdict: dict | None = None) -> dict:
         "change": cohort.change,
         "baseline_percent": cohort.baseline_percent,
         "canary": cohort.canary,
+        "checks": cohort.checks,
         "baseline_counts": counts(found.get((cohort.pk, Lane.BASELINE), {})),
         "verdict": current_verdict(cohort) if verdict is None else verdict,
     }

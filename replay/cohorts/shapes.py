@@ -117,6 +117,7 @@ class Cohort(CohortSummary):
     change: dict
     baseline_percent: int
     canary: int
+    checks: list[Check] = Field(description="The checks its verdict evaluates, as they were declared at create.")
     baseline_counts: Counts
     verdict: Verdict
 
