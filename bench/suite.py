@@ -299,7 +299,8 @@ class Bench(WorkerFigures, ExportFigures, CohortFigures, CohortSpeed):
         )
 
     def discard_queued_replays(self) -> None:
-        """The submit benchmark ran with no worker: drop its queued tasks so they do not skew the worker figures."""
+        """Drop the queued replays (the submit benchmark's, made with no worker; the throughput figure's backlog) and
+        cancel their runs, so they do not skew the figures whose workers start next."""
         from config.celery import app
 
         app.control.purge()
