@@ -267,3 +267,15 @@ def test_a_verdict_kept_before_it_counted_the_compared_nodes_carries_no_note_say
     Cohort.objects.filter(pk=cohort.pk).update(verdict=kept)
     page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
     assert 'id="cohort-definition"' in page and 'id="verdict-reused"' not in page
+
+
+def test_the_lanes_say_how_many_members_the_baseline_percent_made(operator_client, operator, acme, version):
+    """10 % of four asks for at least five, never more than there are: the page says the four, not only the 10 %."""
+    runs = completed_runs(version, 4)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], baseline_percent=10))
+    page = operator_client.get(f"/acme/ai/cohorts/{cohort.pk}").content.decode()
+    assert "<dt>Lanes</dt><dd>baseline 10 % as-is, 4 members; canary " in page
+    none = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], baseline_percent=0))
+    assert (
+        "<dt>Lanes</dt><dd>no baseline; canary " in operator_client.get(f"/acme/ai/cohorts/{none.pk}").content.decode()
+    )

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpResponseRedirect, QueryDict
 from django.shortcuts import render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -321,9 +322,10 @@ def _utc(stored: str | None) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if moment else "—"
 
 
-def definition(cohort: Cohort) -> list[tuple[str, str]]:
+def definition(cohort: Cohort, baseline: int) -> list[tuple[str, str]]:
     """The cohort's selection and change as the page's definition list: what was frozen at creation, in the form's
-    terms, so an operator reading the verdict knows what it judged."""
+    terms, so an operator reading the verdict knows what it judged. `baseline`: the members of its baseline lane (the
+    percent asks for at least five, never more than there are)."""
     change, selection = cohort.change, cohort.selection
     terms = [("Workflow", f"{cohort.workflow.name} ({cohort.workflow.workflow_id})")]
     if "run_ids" in selection:
@@ -348,7 +350,12 @@ def definition(cohort: Cohort) -> list[tuple[str, str]]:
         terms.append(("Start from", ", ".join(change["from_nodes"])))
     tools = "recorded: answered from each member's own recording" if change.get("tools") == "recorded" else "live"
     terms.append(("Tool calls", tools))
-    terms.append(("Lanes", f"baseline {cohort.baseline_percent} % as-is; canary {cohort.canary}"))
+    lane = (
+        f"baseline {cohort.baseline_percent} % as-is, {baseline} member{pluralize(baseline)}"
+        if baseline
+        else "no baseline"
+    )
+    terms.append(("Lanes", f"{lane}; canary {cohort.canary}"))
     if cohort.checks:
         terms.append(
             ("Checks", ", ".join(f"{c.get('kind')} on {c.get('node') or 'the whole run'}" for c in cohort.checks))
@@ -365,7 +372,7 @@ def _detail_context(membership: Membership, cohort: Cohort, show: str) -> dict:
         membership,
         cohort=cohort,
         values=values,
-        definition=definition(cohort),
+        definition=definition(cohort, values["baseline_counts"]["total"]),
         live=cohort.status in ACTIVE_STATUSES,
         segments=_segments(counts),
         deltas=_deltas(values["verdict"]),
