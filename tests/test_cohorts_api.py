@@ -130,6 +130,8 @@ def test_members_are_paged_with_a_cursor(api, version, operator, acme):
         "lane": "candidate",
         "status": "pending",
         "reason": None,
+        "changed": None,
+        "regression": None,
     }
 
 
@@ -154,9 +156,22 @@ def test_exports_list_every_member_as_csv_and_jsonl(api, version, operator, acme
     cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], baseline_percent=0))
     csv_text = b"".join(api.get(f"/api/v1/acme/cohorts/{cohort.pk}/members.csv").streaming_content).decode()
     lines = b"".join(api.get(f"/api/v1/acme/cohorts/{cohort.pk}/members.jsonl").streaming_content).decode().splitlines()
-    assert csv_text.splitlines()[0] == "source_run_id,run_id,lane,status,reason_code,reason_message"
+    assert csv_text.splitlines()[0] == "source_run_id,run_id,lane,status,reason_code,reason_message,changed,regression"
     assert [json.loads(line)["source_run_id"] for line in lines] == [r.pk for r in runs]
     assert len(csv_text.splitlines()) == 3
+
+
+def test_a_finished_cohorts_members_and_downloads_carry_its_changed_and_regression_flags(api, version, operator, acme):
+    runs = completed_runs(version, 2)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[r.pk for r in runs], baseline_percent=0))
+    tick()
+    Run.objects.filter(pk__in=cohort.members.values("child_run_id")).update(status="completed")
+    Run.objects.filter(pk=cohort.members.get(source_run_id=runs[0].pk).child_run_id).update(status="failed")
+    tick()  # the verdict is kept, with each member's flags
+    members = api.get(f"/api/v1/acme/cohorts/{cohort.pk}/members").json()["members"]
+    assert [(m["changed"], m["regression"]) for m in members] == [(True, True), (False, False)]
+    csv_text = b"".join(api.get(f"/api/v1/acme/cohorts/{cohort.pk}/members.csv").streaming_content).decode()
+    assert [line.rsplit(",", 2)[1:] for line in csv_text.splitlines()[1:]] == [["true", "true"], ["false", "false"]]
 
 
 def test_a_viewer_reads_but_cannot_create_or_cancel(viewer_api, version, operator, acme):

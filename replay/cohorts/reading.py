@@ -125,17 +125,31 @@ def _members(cohort: Cohort, lane: str | None = None, status: str | None = None)
     return rows.order_by("id").values_list("id", *MEMBER_FIELDS_DB)
 
 
-MEMBER_FIELDS_DB = ("source_run_id", "child_run_id", "lane", "status", "reason_code", "reason_message")
+MEMBER_FIELDS_DB = (
+    "source_run_id",
+    "child_run_id",
+    "lane",
+    "status",
+    "reason_code",
+    "reason_message",
+    "changed",
+    "regression",
+)
 
 
-def member_dict(values: tuple) -> dict:
-    source, child, lane, status, code, message = values
+def member_dict(values: tuple, judged: bool) -> dict:
+    """A member as the API and the downloads give it; `judged`: the cohort's verdict is kept, with each member's
+    changed and regression flags (null before, and for a member whose replay did not finish)."""
+    source, child, lane, status, code, message, changed, regression = values
+    flagged = judged and changed is not None
     return {
         "source_run_id": source,
         "run_id": child,
         "lane": lane,
         "status": status,
         "reason": {"code": code, "message": message} if code else None,
+        "changed": changed if flagged else None,
+        "regression": regression if flagged else None,
     }
 
 
@@ -148,16 +162,17 @@ def page_of_members(cohort: Cohort, query: MemberQuery) -> tuple[list[dict], str
         rows = rows.filter(id__gt=after)
     page = list(rows[: query.limit + 1])
     more, page = len(page) > query.limit, page[: query.limit]
-    return [member_dict(v[1:]) for v in page], _encode(str(page[-1][0])) if more and page else None
+    judged = cohort.verdict is not None
+    return [member_dict(v[1:], judged) for v in page], _encode(str(page[-1][0])) if more and page else None
 
 
 def member_rows(cohort: Cohort) -> Iterator[dict]:
     """Every member in order, a keyset chunk at a time: memory stays one chunk however large the cohort."""
-    after = 0
+    after, judged = 0, cohort.verdict is not None
     while True:
         chunk = list(_members(cohort).filter(id__gt=after)[:EXPORT_CHUNK])
         for values in chunk:
-            yield member_dict(values[1:])
+            yield member_dict(values[1:], judged)
         if len(chunk) < EXPORT_CHUNK:
             return
         after = chunk[-1][0]
@@ -168,7 +183,8 @@ def jsonl_lines(cohort: Cohort) -> Iterator[str]:
         yield json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-CSV_COLUMNS = ("source_run_id", "run_id", "lane", "status", "reason_code", "reason_message")
+CSV_COLUMNS = ("source_run_id", "run_id", "lane", "status", "reason_code", "reason_message", "changed", "regression")
+FLAG_CELLS = {True: "true", False: "false", None: ""}
 
 
 def csv_lines(cohort: Cohort) -> Iterator[str]:
@@ -192,5 +208,7 @@ def csv_lines(cohort: Cohort) -> Iterator[str]:
                 row["status"],
                 reason.get("code", ""),
                 reason.get("message", ""),
+                FLAG_CELLS[row["changed"]],
+                FLAG_CELLS[row["regression"]],
             )
         )

@@ -140,6 +140,14 @@ class Member(Closed):
     lane: Lane
     status: MemberStatus
     reason: Reason | None = Field(description="Why it was skipped, cancelled or stopped.")
+    changed: bool | None = Field(
+        description="Its replay's outputs differ from its original's, as the compare page says; null until the"
+        " cohort's verdict is kept, and for a member whose replay did not finish."
+    )
+    regression: bool | None = Field(
+        description="Its replay failed where its original completed, or fails a check its original passed; null as"
+        " `changed` is."
+    )
 
 
 class MemberPage(Closed):
