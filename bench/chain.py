@@ -36,6 +36,14 @@ def step(index: int, token: str) -> None:
         _signal.rpush(token, 1)
 
 
+@app.task(name="bench.chain.noop")
+def noop(counter: str) -> None:
+    """One message and nothing else: what a task costs Celery and the broker alone (the throughput figure's floor)."""
+    global _signal
+    _signal = _signal or redis.Redis.from_url(BROKER_URL)
+    _signal.incr(counter)
+
+
 def run_chain(client: redis.Redis, token: str, timeout: float = 10.0) -> None:
     """Sends the chain and returns when its last task has run."""
     chain(step.si(i, token) for i in range(TASKS)).apply_async()

@@ -367,6 +367,67 @@ class WorkerFigures:
             updates, hot = churn[0] - churn_before[0], churn[1] - churn_before[1]
             self.log(f"  runs_run meanwhile: {updates} updates, {hot} in place (HOT), {churn[2]} dead row versions now")
 
+    def message_floor(self, seconds: float, processes: int, threads: int) -> None:
+        """What one Celery message costs alone, with the throughput figure's broker, acks and worker shape: a no-op
+        task published and run as fast as the machine allows. A replay is at least one such message besides its
+        own work, so the CPU per message here is part of every replay's CPU in the throughput figure."""
+        import redis
+
+        from tests.worker import celery_worker
+
+        from . import cpu
+        from .chain import QUEUE, noop
+
+        client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+        counter = f"bench-noop:{time.perf_counter_ns()}"
+        done = lambda: int(client.get(counter) or 0)  # noqa: E731
+        stop = threading.Event()
+
+        def publisher() -> None:
+            while not stop.is_set():
+                if client.llen(QUEUE) > 60:  # a backlog, as the throughput figure keeps one
+                    time.sleep(0.002)
+                else:
+                    noop.delay(counter)
+
+        with ExitStack() as workers:
+            started = [
+                workers.enter_context(celery_worker(app="bench.chain", pool="threads", concurrency=threads))
+                for _ in range(processes)
+            ]
+            groups = {worker.proc.pid for worker in started}
+            publishers = [threading.Thread(target=publisher, daemon=True) for _ in range(4)]
+            for thread in publishers:
+                thread.start()
+            try:
+                time.sleep(3)  # warm
+                before, began, cpu_before = done(), time.perf_counter(), cpu.snapshot(groups)
+                time.sleep(seconds)
+                after, elapsed, cpu_after = done(), time.perf_counter() - began, cpu.snapshot(groups)
+            finally:
+                stop.set()
+                for thread in publishers:
+                    thread.join(timeout=10)
+            client.delete(QUEUE, counter)
+        messages = max(after - before, 1)
+        spent = cpu.spent(cpu_before, cpu_after)
+        workers_ms = spent["worker processes"] / messages * 1000
+        publisher_ms = spent["submitter"] / messages * 1000
+        self.figures.append(
+            Figure(
+                f"no-op Celery tasks, {processes} x {threads} threads, same broker and acks, {seconds:.0f} s",
+                f"{messages / elapsed:.0f} /s",
+                f"CPU per message: workers {workers_ms:.2f} ms, publisher {publisher_ms:.2f} ms",
+                "",
+                "reference: the floor of one message, inside every replay's CPU above",
+                True,
+            )
+        )
+        self.log(
+            f"  no-op tasks: {messages / elapsed:.0f}/s; CPU per message: workers {workers_ms:.2f} ms,"
+            f" publisher {publisher_ms:.2f} ms; load {os.getloadavg()[0]:.1f}"
+        )
+
     def worker_memory(self, worker, runs: int) -> None:
         baseline = group_rss(worker.proc.pid)
         start = self.finished_count()
