@@ -41,7 +41,7 @@ ROW = (
     ' hx-target="next .compare-diff" hx-swap="innerHTML"><span class="node mono">{label}</span>{match_label}'
     "<span>{status_a} → {status_b}</span>{model}{prompt}"
     "{figures}{calls}{outcome}</summary>"
-    '<div class="compare-diff"><p class="muted">Loading the diff…</p></div>'
+    '<div class="compare-diff"><p class="muted diff-pending">Loading the diff…</p></div>'
     '<input type="hidden" name="open" value="{dom_id}"></details>\n'
 )
 PRESERVED = ' hx-preserve="true"'  # an open row, as the live poll found it: htmx keeps the page's own

@@ -92,3 +92,21 @@ def test_rows_loaded_with_more_rows_stay_loaded_and_open_while_the_page_polls(pa
     assert more_rows == []  # the poll's answer had both rows: none was loaded again
     page.screenshot(path=_shot("compare-live-more-rows"), full_page=True)
     assert page.errors == []
+
+
+def test_a_row_opened_before_htmx_has_loaded_loads_its_diff_once_it_has(page_for, operator, source):
+    replay = executed_replay(
+        user=operator, run=source, request={"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"}
+    )
+    page = page_for(operator)
+    held = []  # the htmx script's request, answered only once the row is open
+    page.route("**/htmx-*.min.js", lambda route: held.append(route))
+    page.goto(f"/acme/ai/runs/{replay.run_id}/compare", wait_until="commit")
+    draft = page.locator("details.compare-row").first
+    draft.locator("summary").click()
+    expect(draft.locator(".diff-pending")).to_be_visible()
+    assert len(held) == 1
+    held[0].continue_()
+    expect(draft.locator("pre.diff ins").first).to_be_visible()
+    expect(draft.locator(".diff-pending")).to_have_count(0)
+    assert page.errors == []
