@@ -113,8 +113,11 @@ class CohortSummary(Closed):
 
 class Cohort(CohortSummary):
     stop_reason: str
-    selection: dict
-    change: dict
+    selection: dict = Field(
+        description='How create selected the members: {"filter": {...}} (its `filter`, without the workflow) or'
+        ' {"run_ids": [...]} (its `run_ids`). The members are frozen at create: `…/members` lists them.'
+    )
+    change: dict = Field(description="Create's `replay` as it was sent: the one change every member is replayed with.")
     baseline_percent: int
     canary: int
     checks: list[Check] = Field(description="The checks its verdict evaluates, as they were declared at create.")
