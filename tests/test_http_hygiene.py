@@ -53,6 +53,15 @@ def test_replay_answers_its_location(api, acme):
     assert response.status_code == 201 and response["Location"].endswith(response.json()["run_id"])
 
 
+def test_created_cohort_answers_its_location(api, acme):
+    version, _ = support_workflow(acme)
+    run = finished_run(version)
+    data = {"name": "N", "workflow_id": version.workflow.workflow_id, "replay": {"mode": "as_is"}, "run_ids": [run.pk]}
+    response = api.post("/api/v1/acme/cohorts", data=json.dumps(data), content_type="application/json")
+    assert response.status_code == 201
+    assert api.get(response["Location"]).json()["cohort_id"] == response.json()["cohort_id"]
+
+
 def test_each_operation_enumerates_its_error_codes():
     submit = document()["paths"]["/api/v1/{slug}/runs/{run_id}/replays"]["post"]["responses"]
     assert submit["429"]["x-error-codes"] == ["depth_exceeded", "quota_exceeded"]
