@@ -149,6 +149,23 @@ def test_every_response_schema_is_closed():
     assert names and not open_, open_
 
 
+def test_every_request_body_schema_is_closed():
+    """Request bodies refuse unknown fields (a 400 naming them): the description says so of every object in them."""
+    described = document()
+    bodies = {
+        operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        for path in described["paths"].values()
+        for operation in path.values()
+        if "requestBody" in operation
+    }
+    names = _objects_reachable(described, bodies)
+    schemas = described["components"]["schemas"]
+    open_ = [
+        n for n in names if schemas[n].get("type") == "object" and schemas[n].get("additionalProperties") is not False
+    ]
+    assert {"LlmNode", "VersionBody"} <= names and not open_, open_
+
+
 def test_an_undeclared_key_in_an_answer_fails_rather_than_reaches_a_client():
     from pydantic import ValidationError
 
