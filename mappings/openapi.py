@@ -35,5 +35,6 @@ OPERATIONS = [
             **NOT_FOUND,
             422: "A pair names a node that is not renamed, or a target that is not a node of the target version.",
         },
+        codes={422: ("not_renamed", "unknown_target")},
     ),
 ]

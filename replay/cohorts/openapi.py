@@ -2,7 +2,7 @@
 
 from runs.http.openapi import SAME_WORKSPACE, Link, Operation
 
-from ..openapi import IDEMPOTENCY_KEY, _one_of
+from ..openapi import IDEMPOTENCY_KEY, REPLAY_CODES, _one_of
 from ..rules import DEPTH_EXCEEDED, IN_FLIGHT, VERSION_DELETED, WORKFLOW_PAUSED
 from . import api, shapes
 from .inputs import CancelInput, CohortBody
@@ -22,6 +22,15 @@ REFUSALS = {
     422: "The single replay refuses the change for every member (an unused prompt, unmapped renamed nodes…).",
 }
 
+# A cohort answers the refusal its every member gets from the single replay: never the quota's, a stale plan's
+# or a reused key's (a repeated Idempotency-Key answers the cohort it made), nor cross_boundary (members are the
+# workspace's own runs: another's are a 400).
+REFUSAL_CODES = {
+    403: tuple(c for c in REPLAY_CODES[403] if c != "cross_boundary"),
+    409: tuple(c for c in REPLAY_CODES[409] if c not in ("plan_changed", "conflict")),
+    422: REPLAY_CODES[422],
+}
+
 OPERATIONS = [
     Operation(
         api.cohorts,
@@ -36,6 +45,7 @@ OPERATIONS = [
         also={200: "A retry with the same Idempotency-Key: the cohort it made."},
         description="The members are frozen now; a tick admits them within the cohorts' share of the replay quota.",
         errors={**REFUSALS, 429: _one_of(TOO_MANY_RUNNING, DEPTH_EXCEEDED)},
+        codes={**REFUSAL_CODES, 429: ("cohorts_running", "depth_exceeded")},
     ),
     Operation(
         api.cohorts,
@@ -56,6 +66,7 @@ OPERATIONS = [
         body=CohortBody,
         response=shapes.CohortPreview,
         errors={**REFUSALS, 429: DEPTH_EXCEEDED},
+        codes={**REFUSAL_CODES, 429: ("depth_exceeded",)},
     ),
     Operation(
         api.detail,
