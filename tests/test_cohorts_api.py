@@ -221,3 +221,15 @@ def test_the_command_names_a_body_file_it_cannot_read_and_creates_nothing(versio
     with pytest.raises(CommandError, match=f"Cannot read {path}"):
         call_command("cohort", "create", "acme", str(path), "--as", "operator")
     assert not Cohort.objects.exists()
+
+
+def test_the_csv_export_is_described_as_csv_with_the_columns_it_writes(api, version, operator, acme):
+    from config.openapi import document
+
+    runs = completed_runs(version, 1)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[runs[0].pk]))
+    response = api.get(f"/api/v1/acme/cohorts/{cohort.pk}/members.csv")
+    header = b"".join(response.streaming_content).decode().splitlines()[0]
+    described = document()["paths"]["/api/v1/{slug}/cohorts/{cohort_id}/members.csv"]["get"]
+    assert list(described["responses"]["200"]["content"]) == [response["Content-Type"].split(";")[0]] == ["text/csv"]
+    assert f"({header.replace(',', ', ')})" in described["summary"]

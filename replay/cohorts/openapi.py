@@ -6,7 +6,7 @@ from ..openapi import IDEMPOTENCY_KEY, REPLAY_CODES, _one_of
 from ..rules import DEPTH_EXCEEDED, IN_FLIGHT, VERSION_DELETED, WORKFLOW_PAUSED
 from . import api, shapes
 from .inputs import CancelInput, CohortBody
-from .reading import CohortListQuery, MemberQuery
+from .reading import CSV_COLUMNS, CohortListQuery, MemberQuery
 from .selection import NO_MATCH
 from .services import ALREADY_FINISHED, COHORT_OF_ANOTHER_WORKSPACE, TOO_MANY_RUNNING
 
@@ -112,8 +112,9 @@ OPERATIONS = [
         api.export_csv,
         "GET",
         "exportCohortMembersCsv",
-        "Every member of a cohort as CSV (source_run_id, run_id, lane, status, reason_code, reason_message)",
+        f"Every member of a cohort as CSV ({', '.join(CSV_COLUMNS)})",
         TAG,
+        media_type="text/csv",
         errors=NOT_FOUND,
     ),
 ]

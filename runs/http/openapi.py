@@ -217,6 +217,8 @@ def _responses(op: Operation, schemas: Mapping) -> dict:
         ok["content"] = {
             op.media_type: {"schema": _body_schema(op.media_type, schemas[(op.response, "serialization")])}
         }
+    elif op.media_type != "application/json":  # a text answer no model describes, e.g. a CSV export
+        ok["content"] = {op.media_type: {"schema": {"type": "string"}}}
     responses: dict[str, Any] = {str(op.status): ok}
     for status, description in op.also.items():
         # A 304 has no body: it says the client's copy (its ETag) is current.
