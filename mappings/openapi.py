@@ -27,8 +27,8 @@ OPERATIONS = [
         "saveMapping",
         "Save a node mapping for a version pair",
         TAG,
+        # The body names the version pair (MappingBody requires it); the query string may repeat it, as for a GET.
         query=api.VersionPair,
-        query_required=True,
         body=api.MappingBody,
         response=Mapping,
         errors={

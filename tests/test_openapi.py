@@ -113,6 +113,12 @@ def test_query_models_are_described_as_query_parameters():
         "target_version": (True, "integer"),
     }
     assert query("/api/v1/{slug}/runs/{run_id}/replay-plan", "get") == {"target_version": (False, "integer")}
+    # A PUT's body holds the pair (required there): a client need not send it twice.
+    assert {name: required for name, (required, _) in query("/api/v1/{slug}/mappings", "put").items()} == {
+        "workflow_id": False,
+        "source_version": False,
+        "target_version": False,
+    }
 
 
 def _response_schemas(document) -> list[str]:
