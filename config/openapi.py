@@ -132,8 +132,9 @@ def _content_type(content: dict | None) -> list[dict]:
     if not content:
         return []
     media_type, entry = next(iter(content.items()))
-    lines = [] if media_type == "application/json" else [{"text": f"{media_type}, each line "}]
-    return lines + _type(entry["schema"])
+    if media_type == "application/json":
+        return _type(entry["schema"])
+    return [{"text": f"{media_type}, each line "}, *_type(entry["schema"].get("contentSchema", entry["schema"]))]
 
 
 @functools.cache

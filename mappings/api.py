@@ -62,7 +62,14 @@ def mappings(request, membership):
         source, target = _versions(membership, parse(VersionPair, query))
     else:
         in_query = {k: v for k, v in query.items() if k in VersionPair.model_fields}
-        body = parse(MappingBody, {**in_query, **json_body(request)})
+        data = json_body(request)
+        for name in VersionPair.model_fields:  # in their order, so the first one given twice is the one named
+            if name in in_query and name in data and str(data[name]) != in_query[name]:
+                raise BadRequest(
+                    f"{name} is {in_query[name]} in the query string and {data[name]!r} in the body: give it once.",
+                    field=name,
+                )
+        body = parse(MappingBody, {**in_query, **data})
         source, target = _versions(membership, body)
         renamed = mappable_nodes(source, target)
         pairs = validate_pairs(body.pairs, renamed=renamed, target_ids=set(node_ids_of(target)), field="pairs")

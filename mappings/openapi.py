@@ -27,13 +27,14 @@ OPERATIONS = [
         "saveMapping",
         "Save a node mapping for a version pair",
         TAG,
+        # The body names the version pair (MappingBody requires it); the query string may repeat it, as for a GET.
         query=api.VersionPair,
-        query_required=True,
         body=api.MappingBody,
         response=Mapping,
         errors={
             **NOT_FOUND,
             422: "A pair names a node that is not renamed, or a target that is not a node of the target version.",
         },
+        codes={422: ("not_renamed", "unknown_target")},
     ),
 ]

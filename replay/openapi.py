@@ -31,6 +31,15 @@ def _one_of(*messages: str) -> str:
     return "One of: " + "; ".join(f"“{m}”" for m in messages)
 
 
+# The `error.code`s a replay's refusals answer, by status: submit's, and a cohort's (it answers its members' refusal).
+REPLAY_CODES = {
+    403: ("forbidden", "cross_boundary", "model_not_available", "provider_blocked"),
+    409: ("in_flight", "version_deleted", "workflow_paused", "plan_changed", "confirm_invoke", "conflict"),
+    422: ("artifact_unused", "unmapped_nodes", "not_renamed", "unknown_target", "unknown_start_node"),
+    429: ("depth_exceeded", "quota_exceeded"),
+}
+
+
 class PlanQuery(QueryInput):
     target_version: VersionNumber = None
 
@@ -47,12 +56,7 @@ OPERATIONS = [
         headers=(IDEMPOTENCY_KEY,),
         response=ReplayCreated,
         also={200: "A retry with the same Idempotency-Key: the run it made."},
-        codes={
-            403: ("forbidden", "cross_boundary", "model_not_available", "provider_blocked"),
-            409: ("in_flight", "version_deleted", "workflow_paused", "plan_changed", "confirm_invoke", "conflict"),
-            422: ("artifact_unused", "unmapped_nodes", "not_renamed", "unknown_target", "unknown_start_node"),
-            429: ("depth_exceeded", "quota_exceeded"),
-        },
+        codes=REPLAY_CODES,
         description="The rules answer in the order of the rules table; the first that fails answers. Every 200 and "
         '201 carries the replay quota as `RateLimit-Policy: "replay";q=<limit>;w=<seconds>` and '
         '`RateLimit: "replay";r=<left>;t=<seconds until the window resets>`.',

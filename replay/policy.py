@@ -62,6 +62,20 @@ class PolicyInput(Input):
                 raise invalid(f"allowed_models: unknown model ref(s) {', '.join(missing)}.", field="allowed_models")
         return self
 
+    @model_validator(mode="after")
+    def known_providers(self) -> Self:
+        # A misspelt provider ("antropic") would block every model of the real one without a word.
+        if self.allowed_providers:
+            known = set(CatalogModel.objects.values_list("provider", flat=True).distinct())
+            missing = [p for p in self.allowed_providers if p not in known]
+            if missing:
+                raise invalid(
+                    f"allowed_providers: unknown provider(s) {', '.join(missing)}; the catalog's are "
+                    f"{', '.join(sorted(known))}.",
+                    field="allowed_providers",
+                )
+        return self
+
 
 @transaction.atomic
 def update_policy(*, workspace: Workspace, data: dict) -> Workspace:

@@ -209,3 +209,27 @@ def test_the_command_creates_shows_and_cancels_a_cohort(version, operator, tmp_p
     cancelled = StringIO()
     call_command("cohort", "cancel", cohort_id, "--cancel-running", "--as", "operator", stdout=cancelled)
     assert json.loads(cancelled.getvalue())["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("content", [None, b"\xff\xfe not UTF-8"])
+def test_the_command_names_a_body_file_it_cannot_read_and_creates_nothing(version, operator, tmp_path, content):
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "cohort.json"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(CommandError, match=f"Cannot read {path}"):
+        call_command("cohort", "create", "acme", str(path), "--as", "operator")
+    assert not Cohort.objects.exists()
+
+
+def test_the_csv_export_is_described_as_csv_with_the_columns_it_writes(api, version, operator, acme):
+    from config.openapi import document
+
+    runs = completed_runs(version, 1)
+    cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[runs[0].pk]))
+    response = api.get(f"/api/v1/acme/cohorts/{cohort.pk}/members.csv")
+    header = b"".join(response.streaming_content).decode().splitlines()[0]
+    described = document()["paths"]["/api/v1/{slug}/cohorts/{cohort_id}/members.csv"]["get"]
+    assert list(described["responses"]["200"]["content"]) == [response["Content-Type"].split(";")[0]] == ["text/csv"]
+    assert f"({header.replace(',', ', ')})" in described["summary"]

@@ -53,8 +53,33 @@ def test_replay_answers_its_location(api, acme):
     assert response.status_code == 201 and response["Location"].endswith(response.json()["run_id"])
 
 
+def test_created_cohort_answers_its_location(api, acme):
+    version, _ = support_workflow(acme)
+    run = finished_run(version)
+    data = {"name": "N", "workflow_id": version.workflow.workflow_id, "replay": {"mode": "as_is"}, "run_ids": [run.pk]}
+    response = api.post("/api/v1/acme/cohorts", data=json.dumps(data), content_type="application/json")
+    assert response.status_code == 201
+    assert api.get(response["Location"]).json()["cohort_id"] == response.json()["cohort_id"]
+
+
 def test_each_operation_enumerates_its_error_codes():
     submit = document()["paths"]["/api/v1/{slug}/runs/{run_id}/replays"]["post"]["responses"]
     assert submit["429"]["x-error-codes"] == ["depth_exceeded", "quota_exceeded"]
     assert "`in_flight`" in submit["409"]["description"]
     assert submit["401"]["x-error-codes"] == ["unauthorized"]
+
+
+def test_a_cohorts_and_a_mappings_refusals_list_the_codes_they_answer():
+    paths = document()["paths"]
+    create = paths["/api/v1/{slug}/cohorts"]["post"]["responses"]
+    preview = paths["/api/v1/{slug}/cohorts/preview"]["post"]["responses"]
+    save = paths["/api/v1/{slug}/mappings"]["put"]["responses"]
+    assert create["429"]["x-error-codes"] == ["cohorts_running", "depth_exceeded"]
+    assert preview["429"]["x-error-codes"] == ["depth_exceeded"]
+    for responses in (create, preview):
+        assert "unmapped_nodes" in responses["422"]["x-error-codes"]
+        assert {"in_flight", "confirm_invoke"} <= set(responses["409"]["x-error-codes"])
+        assert "model_not_available" in responses["403"]["x-error-codes"]
+    assert save["422"]["x-error-codes"] == ["not_renamed", "unknown_target"]
+    every = [r for item in paths.values() for op in item.values() for s, r in op["responses"].items() if s[0] in "45"]
+    assert all(r.get("x-error-codes") for r in every)

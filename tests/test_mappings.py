@@ -265,3 +265,13 @@ def test_the_mapping_section_tells_the_plan_panel_to_follow_it(operator_client, 
     source, _, _ = pair
     response = operator_client.get(f"/acme/ai/runs/{source.run_id}/replay/mapping?target_version=2", **HTMX)
     assert "mappingChecked" in response["HX-Trigger-After-Settle"]
+
+
+def test_mapping_api_a_version_pair_given_twice_differently_is_a_400_and_saves_nothing(api, pair):
+    _, v1, v2 = pair
+    body = {"source_version": v2.number, "target_version": v1.number, "pairs": {"draft": "compose"}}
+    response = put(api, mappings_url(v1, v2), body)
+    assert response.status_code == 400 and response.json()["error"]["field"] == "source_version"
+    assert not NodeMapping.objects.exists()
+    same = {"workflow_id": v1.workflow.workflow_id, "source_version": v1.number, "pairs": {"draft": "compose"}}
+    assert put(api, mappings_url(v1, v2), same).status_code == 200

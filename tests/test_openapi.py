@@ -113,6 +113,12 @@ def test_query_models_are_described_as_query_parameters():
         "target_version": (True, "integer"),
     }
     assert query("/api/v1/{slug}/runs/{run_id}/replay-plan", "get") == {"target_version": (False, "integer")}
+    # A PUT's body holds the pair (required there): a client need not send it twice.
+    assert {name: required for name, (required, _) in query("/api/v1/{slug}/mappings", "put").items()} == {
+        "workflow_id": False,
+        "source_version": False,
+        "target_version": False,
+    }
 
 
 def _response_schemas(document) -> list[str]:
@@ -147,6 +153,23 @@ def test_every_response_schema_is_closed():
         n for n in names if schemas[n].get("type") == "object" and schemas[n].get("additionalProperties") is not False
     ]
     assert names and not open_, open_
+
+
+def test_every_request_body_schema_is_closed():
+    """Request bodies refuse unknown fields (a 400 naming them): the description says so of every object in them."""
+    described = document()
+    bodies = {
+        operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        for path in described["paths"].values()
+        for operation in path.values()
+        if "requestBody" in operation
+    }
+    names = _objects_reachable(described, bodies)
+    schemas = described["components"]["schemas"]
+    open_ = [
+        n for n in names if schemas[n].get("type") == "object" and schemas[n].get("additionalProperties") is not False
+    ]
+    assert {"LlmNode", "VersionBody"} <= names and not open_, open_
 
 
 def test_an_undeclared_key_in_an_answer_fails_rather_than_reaches_a_client():

@@ -48,3 +48,13 @@ def test_a_policy_put_saves_only_the_fields_it_sent_over_a_concurrent_change(acm
     assert updated.replay_allow_mutations is False  # the answer shows the row as saved
     if connection.features.has_select_for_update:
         assert any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)
+
+
+def test_an_unknown_provider_is_refused_as_an_unknown_model_is_and_changes_nothing(admin_api, acme):
+    response = put(admin_api, {"allowed_providers": ["anthropic", "antropic"]})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["field"] == "allowed_providers" and "antropic" in error["message"]
+    acme.refresh_from_db()
+    assert acme.allowed_providers is None
+    assert put(admin_api, {"allowed_providers": ["anthropic"]}).json()["allowed_providers"] == ["anthropic"]

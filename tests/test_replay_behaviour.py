@@ -259,3 +259,22 @@ def test_a_key_that_won_a_race_past_the_lookup_answers_with_its_run_and_leaves_n
         again = submit_replay(user=operator, run=source, request={"mode": "as_is"}, idempotency_key="k-race")
     assert not again.created and again.run.pk == first.pk
     assert Run.objects.filter(replay_of=source).count() == 1 and callbacks == []
+
+
+def test_the_readme_command_line_names_every_option_of_the_replay_command():
+    from pathlib import Path
+
+    from replay.management.commands.replay import Command
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    synopsis = readme.split("Command line: `python manage.py replay ", 1)[1].split("`", 1)[0]
+    parser = Command().create_parser("manage.py", "replay")
+    own = {
+        option
+        for action in parser._actions
+        for option in action.option_strings
+        if option.startswith("--")
+        and action.dest not in ("help", "version", "verbosity")
+        and option not in ("--settings", "--pythonpath", "--traceback", "--no-color", "--force-color", "--skip-checks")
+    }
+    assert own == {word for word in synopsis.replace("[", " ").replace("]", " ").split() if word.startswith("--")}

@@ -40,7 +40,9 @@ def test_admin_registers_an_endpoint_and_sees_its_secret_once(admin_api, acme, r
 
 def test_an_operator_cannot_register_or_read_endpoints(api, acme, receiver):
     assert register(api, f"{receiver.url}/hook").status_code == 403
-    assert api.get("/api/v1/acme/webhooks").status_code == 403
+    read = api.get("/api/v1/acme/webhooks")
+    assert read.status_code == 403
+    assert read.json()["error"]["message"] == "Only workspace admins can see or change webhook endpoints."
 
 
 def test_a_loopback_url_the_guard_refuses_is_a_400_naming_url(admin_api, acme, local_server):

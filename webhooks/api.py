@@ -5,7 +5,7 @@ from django.http import HttpResponse
 from django.urls import reverse
 
 from runs.access import WorkspaceForbidden
-from runs.http.api import ROLE_NEEDED, answer, api_view, created, json_body
+from runs.http.api import answer, api_view, created, json_body
 from runs.http.errors import NotFound
 from runs.models import Role
 
@@ -16,10 +16,16 @@ from .shapes import WebhookCreated, WebhookDetail, WebhookList
 LATEST_DELIVERIES = 50
 
 
+ADMINS_ONLY = "Only workspace admins can see or change webhook endpoints."
+
+
 def _admin_only(membership) -> None:
-    """Reading endpoints shows where a workspace's data goes: admins only, as writing them."""
+    """Reading endpoints shows where a workspace's data goes: admins only, as writing them.
+
+    The message says so for a read too: the decorator's ("Only workspace admins can change this.") is a write's.
+    """
     if not membership.is_admin:
-        raise WorkspaceForbidden(ROLE_NEEDED[Role.ADMIN])
+        raise WorkspaceForbidden(ADMINS_ONLY)
 
 
 def endpoint_dict(endpoint: Endpoint) -> dict:

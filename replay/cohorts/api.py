@@ -1,9 +1,10 @@
 """The cohorts API: thin views over replay.cohorts' services, every answer through its declared shape."""
 
 from django.http import StreamingHttpResponse
+from django.urls import reverse
 
 from runs.engine.replay_plan import _money
-from runs.http.api import answer, api_view, json_body
+from runs.http.api import answer, api_view, created, json_body
 from runs.http.input import parse
 from runs.http.web import workspace_view
 from runs.models import Role
@@ -20,10 +21,13 @@ JSONL = "application/jsonl"
 @api_view(("GET", "POST"), role=Role.OPERATOR)
 def cohorts(request, membership):
     if request.method == "POST":
-        cohort, created = create_cohort(
+        cohort, is_new = create_cohort(
             membership=membership, data=json_body(request), idempotency_key=request.headers.get("Idempotency-Key", "")
         )
-        return answer(shapes.CohortCreated, {"cohort_id": cohort.cohort_id}, status=201 if created else 200)
+        response = answer(shapes.CohortCreated, {"cohort_id": cohort.cohort_id}, status=201 if is_new else 200)
+        if not is_new:
+            return response
+        return created(response, reverse(detail, kwargs={"slug": membership.workspace.slug, "cohort_id": cohort.pk}))
     query = parse(CohortListQuery, request.GET.dict())
     rows, following = page_of_cohorts(membership.workspace, query.cursor, query.limit)
     return answer(shapes.CohortList, {"cohorts": rows, "next": following})

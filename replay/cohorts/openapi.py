@@ -2,11 +2,11 @@
 
 from runs.http.openapi import SAME_WORKSPACE, Link, Operation
 
-from ..openapi import IDEMPOTENCY_KEY, _one_of
+from ..openapi import IDEMPOTENCY_KEY, REPLAY_CODES, _one_of
 from ..rules import DEPTH_EXCEEDED, IN_FLIGHT, VERSION_DELETED, WORKFLOW_PAUSED
 from . import api, shapes
 from .inputs import CancelInput, CohortBody
-from .reading import CohortListQuery, MemberQuery
+from .reading import CSV_COLUMNS, CohortListQuery, MemberQuery
 from .selection import NO_MATCH
 from .services import ALREADY_FINISHED, COHORT_OF_ANOTHER_WORKSPACE, TOO_MANY_RUNNING
 
@@ -20,6 +20,15 @@ REFUSALS = {
     409: "The single replay refuses every member: "
     + _one_of(IN_FLIGHT, VERSION_DELETED, WORKFLOW_PAUSED, "a replay that invokes mutating calls"),
     422: "The single replay refuses the change for every member (an unused prompt, unmapped renamed nodes…).",
+}
+
+# A cohort answers the refusal its every member gets from the single replay: never the quota's, a stale plan's
+# or a reused key's (a repeated Idempotency-Key answers the cohort it made), nor cross_boundary (members are the
+# workspace's own runs: another's are a 400).
+REFUSAL_CODES = {
+    403: tuple(c for c in REPLAY_CODES[403] if c != "cross_boundary"),
+    409: tuple(c for c in REPLAY_CODES[409] if c not in ("plan_changed", "conflict")),
+    422: REPLAY_CODES[422],
 }
 
 OPERATIONS = [
@@ -36,6 +45,7 @@ OPERATIONS = [
         also={200: "A retry with the same Idempotency-Key: the cohort it made."},
         description="The members are frozen now; a tick admits them within the cohorts' share of the replay quota.",
         errors={**REFUSALS, 429: _one_of(TOO_MANY_RUNNING, DEPTH_EXCEEDED)},
+        codes={**REFUSAL_CODES, 429: ("cohorts_running", "depth_exceeded")},
     ),
     Operation(
         api.cohorts,
@@ -56,6 +66,7 @@ OPERATIONS = [
         body=CohortBody,
         response=shapes.CohortPreview,
         errors={**REFUSALS, 429: DEPTH_EXCEEDED},
+        codes={**REFUSAL_CODES, 429: ("depth_exceeded",)},
     ),
     Operation(
         api.detail,
@@ -101,8 +112,9 @@ OPERATIONS = [
         api.export_csv,
         "GET",
         "exportCohortMembersCsv",
-        "Every member of a cohort as CSV (source_run_id, run_id, lane, status, reason_code, reason_message)",
+        f"Every member of a cohort as CSV ({', '.join(CSV_COLUMNS)})",
         TAG,
+        media_type="text/csv",
         errors=NOT_FOUND,
     ),
 ]

@@ -25,6 +25,9 @@ from runs.waiting import MAX_WAIT
 class LlmNode(LlmNodeInput, LlmOptions):
     """A model call: the node as parse_nodes declares it, with the options LlmOptions declares."""
 
+    # LlmOptions ignores extra keys (it reads a stored config); a node in a request refuses them, as parse_nodes does.
+    model_config = ConfigDict(extra="forbid")
+
     type: Literal["llm"]
 
 
@@ -44,6 +47,8 @@ class WorkflowBody(WorkflowInput):
 
 
 class VersionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # the view refuses an unknown key (refuse_unknown_fields)
+
     nodes: Nodes
 
 

@@ -200,10 +200,25 @@ def _json(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
+def _body_schema(media_type: str, schema: dict) -> dict:
+    """JSON's schema, or for a sequential answer (JSON Lines) a text whose `contentSchema` describes each line.
+
+    Described as the line itself, the stream read as one object: a generated client parsed the whole body as one
+    line and failed, even with the generator told to read it as bytes.
+    """
+    if media_type == "application/json":
+        return schema
+    return {"type": "string", "contentMediaType": media_type, "contentSchema": schema}
+
+
 def _responses(op: Operation, schemas: Mapping) -> dict:
     ok: dict[str, Any] = {"description": op.summary}
     if op.response is not None:
-        ok["content"] = {op.media_type: {"schema": schemas[(op.response, "serialization")]}}
+        ok["content"] = {
+            op.media_type: {"schema": _body_schema(op.media_type, schemas[(op.response, "serialization")])}
+        }
+    elif op.media_type != "application/json":  # a text answer no model describes, e.g. a CSV export
+        ok["content"] = {op.media_type: {"schema": {"type": "string"}}}
     responses: dict[str, Any] = {str(op.status): ok}
     for status, description in op.also.items():
         # A 304 has no body: it says the client's copy (its ETag) is current.

@@ -174,3 +174,15 @@ def test_the_generated_client_finds_what_to_replay_against_and_closes_the_loop(c
             prompt.content_hash,
             newer.content_hash,
         ]
+
+
+@pytest.mark.parametrize(
+    "module", ["api.prompts_workflows_and_runs.export_runs", "api.replay_cohorts.export_cohort_members_jsonl"]
+)
+def test_the_generated_client_reads_a_json_lines_export_as_bytes(client_module, module):
+    """The README's config (JSON Lines read as bytes) gives the stream as it came, not a failed parse of one line."""
+    export = importlib.import_module(f"{PACKAGE}.{module}")
+    body = b'{"run_id": "run_00000001"}\n{"run_id": "run_00000002"}\n'
+    response = httpx.Response(200, content=body, headers={"Content-Type": "application/jsonl; charset=utf-8"})
+    client = client_module.Client(base_url="http://127.0.0.1")
+    assert export._build_response(client=client, response=response).parsed == body

@@ -48,14 +48,25 @@ class Command(BaseCommand):
         workspace = Workspace.objects.filter(slug=options["workspace"]).first()
         if workspace is None:
             raise CommandError(f"No workspace {options['workspace']!r}.")
-        source = sys.stdin if options["body"] == "-" else open(options["body"], encoding="utf-8")  # noqa: SIM115
-        with source:
-            data = parse_json(source.read())
+        data = parse_json(self.read_body(options["body"]))
         membership = membership_for_replay(user, workspace.pk)
         if not membership.can_operate:
             raise CommandError(f"403: {ROLE_NEEDED[Role.OPERATOR]}")
         cohort, _ = create_cohort(membership=membership, data=data, idempotency_key=options["idempotency_key"])
         self.stdout.write(cohort.cohort_id)
+
+    @staticmethod
+    def read_body(path: str) -> str:
+        """The body file's text (stdin for -), or a CommandError naming why it cannot be read: never a traceback."""
+        try:
+            if path == "-":
+                return sys.stdin.read()
+            with open(path, encoding="utf-8") as source:
+                return source.read()
+        except OSError as exc:
+            raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
+        except UnicodeDecodeError:
+            raise CommandError(f"Cannot read {path}: it is not UTF-8 text.") from None
 
     def on_cohort(self, user, action, options) -> None:
         workspace_id = Cohort.objects.filter(pk=options["cohort_id"]).values_list("workspace_id", flat=True).first()
