@@ -6,7 +6,7 @@ from pydantic import BeforeValidator, ConfigDict, StringConstraints
 from runs.access import get_workflow_for_member
 from runs.http.api import answer, api_view, json_body
 from runs.http.errors import BadRequest, NotFound
-from runs.http.input import QueryInput, parse, required_version
+from runs.http.input import QueryInput, parse, query_values, required_version
 from runs.models import Role, WorkflowVersion
 
 from .models import NodeMapping
@@ -57,7 +57,7 @@ def mapping_dict(mapping: NodeMapping) -> dict:
 
 @api_view(("GET", "PUT"), role=Role.OPERATOR)
 def mappings(request, membership):
-    query = request.GET.dict()
+    query = query_values(request.GET, VersionPair)
     if request.method == "GET":
         source, target = _versions(membership, parse(VersionPair, query))
     else:

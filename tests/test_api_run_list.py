@@ -84,6 +84,17 @@ def test_bad_input_is_a_400_naming_the_field(api, acme, query, field):
     assert response.status_code == 400 and response.json()["error"]["field"] == field
 
 
+def test_a_filter_given_twice_is_a_400_not_its_last_value(api, version):
+    new_run(version, status="completed")
+    response = api.get(URL + "?status=completed&status=failed")
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "bad_request",
+        "message": "status is given 2 times in the query string: it takes one value.",
+        "field": "status",
+    }
+
+
 def test_an_outsider_gets_the_access_error(outsider_api, version):
     new_run(version)
     assert outsider_api.get(URL).status_code == 403

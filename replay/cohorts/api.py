@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from runs.engine.replay_plan import _money
 from runs.http.api import answer, api_view, created, json_body
-from runs.http.input import parse
+from runs.http.input import parse, query_values
 from runs.http.web import workspace_view
 from runs.models import Role
 
@@ -28,7 +28,7 @@ def cohorts(request, membership):
         if not is_new:
             return response
         return created(response, reverse(detail, kwargs={"slug": membership.workspace.slug, "cohort_id": cohort.pk}))
-    query = parse(CohortListQuery, request.GET.dict())
+    query = parse(CohortListQuery, query_values(request.GET, CohortListQuery))
     rows, following = page_of_cohorts(membership.workspace, query.cursor, query.limit)
     return answer(shapes.CohortList, {"cohorts": rows, "next": following})
 
@@ -58,7 +58,7 @@ def detail(request, membership, cohort_id):
 @api_view(("GET",))
 def members(request, membership, cohort_id):
     cohort = cohort_for_member(membership, cohort_id)
-    rows, following = page_of_members(cohort, parse(MemberQuery, request.GET.dict()))
+    rows, following = page_of_members(cohort, parse(MemberQuery, query_values(request.GET, MemberQuery)))
     return answer(shapes.MemberPage, {"members": rows, "next": following})
 
 

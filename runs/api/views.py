@@ -18,7 +18,7 @@ from runs.checks import CheckResults, check_pair, parse_checks
 from runs.compare import compare, compared_runs
 from runs.http.api import answer, api_view, created, error_response, json_body, with_etag
 from runs.http.errors import NotFound
-from runs.http.input import parse, refuse_unknown_fields
+from runs.http.input import parse, query_values, refuse_unknown_fields
 from runs.http.web import workspace_view
 from runs.inputs import PauseInput, PromptInput, RevisionInput, TriggerInput
 from runs.listing import PageQuery, RunExportQuery, RunListQuery, page_of_prompts, page_of_runs, page_of_workflows
@@ -54,7 +54,7 @@ def models(request, membership):
 def prompts(request, membership):
     if request.method == "POST":
         return create_prompt(request, membership)
-    query = parse(PageQuery, request.GET.dict())
+    query = parse(PageQuery, query_values(request.GET, PageQuery))
     page = page_of_prompts(membership.workspace, query.cursor, query.limit)
     rows = [
         {
@@ -133,7 +133,7 @@ def _workflow(workflow) -> dict:
 def workflows(request, membership):
     if request.method == "POST":
         return create_workflow(request, membership)
-    query = parse(PageQuery, request.GET.dict())
+    query = parse(PageQuery, query_values(request.GET, PageQuery))
     page = page_of_workflows(membership.workspace, query.cursor, query.limit)
     rows = [_workflow(w) for w in page.rows]
     return answer(shapes.WorkflowList, {"workflows": rows, "next": page.next, "prev": page.prev})
@@ -210,7 +210,7 @@ def trigger_run(request, membership, workflow_id):
 
 @api_view(("GET",))
 def list_runs(request, membership):
-    query = parse(RunListQuery, request.GET.dict())
+    query = parse(RunListQuery, query_values(request.GET, RunListQuery))
     page = page_of_runs(membership.workspace, query, query.cursor, query.limit)
     usage = usage_of_runs(run.run_id for run in page.rows)  # one query for the page
     runs = [run_dict(run, usage=usage.get(run.run_id, RunUsage())) for run in page.rows]
@@ -219,13 +219,13 @@ def list_runs(request, membership):
 
 @api_view(("GET",))
 def export_runs(request, membership):
-    return export_response(membership.workspace, parse(RunExportQuery, request.GET.dict()))
+    return export_response(membership.workspace, parse(RunExportQuery, query_values(request.GET, RunExportQuery)))
 
 
 @workspace_view()
 def export_runs_page(request, membership):
     """The runs list's "Export", with the page's session: the API's stream (routed in config, beside the pages)."""
-    return export_response(membership.workspace, parse(RunExportQuery, request.GET.dict()))
+    return export_response(membership.workspace, parse(RunExportQuery, query_values(request.GET, RunExportQuery)))
 
 
 def run_location(membership, run_id: str) -> str:
@@ -234,7 +234,7 @@ def run_location(membership, run_id: str) -> str:
 
 @api_view(("GET",))
 def run_detail(request, membership, run_id):
-    query = parse(shapes.RunQuery, request.GET.dict())
+    query = parse(shapes.RunQuery, query_values(request.GET, shapes.RunQuery))
     detail = run_with_steps(membership, run_id)
     if query.wait and not detail.run.is_finished and wait_until_final(run_id, query.wait):
         detail = run_with_steps(membership, run_id)

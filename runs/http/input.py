@@ -129,6 +129,18 @@ def parse[M: BaseModel](model: type[M], data: Any, *, prefix: str = "", union_ta
         raise BadRequest(f"{field}: {error['msg']}.", field=field) from None
 
 
+def query_values(query: Any, model: type[BaseModel]) -> dict[str, str]:
+    """A query string's parameters, one value each, for `model`; a parameter it declares given twice is a 400.
+
+    QueryDict.dict() keeps the last value without a word: `status=completed&status=failed` read as failed alone.
+    """
+    declared = {field.alias or name for name, field in model.model_fields.items()}
+    for name in declared:
+        if len(given := query.getlist(name)) > 1:
+            raise BadRequest(f"{name} is given {len(given)} times in the query string: it takes one value.", field=name)
+    return query.dict()
+
+
 def refuse_unknown_fields(data: Mapping, model: type[BaseModel]) -> None:
     """400 naming the first key of a body that `model` does not declare, for a body a service parses piecemeal."""
     known = {field.alias or name for name, field in model.model_fields.items()}

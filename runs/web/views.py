@@ -14,7 +14,7 @@ from runs import services
 from runs.access import get_run_for_member, workspaces_of
 from runs.compare import pretty_json, root_of
 from runs.http.errors import BadRequest, Rejected
-from runs.http.input import parse
+from runs.http.input import parse, query_values
 from runs.http.web import workspace_view
 from runs.integers import MAX_POSITION, ascii_int
 from runs.listing import NOT_ON_PAGES, RunFilters, page_of_runs
@@ -53,7 +53,7 @@ def _listed(request, workspace) -> dict:
     A cursor this list did not give (stale, edited by hand) is not an error on a page: it shows the first page.
     """
     try:
-        filters = parse(RunFilters, request.GET.dict())
+        filters = parse(RunFilters, query_values(request.GET, RunFilters))
     except BadRequest as exc:
         return {"page": None, "filters": RunFilters(), "error": exc.message, "values": request.GET.dict()}
     try:
