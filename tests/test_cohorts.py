@@ -142,6 +142,41 @@ def test_the_same_idempotency_key_answers_the_same_cohort(version, operator, acm
     assert Cohort.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": "Weekly"},
+        {"replay": {"mode": "model", "model_id": "gpt-5", "model_ref": "openai:gpt-5"}},
+        {"run_ids": "both"},
+        {"canary": 1},
+        {"checks": [{"kind": "max_latency_ms", "node": None, "value": 5000}]},
+    ],
+)
+def test_the_same_idempotency_key_with_another_request_is_a_409_and_creates_nothing(version, operator, acme, change):
+    runs = completed_runs(version, 2)
+    new_cohort(operator, acme, body(version.workflow, run_ids=[runs[0].pk]), idempotency_key="k1")
+    if change.get("run_ids") == "both":
+        change = {"run_ids": [r.pk for r in runs]}
+    other = {**body(version.workflow, run_ids=[runs[0].pk]), **change}
+    before = (Cohort.objects.count(), CohortMember.objects.count(), Run.objects.count())
+    with pytest.raises(Rejected) as info:
+        create_cohort(membership=membership_for_replay(operator, acme.pk), data=other, idempotency_key="k1")
+    assert (info.value.status, info.value.message) == (
+        409,
+        "This Idempotency-Key was already used for a different request: use a new key for a new request.",
+    )
+    assert (Cohort.objects.count(), CohortMember.objects.count(), Run.objects.count()) == before
+
+
+def test_the_same_idempotency_key_and_filter_answers_the_same_cohort(version, operator, acme):
+    completed_runs(version, 2)
+    data = body(
+        version.workflow, filter={"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z", "status": ["completed"]}
+    )
+    first = new_cohort(operator, acme, data, idempotency_key="k1")
+    assert new_cohort(operator, acme, data, idempotency_key="k1").pk == first.pk
+
+
 def test_preview_counts_ineligible_members_by_refusal_code_and_creates_nothing(version, operator, acme):
     runs = completed_runs(version, 2) + [run_in_status(version, "running")]
     preview = preview_cohort(

@@ -1,6 +1,7 @@
 """The description of the cohorts API, beside its URLs in config/urls.py."""
 
 from runs.http.openapi import SAME_WORKSPACE, Link, Operation
+from runs.idempotency import KEY_REUSED
 
 from ..openapi import IDEMPOTENCY_KEY, REPLAY_CODES, _one_of
 from ..rules import DEPTH_EXCEEDED, IN_FLIGHT, VERSION_DELETED, WORKFLOW_PAUSED
@@ -22,14 +23,14 @@ REFUSALS = {
     422: "The single replay refuses the change for every member (an unused prompt, unmapped renamed nodes…).",
 }
 
-# A cohort answers the refusal its every member gets from the single replay: never the quota's, a stale plan's
-# or a reused key's (a repeated Idempotency-Key answers the cohort it made), nor cross_boundary (members are the
-# workspace's own runs: another's are a 400).
+# A cohort answers the refusal its every member gets from the single replay: never the quota's or a stale plan's,
+# nor cross_boundary (members are the workspace's own runs: another's are a 400). Create also answers a reused key's.
 REFUSAL_CODES = {
     403: tuple(c for c in REPLAY_CODES[403] if c != "cross_boundary"),
     409: tuple(c for c in REPLAY_CODES[409] if c not in ("plan_changed", "conflict")),
     422: REPLAY_CODES[422],
 }
+CREATE_REFUSALS = {**REFUSALS, 409: REFUSALS[409] + f"; or “{KEY_REUSED}”"}
 
 OPERATIONS = [
     Operation(
@@ -44,8 +45,8 @@ OPERATIONS = [
         response=shapes.CohortCreated,
         also={200: "A retry with the same Idempotency-Key: the cohort it made."},
         description="The members are frozen now; a tick admits them within the cohorts' share of the replay quota.",
-        errors={**REFUSALS, 429: _one_of(TOO_MANY_RUNNING, DEPTH_EXCEEDED)},
-        codes={**REFUSAL_CODES, 429: ("cohorts_running", "depth_exceeded")},
+        errors={**CREATE_REFUSALS, 429: _one_of(TOO_MANY_RUNNING, DEPTH_EXCEEDED)},
+        codes={**REFUSAL_CODES, 409: (*REFUSAL_CODES[409], "conflict"), 429: ("cohorts_running", "depth_exceeded")},
     ),
     Operation(
         api.cohorts,

@@ -19,6 +19,7 @@ from runs.access import WorkspaceForbidden
 from runs.engine.replay_plan import ReplayPlan
 from runs.engine.templating import says_missing
 from runs.http.errors import BadRequest, Conflict, NotFound, Rejected
+from runs.idempotency import KEY_REUSED
 from runs.models import Membership, Node, Run, Step, Workspace
 from runs.services import cancel_run
 
@@ -213,13 +214,42 @@ def _earlier_cohort(membership: Membership, key: str) -> Cohort | None:
     ).first()
 
 
+def _stored_selection(body: CohortBody, run_ids: list[str]) -> dict:
+    """The selection as a cohort keeps it: its filter (without the workflow), or the run ids it names."""
+    if body.filter is not None:
+        return {"filter": body.filter.model_dump(mode="json", by_alias=True, exclude={"workflow"})}
+    return {"run_ids": run_ids}
+
+
+def _repeated(earlier: Cohort, selection: Selection) -> Cohort:
+    """The cohort an Idempotency-Key made, when this request repeats the one that made it; otherwise a 409, as the
+    trigger and the replay answer a key used again for another request."""
+    body = selection.body
+    if body.run_ids is None:
+        same_members = earlier.selection == _stored_selection(body, [])
+    else:
+        same_members = set(earlier.selection.get("run_ids", ())) == set(body.run_ids)
+    same = (
+        same_members
+        and earlier.name == body.name
+        and earlier.workflow.workflow_id == body.workflow_id
+        and earlier.change == selection.change_data
+        and (earlier.baseline_percent, earlier.canary) == (body.baseline_percent, body.canary)
+        and earlier.checks == [c.model_dump(mode="json") for c in body.checks]
+    )
+    if not same:
+        raise Conflict(KEY_REUSED)
+    return earlier
+
+
 def create_cohort(*, membership: Membership, data, idempotency_key: str = "") -> tuple[Cohort, bool]:
     """Freeze the members and create the cohort (pending: the admission tick starts it), or raise and create
-    nothing. A repeat with the same Idempotency-Key answers the cohort it made."""
+    nothing. A repeat with the same Idempotency-Key answers the cohort it made (the same key with another request, a
+    409)."""
     key = checked_idempotency_key(idempotency_key)
-    if (earlier := _earlier_cohort(membership, key)) is not None:
-        return earlier, False
     selection = parse_body(data)
+    if (earlier := _earlier_cohort(membership, key)) is not None:
+        return _repeated(earlier, selection), False
     matched = matching_runs(membership, selection)
     found = assess(membership, matched, selection)
     check_nodes_known(selection, matched, found)
@@ -236,9 +266,7 @@ def create_cohort(*, membership: Membership, data, idempotency_key: str = "") ->
                 name=body.name,
                 created_by_id=membership.user_id,
                 workflow=matched.workflow,
-                selection={"filter": body.filter.model_dump(mode="json", by_alias=True, exclude={"workflow"})}
-                if body.filter is not None
-                else {"run_ids": [r.run_id for r in matched.runs]},
+                selection=_stored_selection(body, [r.run_id for r in matched.runs]),
                 change=selection.change_data,
                 baseline_percent=body.baseline_percent,
                 canary=body.canary,
@@ -254,7 +282,7 @@ def create_cohort(*, membership: Membership, data, idempotency_key: str = "") ->
             transaction.on_commit(send_tick, robust=True)
     except IntegrityError:
         if (earlier := _earlier_cohort(membership, key)) is not None:  # the same key won a race
-            return earlier, False
+            return _repeated(earlier, selection), False
         raise
     return cohort, True
 
