@@ -173,8 +173,13 @@ class RunSummary(Closed):
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
-    usage: Usage = Field(description="The sums of the run's LLM steps.")
-    cost_usd: str | None = Field(description="The sum of the steps' costs; null when a step's cost is unknown.")
+    usage: Usage = Field(
+        description="The sums of the run's LLM steps; each null where no step said it (a run that called no model)."
+    )
+    cost_usd: str | None = Field(
+        description="The sum of the steps' costs; null when a step's cost is unknown; \"0\" for a run that called no"
+        " model (it spent nothing)."
+    )
     cost_complete: bool
 
 
