@@ -17,7 +17,7 @@ from django.utils import timezone
 from pydantic import BeforeValidator, Field, model_validator
 
 from .http.errors import BadRequest
-from .http.input import QueryInput, invalid
+from .http.input import A_MOMENT, QueryInput, invalid
 from .integers import ascii_int
 from .models import (
     PROMPT_ID_RE,
@@ -45,9 +45,9 @@ def _moment(value: Any) -> datetime | None:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            raise invalid("{field} must be a time in ISO 8601, e.g. 2026-11-30T10:00:00Z.") from None
+            raise invalid(A_MOMENT) from None
     if not isinstance(value, datetime):
-        raise invalid("{field} must be a time in ISO 8601, e.g. 2026-11-30T10:00:00Z.")
+        raise invalid(A_MOMENT)
     aware = timezone.make_aware(value) if timezone.is_naive(value) else value
     try:
         # In UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 and Python allow (up to ±23:59).

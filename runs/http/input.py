@@ -97,6 +97,56 @@ def parse_json(raw: str | bytes, *, field: str | None = None) -> Any:
 
 UNION_TAG_ERRORS = ("union_tag_invalid", "union_tag_not_found")
 
+# pydantic's common errors in the API's own words ("name is required.", not "name: Field required."), by error type;
+# {field} is the field's path, the other names come from the error's context. Others keep pydantic's message.
+_A_WHOLE_NUMBER = "{field} must be a whole number."
+_A_NUMBER = "{field} must be a number."
+_TRUE_OR_FALSE = "{field} must be true or false."
+_AN_OBJECT = "{field} must be a JSON object."
+A_MOMENT = "{field} must be a time in ISO 8601, e.g. 2026-11-30T10:00:00Z."
+PLAIN_MESSAGES = {
+    "missing": "{field} is required.",
+    "string_type": "{field} must be a string.",
+    "int_type": _A_WHOLE_NUMBER,
+    "int_parsing": _A_WHOLE_NUMBER,
+    "int_from_float": _A_WHOLE_NUMBER,
+    "float_type": _A_NUMBER,
+    "float_parsing": _A_NUMBER,
+    "decimal_type": _A_NUMBER,
+    "decimal_parsing": _A_NUMBER,
+    "bool_type": _TRUE_OR_FALSE,
+    "bool_parsing": _TRUE_OR_FALSE,
+    "list_type": "{field} must be a list.",
+    "dict_type": _AN_OBJECT,
+    "model_type": _AN_OBJECT,
+    "model_attributes_type": _AN_OBJECT,
+    "too_short": "{field} needs at least {min_length} item(s).",
+    "too_long": "{field} takes at most {max_length} item(s).",
+    "string_too_short": "{field} must be at least {min_length} character(s).",
+    "string_too_long": "{field} is at most {max_length} characters.",
+    "greater_than_equal": "{field} must be at least {ge}.",
+    "greater_than": "{field} must be greater than {gt}.",
+    "less_than_equal": "{field} must be at most {le}.",
+    "less_than": "{field} must be less than {lt}.",
+    "literal_error": "{field} must be one of {expected}.",
+    "enum": "{field} must be one of {expected}.",
+    "string_pattern_mismatch": "{field} must match the pattern {pattern}.",
+    "datetime_type": A_MOMENT,
+    "datetime_parsing": A_MOMENT,
+    "datetime_from_date_parsing": A_MOMENT,
+}
+
+
+def plain_message(error: Mapping, field: str) -> str:
+    """A validation error's message in the API's words, or pydantic's own after the field's name."""
+    template = PLAIN_MESSAGES.get(error["type"])
+    if template is not None:
+        try:
+            return template.format(field=field, **(error.get("ctx") or {}))
+        except (KeyError, IndexError):  # a context without the values the template names
+            pass
+    return f"{field}: {error['msg']}."
+
 
 def parse[M: BaseModel](model: type[M], data: Any, *, prefix: str = "", union_tags: Collection[str] = ()) -> M:
     """Validate `data` against `model`, or raise BadRequest for the first error, naming its field.
@@ -126,7 +176,7 @@ def parse[M: BaseModel](model: type[M], data: Any, *, prefix: str = "", union_ta
             raise BadRequest(message, field=field) from None
         if error["type"] == "union_tag_not_found":
             raise BadRequest(f"{field} is required.", field=field) from None
-        raise BadRequest(f"{field}: {error['msg']}.", field=field) from None
+        raise BadRequest(plain_message(error, field or "The request"), field=field) from None
 
 
 def query_values(query: Any, model: type[BaseModel]) -> dict[str, str]:
