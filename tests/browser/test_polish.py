@@ -384,3 +384,13 @@ def test_times_show_their_time_zone(page_for, operator, source):
     )
     page.goto(f"/acme/monitoring/workflow-runs/{source.run_id}")
     expect(page.locator("#run-status time").first).to_have_text(stamp)
+
+
+def test_an_open_llm_step_at_390px_does_not_scroll_sideways(page_for, operator, source):
+    """Its prompt hash (sha256: and 64 hex digits, no space) wraps inside the step instead of widening the page."""
+    page = page_for(operator, width=390, height=844)
+    open_trace(page, source)
+    page.locator("#step-draft summary").click()
+    expect(page.locator("#step-draft dd", has_text="sha256:")).to_be_visible()
+    page.screenshot(path=_shot("trace-open-llm-step-390"), full_page=True)
+    assert sideways_overflow(page) == []
