@@ -155,6 +155,13 @@ def test_the_compare_page_of_an_original_offers_its_replays(operator_client, sou
     assert f"?with={replay.run_id}" in html
 
 
+def test_the_compare_page_of_an_original_names_the_users_role_in_the_sidebar_as_every_page_does(
+    operator_client, source
+):
+    html = operator_client.get(f"/acme/ai/runs/{source.run_id}/compare").content.decode()
+    assert "<span>operator · Operator</span>" in html
+
+
 def test_the_compare_page_of_runs_of_different_workflows_says_so_with_409(operator_client, source, acme):
     other = finished_run(support_workflow(acme)[0])
     response = operator_client.get(f"/acme/ai/runs/{source.run_id}/compare?with={other.run_id}")
