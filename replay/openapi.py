@@ -50,7 +50,14 @@ OPERATIONS = [
         codes={
             403: ("forbidden", "cross_boundary", "model_not_available", "provider_blocked"),
             409: ("in_flight", "version_deleted", "workflow_paused", "plan_changed", "confirm_invoke", "conflict"),
-            422: ("artifact_unused", "unmapped_nodes", "not_renamed", "unknown_target", "unknown_start_node"),
+            422: (
+                "artifact_unused",
+                "unmapped_nodes",
+                "not_renamed",
+                "unknown_target",
+                "duplicate_target",
+                "unknown_start_node",
+            ),
             429: ("depth_exceeded", "quota_exceeded"),
         },
         description="The rules answer in the order of the rules table; the first that fails answers. Every 200 and "
