@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from runs import provenance
 from runs.compare import pretty_json
 from runs.models import Run, Step, ToolCall
 from runs.provenance import Label, call_label, step_label
@@ -83,6 +84,10 @@ MARKUP_VERSION = hashlib.sha256(
             ORIGINALS_FIGURES,
             PROMPT,
             *NOT_SENT_BADGES.values(),
+            # the words of a call's result note are in the cached rows too
+            provenance.REUSED_RESULT,
+            provenance.REUSED_DRY_RUN_RESULT,
+            provenance.REUSED_RECORDED_RESULT,
         )
     ).encode()
 ).hexdigest()[:12]
@@ -224,6 +229,7 @@ def _output_note(step: Step, calls: list[ToolCall]) -> SafeString:
         recorded_in_run_id=call.recorded_in_run_id,
         result=call.result,
         reused_from_run_id=step.reused_from_run_id,
+        dry_run=call.dry_run,
     )
     return SafeString("") if label.sent else result_note(label)
 
@@ -237,6 +243,7 @@ def _tool_calls_table(step: Step, calls: list[ToolCall], slug: str) -> SafeStrin
             recorded_in_run_id=c.recorded_in_run_id,
             result=c.result,
             reused_from_run_id=step.reused_from_run_id,
+            dry_run=c.dry_run,
         )
         for c in calls
     ]
