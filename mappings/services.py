@@ -87,11 +87,15 @@ def find_saved_mapping(*, user, source_version_id: int, target_version_id: int) 
 
 
 def validate_pairs(pairs, *, renamed: list[str], target_ids: set[str], field: str = "node_mapping") -> dict[str, str]:
-    """Each key a renamed node (once), each value a node of the target version; nothing else."""
+    """Each key a renamed node (once), each value a node of the target version that no other key names; nothing else.
+
+    A target node reads one recorded step: of two renamed nodes mapped to it, the replay would drop one.
+    """
     if not isinstance(pairs, dict):
         raise BadRequest(f"{field} must be an object of {{renamed node id: target node id}}.", field=field)
     check_pair_count(len(pairs), field=field)
     renamed_set = set(renamed)
+    receiver_of: dict[str, str] = {}
     for source, target in pairs.items():
         if not isinstance(target, str):
             raise BadRequest(f"{field}[{source!r}] must be a node id string.", field=field)
@@ -106,6 +110,15 @@ def validate_pairs(pairs, *, renamed: list[str], target_ids: set[str], field: st
                 code="unknown_target",
                 field=field,
             )
+        if target in receiver_of:
+            raise Rejected(
+                422,
+                f"{field}: {receiver_of[target]!r} and {source!r} both map to {target!r}: a node of the target version"
+                " receives one renamed node.",
+                code="duplicate_target",
+                field=field,
+            )
+        receiver_of[target] = source
     return dict(pairs)
 
 

@@ -35,7 +35,14 @@ def _one_of(*messages: str) -> str:
 REPLAY_CODES = {
     403: ("forbidden", "cross_boundary", "model_not_available", "provider_blocked"),
     409: ("in_flight", "version_deleted", "workflow_paused", "plan_changed", "confirm_invoke", "conflict"),
-    422: ("artifact_unused", "unmapped_nodes", "not_renamed", "unknown_target", "unknown_start_node"),
+    422: (
+        "artifact_unused",
+        "unmapped_nodes",
+        "not_renamed",
+        "unknown_target",
+        "duplicate_target",
+        "unknown_start_node",
+    ),
     429: ("depth_exceeded", "quota_exceeded"),
 }
 

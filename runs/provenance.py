@@ -14,6 +14,9 @@ ORIGINALS_RESULT = "the original's result (not sent)"
 PLACEHOLDER_RESULT = "a placeholder (not sent): the original recorded no result"
 RECORDED_RESULT = "the recorded result (not sent)"
 REUSED_RESULT = "copied with its step (not sent again)"
+# A copy of a call that was not sent where it was made either: "not sent again" would say it was sent there.
+REUSED_DRY_RUN_RESULT = "copied with its step, a dry run there: the original's result (never sent)"
+REUSED_RECORDED_RESULT = "copied with its step, answered from a recording there (never sent)"
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,14 @@ class Label:
         return f"{self.text} {self.preposition} {self.run_id}" if self.run_id else self.text
 
 
-def call_label(*, source: str, recorded_in_run_id: str, result, reused_from_run_id: str = "") -> Label:
-    """A tool call's label; `reused_from_run_id` is its step's (a reused call is copied with its step)."""
+def call_label(
+    *, source: str, recorded_in_run_id: str, result, reused_from_run_id: str = "", dry_run: bool = False
+) -> Label:
+    """A tool call's label; `reused_from_run_id` is its step's (a reused call is copied with its step, keeping its
+    `dry_run` and `recorded_in_run_id`: whether it was sent where it was made)."""
     if source == ToolCall.Source.REUSED:
-        return Label("reused", "reused", "from", reused_from_run_id, REUSED_RESULT)
+        copied = REUSED_DRY_RUN_RESULT if dry_run else REUSED_RECORDED_RESULT if recorded_in_run_id else REUSED_RESULT
+        return Label("reused", "reused", "from", reused_from_run_id, copied)
     if source == ToolCall.Source.RECORDED:
         return Label("recorded", "recorded", "in", recorded_in_run_id, RECORDED_RESULT)
     if source == ToolCall.Source.DRY_RUN:

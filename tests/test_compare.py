@@ -155,6 +155,31 @@ def test_the_compare_page_of_an_original_offers_its_replays(operator_client, sou
     assert f"?with={replay.run_id}" in html
 
 
+def test_the_compare_page_of_an_original_names_the_users_role_in_the_sidebar_as_every_page_does(
+    operator_client, source
+):
+    html = operator_client.get(f"/acme/ai/runs/{source.run_id}/compare").content.decode()
+    assert "<span>operator · Operator</span>" in html
+
+
+def test_the_compare_page_says_when_the_replay_really_invoked_a_mutating_call(operator_client, acme, operator):
+    """A dry run is called out at the top of the page; a call whose side effect happened again must be too."""
+    source = finished_run(support_workflow(acme, allow_send=True)[0])
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is", "confirm_invoke": True})
+    html = operator_client.get(f"/acme/ai/runs/{replay.run_id}/compare").content.decode()
+    assert (
+        f'1 mutating tool call of <span class="mono">{replay.run_id}</span> was invoked: '
+        "its side effect happened again and its result is new."
+    ) in html
+    assert "dry-ran" not in html
+
+
+def test_the_compare_page_of_a_dry_run_replay_says_nothing_was_invoked(operator_client, source, operator):
+    replay = executed_replay(user=operator, run=source, request={"mode": "as_is"})
+    html = operator_client.get(f"/acme/ai/runs/{replay.run_id}/compare").content.decode()
+    assert "dry-ran" in html and "was invoked" not in html and "were invoked" not in html
+
+
 def test_the_compare_page_of_runs_of_different_workflows_says_so_with_409(operator_client, source, acme):
     other = finished_run(support_workflow(acme)[0])
     response = operator_client.get(f"/acme/ai/runs/{source.run_id}/compare?with={other.run_id}")

@@ -26,6 +26,33 @@ def test_seeding_the_demo_again_keeps_its_timings(db):
     assert list(Step.objects.order_by("pk").values_list("started_at", "finished_at", "latency_ms")) == before
 
 
+def test_seeding_the_demo_again_leaves_the_timings_of_runs_made_since_as_they_happened(
+    db, django_capture_on_commit_callbacks
+):
+    """`make run` seeds on every start: a replay an operator made in between keeps its own times and latencies."""
+    from django.contrib.auth.models import User
+
+    from runs.engine.executor import execute
+
+    from .builders import submit_replay
+
+    with django_capture_on_commit_callbacks(execute=True):  # the globex run executes once committed, as in `make run`
+        call_command("seed_demo")
+    operator = User.objects.get(username="operator")
+    made = submit_replay(user=operator, run=Run.objects.get(pk="run_3d4e5f60"), request={"mode": "as_is"}).run
+    execute(made.run_id)
+
+    def timings():
+        run = Run.objects.get(pk=made.run_id)
+        steps = list(run.steps.order_by("position").values_list("started_at", "finished_at", "latency_ms"))
+        return (run.created_at, run.started_at, run.finished_at, steps)
+
+    before = timings()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo")
+    assert timings() == before
+
+
 def test_a_demo_replay_was_created_after_the_run_it_replays_finished(db):
     call_command("seed_demo")
     for replay in Run.objects.filter(replay_depth__gte=1, status="completed").select_related("replay_of"):

@@ -1,5 +1,6 @@
 """Renamed-node detection, saved mappings (lookup precedence, limits), the mapping API and dialog."""
 
+import html
 import json
 
 import pytest
@@ -177,6 +178,41 @@ def test_mapping_api_bad_pairs_save_nothing(api, pair, pairs, status, text):
     _, v1, v2 = pair
     response = put(api, mappings_url(v1, v2), {"pairs": pairs})
     assert response.status_code == status and text in response.json()["error"]["message"]
+    assert not NodeMapping.objects.exists()
+
+
+@pytest.fixture
+def two_renamed(acme):
+    """A run of v1 (draft → notify) and v2 that renames both: draft → compose, notify → send."""
+    version, _ = support_workflow(acme)
+    return finished_run(version), version, renaming_version(version, tool_id="send")
+
+
+DUPLICATE = "'draft' and 'notify' both map to 'compose': a node of the target version receives one renamed node"
+
+
+def test_mapping_api_refuses_two_renamed_nodes_mapped_to_one_target(api, two_renamed):
+    """The replay reads one recorded step per target node: the other would be dropped while the mapping said both."""
+    _, v1, v2 = two_renamed
+    response = put(api, mappings_url(v1, v2), {"pairs": {"draft": "compose", "notify": "compose"}})
+    assert response.status_code == 422 and DUPLICATE in response.json()["error"]["message"]
+    assert response.json()["error"]["code"] == "duplicate_target" and not NodeMapping.objects.exists()
+
+
+def test_a_replay_whose_node_mapping_maps_two_renamed_nodes_to_one_target_is_refused(two_renamed, operator):
+    source, _, _ = two_renamed
+    request = {"mode": "as_is", "target_version": 2, "node_mapping": {"draft": "compose", "notify": "compose"}}
+    with pytest.raises(Rejected) as refused:
+        submit_replay(user=operator, run=source, request=request)
+    assert refused.value.status == 422 and DUPLICATE in refused.value.message
+    assert not source.replays.exists()
+
+
+def test_mapping_dialog_refuses_two_renamed_nodes_mapped_to_one_target(operator_client, two_renamed):
+    source, _, _ = two_renamed
+    form = {"target_version": "2", "map:draft": "compose", "map:notify": "compose"}
+    response = operator_client.post(f"/acme/ai/runs/{source.run_id}/node-mapping", form, **HTMX)
+    assert response.status_code == 422 and DUPLICATE in html.unescape(response.content.decode())
     assert not NodeMapping.objects.exists()
 
 

@@ -229,6 +229,19 @@ def test_the_trace_labels_a_recorded_call_with_the_run_it_was_recorded_in(operat
     assert "<td>invoked</td>" not in html
 
 
+def test_a_recorded_calls_collapsed_step_row_says_recorded_as_a_dry_run_row_says_dry_run(
+    operator_client, acme, operator
+):
+    """The row's summary is what an operator scans: a call that was not sent is named there, not only inside."""
+    import re
+
+    source = finished_run(support_workflow(acme)[0])
+    replay = executed_replay(user=operator, run=source, request=RECORDED)
+    html = operator_client.get(f"/acme/ai/runs/{replay.pk}").content.decode()
+    summary = re.search(r'<summary id="summary-notify">.*?</summary>', html, re.S)
+    assert summary and '<span class="badge badge-recorded">recorded</span>' in summary.group()
+
+
 def test_the_recordings_are_read_in_one_query_per_run_whatever_the_number_of_calls(acme, operator):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

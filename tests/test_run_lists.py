@@ -125,6 +125,19 @@ def test_the_runs_lists_htmx_swap_keeps_the_filters_in_its_links(operator_client
     assert "lineage=originals" in link(html, "next")
 
 
+def test_filtering_through_htmx_offers_clear_filters_and_clearing_them_takes_it_away(operator_client, version):
+    """The swap replaces the table only: the filter form's Clear filters link follows it out of band, as a full
+    page with the same filters shows it."""
+    filtered = operator_client.get("/acme/ai/runs?status=failed", **HTMX).content.decode()
+    oob = re.search(r'<span id="clear-filters" hx-swap-oob="true">(.*?)</span>', filtered, re.S)
+    assert oob and '<a href="/acme/ai/runs">Clear filters</a>' in oob.group(1)
+    cleared = operator_client.get("/acme/ai/runs?status=", **HTMX).content.decode()
+    oob = re.search(r'<span id="clear-filters" hx-swap-oob="true">(.*?)</span>', cleared, re.S)
+    assert oob and "Clear filters" not in oob.group(1)
+    page = operator_client.get("/acme/ai/runs?status=failed").content.decode()
+    assert page.count('id="clear-filters"') == 1 and "Clear filters" in page
+
+
 def test_monitoring_shows_each_runs_progress_from_its_counter(operator_client, version):
     new_run(version, steps_total=2, steps_completed=1)
     assert "1 / 2" in operator_client.get("/acme/monitoring/workflow-runs").content.decode()

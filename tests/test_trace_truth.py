@@ -36,6 +36,20 @@ def test_a_reused_mutating_call_reads_reused_from_its_run_never_invoked(operator
     assert "copied with its step (not sent again)" in notify
 
 
+def test_a_reused_call_that_was_a_dry_run_where_it_was_copied_from_never_reads_as_sent(operator_client, acme, operator):
+    """Rerun from summary a replay whose notify dry-ran: the copy was never sent anywhere, and its "sent": true is
+    the first original's result, so "not sent again" (sent once, in that replay) would not be true."""
+    dry = executed_replay(user=operator, run=finished_run(side_effect_workflow(acme)), request={"mode": "as_is"})
+    rerun = executed_replay(user=operator, run=dry, request={"mode": "as_is", "from_nodes": ["summary"]})
+    notify = step_html(operator_client, rerun, "notify")
+    assert "not sent again" not in notify and "invoked" not in notify
+    assert "copied with its step, a dry run there: the original&#x27;s result (never sent)" in notify
+    row = operator_client.get(
+        f"/acme/ai/runs/{rerun.run_id}/compare/row", {"row": "notify~notify"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "not sent again" not in row and "a dry run there" in row
+
+
 def test_a_reused_llm_step_shows_the_originals_figures_named_as_the_originals(operator_client, source, rerun):
     original = source.steps.get(node_id="draft")
     draft = step_html(operator_client, rerun, "draft")

@@ -106,6 +106,8 @@ class Comparison:
     base_totals: RunTotals
     other_totals: RunTotals
     dry_run_calls: int = 0
+    # Mutating calls a replay really sent (a policy opted in): their side effects happened again.
+    invoked_mutating_calls: int = 0
     notes: list[str] = field(default_factory=list)
     # Both runs' steps by run id, as steps_of read them: the page's checks read these, not the database again.
     steps: dict[str, list[StepFacts]] = field(default_factory=dict)
@@ -199,6 +201,11 @@ def compare(base: Run, other: Run) -> Comparison:
         row.pending = _is_pending(row, base, other)
     left_out = left_out_of(rows)
     dry_runs = sum(c.source == ToolCall.Source.DRY_RUN for s in steps[other.pk] for c in s.calls)
+    invoked = (
+        sum(c.mutating and c.source == ToolCall.Source.LIVE for s in steps[other.pk] for c in s.calls)
+        if other.replay_of_id or other.replay_depth
+        else 0
+    )
     return Comparison(
         base=base,
         other=other,
@@ -206,5 +213,6 @@ def compare(base: Run, other: Run) -> Comparison:
         base_totals=totals_of(base, steps[base.pk], left_out),
         other_totals=totals_of(other, steps[other.pk], left_out),
         dry_run_calls=dry_runs,
+        invoked_mutating_calls=invoked,
         steps=steps,
     )

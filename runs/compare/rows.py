@@ -32,7 +32,7 @@ STEP_FIELDS = (
     "latency_ms",
     "reused_from_run_id",
 )
-CALL_FIELDS = ("step_id", "tool", "mutating", "source", "recorded_in_run_id", "arguments", "result")
+CALL_FIELDS = ("step_id", "tool", "mutating", "source", "recorded_in_run_id", "arguments", "result", "dry_run")
 # The outcome of a row: pending (a run has not reached it yet), reused (a copy: its figures are not this run's),
 # changed (its output or its tool calls differ), or the same.
 PENDING, REUSED, CHANGED, SAME = "pending", "reused", "changed", "same"
@@ -48,6 +48,7 @@ class CallFacts:
     recorded_in_run_id: str
     arguments: Any
     result: Any
+    dry_run: bool = False  # kept by a reused copy: whether the call was sent where it was made
 
     @property
     def sent(self) -> bool:
@@ -87,6 +88,7 @@ class StepFacts:
             recorded_in_run_id=call.recorded_in_run_id,
             result=call.result,
             reused_from_run_id=self.reused_from_run_id,
+            dry_run=call.dry_run,
         )
 
     @property

@@ -224,7 +224,13 @@ def compare_page(request, membership, run_id):
     run = get_run_for_member(membership, run_id)
     if with_id is None and run.replay_of_id is None:
         replays = list(run.replays.order_by("-created_at").only("run_id", "status", "mode", "created_at")[:50])
-        context = {"workspace": membership.workspace, "run": run, "replays": replays, "section": "runs"}
+        context = {
+            "workspace": membership.workspace,
+            "membership": membership,
+            "run": run,
+            "replays": replays,
+            "section": "runs",
+        }
         return render(request, "runs/compare_pick.html", context)
     base, other = compared_with(membership, run, with_id)
     comparison = compare(base, other)

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from runs import provenance
 from runs.compare import pretty_json
 from runs.models import Run, Step, ToolCall
 from runs.provenance import Label, call_label, step_label
@@ -38,7 +39,7 @@ ROW_CACHE_SECONDS = 60 * 60
 ROW = '<details class="step" id="step-{node}">{inner}</details>\n'
 ROW_INNER = (
     '<summary id="summary-{node}"><span class="step-name"><span class="mono">{node}</span>{mapped}'
-    '<span class="tag">{type}</span><span class="badge badge-{status}">{status}</span>{reused}{simulated}{dry_runs}{usage}</span>'
+    '<span class="tag">{type}</span><span class="badge badge-{status}">{status}</span>{reused}{simulated}{not_sent}{usage}</span>'
     '<svg class="bar-track" viewBox="0 0 {total} 10" preserveAspectRatio="none" aria-hidden="true">'
     '<rect class="bar bar-{status}" x="{x}" y="1" width="{width}" height="8"></rect></svg>'
     '<span class="step-duration">{duration}</span></summary>'
@@ -53,6 +54,9 @@ TOOL_CALLS = (
 )
 TOOL_CALL = '<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td><td>{}<pre>{}</pre></td></tr>'
 DRY_RUN_BADGE = SafeString('<span class="badge badge-dry-run">dry run</span>')
+# A collapsed row names each call that was not sent, as the tool-call table inside it does (runs.provenance's words).
+RECORDED_BADGE = SafeString('<span class="badge badge-recorded">recorded</span>')
+NOT_SENT_BADGES = {ToolCall.Source.DRY_RUN: DRY_RUN_BADGE, ToolCall.Source.RECORDED: RECORDED_BADGE}
 # A call or a step that was not sent names what it is and the run it comes from (runs.provenance words it).
 LABEL = '<span class="badge badge-{}">{}</span>'
 # "from run <id>" stays on one line: a narrow cell wraps before it, not between "run" and its id.
@@ -69,7 +73,22 @@ RUNNING_MARKER = '<input type="hidden" name="running" value="{}">'
 # Cached rows are keyed by the markup that built them, so a deploy that changes it never serves old rows.
 MARKUP_VERSION = hashlib.sha256(
     "".join(
-        (ROW, ROW_INNER, TOOL_CALLS, TOOL_CALL, LABEL_RUN, LABEL_RUN_NAMED, RESULT_NOTE, ORIGINALS_FIGURES, PROMPT)
+        (
+            ROW,
+            ROW_INNER,
+            TOOL_CALLS,
+            TOOL_CALL,
+            LABEL_RUN,
+            LABEL_RUN_NAMED,
+            RESULT_NOTE,
+            ORIGINALS_FIGURES,
+            PROMPT,
+            *NOT_SENT_BADGES.values(),
+            # the words of a call's result note are in the cached rows too
+            provenance.REUSED_RESULT,
+            provenance.REUSED_DRY_RUN_RESULT,
+            provenance.REUSED_RECORDED_RESULT,
+        )
     ).encode()
 ).hexdigest()[:12]
 
@@ -210,6 +229,7 @@ def _output_note(step: Step, calls: list[ToolCall]) -> SafeString:
         recorded_in_run_id=call.recorded_in_run_id,
         result=call.result,
         reused_from_run_id=step.reused_from_run_id,
+        dry_run=call.dry_run,
     )
     return SafeString("") if label.sent else result_note(label)
 
@@ -223,6 +243,7 @@ def _tool_calls_table(step: Step, calls: list[ToolCall], slug: str) -> SafeStrin
             recorded_in_run_id=c.recorded_in_run_id,
             result=c.result,
             reused_from_run_id=step.reused_from_run_id,
+            dry_run=c.dry_run,
         )
         for c in calls
     ]
@@ -271,7 +292,7 @@ def step_row_inner(row: StepRow) -> SafeString:
     duration = f"{step.duration_ms} ms" if step.duration_ms is not None else "…"
     slug = row.slug
     reused = step_label(reused_from_run_id=step.reused_from_run_id)
-    dry_runs = [(DRY_RUN_BADGE,) for call in row.tool_calls if call.source == ToolCall.Source.DRY_RUN]
+    not_sent = [(NOT_SENT_BADGES[call.source],) for call in row.tool_calls if call.source in NOT_SENT_BADGES]
     if reused is not None:  # the step cost nothing here and took no time: show the original's figures, named so
         duration = "reused"
     return format_html(
@@ -281,7 +302,7 @@ def step_row_inner(row: StepRow) -> SafeString:
         type=step.type,
         reused=label_html(reused, slug, link=False) if reused else "",
         simulated=SIMULATED_BADGE if step.simulated else "",
-        dry_runs=format_html_join("", "{}", dry_runs) if dry_runs else "",
+        not_sent=format_html_join("", "{}", not_sent) if not_sent else "",
         usage=_originals_figures(row.original) if reused else step_usage(step),
         total=axis.total_ms,
         status=step.status,

@@ -384,3 +384,29 @@ def test_times_show_their_time_zone(page_for, operator, source):
     )
     page.goto(f"/acme/monitoring/workflow-runs/{source.run_id}")
     expect(page.locator("#run-status time").first).to_have_text(stamp)
+
+
+def test_an_open_llm_step_at_390px_does_not_scroll_sideways(page_for, operator, source):
+    """Its prompt hash (sha256: and 64 hex digits, no space) wraps inside the step instead of widening the page."""
+    page = page_for(operator, width=390, height=844)
+    open_trace(page, source)
+    page.locator("#step-draft summary").click()
+    expect(page.locator("#step-draft dd", has_text="sha256:")).to_be_visible()
+    page.screenshot(path=_shot("trace-open-llm-step-390"), full_page=True)
+    assert sideways_overflow(page) == []
+
+
+@pytest.mark.parametrize("replay", [False, True], ids=["original", "replay"])
+def test_the_disabled_replay_buttons_tooltip_at_390px_stays_on_screen(page_for, operator, acme, replay):
+    """A running replay's header also holds Compare with original: the actions wrap, Replay last."""
+    version, _ = support_workflow(acme)
+    lineage = {"replay_of": finished_run(version), "replay_depth": 1, "mode": "as_is"} if replay else {}
+    running = run_in_status(version, Run.Status.RUNNING, **lineage)
+    page = page_for(operator, width=390, height=844)
+    open_trace(page, running)
+    page.locator("#replay-button").hover()
+    tooltip = page.locator("#replay-disabled-why")
+    expect(tooltip).to_be_visible()
+    page.screenshot(path=_shot("trace-replay-tooltip-390"))
+    box = tooltip.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
