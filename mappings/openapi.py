@@ -35,6 +35,6 @@ OPERATIONS = [
             **NOT_FOUND,
             422: "A pair names a node that is not renamed, or a target that is not a node of the target version or that another pair already names.",
         },
-        codes={422: ("not_renamed", "unknown_target")},
+        codes={422: ("not_renamed", "unknown_target", "duplicate_target")},
     ),
 ]
