@@ -80,6 +80,7 @@ def test_a_cohorts_and_a_mappings_refusals_list_the_codes_they_answer():
         assert "unmapped_nodes" in responses["422"]["x-error-codes"]
         assert {"in_flight", "confirm_invoke"} <= set(responses["409"]["x-error-codes"])
         assert "model_not_available" in responses["403"]["x-error-codes"]
-    assert save["422"]["x-error-codes"] == ["not_renamed", "unknown_target"]
+    assert save["422"]["x-error-codes"] == ["not_renamed", "unknown_target", "duplicate_target"]
+    assert "conflict" in create["409"]["x-error-codes"] and "conflict" not in preview["409"]["x-error-codes"]
     every = [r for item in paths.values() for op in item.values() for s, r in op["responses"].items() if s[0] in "45"]
     assert all(r.get("x-error-codes") for r in every)
