@@ -110,6 +110,15 @@ def test_chat_lines_keep_each_runs_steps_in_order(api, history):
     assert [c["metadata"]["node_id"] for c in chats] == ["n0", "n1", "n2"]
 
 
+def test_chat_lines_leave_out_the_steps_a_rerun_reused(api, operator, acme):
+    version, _ = chain_workflow(acme, 3)
+    source = finished_run(version)
+    rerun = executed_replay(user=operator, run=source, request={"mode": "as_is", "from_nodes": ["n2"]})
+    assert set(rerun.steps.exclude(reused_from_run_id="").values_list("node_id", flat=True)) == {"n0", "n1"}
+    chats = lines(api.get(URL, {"format": "chat", "run_id_prefix": rerun.run_id}))
+    assert [(c["metadata"]["run_id"], c["metadata"]["node_id"]) for c in chats] == [(rerun.run_id, "n2")]
+
+
 def test_an_empty_selection_is_an_empty_file(api, history):
     assert lines(api.get(URL, {"status": "paused"})) == []
 

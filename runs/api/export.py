@@ -51,7 +51,8 @@ class ChatSource(Closed):
 
 
 class ChatExample(Closed):
-    """One completed LLM step in the OpenAI chat shape, for evaluation and fine-tuning tools."""
+    """One completed LLM step in the OpenAI chat shape, for evaluation and fine-tuning tools: a step the run made
+    itself (a step a rerun reused is its source run's example, not repeated)."""
 
     messages: list[ChatMessage] = Field(
         description="The system prompt (when the node has one), the prompt, the output."
@@ -260,10 +261,13 @@ def _chat(step: Step) -> ChatExample:
 
 
 def chat_lines(workspace: Workspace, filters: RunFilters) -> Iterator[str]:
-    """A line per completed LLM step of the runs, newest run first, each run's steps in order."""
+    """A line per completed LLM step of the runs, newest run first, each run's steps in order.
+
+    A step a rerun reused is left out: it is a copy of another run's example (its conversation and output), which is
+    that run's line, and an evaluation or a fine-tune would count it twice."""
     for page in runs_in_pages(workspace, filters, EXPORT_PAGE, defer=("trigger_payload", "overrides", "node_mapping")):
         order = {run.run_id: index for index, run in enumerate(page)}
-        steps = Step.objects.filter(run_id__in=order, type="llm", status=Step.Status.COMPLETED)
+        steps = Step.objects.filter(run_id__in=order, type="llm", status=Step.Status.COMPLETED, reused_from_run_id="")
         chats = sorted(steps, key=lambda s: (order[s.run_id], s.position))
         yield "".join(_chat(step).model_dump_json() + "\n" for step in chats)
 
