@@ -3,9 +3,9 @@ figures named so), a dry-run result is the original's, and "invoked" only ever n
 
 import pytest
 
-from runs.models import Step
+from runs.models import Run, Step
 
-from .builders import PAYLOAD, executed_replay, finished_run, side_effect_workflow
+from .builders import PAYLOAD, executed_replay, finished_run, side_effect_workflow, support_workflow
 
 pytestmark = pytest.mark.django_db
 
@@ -163,3 +163,11 @@ def test_the_lineage_says_a_replay_started_from_a_later_node(operator_client, so
     html = operator_client.get(f"/acme/ai/runs/{source.run_id}").content.decode()
     lineage = html[html.index('id="lineage"') : html.index("</section>", html.index('id="lineage"'))]
     assert "Replay as-is · from summary · live tool calls · " in lineage
+
+
+def test_the_trace_counts_the_steps_completed_as_monitoring_does(operator_client, acme):
+    run = finished_run(support_workflow(acme)[0])
+    Step.objects.filter(pk=run.steps.order_by("-position").first().pk).update(status="failed")
+    Run.objects.filter(pk=run.pk).update(status="failed", steps_completed=run.steps_total - 1)
+    html = operator_client.get(f"/acme/ai/runs/{run.run_id}").content.decode()
+    assert f'<dd id="steps-completed">{run.steps_total - 1} / {run.steps_total} completed</dd>' in html

@@ -174,7 +174,6 @@ def trace(request, membership, run_id):
     if request.htmx and request.GET.get("fragment") == "lineage":  # a replay was submitted from this page
         return render(request, "runs/trace.html#lineage", context)
     context.update(_page_context(run, _steps_page(run)))
-    context.update(shown=len(context["rows"]), more=context["tail"]["more"])
     context["payload_json"] = pretty_json(run.trigger_payload)
     context["root"] = root_of(run)
     return render(request, "runs/trace.html", context)
