@@ -57,7 +57,8 @@ def _sums(steps: QuerySet[Step]) -> QuerySet:
                 "id",
                 filter=Q(cost_usd__isnull=True) & (Q(status=Step.Status.COMPLETED) | Q(input_tokens__isnull=False)),
             ),
-            simulated_steps=Count("id", filter=Q(simulated=True)),
+            # A reused step's flag is its source run's: this run called no simulator for it.
+            simulated_steps=Count("id", filter=Q(simulated=True, reused_from_run_id="")),
         )
         .order_by()
     )

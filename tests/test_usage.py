@@ -9,7 +9,7 @@ from runs.engine.providers import Usage as StepUsage
 from runs.models import CatalogModel
 from runs.usage import decimal_string, usage_of_run
 
-from .builders import PAYLOAD, finished_run, llm, support_workflow, tool
+from .builders import PAYLOAD, executed_replay, finished_run, llm, support_workflow, tool
 from .factories import PromptRevisionFactory
 from .provider_wire import CHAT_COMPLETIONS, MESSAGES, chat_completion, message
 
@@ -175,3 +175,12 @@ def test_costs_are_written_as_exact_decimal_strings():
     assert decimal_string(Decimal("12.000000000000")) == "12"
     assert decimal_string(Decimal("0E-12")) == "0"
     assert decimal_string(None) is None
+
+
+def test_a_rerun_whose_llm_steps_were_all_reused_is_not_marked_simulated(acme, operator, settings):
+    settings.ANTHROPIC_API_KEY = ""
+    source = finished_run(support_workflow(acme)[0])
+    assert usage_of_run(source.run_id).simulated
+    rerun = executed_replay(user=operator, run=source, request={"mode": "as_is", "from_nodes": ["notify"]})
+    assert rerun.steps.get(node_id="draft").reused_from_run_id == source.run_id
+    assert not usage_of_run(rerun.run_id).simulated
