@@ -80,6 +80,9 @@ class SuggestionTally(models.Model):
     overridden = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        verbose_name_plural = "suggestion tallies"
+
     def __str__(self):
         return f"{self.workspace}: {self.accepted} accepted, {self.overridden} overridden"
 

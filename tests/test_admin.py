@@ -5,6 +5,7 @@ import pytest
 from runs.models import Node, WorkflowVersion
 
 from .builders import support_workflow
+from .factories import UserFactory
 
 
 @pytest.fixture
@@ -67,3 +68,15 @@ def test_the_admin_cannot_delete_a_version_and_its_nodes(superuser_client, versi
 def test_the_version_list_still_lists_versions_for_inspection(superuser_client, version):
     response = superuser_client.get("/admin/runs/workflowversion/")
     assert response.status_code == 200 and str(version.workflow) in response.content.decode()
+
+
+def test_the_admin_index_names_its_models_in_plural_english(client, db):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    html = client.get("/admin/").content.decode()
+    assert "Suggestion tallies" in html and "Deliveries" in html
+    assert "tallys" not in html and "Deliverys" not in html
+
+
+def test_the_favicon_asked_for_by_pages_that_name_none_is_the_apps_icon(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302 and "favicon" in response["Location"] and response["Location"].endswith(".svg")

@@ -78,6 +78,7 @@ class Delivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "deliveries"
         constraints = [
             # An event reaches an endpoint once, however often it is emitted (a redelivered task).
             models.UniqueConstraint(fields=["endpoint", "webhook_id"], name="webhook_delivery_unique_id"),

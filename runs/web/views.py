@@ -6,6 +6,7 @@ from django.contrib.auth.views import LoginView
 from django.db.models import Q
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_ratelimit.core import is_ratelimited
@@ -249,3 +250,8 @@ def monitoring_action(request, membership, run_id, action):
         return redirect("monitoring-detail", slug=membership.workspace.slug, run_id=run_id)
     context = _monitoring_detail_context(membership, run_id)
     return render(request, in_place, {**context, "notice": DONE[action], "focus": UNDO.get(action)})
+
+
+def favicon(request):
+    """Pages that name no icon (the admin's) leave the browser asking for /favicon.ico: the app's own icon."""
+    return redirect(static("favicon.svg"))
