@@ -134,6 +134,9 @@ def save_mapping(
 ) -> NodeMapping:
     """Create or update the caller's mapping for the pair in a constant number of queries.
 
+    Saved for the workspace, it replaces the caller's own private mapping of the pair: the dialog applies a member's
+    private mapping first, so a shared one they had just saved (\"Edit mapping\" of it) would never apply to them.
+
     `preselected` holds the suggested targets the operator was shown: each saved pair counts as accepted or
     overridden in the workspace's tally.
     """
@@ -162,6 +165,13 @@ def save_mapping(
             [NodeMappingPair(mapping=mapping, source_node_id=s, target_node_id=t) for s, t in pairs.items()],
             batch_size=1000,
         )
+        if visibility == NodeMapping.Visibility.WORKSPACE:
+            NodeMapping.objects.filter(
+                source_version=source_version,
+                target_version=target_version,
+                visibility=NodeMapping.Visibility.OPERATOR,
+                owner=user,
+            ).delete()
         if preselected:
             tally_suggestions(workspace=workspace, pairs=pairs, preselected=preselected)
     return mapping

@@ -58,6 +58,31 @@ def test_saving_again_updates_the_same_mapping(pair, operator, acme):
     assert second.pairs_dict() == {"draft": "notify"}
 
 
+def test_sharing_a_mapping_replaces_the_members_own_private_one_of_the_pair(pair, operator, viewer, acme):
+    _, v1, v2 = pair
+    for user, visibility, target in ((operator, "operator", "compose"), (viewer, "operator", "compose")):
+        save_mapping(
+            user=user,
+            workspace=acme,
+            source_version=v1,
+            target_version=v2,
+            visibility=visibility,
+            pairs={"draft": target},
+        )
+    shared = save_mapping(
+        user=operator,
+        workspace=acme,
+        source_version=v1,
+        target_version=v2,
+        visibility="workspace",
+        pairs={"draft": "notify"},
+    )
+    applied = find_saved_mapping(user=operator, source_version_id=v1.pk, target_version_id=v2.pk)
+    assert applied is not None and applied.pk == shared.pk and applied.pairs_dict() == {"draft": "notify"}
+    others = find_saved_mapping(user=viewer, source_version_id=v1.pk, target_version_id=v2.pk)
+    assert others is not None and others.owner == viewer  # another member's private mapping is theirs to keep
+
+
 def test_saving_1000_pairs_takes_a_constant_number_of_queries(pair, operator, acme, django_assert_max_num_queries):
     _, v1, v2 = pair
     pairs = {f"n{i}": "compose" for i in range(1000)}

@@ -18,7 +18,9 @@ def superuser_client(db, client):
 
 
 @pytest.fixture
-def two_mappings(pair, operator, acme):  # noqa: F811
+def two_mappings(pair, operator, viewer, acme):  # noqa: F811
+    """The operator's private mapping and the workspace's shared one, which another member saved (a member's own
+    shared mapping replaces their private one)."""
     _, v1, v2 = pair
     private = save_mapping(
         user=operator,
@@ -29,7 +31,7 @@ def two_mappings(pair, operator, acme):  # noqa: F811
         pairs={"draft": "compose"},
     )
     shared = save_mapping(
-        user=operator,
+        user=viewer,
         workspace=acme,
         source_version=v1,
         target_version=v2,
