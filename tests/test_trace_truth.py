@@ -171,3 +171,14 @@ def test_the_trace_counts_the_steps_completed_as_monitoring_does(operator_client
     Run.objects.filter(pk=run.pk).update(status="failed", steps_completed=run.steps_total - 1)
     html = operator_client.get(f"/acme/ai/runs/{run.run_id}").content.decode()
     assert f'<dd id="steps-completed">{run.steps_total - 1} / {run.steps_total} completed</dd>' in html
+
+
+def test_the_lineage_asks_again_while_a_replay_of_the_run_is_running(operator_client, source, rerun):
+    def lineage_trigger() -> str:
+        html = operator_client.get(f"/acme/ai/runs/{source.run_id}").content.decode()
+        section = html[html.index('<section class="lineage"') :]
+        return section[section.index('hx-trigger="') : section.index('" hx-swap')]
+
+    assert lineage_trigger() == 'hx-trigger="replaySubmitted from:body'
+    Run.objects.filter(pk=rerun.pk).update(status=Run.Status.RUNNING)
+    assert lineage_trigger() == 'hx-trigger="replaySubmitted from:body, every 2s'

@@ -172,6 +172,9 @@ def trace(request, membership, run_id):
             "created_at",
         )[:50]
     )
+    # A replay still pending or running: the lineage asks again until each has finished (a paused one waits for
+    # a person, so it does not keep the page polling).
+    context["replays_moving"] = any(r.status in (Run.Status.PENDING, Run.Status.RUNNING) for r in context["replays"])
     if request.htmx and request.GET.get("fragment") == "lineage":  # a replay was submitted from this page
         return render(request, "runs/trace.html#lineage", context)
     context.update(_page_context(run, _steps_page(run)))
