@@ -114,7 +114,7 @@ def test_replay_button_of_an_in_flight_run_is_aria_disabled_and_says_why(operato
 
 def running_run(version, *, done=1):
     """An in-flight run of the support workflow: `done` completed steps, then one running."""
-    run = run_in_status(version, "running", started_at=timezone.now() - timedelta(seconds=5))
+    run = run_in_status(version, "running", started_at=timezone.now() - timedelta(seconds=5), steps_completed=done)
     for position, node_id in enumerate(["draft", "notify"][: done + 1]):
         Step.objects.create(
             run=run,
@@ -165,7 +165,7 @@ def test_live_poll_leaves_new_rows_to_a_pending_load_more(operator_client, sourc
     run = running_run(source.version)
     html = poll(operator_client, run, after=0, more=1).content.decode()
     assert "step-notify" not in html and "trace-steps-tail" not in html
-    assert "<dd>1+ / 2</dd>" in html
+    assert '<dd id="steps-completed">1 / 2 completed</dd>' in html
 
 
 def test_live_poll_ends_with_286_once_the_run_is_final(operator_client, source):

@@ -140,8 +140,6 @@ def _live_update(request, run) -> dict:
         "appended": rows[len(changed) :],
         "tail": tail,
         "timeline": axis,
-        "shown": tail["after"] + 1 if tail else after + 1,
-        "more": tail["more"] if tail else more,
     }
 
 
