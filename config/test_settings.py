@@ -1,10 +1,4 @@
-"""The test suite's settings: config.settings with a var/ folder of the suite's own (its SQLite database, its
-filesystem broker's queue, its logs).
-
-A bare `pytest` beside `make run` shared var/ with the dev server: the dev worker took the tests' messages and the
-suite's purge emptied the dev queue. `make test` and `make test-fast` name folders of their own (REPRISE_VAR_DIR), as
-anything that sets it does; the workers and servers a test starts inherit it.
-"""
+"""config.settings with a var/ of the suite's own, so a bare `pytest` shares no queue with `make run`'s worker."""
 
 import os
 from pathlib import Path

@@ -36,7 +36,6 @@ urlpatterns = [
     # The admin signs in through the throttled /login/ (LOGIN_RATE), keeping ?next=: its own form has no throttle.
     path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True), name="admin-login"),
     path("admin/", admin.site.urls),
-    # Pages that name no icon (the admin's) leave the browser asking for /favicon.ico: the app's own.
     path("favicon.ico", runs_views.favicon),
     path("login/", runs_views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

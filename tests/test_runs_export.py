@@ -110,7 +110,7 @@ def test_chat_lines_keep_each_runs_steps_in_order(api, history):
     assert [c["metadata"]["node_id"] for c in chats] == ["n0", "n1", "n2"]
 
 
-def test_chat_lines_leave_out_the_steps_a_rerun_reused(api, operator, acme):
+def test_the_chat_export_leaves_out_the_steps_a_rerun_reused(api, operator, acme):
     version, _ = chain_workflow(acme, 3)
     source = finished_run(version)
     rerun = executed_replay(user=operator, run=source, request={"mode": "as_is", "from_nodes": ["n2"]})

@@ -182,3 +182,13 @@ def test_the_lineage_asks_again_while_a_replay_of_the_run_is_running(operator_cl
     assert lineage_trigger() == 'hx-trigger="replaySubmitted from:body'
     Run.objects.filter(pk=rerun.pk).update(status=Run.Status.RUNNING)
     assert lineage_trigger() == 'hx-trigger="replaySubmitted from:body, every 2s'
+
+
+def test_the_lineage_fragment_reads_the_run_and_its_replays_only(
+    operator_client, source, rerun, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(5):
+        response = operator_client.get(
+            f"/acme/ai/runs/{source.run_id}", {"fragment": "lineage"}, headers={"HX-Request": "true"}
+        )
+    assert rerun.run_id in response.content.decode() and "Trigger payload" not in response.content.decode()

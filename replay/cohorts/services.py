@@ -209,9 +209,13 @@ def preview_cohort(*, membership: Membership, data) -> CohortPreview:
 def _earlier_cohort(membership: Membership, key: str) -> Cohort | None:
     if not key:
         return None
-    return Cohort.objects.filter(
-        workspace_id=membership.workspace_id, created_by_id=membership.user_id, idempotency_key=key
-    ).first()
+    return (
+        Cohort.objects.filter(
+            workspace_id=membership.workspace_id, created_by_id=membership.user_id, idempotency_key=key
+        )
+        .select_related("workflow")
+        .first()
+    )
 
 
 def _stored_selection(body: CohortBody, run_ids: list[str]) -> dict:

@@ -201,11 +201,7 @@ def compare(base: Run, other: Run) -> Comparison:
         row.pending = _is_pending(row, base, other)
     left_out = left_out_of(rows)
     dry_runs = sum(c.source == ToolCall.Source.DRY_RUN for s in steps[other.pk] for c in s.calls)
-    invoked = (
-        sum(c.mutating and c.source == ToolCall.Source.LIVE for s in steps[other.pk] for c in s.calls)
-        if other.replay_of_id or other.replay_depth
-        else 0
-    )
+    invoked = sum(c.mutating and c.sent for s in steps[other.pk] for c in s.calls) if other.is_replay else 0
     return Comparison(
         base=base,
         other=other,

@@ -175,7 +175,7 @@ def parse[M: BaseModel](model: type[M], data: Any, *, prefix: str = "", union_ta
             message = f"{field}: {ctx['tag']!r} is not one of {ctx['expected_tags']}."
             raise BadRequest(message, field=field) from None
         if error["type"] == "union_tag_not_found":
-            raise BadRequest(f"{field} is required.", field=field) from None
+            raise BadRequest(PLAIN_MESSAGES["missing"].format(field=field), field=field) from None
         raise BadRequest(plain_message(error, field or "The request"), field=field) from None
 
 

@@ -167,6 +167,11 @@ class Run(models.Model):
         return self.replay_depth > 0
 
     @property
+    def is_moving(self) -> bool:
+        """Pending or running: it changes without anyone acting (a paused run waits for a person)."""
+        return self.status in (Run.Status.PENDING, Run.Status.RUNNING)
+
+    @property
     def changes(self) -> dict[str, str]:
         """The run's own changes against its version, by kind, as pages name them: what a replay of it keeps."""
         overrides = self.overrides or {}

@@ -151,9 +151,9 @@ def trace(request, membership, run_id):
         "membership": membership,
         "run": run,
         "section": "runs",
-        "usage": usage_of_run(run.run_id),  # the header's totals
     }
     if request.htmx and request.GET.get("fragment") == "live":
+        context["usage"] = usage_of_run(run.run_id)  # the header's totals
         context.update(_live_update(request, run))
         response = render(request, "runs/trace.html#poll", context)
         return HttpResponseStopPolling(response.content) if run.is_finished else response
@@ -172,9 +172,10 @@ def trace(request, membership, run_id):
     )
     # A replay still pending or running: the lineage asks again until each has finished (a paused one waits for
     # a person, so it does not keep the page polling).
-    context["replays_moving"] = any(r.status in (Run.Status.PENDING, Run.Status.RUNNING) for r in context["replays"])
+    context["replays_moving"] = any(r.is_moving for r in context["replays"])
     if request.htmx and request.GET.get("fragment") == "lineage":  # a replay was submitted from this page
         return render(request, "runs/trace.html#lineage", context)
+    context["usage"] = usage_of_run(run.run_id)  # the header's totals
     context.update(_page_context(run, _steps_page(run)))
     context["payload_json"] = pretty_json(run.trigger_payload)
     context["root"] = root_of(run)
