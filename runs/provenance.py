@@ -71,3 +71,21 @@ def step_label(*, reused_from_run_id: str) -> Label | None:
     if reused_from_run_id:
         return Label("reused", "reused", "from", reused_from_run_id)
     return None
+
+
+# Every badge and result note a tool call can show, built by call_label itself: pages that cache rendered labels key
+# the cache by them, so rewording one never serves old rows.
+WORDS = tuple(
+    sorted(
+        {
+            f"{label} | {label.result}"
+            for label in (
+                call_label(source=source, recorded_in_run_id=run, result=result, reused_from_run_id="r", dry_run=dry)
+                for source in ToolCall.Source.values
+                for run in ("", "r")
+                for dry in (False, True)
+                for result in (None, DRY_RUN_PLACEHOLDER)
+            )
+        }
+    )
+)

@@ -84,10 +84,7 @@ MARKUP_VERSION = hashlib.sha256(
             ORIGINALS_FIGURES,
             PROMPT,
             *NOT_SENT_BADGES.values(),
-            # the words of a call's result note are in the cached rows too
-            provenance.REUSED_RESULT,
-            provenance.REUSED_DRY_RUN_RESULT,
-            provenance.REUSED_RECORDED_RESULT,
+            *provenance.WORDS,  # a call's badge and result note are in the cached rows too
         )
     ).encode()
 ).hexdigest()[:12]
