@@ -6,7 +6,7 @@ from pydantic import BeforeValidator, ConfigDict, StringConstraints
 from runs.access import get_workflow_for_member
 from runs.http.api import answer, api_view, json_body
 from runs.http.errors import BadRequest, NotFound
-from runs.http.input import QueryInput, parse, query_values, required_version
+from runs.http.input import QueryInput, parse, query_values, required_version, with_query
 from runs.models import Role, WorkflowVersion
 
 from .models import NodeMapping
@@ -61,15 +61,7 @@ def mappings(request, membership):
     if request.method == "GET":
         source, target = _versions(membership, parse(VersionPair, query))
     else:
-        in_query = {k: v for k, v in query.items() if k in VersionPair.model_fields}
-        data = json_body(request)
-        for name in VersionPair.model_fields:  # in their order, so the first one given twice is the one named
-            if name in in_query and name in data and str(data[name]) != in_query[name]:
-                raise BadRequest(
-                    f"{name} is {in_query[name]} in the query string and {data[name]!r} in the body: give it once.",
-                    field=name,
-                )
-        body = parse(MappingBody, {**in_query, **data})
+        body = parse(MappingBody, with_query(json_body(request), query, VersionPair))
         source, target = _versions(membership, body)
         renamed = mappable_nodes(source, target)
         pairs = validate_pairs(body.pairs, renamed=renamed, target_ids=set(node_ids_of(target)), field="pairs")

@@ -191,6 +191,18 @@ def query_values(query: Any, model: type[BaseModel]) -> dict[str, str]:
     return query.dict()
 
 
+def with_query(body: dict, query: dict[str, str], model: type[BaseModel]) -> dict:
+    """`body` with the query string's values of `model`'s parameters, which a body may give too: the same
+    parameter with two different values is a 400 naming it (the first of the model's order)."""
+    given = {name: query[name] for name in model.model_fields if name in query}
+    for name, value in given.items():
+        if name in body and str(body[name]) != value:
+            raise BadRequest(
+                f"{name} is {value} in the query string and {body[name]!r} in the body: give it once.", field=name
+            )
+    return {**given, **body}
+
+
 def refuse_unknown_fields(data: Mapping, model: type[BaseModel]) -> None:
     """400 naming the first key of a body that `model` does not declare, for a body a service parses piecemeal."""
     known = {field.alias or name for name, field in model.model_fields.items()}
