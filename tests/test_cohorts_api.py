@@ -2,9 +2,12 @@
 
 import json
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 
+from config.openapi import document
 from replay.cohorts.admission import tick
 from replay.cohorts.models import Cohort
 from runs.models import Run
@@ -192,10 +195,6 @@ def test_another_workspaces_cohort_answers_as_another_workspaces_run(outsider_ap
 
 
 def test_the_command_creates_shows_and_cancels_a_cohort(version, operator, tmp_path):
-    from io import StringIO
-
-    from django.core.management import call_command
-
     runs = completed_runs(version, 2)
     path = tmp_path / "cohort.json"
     path.write_text(json.dumps(body(version.workflow, run_ids=[r.pk for r in runs])))
@@ -213,8 +212,6 @@ def test_the_command_creates_shows_and_cancels_a_cohort(version, operator, tmp_p
 
 @pytest.mark.parametrize("content", [None, b"\xff\xfe not UTF-8"])
 def test_the_command_names_a_body_file_it_cannot_read_and_creates_nothing(version, operator, tmp_path, content):
-    from django.core.management import CommandError, call_command
-
     path = tmp_path / "cohort.json"
     if content is not None:
         path.write_bytes(content)
@@ -224,8 +221,6 @@ def test_the_command_names_a_body_file_it_cannot_read_and_creates_nothing(versio
 
 
 def test_the_csv_export_is_described_as_csv_with_the_columns_it_writes(api, version, operator, acme):
-    from config.openapi import document
-
     runs = completed_runs(version, 1)
     cohort = new_cohort(operator, acme, body(version.workflow, run_ids=[runs[0].pk]))
     response = api.get(f"/api/v1/acme/cohorts/{cohort.pk}/members.csv")

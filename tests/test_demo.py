@@ -1,8 +1,12 @@
 """The demo tells the truth: its runs look like real ones (durations, tokens, costs), labelled simulated."""
 
+from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from runs.engine.executor import execute
 from runs.models import Run, Step
+
+from .builders import submit_replay
 
 
 def test_the_demo_trace_has_realistic_durations_tokens_and_costs_labelled_simulated(db):
@@ -30,12 +34,6 @@ def test_seeding_the_demo_again_leaves_the_timings_of_runs_made_since_as_they_ha
     db, django_capture_on_commit_callbacks
 ):
     """`make run` seeds on every start: a replay an operator made in between keeps its own times and latencies."""
-    from django.contrib.auth.models import User
-
-    from runs.engine.executor import execute
-
-    from .builders import submit_replay
-
     with django_capture_on_commit_callbacks(execute=True):  # the globex run executes once committed, as in `make run`
         call_command("seed_demo")
     operator = User.objects.get(username="operator")

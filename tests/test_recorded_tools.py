@@ -1,6 +1,7 @@
 """Recorded tool calls: a replay answered from the original run's recording, so nothing is sent anywhere."""
 
 import json
+import re
 
 import pytest
 
@@ -233,8 +234,6 @@ def test_a_recorded_calls_collapsed_step_row_says_recorded_as_a_dry_run_row_says
     operator_client, acme, operator
 ):
     """The row's summary is what an operator scans: a call that was not sent is named there, not only inside."""
-    import re
-
     source = finished_run(support_workflow(acme)[0])
     replay = executed_replay(user=operator, run=source, request=RECORDED)
     html = operator_client.get(f"/acme/ai/runs/{replay.pk}").content.decode()

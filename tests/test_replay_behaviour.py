@@ -1,7 +1,10 @@
 """What a replay does once accepted: lineage, overrides, dry-run, idempotency, mutation plan."""
 
+from pathlib import Path
+
 import pytest
 
+from replay.management.commands.replay import Command
 from replay.services import preview_replay
 from runs import services
 from runs.engine.executor import execute
@@ -262,9 +265,6 @@ def test_a_key_that_won_a_race_past_the_lookup_answers_with_its_run_and_leaves_n
 
 
 def test_the_readme_command_line_names_every_option_of_the_replay_command():
-    from pathlib import Path
-
-    from replay.management.commands.replay import Command
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     synopsis = readme.split("Command line: `python manage.py replay ", 1)[1].split("`", 1)[0]
