@@ -5,7 +5,6 @@ import pytest
 from runs.models import Node, WorkflowVersion
 
 from .builders import support_workflow
-from .factories import UserFactory
 
 
 @pytest.fixture
@@ -70,9 +69,8 @@ def test_the_version_list_still_lists_versions_for_inspection(superuser_client, 
     assert response.status_code == 200 and str(version.workflow) in response.content.decode()
 
 
-def test_the_admin_index_names_its_models_in_plural_english(client, db):
-    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
-    html = client.get("/admin/").content.decode()
+def test_the_admin_index_names_its_models_in_plural_english(superuser_client):
+    html = superuser_client.get("/admin/").content.decode()
     assert "Suggestion tallies" in html and "Deliveries" in html
     assert "tallys" not in html and "Deliverys" not in html
 
