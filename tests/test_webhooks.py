@@ -42,7 +42,7 @@ def test_an_operator_cannot_register_or_read_endpoints(api, acme, receiver):
     assert register(api, f"{receiver.url}/hook").status_code == 403
     read = api.get("/api/v1/acme/webhooks")
     assert read.status_code == 403
-    assert read.json()["error"]["message"] == "Only workspace admins can see or change webhook endpoints."
+    assert read.json()["error"]["message"] == "Only workspace admins can see this."
 
 
 def test_a_loopback_url_the_guard_refuses_is_a_400_naming_url(admin_api, acme, local_server):

@@ -4,7 +4,6 @@ from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.urls import reverse
 
-from runs.access import WorkspaceForbidden
 from runs.http.api import answer, api_view, created, json_body
 from runs.http.errors import NotFound
 from runs.models import Role
@@ -14,18 +13,6 @@ from .services import register_endpoint
 from .shapes import WebhookCreated, WebhookDetail, WebhookList
 
 LATEST_DELIVERIES = 50
-
-
-ADMINS_ONLY = "Only workspace admins can see or change webhook endpoints."
-
-
-def _admin_only(membership) -> None:
-    """Reading endpoints shows where a workspace's data goes: admins only, as writing them.
-
-    The message says so for a read too: the decorator's ("Only workspace admins can change this.") is a write's.
-    """
-    if not membership.is_admin:
-        raise WorkspaceForbidden(ADMINS_ONLY)
 
 
 def endpoint_dict(endpoint: Endpoint) -> dict:
@@ -41,9 +28,9 @@ def endpoint_dict(endpoint: Endpoint) -> dict:
     }
 
 
-@api_view(("GET", "POST"), role=Role.ADMIN)
+# Reading endpoints shows where a workspace's data goes: admins only, as writing them.
+@api_view(("GET", "POST"), role=Role.ADMIN, read_role=Role.ADMIN)
 def webhooks(request, membership):
-    _admin_only(membership)
     if request.method == "POST":
         endpoint = register_endpoint(workspace=membership.workspace, user=request.user, data=json_body(request))
         response = answer(WebhookCreated, {**endpoint_dict(endpoint), "secret": endpoint.secret}, status=201)
@@ -54,9 +41,8 @@ def webhooks(request, membership):
     return answer(WebhookList, {"webhooks": [endpoint_dict(e) for e in endpoints]})
 
 
-@api_view(("GET", "DELETE"), role=Role.ADMIN)
+@api_view(("GET", "DELETE"), role=Role.ADMIN, read_role=Role.ADMIN)
 def webhook(request, membership, endpoint_id):
-    _admin_only(membership)
     endpoint = Endpoint.objects.filter(workspace=membership.workspace, endpoint_id=endpoint_id).first()
     if endpoint is None:
         raise NotFound(f"Webhook endpoint {endpoint_id} was not found.")

@@ -25,6 +25,8 @@ ROLE_NEEDED = {
     "operator": "Viewers cannot change anything in this workspace; ask for the operator role.",
     "admin": "Only workspace admins can change this.",
 }
+# A read refused for the role: what only admins may see (where a workspace's data goes, its secrets' endpoints).
+READ_ROLE_NEEDED = {"admin": "Only workspace admins can see this."}
 
 
 class Unauthorized(Rejected):
@@ -121,10 +123,12 @@ def created(response: HttpResponse, location: str) -> HttpResponse:
     return response
 
 
-def api_view(methods: tuple[str, ...], *, role: str = "viewer", outsider_message: str | None = None):
+def api_view(
+    methods: tuple[str, ...], *, role: str = "viewer", read_role: str = "viewer", outsider_message: str | None = None
+):
     """Authenticate, resolve the workspace membership, check the role, and translate errors.
 
-    role is the least role needed for the write methods; safe methods need membership only.
+    role is the least role needed for the write methods, read_role for the safe ones (membership by default).
     """
 
     def decorator(view):
@@ -135,7 +139,10 @@ def api_view(methods: tuple[str, ...], *, role: str = "viewer", outsider_message
                 return refused
             try:
                 user, membership = gate().api_membership(request, slug, outsider_message)
-                if request.method not in ("GET", "HEAD") and not membership.has_role(role):
+                if request.method in ("GET", "HEAD"):
+                    if not membership.has_role(read_role):
+                        raise Forbidden(READ_ROLE_NEEDED[read_role])
+                elif not membership.has_role(role):
                     raise Forbidden(ROLE_NEEDED[role])
                 request.user = user
                 return head_as_get(request, lambda: view(request, membership, *args, **kwargs))
