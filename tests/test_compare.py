@@ -302,3 +302,32 @@ def test_the_override_row_names_both_changes_a_replay_of_a_replay_ran_with(opera
         page.index('<th scope="row">Override</th>') : page.index("</tr>", page.index('<th scope="row">Override</th>'))
     ]
     assert row.count(revision.artifact.artifact_id) == 2 and '<span class="mono">openai:gpt-5</span>' in row
+
+
+def test_a_step_that_starts_between_the_two_reads_is_left_for_the_next_read(source, operator):
+    """steps_of reads steps, then tool calls: a step (with its call) a running run records between the two reads is
+    not in the first, and its call must not fail the page (a running cohort's page and a live compare were 500s)."""
+    from django.db import connection
+
+    from runs.compare import steps_of
+    from runs.models import Step, ToolCall
+
+    run = source
+    notify = Step.objects.get(run=run, node_id="notify")
+    call = ToolCall.objects.get(step=notify)
+    inserted = []
+
+    def record_a_step_first(execute, sql, params, many, context):
+        if not inserted and "FROM" in sql and ToolCall._meta.db_table in sql.split("FROM", 1)[1]:
+            inserted.append(True)
+            late = Step.objects.get(pk=notify.pk)
+            late.pk, late.node_id, late.position = None, "late", notify.position + 1
+            late.save()
+            call.pk, call.step = None, late
+            call.save()
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record_a_step_first):
+        found = steps_of([run.pk])
+    assert inserted and [s.node_id for s in found[run.pk]] == ["draft", "notify"]
+    assert [len(s.calls) for s in found[run.pk]] == [0, 1]

@@ -203,3 +203,20 @@ def test_the_sweep_queues_again_a_delivery_whose_message_was_lost(admin_api, acm
     assert dispatched_run_ids("webhooks.tasks.deliver") == [lost]
     assert attempt_delivery(lost) is None and Delivery.objects.get(pk=lost).status == "delivered"
     assert redispatch_overdue() == [] and Delivery.objects.get(pk=recent).status == "pending"
+
+
+@pytest.mark.parametrize("events", ['["run.bogus"]', '"run.completed"', "[]", '{"run.completed": true}'])
+def test_admin_page_refuses_events_the_api_refuses(superuser_client, admin_api, acme, receiver, events):
+    """What the admin stores the API must list: an unknown event or a non-list once made GET /webhooks a 500."""
+    form = {"workspace": acme.pk, "url": f"{receiver.url}/hook", "events": events}
+    response = superuser_client.post("/admin/webhooks/endpoint/add/", form)
+    assert response.status_code == 200 and not Endpoint.objects.exists()
+    assert "run.completed, run.failed, run.cancelled, cohort.finished" in response.content.decode()
+    assert admin_api.get("/api/v1/acme/webhooks").status_code == 200
+
+
+def test_admin_page_stores_each_event_once(superuser_client, admin_api, acme, receiver):
+    form = {"workspace": acme.pk, "url": f"{receiver.url}/hook", "events": '["run.failed", "run.failed"]'}
+    superuser_client.post("/admin/webhooks/endpoint/add/", form)
+    assert Endpoint.objects.get().events == ["run.failed"]
+    assert admin_api.get("/api/v1/acme/webhooks").json()["webhooks"][0]["events"] == ["run.failed"]

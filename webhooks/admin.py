@@ -4,13 +4,16 @@ from django.contrib import admin, messages
 from runs.admin import ReadOnlyAdmin, WorkspaceScopedAdmin
 from runs.engine import outbound
 
-from .models import Attempt, Delivery, Endpoint
+from .models import Attempt, Delivery, Endpoint, Event
+
+EVENTS_HELP = "A JSON list of the events delivered here, of: " + ", ".join(Event.values) + "."
 
 
 class EndpointForm(forms.ModelForm):
     class Meta:
         model = Endpoint
         fields = ("workspace", "url", "events")
+        help_texts = {"events": EVENTS_HELP}
 
     def clean_url(self):
         url = self.cleaned_data["url"]
@@ -19,6 +22,13 @@ class EndpointForm(forms.ModelForm):
         except outbound.Refused as exc:
             raise forms.ValidationError(f"This URL is refused: {exc}.") from None
         return url
+
+    def clean_events(self):
+        """The API's rule (a non-empty list of known events, each once): what is stored here GET /webhooks lists."""
+        events = self.cleaned_data["events"]
+        if not isinstance(events, list) or not events or any(event not in Event.values for event in events):
+            raise forms.ValidationError(EVENTS_HELP)
+        return list(dict.fromkeys(events))
 
 
 @admin.register(Endpoint)

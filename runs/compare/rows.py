@@ -389,5 +389,6 @@ def steps_of(run_ids: list[str]) -> dict[str, list[StepFacts]]:
         by_id[step.id] = step
     calls = ToolCall.objects.filter(step__run_id__in=run_ids).order_by("id").values_list(*CALL_FIELDS)
     for step_id, *values in calls:
-        by_id[step_id].calls.append(CallFacts(*values))
+        if step_id in by_id:  # else a step a running run recorded after the first read: the next read has both
+            by_id[step_id].calls.append(CallFacts(*values))
     return found

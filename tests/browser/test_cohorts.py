@@ -288,3 +288,19 @@ def test_the_cohort_preview_says_when_a_version_change_reset_start_from(page_for
     page.select_option("#target_version", "")
     expect(page.locator("#cohort-preview #start-reset")).to_have_count(0)
     assert page.errors == []
+
+
+def test_at_390px_the_box_that_ticks_a_page_is_in_sight_and_takes_a_tap(page_for, operator, sources):
+    """The runs list's cards hide the table's header row on a phone; its one control, the box that ticks the page,
+    stays: shown above the cards and clickable (it was clipped to a pixel, under the first card)."""
+    page = page_for(operator, width=390, height=844)
+    page.goto("/acme/ai/runs")
+    box = page.locator("#tick-page")
+    expect(box).to_be_visible()
+    box.click(timeout=3000)  # a real pointer click: fails when anything covers it
+    count = page.locator("input[name=run][form=replay-these-form]").count()
+    expect(page.locator("#replay-these")).to_have_text(f"Replay {count} ticked runs…")
+    assert box.bounding_box()["width"] >= 13
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=shot("tick-page-390"))
+    assert page.errors == []
