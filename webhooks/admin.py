@@ -3,8 +3,10 @@ from django.contrib import admin, messages
 
 from runs.admin import ReadOnlyAdmin, WorkspaceScopedAdmin
 from runs.engine import outbound
+from runs.http.errors import BadRequest
 
 from .models import Attempt, Delivery, Endpoint, Event
+from .services import endpoint_events
 
 EVENTS_HELP = "A JSON list of the events delivered here, of: " + ", ".join(Event.values) + "."
 
@@ -24,11 +26,11 @@ class EndpointForm(forms.ModelForm):
         return url
 
     def clean_events(self):
-        """The API's rule (a non-empty list of known events, each once): what is stored here GET /webhooks lists."""
-        events = self.cleaned_data["events"]
-        if not isinstance(events, list) or not events or any(event not in Event.values for event in events):
-            raise forms.ValidationError(EVENTS_HELP)
-        return list(dict.fromkeys(events))
+        """The API's rule (endpoint_events): what is stored here GET /webhooks lists."""
+        try:
+            return endpoint_events(self.cleaned_data["events"])
+        except BadRequest:
+            raise forms.ValidationError(EVENTS_HELP) from None
 
 
 @admin.register(Endpoint)

@@ -34,9 +34,17 @@ MAX_RETRY_DELAY = 2 * 3600  # seconds: the backoff doubles up to this, for WEBHO
 DISABLED_REASON = "Disabled after failing for 24 hours: no attempt succeeded since {since}."
 
 
-class EndpointInput(Input):
-    url: Annotated[StrictStr, Field(max_length=2000, description="An http or https URL the outbound guard allows.")]
+class EndpointEvents(Input):
     events: Annotated[list[Literal[tuple(Event.values)]], Field(min_length=1)]  # type: ignore[valid-type]
+
+
+class EndpointInput(EndpointEvents):
+    url: Annotated[StrictStr, Field(max_length=2000, description="An http or https URL the outbound guard allows.")]
+
+
+def endpoint_events(value) -> list[str]:
+    """The events an endpoint is sent, as the API declares them, each once; a BadRequest naming the rule otherwise."""
+    return list(dict.fromkeys(parse(EndpointEvents, {"events": value}).events))
 
 
 def register_endpoint(*, workspace: Workspace, user, data: dict) -> Endpoint:
@@ -46,8 +54,9 @@ def register_endpoint(*, workspace: Workspace, user, data: dict) -> Endpoint:
         outbound.check_url(fields.url)
     except outbound.Refused as exc:
         raise BadRequest(f"url is refused: {exc}.", field="url") from None
-    events = list(dict.fromkeys(fields.events))
-    return Endpoint.objects.create(workspace=workspace, url=fields.url, events=events, created_by=user)
+    return Endpoint.objects.create(
+        workspace=workspace, url=fields.url, events=endpoint_events(fields.events), created_by=user
+    )
 
 
 def webhook_id_of(event: str, key: str) -> str:
