@@ -228,3 +228,17 @@ def test_the_csv_export_is_described_as_csv_with_the_columns_it_writes(api, vers
     described = document()["paths"]["/api/v1/{slug}/cohorts/{cohort_id}/members.csv"]["get"]
     assert list(described["responses"]["200"]["content"]) == [response["Content-Type"].split(";")[0]] == ["text/csv"]
     assert f"({header.replace(',', ', ')})" in described["summary"]
+
+
+def test_a_refusal_of_the_change_names_its_field_inside_replay(api, version):
+    runs = completed_runs(version, 1)
+    data = body(
+        version.workflow,
+        run_ids=[runs[0].pk],
+        replay={"mode": "model", "model_id": "nope", "model_ref": "anthropic:nope"},
+    )
+    error = post(api, "/api/v1/acme/cohorts/preview", data).json()["error"]
+    assert (error["field"], error["message"]) == (
+        "replay.model_ref",
+        "Model anthropic:nope is not in the model catalog.",
+    )

@@ -25,7 +25,7 @@ from runs.services import cancel_run
 
 from ..rules import QUOTA_EXCEEDED, ReplayRejected, check_member_may_replay, check_replayable
 from ..services import Preview, checked_idempotency_key, confirmation_refusal, preview_replay
-from .inputs import CohortBody, Selection, change_of, parse_body
+from .inputs import CHANGE_FIELDS, CohortBody, Selection, change_of, parse_body
 from .models import ACTIVE_STATUSES, Cohort, CohortMember, CohortStatus, Lane, MemberStatus
 from .quota import cohort_rate
 from .selection import Matched, Source, matching_runs
@@ -98,7 +98,10 @@ def assess(membership: Membership, matched: Matched, selection: Selection) -> As
         refusal: Rejected | None = by_rules[run.rules_key]
         if refusal is None:
             if run.plan_key not in by_plan:
-                preview = preview_replay(membership=membership, run_id=run.run_id, fields=selection.change_data)
+                try:
+                    preview = preview_replay(membership=membership, run_id=run.run_id, fields=selection.change_data)
+                except Rejected as exc:  # the change itself is refused (an unknown model, prompt or version)
+                    raise _in_change(exc) from None
                 by_plan[run.plan_key] = _refusal_of(preview)
                 if by_plan[run.plan_key] is None and found.preview is None:
                     found.preview = preview
@@ -110,8 +113,15 @@ def assess(membership: Membership, matched: Matched, selection: Selection) -> As
         found.first_refusal = found.first_refusal or refusal
     if not found.eligible:
         assert found.first_refusal is not None
-        raise found.first_refusal
+        raise _in_change(found.first_refusal)
     return found
+
+
+def _in_change(refusal: Rejected) -> Rejected:
+    """A single replay's refusal as a cohort answers it: a field of the change sits in the body's `replay`."""
+    if refusal.field in CHANGE_FIELDS:
+        refusal.field = f"replay.{refusal.field}"
+    return refusal
 
 
 def check_nodes_known(selection: Selection, matched: Matched, found: Assessment) -> None:
