@@ -465,3 +465,12 @@ def test_a_box_holding_a_lone_surrogate_is_refused_by_the_one_json_parser_not_a_
     for action in ({"read": "1"}, {"check_kind": "json_valid"}):
         answer = operator_client.post(CHECKS, fields(version, runs, checks=boxed, **action), HTTP_HX_REQUEST="true")
         assert answer.status_code in (200, 400) and NOT_A_LIST in html.unescape(answer.content.decode())
+
+
+def test_a_refused_create_says_its_refusal_once_where_the_preview_says_it(operator_client, version):
+    runs = completed_runs(version, 2)
+    answer = operator_client.post(NEW, fields(version, runs, mode="model", model_id="x", model_ref="nobody:x"))
+    page = answer.content.decode()
+    assert answer.status_code == 404
+    assert page.count('role="alert"') == 1 and 'id="cohort-refusal"' in page
+    assert "Model nobody:x is not in the model catalog." in page
