@@ -1,12 +1,16 @@
 """Replay cohorts (issue 31): creation, its refusals, the admission within the quota, the canary and cancel."""
 
+import math
+
 import pytest
+from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
 from replay.cohorts.admission import TICK_LOCK_KEY, tick
 from replay.cohorts.models import Cohort, CohortMember
-from replay.cohorts.services import cancel_cohort, create_cohort, preview_cohort
+from replay.cohorts.quota import cohort_rate, count_admission
+from replay.cohorts.services import cancel_cohort, create_cohort, eta_seconds, preview_cohort
 from replay.rules import membership_for_replay
 from runs.http.errors import Rejected
 from runs.models import Run
@@ -367,3 +371,10 @@ def test_cancel_of_a_finished_cohort_is_409(version, operator, acme):
     with pytest.raises(Rejected) as info:
         cancel_cohort(membership=membership_for_replay(operator, acme.pk), cohort_id=cohort.pk)
     assert info.value.status == 409
+
+
+def test_the_eta_waits_for_the_next_window_once_this_ones_share_is_used(acme):
+    fresh = eta_seconds(acme.pk, 1, [])
+    for _ in range(cohort_rate(acme.pk)[0]):
+        count_admission(acme.pk)
+    assert fresh == math.ceil(settings.COHORT_TICK_INTERVAL) < eta_seconds(acme.pk, 1, [])

@@ -29,9 +29,15 @@ def _rate(workspace_id: int) -> str:
 
 def cohort_quota_left(workspace_id: int) -> int:
     """Admissions the workspace's cohorts may still make in this window: their share, and the quota's own room."""
+    return cohort_window(workspace_id)[0]
+
+
+def cohort_window(workspace_id: int) -> tuple[int, int]:
+    """(admissions the cohorts may still make in this window, seconds until the next window)."""
     usage = get_usage(f"workspace:{workspace_id}", group=GROUP, key=_key, rate=_rate(workspace_id))
     share_left = max(0, usage["limit"] - usage["count"]) if usage else 0
-    return min(share_left, quota_now(workspace_id).remaining)
+    resets_in = max(0, usage["time_left"]) if usage else cohort_rate(workspace_id)[1]
+    return min(share_left, quota_now(workspace_id).remaining), resets_in
 
 
 def count_admission(workspace_id: int) -> None:

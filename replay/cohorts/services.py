@@ -27,7 +27,7 @@ from ..rules import QUOTA_EXCEEDED, ReplayRejected, check_member_may_replay, che
 from ..services import Preview, checked_idempotency_key, confirmation_refusal, preview_replay
 from .inputs import CHANGE_FIELDS, CohortBody, Selection, change_of, parse_body
 from .models import ACTIVE_STATUSES, Cohort, CohortMember, CohortStatus, Lane, MemberStatus
-from .quota import cohort_rate
+from .quota import cohort_rate, cohort_window
 from .selection import Matched, Source, matching_runs
 
 log = logging.getLogger(__name__)
@@ -186,14 +186,16 @@ def baseline_sample(runs: Sequence[Source], eligible: list[Source], percent: int
 
 
 def eta_seconds(workspace_id: int, replays: int, runs: list[Source], canary: int = 0) -> int:
-    """Admission at the cohorts' share of the quota, a minute's share at a time, then a typical run's duration;
-    with a canary, the rest wait for its runs first. One admission tick to start."""
+    """Admission at the cohorts' share of the quota: what this window has left, then a window's share at a time;
+    then a typical run's duration; with a canary, the rest wait for its runs first. One admission tick to start."""
     per_window, window = cohort_rate(workspace_id)
-    windows = max(0, math.ceil(replays / per_window) - 1)
+    left, resets_in = cohort_window(workspace_id)
+    later = max(0, replays - left)  # the replays this window cannot admit
+    waiting = resets_in + (math.ceil(later / per_window) - 1) * window if later else 0
     durations = [r.duration_ms for r in runs if r.duration_ms is not None]
     typical = statistics.median(durations) / 1000 if durations else 0
     rounds = 2 if 0 < canary < replays else 1
-    return math.ceil(settings.COHORT_TICK_INTERVAL + windows * window + rounds * typical)
+    return math.ceil(settings.COHORT_TICK_INTERVAL + waiting + rounds * typical)
 
 
 def preview_cohort(*, membership: Membership, data) -> CohortPreview:

@@ -27,7 +27,10 @@ class CohortPreview(Closed):
     estimated_cost_usd: list[str] | None = Field(
         description="[low, high]: the plan's own per-run estimate for each replay; null when a cost is unknown."
     )
-    eta_seconds: int = Field(description="Admission at the cohorts' share of the replay quota, then a typical run.")
+    eta_seconds: int = Field(
+        description="Admission at the cohorts' share of the replay quota (what this window has left, then a window's"
+        " share at a time), then a typical run."
+    )
 
 
 class Counts(Closed):
