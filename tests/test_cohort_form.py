@@ -89,8 +89,8 @@ def test_a_version_with_renamed_nodes_shows_the_dialogs_mapping_check(operator_c
     runs = [finished_run(version) for _ in range(2)]  # renamed nodes are those with a recorded step
     renaming_version(version)
     page = operator_client.get(ticked(runs) + "&target_version=2").content.decode()
-    # The mapping section, the preview's refusal, and why Create waits (beside it, and the preview's data-blocked).
-    assert page.count(unmapped_message(2)) == 4
+    # The mapping section, the preview's refusal and the preview's data-blocked: Create's reason does not repeat it.
+    assert page.count(unmapped_message(2)) == 3
     assert 'id="open-mapping"' in page and f"/acme/ai/runs/{runs[0].pk}/node-mapping?target_version=2" in page
 
 
@@ -171,13 +171,13 @@ def test_create_waits_when_the_first_members_plan_will_fail_naming_its_nodes_as_
 def test_the_form_opens_with_create_disabled_beside_the_reason_when_the_first_plan_will_fail(operator_client, acme):
     version, runs, change = _order_total_change(acme)
     page = operator_client.get(ticked(runs) + "&" + "&".join(f"{k}={v}" for k, v in change.items())).content.decode()
-    assert 'id="create-cohort" class="primary" aria-describedby="submit-why" disabled>' in page
+    assert 'id="create-cohort" class="primary" aria-describedby="submit-why cohort-refusal" disabled>' in page
     assert '<p id="submit-why" class="submit-why field-error" role="status">This replay would fail: draft will' in page
 
 
 def test_create_is_enabled_with_no_reason_when_the_first_plan_succeeds(operator_client, version):
     page = operator_client.get(ticked(completed_runs(version, 2))).content.decode()
-    assert 'id="create-cohort" class="primary" aria-describedby="submit-why">' in page
+    assert 'id="create-cohort" class="primary" aria-describedby="submit-why cohort-refusal">' in page
     assert '<p id="submit-why" class="submit-why field-error" role="status"></p>' in page
 
 
@@ -474,3 +474,12 @@ def test_a_refused_create_says_its_refusal_once_where_the_preview_says_it(operat
     assert answer.status_code == 404
     assert page.count('role="alert"') == 1 and 'id="cohort-refusal"' in page
     assert "Model nobody:x is not in the model catalog." in page
+
+
+def test_a_refused_change_is_said_once_and_create_is_described_by_it(operator_client, version):
+    runs = completed_runs(version, 2)
+    page = operator_client.post(
+        PREVIEW, fields(version, runs, mode="model", model_id="x", model_ref="nobody:x")
+    ).content.decode()
+    assert page.count(">Model nobody:x is not in the model catalog.<") == 1 and 'id="cohort-refusal"' in page
+    assert '<p id="submit-why" class="submit-why field-error" role="status" hx-swap-oob="true"></p>' in page

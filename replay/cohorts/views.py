@@ -194,6 +194,7 @@ def _preview_panel(state: CohortForm, values: QueryDict) -> dict:
         "state": state,
         "found": found,
         "refusal": state.refusal,
+        "refusal_below": state.refusal is not None,  # the preview's alert says it: Create's reason would repeat it
         "blocked": submit_blocked(state.refusal, plan, WILL_FAIL_REMEDY_COHORT, failed_before),
         "fails_as_before": [n for n in plan.failing if n.node_id in failed_before] if plan else [],
         "waiting": "",  # the dialog's hint for empty mode fields: the cohort form says its refusal instead
