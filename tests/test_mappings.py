@@ -60,8 +60,9 @@ def test_saving_again_updates_the_same_mapping(pair, operator, acme):
 
 def test_sharing_a_mapping_replaces_the_members_own_private_one_of_the_pair(pair, operator, viewer, acme):
     _, v1, v2 = pair
-    for user, visibility, target in ((operator, "operator", "compose"), (viewer, "operator", "compose")):
-        save_mapping(
+
+    def save(user, visibility: str, target: str):
+        return save_mapping(
             user=user,
             workspace=acme,
             source_version=v1,
@@ -69,14 +70,10 @@ def test_sharing_a_mapping_replaces_the_members_own_private_one_of_the_pair(pair
             visibility=visibility,
             pairs={"draft": target},
         )
-    shared = save_mapping(
-        user=operator,
-        workspace=acme,
-        source_version=v1,
-        target_version=v2,
-        visibility="workspace",
-        pairs={"draft": "notify"},
-    )
+
+    save(operator, "operator", "compose")
+    save(viewer, "operator", "compose")
+    shared = save(operator, "workspace", "notify")
     applied = find_saved_mapping(user=operator, source_version_id=v1.pk, target_version_id=v2.pk)
     assert applied is not None and applied.pk == shared.pk and applied.pairs_dict() == {"draft": "notify"}
     others = find_saved_mapping(user=viewer, source_version_id=v1.pk, target_version_id=v2.pk)

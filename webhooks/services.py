@@ -11,7 +11,7 @@ import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from pydantic import Field, StrictStr
+from pydantic import AfterValidator, Field, StrictStr
 
 from runs.api.serializers import run_dict
 from runs.api.shapes import RunSummary
@@ -35,7 +35,12 @@ DISABLED_REASON = "Disabled after failing for 24 hours: no attempt succeeded sin
 
 
 class EndpointEvents(Input):
-    events: Annotated[list[Literal[tuple(Event.values)]], Field(min_length=1)]  # type: ignore[valid-type]
+    # Each event once, in the order given: an endpoint is sent an event once however often it is named.
+    events: Annotated[
+        list[Literal[tuple(Event.values)]],  # type: ignore[valid-type]
+        Field(min_length=1),
+        AfterValidator(lambda events: list(dict.fromkeys(events))),
+    ]
 
 
 class EndpointInput(EndpointEvents):
@@ -44,7 +49,7 @@ class EndpointInput(EndpointEvents):
 
 def endpoint_events(value) -> list[str]:
     """The events an endpoint is sent, as the API declares them, each once; a BadRequest naming the rule otherwise."""
-    return list(dict.fromkeys(parse(EndpointEvents, {"events": value}).events))
+    return parse(EndpointEvents, {"events": value}).events
 
 
 def register_endpoint(*, workspace: Workspace, user, data: dict) -> Endpoint:
@@ -54,9 +59,7 @@ def register_endpoint(*, workspace: Workspace, user, data: dict) -> Endpoint:
         outbound.check_url(fields.url)
     except outbound.Refused as exc:
         raise BadRequest(f"url is refused: {exc}.", field="url") from None
-    return Endpoint.objects.create(
-        workspace=workspace, url=fields.url, events=endpoint_events(fields.events), created_by=user
-    )
+    return Endpoint.objects.create(workspace=workspace, url=fields.url, events=fields.events, created_by=user)
 
 
 def webhook_id_of(event: str, key: str) -> str:
